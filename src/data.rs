@@ -1,0 +1,271 @@
+//! Data sets: the Noto emoji set from the `emoji-datasource-google` npm package (fetched with
+//! `npm pack`, never committed), any folder of images, a fixed held-out split, and a seeded
+//! batch sampler.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::image::{self, Rgb64};
+use crate::latent::SplitMix64;
+use crate::{Error, Result};
+
+/// The npm package and version the emoji models are trained on.
+pub const EMOJI_PACKAGE: &str = "emoji-datasource-google@16.0.0";
+/// Fraction of base emoji (with all their skin-tone variants) held out for evaluation.
+pub const HELD_OUT_FRACTION: f64 = 0.1;
+const SPLIT_SEED: u64 = 0x5EED_0F_5EED;
+
+/// One training image with its labels.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// The pixels at the model's size.
+    pub image: Rgb64,
+    /// File name it came from.
+    pub name: String,
+    /// Index into [`EmojiData::categories`] (0 for plain folders).
+    pub category: usize,
+    /// Fitzpatrick skin tone 1-5 for skin-tone variants (types 1-2 share one modifier, so
+    /// 1 = light ... 5 = dark), `None` for emoji without a tone.
+    pub skin_tone: Option<u8>,
+}
+
+/// The emoji data set split into training and held-out parts.
+#[derive(Debug, Clone)]
+pub struct EmojiData {
+    /// Training examples.
+    pub train: Vec<Example>,
+    /// Held-out examples (10% of base emoji, with their variants).
+    pub held_out: Vec<Example>,
+    /// Category names, indexed by [`Example::category`].
+    pub categories: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct EmojiEntry {
+    unified: String,
+    image: String,
+    category: String,
+    #[serde(default)]
+    has_img_google: bool,
+    #[serde(default)]
+    skin_variations: BTreeMap<String, SkinVariation>,
+}
+
+#[derive(Deserialize)]
+struct SkinVariation {
+    image: String,
+    #[serde(default)]
+    has_img_google: bool,
+}
+
+/// Skin tone of a variation key such as `1F3FB` or `1F3FB-1F3FF` (the first person's tone).
+fn skin_tone(key: &str) -> Option<u8> {
+    match key.split('-').next()? {
+        "1F3FB" => Some(1),
+        "1F3FC" => Some(2),
+        "1F3FD" => Some(3),
+        "1F3FE" => Some(4),
+        "1F3FF" => Some(5),
+        _ => None,
+    }
+}
+
+/// Where `fetch` puts the package inside `data_dir`.
+pub fn emoji_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("emoji-datasource-google").join("package")
+}
+
+/// Downloads the emoji package with `npm pack` and unpacks its metadata and 64x64 images
+/// into `data_dir`. Does nothing when they are already there.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn fetch_emoji(data_dir: &Path) -> Result<PathBuf> {
+    use std::process::Command;
+    let target = emoji_dir(data_dir);
+    if target.join("emoji.json").is_file() && target.join("img/google/64").is_dir() {
+        return Ok(target);
+    }
+    let unpack_dir = data_dir.join("emoji-datasource-google");
+    std::fs::create_dir_all(&unpack_dir).map_err(|e| Error::io(&unpack_dir, e))?;
+    let run = |cmd: &mut Command, what: &str| -> Result<String> {
+        let out = cmd.output().map_err(|e| Error::io(what, e))?;
+        if !out.status.success() {
+            return Err(Error::io(
+                what,
+                std::io::Error::other(String::from_utf8_lossy(&out.stderr).to_string()),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let tarball = run(
+        Command::new("npm")
+            .args(["pack", EMOJI_PACKAGE, "--silent", "--pack-destination"])
+            .arg(&unpack_dir),
+        "npm pack",
+    )?;
+    let tarball = unpack_dir.join(tarball.lines().last().unwrap_or_default());
+    run(
+        Command::new("tar")
+            .arg("xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&unpack_dir)
+            .args(["package/emoji.json", "package/img/google/64"]),
+        "tar",
+    )?;
+    std::fs::remove_file(&tarball).map_err(|e| Error::io(&tarball, e))?;
+    Ok(target)
+}
+
+fn held_out(key: &str) -> bool {
+    // FNV-1a of the base emoji's code points, then mixed with a fixed seed: stable across
+    // runs and platforms, and all skin-tone variants of one emoji fall on the same side.
+    let hash = key
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    SplitMix64::new(hash ^ SPLIT_SEED).next_f64() < HELD_OUT_FRACTION
+}
+
+/// Loads the unpacked emoji package (see [`fetch_emoji`]).
+pub fn load_emoji(package_dir: &Path) -> Result<EmojiData> {
+    let meta_path = package_dir.join("emoji.json");
+    let meta = std::fs::read(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
+    let entries: Vec<EmojiEntry> = serde_json::from_slice(&meta).map_err(|e| Error::Decode {
+        source_name: meta_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut categories: Vec<String> = entries.iter().map(|e| e.category.clone()).collect();
+    categories.sort();
+    categories.dedup();
+    let image_dir = package_dir.join("img/google/64");
+    let mut data = EmojiData {
+        train: Vec::new(),
+        held_out: Vec::new(),
+        categories,
+    };
+    for entry in entries.iter().filter(|e| e.has_img_google) {
+        let category = data
+            .categories
+            .iter()
+            .position(|c| *c == entry.category)
+            .unwrap_or_default();
+        let variants = std::iter::once((entry.image.as_str(), None)).chain(
+            entry
+                .skin_variations
+                .iter()
+                .filter(|(_, v)| v.has_img_google)
+                .map(|(k, v)| (v.image.as_str(), skin_tone(k))),
+        );
+        let split = if held_out(&entry.unified) {
+            &mut data.held_out
+        } else {
+            &mut data.train
+        };
+        for (file, skin_tone) in variants {
+            let path = image_dir.join(file);
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            split.push(Example {
+                image: image::decode(&bytes, file)?,
+                name: file.to_string(),
+                category,
+                skin_tone,
+            });
+        }
+    }
+    Ok(data)
+}
+
+/// Images of a folder (PNG, JPEG, WebP, GIF first frame; by content, not extension), with
+/// the files that could not be used and why. Hidden files and sub-folders are ignored.
+pub fn load_folder(dir: &Path) -> Result<(Vec<Example>, Vec<Error>)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    paths.sort();
+    let mut images = Vec::new();
+    let mut skipped = Vec::new();
+    for path in paths {
+        let name = path.display().to_string();
+        let decoded = std::fs::read(&path)
+            .map_err(|e| Error::io(&path, e))
+            .and_then(|bytes| image::decode(&bytes, &name));
+        match decoded {
+            Ok(image) => images.push(Example {
+                image,
+                name,
+                category: 0,
+                skin_tone: None,
+            }),
+            Err(e) => skipped.push(e),
+        }
+    }
+    if images.is_empty() {
+        return Err(Error::NoImages(dir.display().to_string()));
+    }
+    Ok((images, skipped))
+}
+
+/// Endless shuffled mini-batches of indices: each epoch visits every example once.
+#[derive(Debug, Clone)]
+pub struct BatchSampler {
+    len: usize,
+    order: Vec<usize>,
+    rng: SplitMix64,
+}
+
+impl BatchSampler {
+    /// A sampler over `len` examples, shuffled by `seed`.
+    pub fn new(len: usize, seed: u64) -> Self {
+        Self {
+            len,
+            order: Vec::new(),
+            rng: SplitMix64::new(seed),
+        }
+    }
+
+    /// The next `batch` indices (with a repeat only when `batch > len`).
+    pub fn next_batch(&mut self, batch: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(batch);
+        while out.len() < batch && self.len > 0 {
+            if self.order.is_empty() {
+                self.order = (0..self.len).collect();
+                self.rng.shuffle(&mut self.order);
+            }
+            out.push(self.order.pop().unwrap_or_default());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampler_covers_every_example_each_epoch() {
+        let mut s = BatchSampler::new(10, 1);
+        let mut seen: Vec<usize> = (0..5).flat_map(|_| s.next_batch(2)).collect();
+        seen.sort();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        assert_eq!(BatchSampler::new(3, 1).next_batch(7).len(), 7);
+    }
+
+    #[test]
+    fn split_is_stable_and_near_ten_percent() {
+        let keys: Vec<String> = (0..5000).map(|i| format!("{i:X}")).collect();
+        let held = keys.iter().filter(|k| held_out(k)).count();
+        assert!((400..600).contains(&held), "{held}");
+        assert_eq!(held_out("1F600"), held_out("1F600"));
+    }
+
+    #[test]
+    fn skin_tone_keys() {
+        assert_eq!(skin_tone("1F3FB"), Some(1));
+        assert_eq!(skin_tone("1F3FF-1F3FB"), Some(5));
+        assert_eq!(skin_tone("XYZ"), None);
+    }
+}

@@ -1,0 +1,260 @@
+//! Sample-quality metrics in the feature space of the shipped emoji classifier:
+//!
+//! - **Frechet distance** (Heusel et al. 2017, the "FID" formula): fit a Gaussian to each set
+//!   of features and compute `|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2))`. Lower is better;
+//!   0 means identical first and second moments. Inception features (FID proper) cannot be
+//!   downloaded here and know nothing about emoji, so the numbers are comparable only with
+//!   other numbers from the same classifier ("FD-emoji").
+//! - **Precision and recall** (Kynkaanniemi et al. 2019): each set's manifold is the union of
+//!   balls around its points reaching their k-th nearest neighbour. Precision is the share of
+//!   generated points inside the real manifold (fidelity), recall the share of real points
+//!   inside the generated manifold (diversity).
+
+use burn::prelude::*;
+
+use crate::backend::read_f32;
+use crate::image::{self, Rgb64};
+use crate::model::Classifier;
+use crate::Result;
+
+/// Neighbours that define the manifold radius (the paper's default).
+pub const K_NEAREST: usize = 3;
+
+/// Scores of one generated set against one real set.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Scores {
+    /// Frechet distance in classifier feature space (lower is better).
+    pub frechet_distance: f64,
+    /// Share of generated samples on the real manifold.
+    pub precision: f64,
+    /// Share of real samples on the generated manifold.
+    pub recall: f64,
+}
+
+/// Features of `images`, `[n][dim]`, computed in batches.
+pub async fn features_of_images(classifier: &Classifier, images: &[&Rgb64], device: &Device) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(128) {
+        let f = classifier.features(image::to_tensor(chunk, device));
+        let dim = f.dims()[1];
+        out.extend(read_f32(f).await?.chunks(dim).map(|c| c.to_vec()));
+    }
+    Ok(out)
+}
+
+/// Features of generated images given as a `[n, 3, 64, 64]` tensor.
+pub async fn features_of_tensor(classifier: &Classifier, images: Tensor<4>) -> Result<Vec<Vec<f32>>> {
+    let f = classifier.features(images);
+    let dim = f.dims()[1];
+    Ok(read_f32(f).await?.chunks(dim).map(|c| c.to_vec()).collect())
+}
+
+/// All three scores of `generated` against `real`.
+pub fn score(real: &[Vec<f32>], generated: &[Vec<f32>]) -> Scores {
+    let (precision, recall) = precision_recall(real, generated, K_NEAREST);
+    Scores {
+        frechet_distance: frechet_distance(real, generated),
+        precision,
+        recall,
+    }
+}
+
+fn mean_cov(x: &[Vec<f32>]) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let d = x[0].len();
+    let n = x.len() as f64;
+    let mut mean = vec![0.0; d];
+    for v in x {
+        for (m, a) in mean.iter_mut().zip(v) {
+            *m += *a as f64 / n;
+        }
+    }
+    let mut cov = vec![vec![0.0; d]; d];
+    for v in x {
+        for i in 0..d {
+            let a = v[i] as f64 - mean[i];
+            for j in i..d {
+                cov[i][j] += a * (v[j] as f64 - mean[j]);
+            }
+        }
+    }
+    for i in 0..d {
+        for j in i..d {
+            cov[i][j] /= (n - 1.0).max(1.0);
+            cov[j][i] = cov[i][j];
+        }
+    }
+    (mean, cov)
+}
+
+/// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations: (values, vectors as
+/// columns). Feature dims here are ~128, where this converges in a few sweeps.
+fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let n = a.len();
+    let mut v = vec![vec![0.0; n]; n];
+    for (i, row) in v.iter_mut().enumerate() {
+        row[i] = 1.0;
+    }
+    for _sweep in 0..100 {
+        let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |j| *j != i).map(move |j| (i, j))).map(|(i, j)| a[i][j] * a[i][j]).sum();
+        if off < 1e-22 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                if a[p][q].abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (akp, akq) = (a[k][p], a[k][q]);
+                    a[k][p] = c * akp - s * akq;
+                    a[k][q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p][k], a[q][k]);
+                    a[p][k] = c * apk - s * aqk;
+                    a[q][k] = s * apk + c * aqk;
+                }
+                for row in v.iter_mut() {
+                    let (vkp, vkq) = (row[p], row[q]);
+                    row[p] = c * vkp - s * vkq;
+                    row[q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..n).map(|i| a[i][i]).collect(), v)
+}
+
+fn matmul(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let n = a.len();
+    let m = b[0].len();
+    let mut out = vec![vec![0.0; m]; n];
+    for i in 0..n {
+        for (k, bk) in b.iter().enumerate() {
+            let aik = a[i][k];
+            for j in 0..m {
+                out[i][j] += aik * bk[j];
+            }
+        }
+    }
+    out
+}
+
+/// Frechet distance between Gaussians fitted to two feature sets.
+///
+/// `tr((S1 S2)^(1/2))` is computed as the sum of square roots of the eigenvalues of the
+/// symmetric matrix `S1^(1/2) S2 S1^(1/2)`, which has the same spectrum as `S1 S2`.
+pub fn frechet_distance(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    let (m1, s1) = mean_cov(a);
+    let (m2, s2) = mean_cov(b);
+    let d = m1.len();
+    let (w, v) = symmetric_eigen(s1.clone());
+    // S1^(1/2) = V diag(sqrt(w)) V^T
+    let mut root = vec![vec![0.0; d]; d];
+    for i in 0..d {
+        for j in 0..d {
+            root[i][j] = (0..d).map(|k| v[i][k] * w[k].max(0.0).sqrt() * v[j][k]).sum();
+        }
+    }
+    let inner = matmul(&matmul(&root, &s2), &root);
+    let (w2, _) = symmetric_eigen(inner);
+    let tr_sqrt: f64 = w2.iter().map(|x| x.max(0.0).sqrt()).sum();
+    let mean_term: f64 = m1.iter().zip(&m2).map(|(x, y)| (x - y).powi(2)).sum();
+    let trace: f64 = (0..d).map(|i| s1[i][i] + s2[i][i]).sum();
+    (mean_term + trace - 2.0 * tr_sqrt).max(0.0)
+}
+
+fn sq_dist(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// Squared distance of each point to its k-th nearest other point of the same set.
+fn knn_radii(x: &[Vec<f32>], k: usize) -> Vec<f32> {
+    x.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut d: Vec<f32> = x
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, b)| sq_dist(a, b))
+                .collect();
+            let k = k.min(d.len()).max(1) - 1;
+            d.select_nth_unstable_by(k, |p, q| p.total_cmp(q));
+            d[k]
+        })
+        .collect()
+}
+
+fn coverage(manifold: &[Vec<f32>], radii: &[f32], queries: &[Vec<f32>]) -> f64 {
+    let inside = queries
+        .iter()
+        .filter(|q| manifold.iter().zip(radii).any(|(m, r)| sq_dist(q, m) <= *r))
+        .count();
+    inside as f64 / queries.len().max(1) as f64
+}
+
+/// Improved precision and recall with `k`-nearest-neighbour manifolds.
+pub fn precision_recall(real: &[Vec<f32>], generated: &[Vec<f32>], k: usize) -> (f64, f64) {
+    let real_radii = knn_radii(real, k);
+    let gen_radii = knn_radii(generated, k);
+    (
+        coverage(real, &real_radii, generated),
+        coverage(generated, &gen_radii, real),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latent::SplitMix64;
+
+    fn gaussian_set(n: usize, d: usize, shift: f32, scale: f32, seed: u64) -> Vec<Vec<f32>> {
+        let mut rng = SplitMix64::new(seed);
+        (0..n).map(|_| (0..d).map(|_| rng.next_gaussian() * scale + shift).collect()).collect()
+    }
+
+    #[test]
+    fn frechet_distance_of_known_gaussians() {
+        // Same distribution: near 0. Mean shifted by 1 in each of 4 dims: near 4.
+        let a = gaussian_set(4000, 4, 0.0, 1.0, 1);
+        let b = gaussian_set(4000, 4, 0.0, 1.0, 2);
+        let c = gaussian_set(4000, 4, 1.0, 1.0, 3);
+        assert!(frechet_distance(&a, &b) < 0.05, "{}", frechet_distance(&a, &b));
+        let fd = frechet_distance(&a, &c);
+        assert!((fd - 4.0).abs() < 0.2, "{fd}");
+        // Scale 2 in 4 dims: each dim adds 1 + 4 - 2*2 = 1.
+        let s = gaussian_set(4000, 4, 0.0, 2.0, 4);
+        let fd = frechet_distance(&a, &s);
+        assert!((fd - 4.0).abs() < 0.3, "{fd}");
+    }
+
+    #[test]
+    fn eigen_reconstructs_matrix() {
+        let m = vec![vec![4.0, 1.0, 0.5], vec![1.0, 3.0, 0.2], vec![0.5, 0.2, 1.0]];
+        let (w, v) = symmetric_eigen(m.clone());
+        for i in 0..3 {
+            for j in 0..3 {
+                let r: f64 = (0..3).map(|k| v[i][k] * w[k] * v[j][k]).sum();
+                assert!((r - m[i][j]).abs() < 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn precision_and_recall_see_mode_collapse() {
+        let real = gaussian_set(300, 8, 0.0, 1.0, 5);
+        let same = gaussian_set(300, 8, 0.0, 1.0, 6);
+        let collapsed = gaussian_set(300, 8, 0.0, 0.05, 7);
+        let (p, r) = precision_recall(&real, &same, K_NEAREST);
+        assert!(p > 0.7 && r > 0.7, "{p} {r}");
+        let (p, r) = precision_recall(&real, &collapsed, K_NEAREST);
+        assert!(p > 0.9, "collapsed samples still look real: {p}");
+        assert!(r < 0.2, "but cover little of the data: {r}");
+    }
+}

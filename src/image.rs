@@ -1,0 +1,229 @@
+//! The one home of pixels: decoding uploads and data-set files, compositing transparency,
+//! cropping and resizing to the model's size, and converting between RGB bytes and
+//! `[-1, 1]` tensors in both directions.
+
+use std::io::Cursor;
+
+use burn::prelude::*;
+use image::{DynamicImage, ImageReader, Limits, RgbImage, imageops::FilterType};
+
+use crate::backend::read_f32;
+use crate::{Error, Result};
+
+/// Side of every image the models see.
+pub const IMAGE_SIZE: usize = 64;
+/// Bytes in one RGB image of [`IMAGE_SIZE`].
+pub const RGB_LEN: usize = IMAGE_SIZE * IMAGE_SIZE * 3;
+/// Smallest side we accept: below this there is nothing to learn from.
+pub const MIN_SIDE: u32 = 16;
+/// Largest side we accept; a 20000x20000 upload would need 1.6 GB to decode.
+pub const MAX_SIDE: u32 = 8192;
+
+/// One image at the model's size: `IMAGE_SIZE * IMAGE_SIZE` RGB pixels, row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rgb64(pub Vec<u8>);
+
+/// Decodes PNG, JPEG, WebP or GIF (first frame) bytes, composites any transparency onto
+/// white, center-crops to a square and resizes to [`IMAGE_SIZE`].
+///
+/// `source_name` names the input in error messages (a file name or an upload's name).
+pub fn decode(bytes: &[u8], source_name: &str) -> Result<Rgb64> {
+    let fail = |reason: String| Error::Decode {
+        source_name: source_name.to_string(),
+        reason,
+    };
+    if bytes.is_empty() {
+        return Err(fail("the file is empty".into()));
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| fail(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(fail("unknown format; use PNG, JPEG, WebP or GIF".into()));
+    }
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|e| fail(e.to_string()))?;
+    let size_error = |reason| Error::ImageSize {
+        source_name: source_name.to_string(),
+        width,
+        height,
+        reason,
+    };
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(size_error("larger than 8192 pixels on a side"));
+    }
+    if width < MIN_SIDE || height < MIN_SIDE {
+        return Err(size_error("smaller than 16 pixels on a side"));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| fail(e.to_string()))?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(512 * 1024 * 1024);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| fail(e.to_string()))?;
+    Ok(fit(&image))
+}
+
+/// Composites onto white, center-crops to a square and resizes to [`IMAGE_SIZE`].
+pub fn fit(image: &DynamicImage) -> Rgb64 {
+    let rgba = image.to_rgba8();
+    let (w, h) = rgba.dimensions();
+    let side = w.min(h);
+    let (x0, y0) = ((w - side) / 2, (h - side) / 2);
+    let mut square = RgbImage::new(side, side);
+    for (x, y, px) in square.enumerate_pixels_mut() {
+        let [r, g, b, a] = rgba.get_pixel(x0 + x, y0 + y).0;
+        let a = a as u32;
+        // Emoji are drawn on transparency; white is how people see them in text.
+        let over_white = |c: u8| ((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+        px.0 = [over_white(r), over_white(g), over_white(b)];
+    }
+    let target = IMAGE_SIZE as u32;
+    let square = if side == target {
+        square
+    } else {
+        image::imageops::resize(&square, target, target, FilterType::CatmullRom)
+    };
+    Rgb64(square.into_raw())
+}
+
+/// Stacks images into a `[n, 3, 64, 64]` tensor with values in `[-1, 1]`.
+pub fn to_tensor(images: &[&Rgb64], device: &Device) -> Tensor<4> {
+    let plane = IMAGE_SIZE * IMAGE_SIZE;
+    let mut values = vec![0f32; images.len() * RGB_LEN];
+    for (i, image) in images.iter().enumerate() {
+        let out = &mut values[i * RGB_LEN..(i + 1) * RGB_LEN];
+        for (p, rgb) in image.0.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                out[c * plane + p] = rgb[c] as f32 / 127.5 - 1.0;
+            }
+        }
+    }
+    Tensor::from_data(
+        TensorData::new(values, [images.len(), 3, IMAGE_SIZE, IMAGE_SIZE]),
+        device,
+    )
+}
+
+/// Reads a `[n, 3, 64, 64]` tensor in `[-1, 1]` back as `n` RGBA images (alpha 255),
+/// `n * 64 * 64 * 4` bytes: the layout of a browser's `ImageData`.
+pub async fn to_rgba(images: Tensor<4>) -> Result<Vec<u8>> {
+    let dims = images.dims();
+    if dims[1..] != [3, IMAGE_SIZE, IMAGE_SIZE] {
+        return Err(Error::Shape {
+            what: "images",
+            expected: vec![dims[0], 3, IMAGE_SIZE, IMAGE_SIZE],
+            actual: dims.to_vec(),
+        });
+    }
+    let values = read_f32(images).await?;
+    Ok(planar_to_rgba(&values, dims[0]))
+}
+
+/// `[n, 3, 64, 64]` planar floats in `[-1, 1]` to interleaved RGBA bytes.
+pub fn planar_to_rgba(values: &[f32], n: usize) -> Vec<u8> {
+    let plane = IMAGE_SIZE * IMAGE_SIZE;
+    let mut out = vec![255u8; n * plane * 4];
+    for i in 0..n {
+        let src = &values[i * 3 * plane..(i + 1) * 3 * plane];
+        let dst = &mut out[i * plane * 4..(i + 1) * plane * 4];
+        for p in 0..plane {
+            for c in 0..3 {
+                let v = (src[c * plane + p] + 1.0) * 127.5;
+                dst[p * 4 + c] = v.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    out
+}
+
+/// Lays `n` RGBA images out in a grid of `columns`, with a 2-pixel white gutter.
+pub fn grid(rgba: &[u8], n: usize, columns: usize) -> image::RgbaImage {
+    let columns = columns.clamp(1, n.max(1));
+    let rows = n.div_ceil(columns);
+    let (s, gap) = (IMAGE_SIZE as u32, 2u32);
+    let width = columns as u32 * (s + gap) + gap;
+    let height = rows as u32 * (s + gap) + gap;
+    let mut canvas = image::RgbaImage::from_pixel(width, height, image::Rgba([255, 255, 255, 255]));
+    for i in 0..n {
+        let (gx, gy) = ((i % columns) as u32, (i / columns) as u32);
+        let tile = &rgba[i * (s * s * 4) as usize..(i + 1) * (s * s * 4) as usize];
+        for y in 0..s {
+            for x in 0..s {
+                let k = ((y * s + x) * 4) as usize;
+                canvas.put_pixel(
+                    gap + gx * (s + gap) + x,
+                    gap + gy * (s + gap) + y,
+                    image::Rgba([tile[k], tile[k + 1], tile[k + 2], tile[k + 3]]),
+                );
+            }
+        }
+    }
+    canvas
+}
+
+/// Encodes an RGBA canvas as PNG bytes.
+pub fn encode_png(canvas: &image::RgbaImage) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    canvas
+        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+        .map_err(|e| Error::Backend {
+            during: "PNG encoding",
+            reason: e.to_string(),
+        })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_bytes(image: DynamicImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        image
+            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn transparent_pixels_become_white_and_opaque_keep_colour() {
+        let mut img = image::RgbaImage::new(64, 64);
+        img.put_pixel(0, 0, image::Rgba([10, 20, 30, 255]));
+        let out = decode(&png_bytes(DynamicImage::ImageRgba8(img)), "t.png").unwrap();
+        assert_eq!(&out.0[0..3], &[10, 20, 30]);
+        assert_eq!(&out.0[3..6], &[255, 255, 255]);
+    }
+
+    #[test]
+    fn wide_images_are_center_cropped() {
+        // 128x64: left quarter red, middle half green, right quarter blue.
+        let img = RgbImage::from_fn(128, 64, |x, _| match x {
+            0..32 => image::Rgb([255, 0, 0]),
+            32..96 => image::Rgb([0, 255, 0]),
+            _ => image::Rgb([0, 0, 255]),
+        });
+        let out = decode(&png_bytes(DynamicImage::ImageRgb8(img)), "wide.png").unwrap();
+        assert_eq!(out.0.len(), RGB_LEN);
+        assert!(out.0.chunks(3).all(|p| p == [0, 255, 0]));
+    }
+
+    #[test]
+    fn tensor_round_trip_is_exact() {
+        let img = Rgb64((0..RGB_LEN).map(|i| (i * 7 % 256) as u8).collect());
+        let t = to_tensor(&[&img], &crate::backend::default_device());
+        let rgba = pollster::block_on(to_rgba(t)).unwrap();
+        let rgb: Vec<u8> = rgba.chunks(4).flat_map(|p| p[..3].to_vec()).collect();
+        assert_eq!(rgb, img.0);
+    }
+
+    #[test]
+    fn grid_has_expected_size() {
+        let canvas = grid(&vec![0u8; 5 * 64 * 64 * 4], 5, 4);
+        assert_eq!(canvas.dimensions(), (4 * 66 + 2, 2 * 66 + 2));
+    }
+}

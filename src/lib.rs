@@ -1,0 +1,14 @@
+//! latentpad: small generative image models (a DCGAN and a VAE) in burn, shared by the native
+//! command-line program, the tests and the browser build.
+
+pub mod backend;
+pub mod data;
+pub mod error;
+pub mod eval;
+pub mod image;
+pub mod latent;
+pub mod model;
+pub mod train;
+pub mod weights;
+
+pub use error::{Error, Result};

@@ -1,0 +1,84 @@
+//! Building blocks shared by the networks: a stride-2 up-sampling block (transposed
+//! convolution) and a stride-2 down-sampling block (convolution), as in DCGAN (Radford et al.
+//! 2016): 4x4 kernels, batch norm, ReLU going up and LeakyReLU(0.2) going down.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::{leaky_relu, relu};
+
+/// DCGAN's weight init: N(0, 0.02).
+pub fn dcgan_init() -> Initializer {
+    Initializer::Normal {
+        mean: 0.0,
+        std: 0.02,
+    }
+}
+
+/// Doubles the spatial size: ConvTranspose(4, stride 2, pad 1) -> BatchNorm -> ReLU.
+#[derive(Module, Debug)]
+pub struct UpBlock {
+    conv: ConvTranspose2d,
+    norm: BatchNorm,
+}
+
+impl UpBlock {
+    /// A block from `channels_in` to `channels_out`.
+    pub fn new(channels_in: usize, channels_out: usize, device: &Device) -> Self {
+        Self {
+            conv: ConvTranspose2dConfig::new([channels_in, channels_out], [4, 4])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .with_bias(false)
+                .with_initializer(dcgan_init())
+                .init(device),
+            norm: BatchNormConfig::new(channels_out).init(device),
+        }
+    }
+
+    /// # Shapes
+    /// - input: `[n, channels_in, s, s]`
+    /// - output: `[n, channels_out, 2s, 2s]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.norm.forward(self.conv.forward(x)))
+    }
+}
+
+/// Halves the spatial size: Conv(4, stride 2, pad 1) -> [BatchNorm] -> LeakyReLU(0.2).
+#[derive(Module, Debug)]
+pub struct DownBlock {
+    conv: Conv2d,
+    norm: Option<BatchNorm>,
+}
+
+impl DownBlock {
+    /// A block from `channels_in` to `channels_out`; DCGAN leaves the first one unnormalised.
+    pub fn new(channels_in: usize, channels_out: usize, normalise: bool, device: &Device) -> Self {
+        Self {
+            conv: Conv2dConfig::new([channels_in, channels_out], [4, 4])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_bias(!normalise)
+                .with_initializer(dcgan_init())
+                .init(device),
+            norm: normalise.then(|| BatchNormConfig::new(channels_out).init(device)),
+        }
+    }
+
+    /// # Shapes
+    /// - input: `[n, channels_in, s, s]`
+    /// - output: `[n, channels_out, s/2, s/2]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.conv.forward(x);
+        let x = match &self.norm {
+            Some(norm) => norm.forward(x),
+            None => x,
+        };
+        leaky_relu(x, 0.2)
+    }
+}
+
+/// Channel widths of a 4-level pyramid from 64x64 down to 4x4: `w, 2w, 4w, 8w`.
+pub fn pyramid(width: usize) -> [usize; 4] {
+    [width, 2 * width, 4 * width, 8 * width]
+}

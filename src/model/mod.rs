@@ -1,0 +1,106 @@
+//! The networks: a DCGAN generator and discriminator, a convolutional VAE encoder (whose
+//! decoder is the generator network), and a small emoji classifier used as the feature space
+//! of the evaluation metrics. `ModelConfig` names an architecture; it is stored inside every
+//! weights file so weights never load into the wrong network.
+
+pub mod blocks;
+pub mod classifier;
+pub mod gan;
+pub mod latent_model;
+pub mod vae;
+
+use burn::module::{Module, ModuleMapper, Param};
+
+use crate::latent::SplitMix64;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use classifier::{Classifier, ClassifierConfig};
+pub use gan::{Discriminator, DiscriminatorConfig, GanConfig, Generator, GeneratorConfig};
+pub use latent_model::LatentModel;
+pub use vae::{Encoder, EncoderConfig, VaeConfig};
+
+struct SeededInit {
+    rng: SplitMix64,
+    path: Vec<String>,
+}
+
+impl ModuleMapper for SeededInit {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let is_bias = self.path.last().is_some_and(|p| p == "bias");
+        if D < 2 && !is_bias {
+            return param; // batch-norm scales, shifts and statistics keep their constants
+        }
+        let rng = &mut self.rng;
+        param.map(|t| {
+            let shape = t.shape();
+            let n = shape.num_elements();
+            let values: Vec<f32> = if is_bias {
+                vec![0.0; n]
+            } else {
+                (0..n).map(|_| 0.02 * rng.next_gaussian()).collect()
+            };
+            Tensor::from_data(TensorData::new(values, shape), &t.device()).set_require_grad(t.is_require_grad())
+        })
+    }
+}
+
+/// Re-initialises weights from `seed` with DCGAN's N(0, 0.02) and biases with zero.
+///
+/// burn initialises parameters lazily from a process-global RNG, so two models built after
+/// the same `device.seed` can differ when anything else (another thread, a test running
+/// beside this one) draws in between. Our own RNG makes "same seed, same model" hold.
+pub fn seeded_init<M: Module>(module: M, seed: u64) -> M {
+    module.map(&mut SeededInit {
+        rng: SplitMix64::new(seed ^ 0x1D17),
+        path: Vec::new(),
+    })
+}
+
+/// Which architecture a weights file or model folder holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelConfig {
+    /// A generative adversarial network.
+    Gan(GanConfig),
+    /// A variational autoencoder.
+    Vae(VaeConfig),
+    /// The evaluation classifier.
+    Classifier(ClassifierConfig),
+}
+
+impl ModelConfig {
+    /// Short name for messages: "gan", "vae" or "classifier".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelConfig::Gan(_) => "gan",
+            ModelConfig::Vae(_) => "vae",
+            ModelConfig::Classifier(_) => "classifier",
+        }
+    }
+
+    /// One-line description including the sizes that decide tensor shapes.
+    pub fn describe(&self) -> String {
+        match self {
+            ModelConfig::Gan(c) => format!(
+                "gan (latent {}, generator width {}, discriminator width {})",
+                c.generator.latent_dim, c.generator.width, c.discriminator.width
+            ),
+            ModelConfig::Vae(c) => format!(
+                "vae (latent {}, width {})",
+                c.decoder.latent_dim, c.decoder.width
+            ),
+            ModelConfig::Classifier(c) => {
+                format!("classifier ({} classes, width {})", c.num_classes, c.width)
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! GAN training step: non-saturating logistic loss (Goodfellow et al. 2014), DiffAugment on
+//! real and fake images in both steps, Adam with DCGAN's settings, an EMA generator for
+//! sampling, and optional FreezeD for few-shot fine-tuning.
+
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::activation::softplus;
+
+use super::augment::{AugmentConfig, diff_augment};
+use super::ema;
+use crate::backend::read_f32;
+use crate::image::{self, Rgb64};
+use crate::latent::SplitMix64;
+use crate::model::{Discriminator, GanConfig, Generator, LatentModel, ModelConfig, seeded_init};
+use crate::weights::{WeightsFile, WeightsMeta, module_to_bytes, software};
+use crate::{Error, Result};
+
+/// Hyper-parameters of GAN training.
+#[derive(Config, Debug, PartialEq)]
+pub struct GanTrainConfig {
+    /// Images per step.
+    #[config(default = 32)]
+    pub batch_size: usize,
+    /// Adam step size for both networks (DCGAN: 2e-4).
+    #[config(default = 2e-4)]
+    pub learning_rate: f64,
+    /// Adam beta 1 (DCGAN: 0.5, lower momentum keeps the game stable).
+    #[config(default = 0.5)]
+    pub beta_1: f32,
+    /// Adam beta 2.
+    #[config(default = 0.999)]
+    pub beta_2: f32,
+    /// Keep an exponential moving average of the generator for sampling.
+    #[config(default = true)]
+    pub use_ema: bool,
+    /// EMA decay; warmed up as `min(decay, (1 + t) / (10 + t))` so short runs still move.
+    #[config(default = 0.999)]
+    pub ema_decay: f64,
+    /// DiffAugment policy.
+    #[config(default = "AugmentConfig::new()")]
+    pub augment: AugmentConfig,
+    /// FreezeD: number of first discriminator blocks not trained (0 to 4).
+    #[config(default = 0)]
+    pub freeze_discriminator_layers: usize,
+    /// Seed of initialisation, noise and augmentation.
+    #[config(default = 1)]
+    pub seed: u64,
+}
+
+/// Losses of one step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GanLosses {
+    /// Discriminator loss: softplus(-D(real)) + softplus(D(fake)).
+    pub discriminator: f32,
+    /// Generator loss: softplus(-D(G(z))).
+    pub generator: f32,
+}
+
+/// A GAN being trained: networks, optimisers, EMA generator and RNG state.
+pub struct GanTrainer {
+    /// Hyper-parameters.
+    pub config: GanTrainConfig,
+    model_config: GanConfig,
+    generator: Generator,
+    discriminator: Discriminator,
+    ema: Generator,
+    opt_g: ModuleOptimizer,
+    opt_d: ModuleOptimizer,
+    rng: SplitMix64,
+    step: u64,
+    base_steps: u64,
+    fine_tuned: bool,
+    device: Device,
+}
+
+impl GanTrainer {
+    /// A freshly initialised GAN on `device` (autodiff is enabled here).
+    pub fn new(model_config: GanConfig, config: GanTrainConfig, device: &Device) -> Result<Self> {
+        let ad = device.clone().autodiff();
+        let generator = seeded_init(model_config.generator.init(&ad), config.seed);
+        let discriminator = seeded_init(model_config.discriminator.init(&ad), config.seed + 1);
+        Self::from_networks(model_config, config, generator, discriminator, 0, false, &ad)
+    }
+
+    /// Continues training (fine-tuning) from a weights file with a `generator` part and, if
+    /// present, a `discriminator` part (otherwise a fresh one).
+    pub fn from_weights(file: &WeightsFile, config: GanTrainConfig, device: &Device) -> Result<Self> {
+        let ModelConfig::Gan(model_config) = file.config.clone() else {
+            return Err(Error::WrongArchitecture {
+                source_name: file.source_name.clone(),
+                expected: "a gan".into(),
+                found: file.config.describe(),
+            });
+        };
+        let ad = device.clone().autodiff();
+        let generator = file.load("generator", model_config.generator.init(&ad))?;
+        let discriminator = if file.has("discriminator") {
+            file.load("discriminator", model_config.discriminator.init(&ad))?
+        } else {
+            model_config.discriminator.init(&ad)
+        };
+        Self::from_networks(model_config, config, generator, discriminator, file.meta.steps, true, &ad)
+    }
+
+    fn from_networks(
+        model_config: GanConfig,
+        config: GanTrainConfig,
+        generator: Generator,
+        discriminator: Discriminator,
+        base_steps: u64,
+        fine_tuned: bool,
+        ad: &Device,
+    ) -> Result<Self> {
+        if config.batch_size == 0 || config.freeze_discriminator_layers > 4 {
+            return Err(Error::Config(format!(
+                "batch size must be positive and at most 4 discriminator layers can be frozen \
+                 (got {} and {})",
+                config.batch_size, config.freeze_discriminator_layers
+            )));
+        }
+        let adam = AdamConfig::new()
+            .with_beta_1(config.beta_1)
+            .with_beta_2(config.beta_2)
+            .with_epsilon(1e-8);
+        let discriminator = discriminator.freeze_layers(config.freeze_discriminator_layers);
+        Ok(Self {
+            ema: generator.valid(),
+            generator,
+            discriminator,
+            opt_g: adam.init(),
+            opt_d: adam.init(),
+            rng: SplitMix64::new(config.seed ^ 0x6761_6e),
+            step: 0,
+            base_steps,
+            fine_tuned,
+            model_config,
+            config,
+            device: ad.clone(),
+        })
+    }
+
+    /// Steps taken by this trainer.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    fn noise(&mut self, n: usize) -> Tensor<2> {
+        let d = self.model_config.generator.latent_dim;
+        let z: Vec<f32> = (0..n * d).map(|_| self.rng.next_gaussian()).collect();
+        Tensor::from_data(TensorData::new(z, [n, d]), &self.device)
+    }
+
+    /// One discriminator update and one generator update on a batch of real images.
+    pub async fn step(&mut self, real: &[&Rgb64]) -> Result<GanLosses> {
+        if real.is_empty() {
+            return Err(Error::NoImages("training batch".into()));
+        }
+        let n = real.len();
+        let lr = self.config.learning_rate;
+        let augment = self.config.augment.clone();
+
+        // Discriminator: real up, fake down.
+        let real = image::to_tensor(real, &self.device);
+        let z = self.noise(n);
+        let fake = self.generator.forward(z).detach();
+        let real_logits = self.discriminator.forward(diff_augment(real, &augment, &mut self.rng));
+        let fake_logits = self.discriminator.forward(diff_augment(fake, &augment, &mut self.rng));
+        let loss_d = softplus(real_logits.neg(), 1.0).mean() + softplus(fake_logits, 1.0).mean();
+        let grads = GradientsParams::from_grads(loss_d.backward(), &self.discriminator);
+        self.discriminator = self.opt_d.step(lr, self.discriminator.clone(), grads);
+
+        // Generator: make the discriminator call fakes real.
+        let z = self.noise(n);
+        let fake = self.generator.forward(z);
+        let logits = self.discriminator.forward(diff_augment(fake, &augment, &mut self.rng));
+        let loss_g = softplus(logits.neg(), 1.0).mean();
+        let mut grads = loss_g.backward();
+        let grads = GradientsParams::from_module(&mut grads, &self.generator);
+        self.generator = self.opt_g.step(lr, self.generator.clone(), grads);
+
+        self.step += 1;
+        self.ema = if self.config.use_ema {
+            let t = self.step as f64;
+            let decay = self.config.ema_decay.min((1.0 + t) / (10.0 + t));
+            ema::update(self.ema.clone(), &self.generator, decay)
+        } else {
+            self.generator.valid()
+        };
+
+        Ok(GanLosses {
+            discriminator: read_f32(loss_d).await?[0],
+            generator: read_f32(loss_g).await?[0],
+        })
+    }
+
+    /// The generator used for sampling (the EMA one when enabled), ready for inference.
+    pub fn latent_model(&self) -> LatentModel {
+        let generator = if self.config.use_ema {
+            self.ema.clone()
+        } else {
+            self.generator.valid()
+        };
+        let plain = self.device.clone().without_autodiff();
+        LatentModel::new(ModelConfig::Gan(self.model_config.clone()), generator, None, &plain)
+    }
+
+    /// Weights file with the sampling generator and the discriminator, in half precision.
+    pub fn export(&self, name: &str) -> Result<WeightsFile> {
+        let model = self.latent_model();
+        Ok(WeightsFile::new(
+            ModelConfig::Gan(self.model_config.clone()),
+            WeightsMeta {
+                name: name.to_string(),
+                fine_tuned: self.fine_tuned,
+                steps: self.base_steps + self.step,
+                software: software(),
+            },
+            vec![
+                ("generator".into(), module_to_bytes(&model.generator)?),
+                ("discriminator".into(), module_to_bytes(&self.discriminator)?),
+            ],
+        ))
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod checkpoint {
+    //! Full-precision checkpoints of everything a resumed run needs.
+
+    use std::path::Path;
+
+    use burn::module::Module;
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::train::checkpoint::{load_record, read_state, record_err, save_record, write_state};
+
+    #[derive(Serialize, Deserialize)]
+    struct State {
+        step: u64,
+        rng: u64,
+        config: GanTrainConfig,
+        model: GanConfig,
+    }
+
+    impl GanTrainer {
+        /// Writes networks, EMA, optimiser states and counters into `dir` (created).
+        pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            save_record(dir, "generator.bpk", self.generator.valid().into_record())?;
+            save_record(dir, "discriminator.bpk", self.discriminator.valid().into_record())?;
+            save_record(dir, "ema.bpk", self.ema.valid().into_record())?;
+            let path = dir.join("opt_g.bpk");
+            self.opt_g.save(&path).map_err(record_err(&path))?;
+            let path = dir.join("opt_d.bpk");
+            self.opt_d.save(&path).map_err(record_err(&path))?;
+            write_state(
+                dir,
+                &State {
+                    step: self.step,
+                    rng: self.rng.state(),
+                    config: self.config.clone(),
+                    model: self.model_config.clone(),
+                },
+            )
+        }
+
+        /// Resumes a run saved by [`GanTrainer::save_checkpoint`].
+        pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<Self> {
+            let state: State = read_state(dir)?;
+            let ad = device.clone().autodiff();
+            let plain = device.clone().without_autodiff();
+            let generator = load_record(dir, "generator.bpk", state.model.generator.init(&ad))?;
+            let discriminator =
+                load_record(dir, "discriminator.bpk", state.model.discriminator.init(&ad))?;
+            let ema = load_record(dir, "ema.bpk", state.model.generator.init(&plain))?;
+            let mut trainer = GanTrainer::from_networks(
+                state.model,
+                state.config,
+                generator,
+                discriminator,
+                0,
+                false,
+                &ad,
+            )?;
+            let path = dir.join("opt_g.bpk");
+            trainer.opt_g = trainer.opt_g.load(&path).map_err(record_err(&path))?;
+            let path = dir.join("opt_d.bpk");
+            trainer.opt_d = trainer.opt_d.load(&path).map_err(record_err(&path))?;
+            trainer.ema = ema;
+            trainer.step = state.step;
+            trainer.rng = SplitMix64::new(state.rng);
+            Ok(trainer)
+        }
+    }
+}
+

@@ -1,0 +1,88 @@
+//! The data loader on real image files through the real decoders, and every bad input the
+//! core issue names: each is an error naming the file, never a panic.
+
+use std::path::{Path, PathBuf};
+
+use latentpad::Error;
+use latentpad::data::load_folder;
+use latentpad::image::{RGB_LEN, decode};
+
+fn fixtures(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(sub)
+}
+
+fn read(sub: &str, name: &str) -> Vec<u8> {
+    std::fs::read(fixtures(sub).join(name)).unwrap()
+}
+
+#[test]
+fn every_supported_format_decodes_to_a_face() {
+    for name in ["rgba.png", "grayscale.png", "palette.png", "photo.jpg", "sticker.webp", "animated.gif"] {
+        let image = decode(&read("good", name), name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(image.0.len(), RGB_LEN, "{name}");
+        // Centre of the face: yellow (or its grey level); corner: white background.
+        let centre = &image.0[(32 * 64 + 32) * 3..][..3];
+        let corner = &image.0[..3];
+        assert!(corner.iter().all(|c| *c > 240), "{name}: corner {corner:?}");
+        if name == "grayscale.png" {
+            assert!(centre[0] == centre[1] && centre[1] == centre[2], "{name}");
+            assert!((150..230).contains(&centre[0]), "{name}: {centre:?}");
+        } else {
+            assert!(centre[0] > 200 && centre[1] > 150 && centre[2] < 110, "{name}: {centre:?}");
+        }
+    }
+}
+
+#[test]
+fn gif_uses_its_first_frame() {
+    // The second frame is solid blue; the first has a white corner.
+    let image = decode(&read("good", "animated.gif"), "animated.gif").unwrap();
+    assert!(image.0[..3].iter().all(|c| *c > 240));
+}
+
+#[test]
+fn bad_files_are_errors_that_name_the_file_and_the_problem() {
+    let cases = [
+        ("notes.png", "not a readable image"),
+        ("empty.png", "empty"),
+        ("truncated.png", "not a readable image"),
+        ("tiny.png", "1x1"),
+        ("huge.png", "20000x20000"),
+    ];
+    for (name, expected) in cases {
+        let err = decode(&read("bad", name), name).expect_err(name);
+        let message = err.to_string();
+        assert!(message.starts_with(name), "{message}");
+        assert!(message.contains(expected), "{name}: {message}");
+    }
+}
+
+#[test]
+fn a_folder_with_bad_files_keeps_the_good_ones_and_lists_the_rest() {
+    let dir = tempdir("mixed");
+    for name in ["rgba.png", "photo.jpg"] {
+        std::fs::copy(fixtures("good").join(name), dir.join(name)).unwrap();
+    }
+    for name in ["notes.png", "empty.png", "huge.png"] {
+        std::fs::copy(fixtures("bad").join(name), dir.join(name)).unwrap();
+    }
+    let (images, skipped) = load_folder(&dir).unwrap();
+    assert_eq!(images.len(), 2);
+    assert_eq!(skipped.len(), 3);
+    assert!(skipped.iter().any(|e| e.to_string().contains("huge.png")));
+}
+
+#[test]
+fn a_folder_without_images_is_an_error() {
+    let dir = tempdir("empty");
+    std::fs::write(dir.join("readme.txt"), "no pictures here").unwrap();
+    assert!(matches!(load_folder(&dir), Err(Error::NoImages(_))));
+    assert!(matches!(load_folder(&dir.join("missing")), Err(Error::Io { .. })));
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("latentpad-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,186 @@
+//! The real training loops on tiny models and a tiny synthetic data set.
+
+use latentpad::backend::{default_device, read_f32_blocking};
+use latentpad::image::{RGB_LEN, Rgb64};
+use latentpad::model::{
+    DiscriminatorConfig, EncoderConfig, GanConfig, GeneratorConfig, VaeConfig,
+};
+use latentpad::train::gan::{GanTrainConfig, GanTrainer};
+use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
+
+fn tiny_gan() -> GanConfig {
+    GanConfig::new(
+        GeneratorConfig::new().with_latent_dim(16).with_width(8),
+        DiscriminatorConfig::new().with_width(8),
+    )
+}
+
+/// Eight images: a red disc on white, at different places.
+fn discs() -> Vec<Rgb64> {
+    (0..8)
+        .map(|i| {
+            let (cx, cy) = (20 + (i % 4) * 8, 24 + (i / 4) * 16);
+            let mut px = vec![255u8; RGB_LEN];
+            for y in 0..64 {
+                for x in 0..64 {
+                    if (x - cx) * (x - cx) + (y - cy) * (y - cy) < 144 {
+                        let k = ((y * 64 + x) * 3) as usize;
+                        px[k + 1] = 0;
+                        px[k + 2] = 0;
+                    }
+                }
+            }
+            Rgb64(px)
+        })
+        .collect()
+}
+
+/// Mean of each channel over a batch, in [-1, 1].
+fn channel_means(values: &[f32]) -> [f32; 3] {
+    let plane = 64 * 64;
+    let n = values.len() / (3 * plane);
+    let mut m = [0.0; 3];
+    for i in 0..n {
+        for (c, mc) in m.iter_mut().enumerate() {
+            let s = &values[(i * 3 + c) * plane..(i * 3 + c + 1) * plane];
+            *mc += s.iter().sum::<f32>() / (plane * n) as f32;
+        }
+    }
+    m
+}
+
+#[test]
+fn gan_learns_the_colours_of_a_tiny_data_set() {
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().collect();
+    let config = GanTrainConfig::new().with_batch_size(8).with_learning_rate(1e-3).with_ema_decay(0.9);
+    let mut trainer = GanTrainer::new(tiny_gan(), config, &default_device()).unwrap();
+    let before = channel_means(&read_f32_blocking(trainer.latent_model().sample(16, 0).unwrap()).unwrap());
+    let mut last = None;
+    for _ in 0..150 {
+        last = Some(pollster::block_on(trainer.step(&batch)).unwrap());
+    }
+    let last = last.unwrap();
+    assert!(last.discriminator.is_finite() && last.generator.is_finite());
+    let after = channel_means(&read_f32_blocking(trainer.latent_model().sample(16, 0).unwrap()).unwrap());
+    // Data: mostly white, red disc. Red channel near 1; green and blue lower than red.
+    // At init every channel is near 0 (grey).
+    assert!(before.iter().all(|c| c.abs() < 0.3), "before {before:?}");
+    assert!(after[0] > 0.5, "red channel should approach white/red: {after:?}");
+    assert!(after[0] > after[1] + 0.05 && after[0] > after[2] + 0.05, "{after:?}");
+}
+
+#[test]
+fn vae_loss_goes_down() {
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().collect();
+    let model = VaeConfig::new(
+        EncoderConfig::new().with_latent_dim(16).with_width(8),
+        GeneratorConfig::new().with_latent_dim(16).with_width(8),
+    );
+    let mut trainer = VaeTrainer::new(model, VaeTrainConfig::new().with_batch_size(8), &default_device()).unwrap();
+    let first = pollster::block_on(trainer.step(&batch)).unwrap();
+    let mut last = first;
+    for _ in 0..40 {
+        last = pollster::block_on(trainer.step(&batch)).unwrap();
+    }
+    assert!(last.total < 0.5 * first.total, "{first:?} -> {last:?}");
+    // The encoder puts images into latent space with the model's latent size.
+    let z = pollster::block_on(trainer.latent_model().encode(&batch[..2])).unwrap();
+    assert_eq!(z.len(), 2 * 16);
+    assert!(z.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn a_resumed_run_continues_exactly() {
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().take(4).collect();
+    let device = default_device();
+    let config = GanTrainConfig::new().with_batch_size(4);
+    let mut straight = GanTrainer::new(tiny_gan(), config.clone(), &device).unwrap();
+    let mut first = GanTrainer::new(tiny_gan(), config, &device).unwrap();
+    for _ in 0..3 {
+        pollster::block_on(straight.step(&batch)).unwrap();
+        pollster::block_on(first.step(&batch)).unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("latentpad-resume-{}", std::process::id()));
+    first.save_checkpoint(&dir).unwrap();
+    let mut resumed = GanTrainer::load_checkpoint(&dir, &device).unwrap();
+    assert_eq!(resumed.step_count(), 3);
+    let a = pollster::block_on(straight.step(&batch)).unwrap();
+    let b = pollster::block_on(resumed.step(&batch)).unwrap();
+    assert!((a.discriminator - b.discriminator).abs() < 1e-4, "{a:?} vs {b:?}");
+    assert!((a.generator - b.generator).abs() < 1e-4, "{a:?} vs {b:?}");
+    let sa = read_f32_blocking(straight.latent_model().sample(2, 1).unwrap()).unwrap();
+    let sb = read_f32_blocking(resumed.latent_model().sample(2, 1).unwrap()).unwrap();
+    let worst = sa.iter().zip(&sb).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-4, "{worst}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn freezed_keeps_the_first_discriminator_blocks_fixed() {
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let file = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device).unwrap().export("base").unwrap();
+    let config = GanTrainConfig::new().with_batch_size(8).with_freeze_discriminator_layers(2);
+    let mut trainer = GanTrainer::from_weights(&file, config, &device).unwrap();
+    for _ in 0..3 {
+        pollster::block_on(trainer.step(&batch)).unwrap();
+    }
+    let after = latentpad::weights::WeightsFile::parse(&trainer.export("tuned").unwrap().to_bytes(), "t").unwrap();
+    assert!(after.meta.fine_tuned);
+    assert_eq!(after.meta.steps, 3);
+    let d0 = tiny_gan().discriminator.init(&device);
+    let before_d = file.load("discriminator", d0.clone()).unwrap();
+    let after_d = after.load("discriminator", d0).unwrap();
+    let weights = |d: &latentpad::model::Discriminator, i: usize| {
+        use burn::module::Module;
+        let bytes = latentpad::weights::module_to_bytes(&d.blocks[i]).unwrap();
+        let _ = d.num_params();
+        bytes
+    };
+    assert_eq!(weights(&before_d, 0), weights(&after_d, 0), "frozen block 0 changed");
+    assert_eq!(weights(&before_d, 1), weights(&after_d, 1), "frozen block 1 changed");
+    assert_ne!(weights(&before_d, 3), weights(&after_d, 3), "trained block 3 did not change");
+}
+
+#[test]
+fn same_seed_same_initial_model() {
+    let device = default_device();
+    let a = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device).unwrap();
+    let b = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device).unwrap();
+    let c = GanTrainer::new(tiny_gan(), GanTrainConfig::new().with_seed(2), &device).unwrap();
+    let bytes = |t: &GanTrainer| t.export("x").unwrap().to_bytes();
+    let sa = read_f32_blocking(a.latent_model().sample(2, 0).unwrap()).unwrap();
+    let sb = read_f32_blocking(b.latent_model().sample(2, 0).unwrap()).unwrap();
+    assert_eq!(sa, sb);
+    assert_ne!(bytes(&a), bytes(&c));
+}
+
+#[test]
+fn seeded_init_zeroes_biases_and_keeps_norm_constants() {
+    use burn::module::Module;
+    let device = default_device();
+    let d = latentpad::model::seeded_init(DiscriminatorConfig::new().with_width(8).init(&device), 3);
+    let record = latentpad::weights::module_to_bytes(&d).unwrap();
+    assert!(!record.is_empty());
+    // Block 0 has a bias (no norm); its values must be exactly zero.
+    let text = format!("{:?}", d.blocks[0]);
+    assert!(text.contains("Conv2d"), "{text}");
+    let mut zeros = 0;
+    struct Check<'a>(&'a mut usize, Vec<String>);
+    impl burn::module::ModuleVisitor for Check<'_> {
+        fn enter_module(&mut self, name: &str, _: &str) { self.1.push(name.into()); }
+        fn exit_module(&mut self, _: &str, _: &str) { self.1.pop(); }
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<burn::Tensor<D>>) {
+            if self.1.last().is_some_and(|n| n == "bias") {
+                assert!(read_f32_blocking(p.val()).unwrap().iter().all(|v| *v == 0.0));
+                *self.0 += 1;
+            }
+        }
+    }
+    d.visit(&mut Check(&mut zeros, vec![]));
+    assert!(zeros >= 2, "biases found: {zeros}");
+}
