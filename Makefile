@@ -2,23 +2,37 @@
 # Cargo's target folder may live outside the clone (CI keeps one warm across runs).
 
 CARGO ?= cargo
+PORT ?= 8000
 BIN = $(or $(CARGO_TARGET_DIR),target)/release/latentpad
 
-.PHONY: demo test cli data bench
+.PHONY: serve web test test-native test-browser cli demo data bench
+
+# Build the browser package and serve the demo page on the shipped models.
+serve: web
+	python3 scripts/serve.py $(PORT)
+
+web:
+	scripts/build-web.sh
+
+# Everything: native tests, then the browser build and its end-to-end tests in Chromium.
+test: test-native test-browser
+
+test-native:
+	$(CARGO) test --release
+
+test-browser: web
+	scripts/ensure-browser-deps.sh
+	npm run test:e2e
 
 cli:
 	$(CARGO) build --release --bin latentpad
 
-# Native demo on the shipped default model (the browser page arrives with issue 3).
+# Native sample grids and an interpolation strip from the shipped models, into out/.
 demo: cli
 	mkdir -p out
 	$(BIN) sample --model models/emoji-gan --n 64 --seed 7 --out out/samples.png
 	$(BIN) interpolate --model models/emoji-gan --from-seed 1 --to-seed 2 --frames 16 --out out/interpolation.png
 	$(BIN) sample --model models/emoji-vae --n 64 --seed 7 --out out/vae-samples.png
-	@echo "open out/samples.png, out/interpolation.png and out/vae-samples.png"
-
-test:
-	$(CARGO) test --release
 
 data: cli
 	$(BIN) fetch-data

@@ -10,5 +10,7 @@ pub mod latent;
 pub mod model;
 pub mod train;
 pub mod weights;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use error::{Error, Result};

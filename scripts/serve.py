@@ -1,0 +1,38 @@
+"""Serves the repository root (the demo page, pkg/ and models/) on 127.0.0.1 only.
+
+Usage: python3 scripts/serve.py [PORT]"""
+import functools
+import http.server
+import os
+import sys
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm",
+        ".js": "text/javascript",
+        ".lpw": "application/octet-stream",
+    }
+
+    def end_headers(self):
+        # Pages are served fresh during development.
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, *args):
+        if os.environ.get("LATENTPAD_SERVE_LOG"):
+            super().log_message(*args)
+
+
+def main():
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    handler = functools.partial(Handler, directory=root)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        print(f"latentpad demo at http://127.0.0.1:{port}/", flush=True)
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

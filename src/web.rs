@@ -1,0 +1,152 @@
+//! The only `#[wasm_bindgen]` code: thin JS classes over the library. Types are converted
+//! here and nothing else happens; every error becomes a JS `Error` with a human message.
+
+use burn::prelude::*;
+use js_sys::{Array, Uint8Array, Uint8ClampedArray};
+use wasm_bindgen::prelude::*;
+
+use crate::image::{self, Rgb64};
+use crate::latent::Interpolation;
+use crate::model::LatentModel;
+use crate::weights::WeightsFile;
+
+/// Installs the panic hook so a bug shows a readable message in the console.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_error(e: crate::Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn seed_of(seed: f64) -> Result<u64, JsError> {
+    if seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0 {
+        Ok(seed as u64)
+    } else {
+        Err(JsError::new(&format!("seed must be a whole number from 0 to 2^53 - 1, not {seed}")))
+    }
+}
+
+/// A generative model loaded in the browser.
+#[wasm_bindgen]
+pub struct Generator {
+    inner: LatentModel,
+    backend: String,
+}
+
+#[wasm_bindgen]
+impl Generator {
+    /// Loads a model from the bytes of its `.lpw` files (one or several, e.g. generator and
+    /// discriminator). `backend` is "auto" or "cpu"; the CPU (wasm) backend is the one built.
+    pub async fn load(files: Array, backend: String) -> Result<Generator, JsError> {
+        let backend = match backend.as_str() {
+            "auto" | "cpu" => "cpu".to_string(),
+            other => {
+                return Err(JsError::new(&format!(
+                    "backend {other:?} is not available in this build; use \"auto\" or \"cpu\""
+                )));
+            }
+        };
+        let mut parsed = Vec::new();
+        for (i, value) in files.iter().enumerate() {
+            let bytes = value
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| JsError::new(&format!("weights file {i} is not a Uint8Array")))?
+                .to_vec();
+            parsed.push(WeightsFile::parse(&bytes, &format!("weights file {}", i + 1)).map_err(js_error)?);
+        }
+        let file = WeightsFile::merge(parsed).map_err(js_error)?;
+        let device = Device::flex();
+        let inner = LatentModel::from_weights(&file, &device).map_err(js_error)?;
+        // Warm-up: the first forward pass allocates; do it before the first visible image.
+        let _ = image::to_rgba(inner.sample(1, 0).map_err(js_error)?).await.map_err(js_error)?;
+        Ok(Generator { inner, backend })
+    }
+
+    /// "gan" or "vae".
+    #[wasm_bindgen(getter)]
+    pub fn kind(&self) -> String {
+        self.inner.config.kind().to_string()
+    }
+
+    /// The backend running the model ("cpu").
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.clone()
+    }
+
+    /// Length of a latent vector.
+    #[wasm_bindgen(getter, js_name = latentDim)]
+    pub fn latent_dim(&self) -> usize {
+        self.inner.latent_dim()
+    }
+
+    /// Whether `encode` works (VAE).
+    #[wasm_bindgen(getter, js_name = canEncode)]
+    pub fn can_encode(&self) -> bool {
+        self.inner.encoder.is_some()
+    }
+
+    /// `n` images for seeds `seed .. seed + n`, as `n * 64 * 64` RGBA pixels.
+    pub async fn sample(&self, n: u32, seed: f64) -> Result<Uint8ClampedArray, JsError> {
+        if n == 0 || n > 256 {
+            return Err(JsError::new(&format!("n must be 1 to 256, not {n}")));
+        }
+        let images = self.inner.sample(n as usize, seed_of(seed)?).map_err(js_error)?;
+        let rgba = image::to_rgba(images).await.map_err(js_error)?;
+        Ok(Uint8ClampedArray::from(rgba.as_slice()))
+    }
+
+    /// Images for latent vectors (`n * latentDim` floats).
+    pub async fn decode(&self, z: Vec<f32>) -> Result<Uint8ClampedArray, JsError> {
+        let images = self.inner.decode(&z).map_err(js_error)?;
+        let rgba = image::to_rgba(images).await.map_err(js_error)?;
+        Ok(Uint8ClampedArray::from(rgba.as_slice()))
+    }
+
+    /// The latent vector of a seed.
+    pub fn latent(&self, seed: f64) -> Result<Vec<f32>, JsError> {
+        Ok(crate::latent::noise(seed_of(seed)?, self.inner.latent_dim()))
+    }
+
+    /// `frames` images from latent `a` to latent `b`; `how` is "slerp" or "lerp".
+    pub async fn interpolate(
+        &self,
+        a: Vec<f32>,
+        b: Vec<f32>,
+        frames: u32,
+        how: String,
+    ) -> Result<Uint8ClampedArray, JsError> {
+        let how: Interpolation = how.parse().map_err(js_error)?;
+        let images = self
+            .inner
+            .interpolate(&a, &b, frames as usize, how)
+            .map_err(js_error)?;
+        let rgba = image::to_rgba(images).await.map_err(js_error)?;
+        Ok(Uint8ClampedArray::from(rgba.as_slice()))
+    }
+
+    /// Latent vectors (posterior means) of 64x64 RGBA images (`n * 64 * 64 * 4` bytes).
+    pub async fn encode(&self, rgba: Vec<u8>) -> Result<Vec<f32>, JsError> {
+        let len = image::IMAGE_SIZE * image::IMAGE_SIZE * 4;
+        if rgba.is_empty() || rgba.len() % len != 0 {
+            return Err(JsError::new("encode takes whole 64x64 RGBA images"));
+        }
+        let images: Vec<Rgb64> = rgba
+            .chunks(len)
+            .map(|px| Rgb64(px.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect()))
+            .collect();
+        let refs: Vec<&Rgb64> = images.iter().collect();
+        self.inner.encode(&refs).await.map_err(js_error)
+    }
+}
+
+/// Decodes an uploaded file (PNG, JPEG, WebP, GIF) to 64x64 RGBA, or fails with a message
+/// naming the file.
+#[wasm_bindgen(js_name = decodeImage)]
+pub fn decode_image(bytes: &[u8], name: &str) -> Result<Uint8ClampedArray, JsError> {
+    let rgb = image::decode(bytes, name).map_err(js_error)?;
+    let rgba: Vec<u8> = rgb.0.chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    Ok(Uint8ClampedArray::from(rgba.as_slice()))
+}

@@ -1,0 +1,139 @@
+// End-to-end tests of the demo page in a real headless Chromium (Debian's, driven by
+// playwright-core): load, sample, interpolate, download a PNG, switch models, bad weights,
+// privacy (no request leaves the origin) and main-thread long tasks.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const shots = path.join(root, "screenshots");
+mkdirSync(shots, { recursive: true });
+const port = 8000 + Math.floor(Math.random() * 1000);
+const origin = `http://127.0.0.1:${port}`;
+let server;
+let browser;
+
+before(async () => {
+  server = spawn("python3", [path.join(root, "scripts/serve.py"), String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise((resolve, reject) => {
+    server.stdout.on("data", (d) => d.toString().includes("demo at") && resolve());
+    server.on("exit", (code) => reject(new Error(`server exited ${code}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox", "--disable-background-networking", "--disable-component-update",
+      "--disable-sync", "--disable-quic", "--no-first-run",
+      `--user-data-dir=${mkdtempSync(path.join(tmpdir(), "latentpad-chromium-"))}`,
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+});
+
+async function openPage() {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 1000 } });
+  const page = await context.newPage();
+  const requests = [];
+  page.on("request", (r) => requests.push({ url: r.url(), method: r.method(), body: r.postDataBuffer() }));
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  return { context, page, requests, errors };
+}
+
+function canvasStats(page, selector) {
+  return page.$eval(selector, (c) => {
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let sum = 0, sq = 0;
+    for (let i = 0; i < d.length; i += 4) { const v = d[i] + d[i + 1] + d[i + 2]; sum += v; sq += v * v; }
+    const n = d.length / 4;
+    return { mean: sum / n, variance: sq / n - (sum / n) ** 2, opaque: d[3] === 255 };
+  });
+}
+
+test("the page loads the GAN, samples, interpolates and downloads a PNG", { timeout: 240_000 }, async () => {
+  const { context, page, requests, errors } = await openPage();
+  await page.goto(`${origin}/index.html`);
+  await page.waitForSelector("body[data-sampled='0']", { timeout: 120_000 });
+  assert.match(await page.textContent("#backend"), /CPU/);
+  const first = await canvasStats(page, ".tile canvas");
+  assert.ok(first.opaque && first.variance > 100, `first image looks blank: ${JSON.stringify(first)}`);
+  await page.screenshot({ path: path.join(shots, "1-samples.png"), fullPage: true });
+
+  // Main-thread long tasks while the worker samples and interpolates.
+  await page.evaluate(() => {
+    window.__long = [];
+    new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => e.duration))).observe({ type: "longtask" });
+  });
+  await page.click("#new-samples");
+  await page.waitForSelector("body[data-sampled='16']", { timeout: 60_000 });
+  const other = await canvasStats(page, ".tile canvas");
+  assert.notDeepEqual(other, first, "new samples should differ");
+
+  const tiles = await page.$$(".tile canvas");
+  await tiles[0].click();
+  await tiles[5].click();
+  await page.waitForSelector("body[data-interpolated='16-21']", { timeout: 60_000 });
+  const strip = await canvasStats(page, "#strip");
+  assert.ok(strip.variance > 100, "the strip should be drawn");
+  await page.screenshot({ path: path.join(shots, "2-interpolation.png"), fullPage: true });
+  const long = await page.evaluate(() => window.__long);
+  assert.ok(long.every((d) => d < 50), `main-thread tasks over 50 ms: ${long}`);
+
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.hover(".tile").then(() => page.click(".tile .download")),
+  ]);
+  const file = readFileSync(await download.path());
+  assert.deepEqual([...file.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  assert.match(download.suggestedFilename(), /^latentpad-seed-16\.png$/);
+
+  // Privacy: every request stayed on this origin and none carried a body.
+  for (const r of requests) {
+    assert.ok(r.url.startsWith(origin) || r.url.startsWith("blob:") || r.url.startsWith("data:"), r.url);
+    assert.equal(r.body, null, `${r.method} ${r.url} carried data`);
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the VAE loads and samples too", { timeout: 240_000 }, async () => {
+  const { context, page, errors } = await openPage();
+  await page.goto(`${origin}/index.html`);
+  await page.waitForSelector("body[data-sampled='0']", { timeout: 120_000 });
+  const gan = await canvasStats(page, ".tile canvas");
+  await page.evaluate(() => delete document.body.dataset.sampled);
+  await page.check("input[value=emoji-vae]");
+  await page.waitForSelector("body[data-sampled='0']", { timeout: 120_000 });
+  const vae = await canvasStats(page, ".tile canvas");
+  assert.notDeepEqual(vae, gan);
+  await page.screenshot({ path: path.join(shots, "3-vae.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a weights URL that returns a web page gives a clear message and the page keeps working", { timeout: 120_000 }, async () => {
+  const { context, page, errors } = await openPage();
+  await page.route("**/generator.lpw", (r) => r.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><p>not here" }));
+  await page.goto(`${origin}/index.html`);
+  await page.waitForSelector("#status-bar.error", { timeout: 60_000 });
+  assert.match(await page.textContent("#status"), /Could not load emoji-gan: .*web page, not a weights file/);
+  await page.screenshot({ path: path.join(shots, "4-bad-weights.png"), fullPage: true });
+  // Damaged bytes with the right content type are refused by the weights reader.
+  await page.unroute("**/generator.lpw");
+  await page.route("**/decoder.lpw", (r) => r.fulfill({ status: 200, contentType: "application/octet-stream", body: Buffer.from("LPADW\x01\r\n\x05\x00\x00\x00{bad}") }));
+  await page.check("input[value=emoji-vae]");
+  await page.waitForFunction(() => /not a latentpad weights file/.test(document.getElementById("status").textContent), null, { timeout: 60_000 });
+  // The GAN still loads afterwards.
+  await page.check("input[value=emoji-gan]");
+  await page.waitForSelector("body[data-sampled='0']", { timeout: 120_000 });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
