@@ -15,7 +15,7 @@ use burn::prelude::*;
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
 use crate::model::Classifier;
-use crate::Result;
+use crate::{Error, Result};
 
 /// Neighbours that define the manifold radius (the paper's default).
 pub const K_NEAREST: usize = 3;
@@ -49,14 +49,23 @@ pub async fn features_of_tensor(classifier: &Classifier, images: Tensor<4>) -> R
     Ok(read_f32(f).await?.chunks(dim).map(|c| c.to_vec()).collect())
 }
 
-/// All three scores of `generated` against `real`.
-pub fn score(real: &[Vec<f32>], generated: &[Vec<f32>]) -> Scores {
+/// All three scores of `generated` against `real`; each set needs more than
+/// [`K_NEAREST`] points.
+pub fn score(real: &[Vec<f32>], generated: &[Vec<f32>]) -> Result<Scores> {
+    for (name, set) in [("real", real), ("generated", generated)] {
+        if set.len() <= K_NEAREST {
+            return Err(Error::Config(format!(
+                "the {name} set has {} images; scoring needs more than {K_NEAREST}",
+                set.len()
+            )));
+        }
+    }
     let (precision, recall) = precision_recall(real, generated, K_NEAREST);
-    Scores {
+    Ok(Scores {
         frechet_distance: frechet_distance(real, generated),
         precision,
         recall,
-    }
+    })
 }
 
 fn mean_cov(x: &[Vec<f32>]) -> (Vec<f64>, Vec<Vec<f64>>) {
@@ -232,6 +241,15 @@ mod tests {
         let s = gaussian_set(4000, 4, 0.0, 2.0, 4);
         let fd = frechet_distance(&a, &s);
         assert!((fd - 4.0).abs() < 0.3, "{fd}");
+    }
+
+    #[test]
+    fn too_few_points_is_an_error() {
+        let few = gaussian_set(3, 4, 0.0, 1.0, 1);
+        let many = gaussian_set(50, 4, 0.0, 1.0, 2);
+        assert!(score(&few, &many).is_err());
+        assert!(score(&many, &few).is_err());
+        assert!(score(&many, &many).is_ok());
     }
 
     #[test]

@@ -7,7 +7,10 @@ use wasm_bindgen::prelude::*;
 
 use crate::image::{self, Rgb64};
 use crate::latent::Interpolation;
-use crate::model::LatentModel;
+use crate::data::BatchSampler;
+use crate::model::{LatentModel, ModelConfig};
+use crate::train::gan::{GanTrainConfig, GanTrainer};
+use crate::train::vae::{VaeTrainConfig, VaeTrainer};
 use crate::weights::WeightsFile;
 
 /// Installs the panic hook so a bug shows a readable message in the console.
@@ -26,6 +29,29 @@ fn seed_of(seed: f64) -> Result<u64, JsError> {
     } else {
         Err(JsError::new(&format!("seed must be a whole number from 0 to 2^53 - 1, not {seed}")))
     }
+}
+
+fn parse_files(files: Array) -> Result<WeightsFile, JsError> {
+    let mut parsed = Vec::new();
+    for (i, value) in files.iter().enumerate() {
+        let bytes = value
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| JsError::new(&format!("weights file {} is not a Uint8Array", i + 1)))?
+            .to_vec();
+        parsed.push(WeightsFile::parse(&bytes, &format!("weights file {}", i + 1)).map_err(js_error)?);
+    }
+    WeightsFile::merge(parsed).map_err(js_error)
+}
+
+fn rgba_images(rgba: &[u8]) -> Result<Vec<Rgb64>, JsError> {
+    let len = image::IMAGE_SIZE * image::IMAGE_SIZE * 4;
+    if rgba.is_empty() || rgba.len() % len != 0 {
+        return Err(JsError::new("images must be whole 64x64 RGBA images"));
+    }
+    Ok(rgba
+        .chunks(len)
+        .map(|px| Rgb64(px.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect()))
+        .collect())
 }
 
 /// A generative model loaded in the browser.
@@ -48,15 +74,7 @@ impl Generator {
                 )));
             }
         };
-        let mut parsed = Vec::new();
-        for (i, value) in files.iter().enumerate() {
-            let bytes = value
-                .dyn_into::<Uint8Array>()
-                .map_err(|_| JsError::new(&format!("weights file {i} is not a Uint8Array")))?
-                .to_vec();
-            parsed.push(WeightsFile::parse(&bytes, &format!("weights file {}", i + 1)).map_err(js_error)?);
-        }
-        let file = WeightsFile::merge(parsed).map_err(js_error)?;
+        let file = parse_files(files)?;
         let device = Device::flex();
         let inner = LatentModel::from_weights(&file, &device).map_err(js_error)?;
         // Warm-up: the first forward pass allocates; do it before the first visible image.
@@ -129,14 +147,7 @@ impl Generator {
 
     /// Latent vectors (posterior means) of 64x64 RGBA images (`n * 64 * 64 * 4` bytes).
     pub async fn encode(&self, rgba: Vec<u8>) -> Result<Vec<f32>, JsError> {
-        let len = image::IMAGE_SIZE * image::IMAGE_SIZE * 4;
-        if rgba.is_empty() || rgba.len() % len != 0 {
-            return Err(JsError::new("encode takes whole 64x64 RGBA images"));
-        }
-        let images: Vec<Rgb64> = rgba
-            .chunks(len)
-            .map(|px| Rgb64(px.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect()))
-            .collect();
+        let images = rgba_images(&rgba)?;
         let refs: Vec<&Rgb64> = images.iter().collect();
         self.inner.encode(&refs).await.map_err(js_error)
     }
@@ -149,4 +160,124 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<Uint8ClampedArray, JsErr
     let rgb = image::decode(bytes, name).map_err(js_error)?;
     let rgba: Vec<u8> = rgb.0.chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
     Ok(Uint8ClampedArray::from(rgba.as_slice()))
+}
+
+enum Inner {
+    Gan(GanTrainer),
+    Vae(VaeTrainer),
+}
+
+/// Fine-tuning of a loaded model on the user's images, a few steps per call so the page can
+/// show progress and cancel between calls.
+#[wasm_bindgen]
+pub struct FineTuner {
+    inner: Inner,
+    images: Vec<Rgb64>,
+    sampler: BatchSampler,
+    batch_size: usize,
+    name: String,
+}
+
+#[wasm_bindgen]
+impl FineTuner {
+    /// Starts from the bytes of a model's `.lpw` files (a GAN's generator and discriminator,
+    /// or a VAE's encoder and decoder) and 64x64 RGBA images (`n * 64 * 64 * 4` bytes).
+    pub async fn create(
+        files: Array,
+        rgba: Vec<u8>,
+        batch_size: u32,
+        freeze_discriminator_layers: u32,
+    ) -> Result<FineTuner, JsError> {
+        let file = parse_files(files)?;
+        let images = rgba_images(&rgba)
+            .map_err(|_| JsError::new("add at least one image before fine-tuning"))?;
+        let batch_size = (batch_size as usize).clamp(1, 64);
+        let device = Device::flex();
+        let inner = match &file.config {
+            ModelConfig::Gan(_) => Inner::Gan(
+                GanTrainer::from_weights(
+                    &file,
+                    GanTrainConfig::new()
+                        .with_batch_size(batch_size)
+                        .with_freeze_discriminator_layers(freeze_discriminator_layers as usize)
+                        .with_ema_decay(0.99),
+                    &device,
+                )
+                .map_err(js_error)?,
+            ),
+            ModelConfig::Vae(_) => Inner::Vae(
+                VaeTrainer::from_weights(
+                    &file,
+                    VaeTrainConfig::new().with_batch_size(batch_size).with_learning_rate(2e-4),
+                    &device,
+                )
+                .map_err(js_error)?,
+            ),
+            other => {
+                return Err(JsError::new(&format!("a {} cannot be fine-tuned", other.kind())));
+            }
+        };
+        Ok(FineTuner {
+            inner,
+            sampler: BatchSampler::new(images.len(), 1),
+            images,
+            batch_size,
+            name: format!("{}-finetuned", file.meta.name),
+        })
+    }
+
+    /// Steps taken so far.
+    #[wasm_bindgen(getter)]
+    pub fn steps(&self) -> f64 {
+        match &self.inner {
+            Inner::Gan(t) => t.step_count() as f64,
+            Inner::Vae(t) => t.step_count() as f64,
+        }
+    }
+
+    /// Runs `k` steps; returns the losses of each, two numbers per step (GAN: discriminator,
+    /// generator; VAE: reconstruction, KL).
+    #[wasm_bindgen(js_name = trainSteps)]
+    pub async fn train_steps(&mut self, k: u32) -> Result<Vec<f32>, JsError> {
+        let mut losses = Vec::with_capacity(2 * k as usize);
+        for _ in 0..k {
+            let idx = self.sampler.next_batch(self.batch_size);
+            let batch: Vec<&Rgb64> = idx.iter().map(|i| &self.images[*i]).collect();
+            match &mut self.inner {
+                Inner::Gan(t) => {
+                    let l = t.step(&batch).await.map_err(js_error)?;
+                    losses.extend([l.discriminator, l.generator]);
+                }
+                Inner::Vae(t) => {
+                    let l = t.step(&batch).await.map_err(js_error)?;
+                    losses.extend([l.reconstruction, l.kl]);
+                }
+            }
+        }
+        Ok(losses)
+    }
+
+    /// Preview samples of the model as trained so far (RGBA).
+    pub async fn sample(&self, n: u32, seed: f64) -> Result<Uint8ClampedArray, JsError> {
+        let model = match &self.inner {
+            Inner::Gan(t) => t.latent_model(),
+            Inner::Vae(t) => t.latent_model(),
+        };
+        let images = model.sample(n.clamp(1, 64) as usize, seed_of(seed)?).map_err(js_error)?;
+        let rgba = image::to_rgba(images).await.map_err(js_error)?;
+        Ok(Uint8ClampedArray::from(rgba.as_slice()))
+    }
+
+    /// The fine-tuned model as one `.lpw` file (marked fine-tuned), loadable by
+    /// `Generator.load` and `FineTuner.create`.
+    #[wasm_bindgen(js_name = exportWeights)]
+    pub fn export_weights(&self) -> Result<Vec<u8>, JsError> {
+        let mut file = match &self.inner {
+            Inner::Gan(t) => t.export(&self.name),
+            Inner::Vae(t) => t.export(&self.name),
+        }
+        .map_err(js_error)?;
+        file.meta.fine_tuned = true;
+        Ok(file.to_bytes())
+    }
 }

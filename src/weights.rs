@@ -235,7 +235,10 @@ impl WeightsFile {
         let mut files = files.into_iter();
         let mut merged = files
             .next()
-            .ok_or_else(|| Error::NoImages("no weights files given".into()))?;
+            .ok_or_else(|| Error::WeightsFormat {
+                source_name: "(none)".into(),
+                reason: "no weights files were given".into(),
+            })?;
         for file in files {
             file.expect_config(&merged.config)?;
             for (name, bytes) in file.parts {

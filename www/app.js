@@ -6,7 +6,14 @@ const COUNT = 16;
 const FRAMES = 16;
 const $ = (id) => document.getElementById(id);
 
-const state = { key: null, picks: [], strip: null, frame: 0, busy: false };
+const MAX_UPLOADS = 1000;
+const MAX_FILE_BYTES = 50 * 1024 * 1024;
+const state = {
+  key: null, model: "emoji-gan", picks: [], strip: null, frame: 0, busy: false,
+  uploads: [], // { name, rgba: Uint8ClampedArray }
+  tuning: null, // { cancelled, losses: [[a, b]] }
+  tunedBytes: null,
+};
 
 function status(text, { error = false, progress = null } = {}) {
   $("status").textContent = text;
@@ -74,12 +81,17 @@ async function guarded(label, work) {
   }
 }
 
+function modelFiles(name, withTraining) {
+  const files = name === "emoji-gan" ? ["generator.lpw", ...(withTraining ? ["discriminator.lpw"] : [])] : ["encoder.lpw", "decoder.lpw"];
+  return files.map((f) => new URL(`../models/${name}/${f}`, import.meta.url).href);
+}
+
 async function loadModel(name) {
   state.key = null;
+  state.model = name;
   $("new-samples").disabled = true;
   status(`Loading ${name}…`, { progress: NaN });
-  const files = name === "emoji-gan" ? ["generator.lpw"] : ["encoder.lpw", "decoder.lpw"];
-  const urls = files.map((f) => new URL(`../models/${name}/${f}`, import.meta.url).href);
+  const urls = modelFiles(name, false);
   try {
     const info = await call("load", { urls, backend: "auto" }, {
       onProgress: ({ loaded, total }) =>
@@ -163,6 +175,180 @@ function animate() {
   }
   requestAnimationFrame(animate);
 }
+
+// ---- uploads -------------------------------------------------------------------------
+
+function uploadStatus(text, error = false) {
+  $("upload-status").textContent = text;
+  $("upload-status").classList.toggle("error-text", error);
+}
+
+function renderThumbs() {
+  const thumbs = $("thumbs");
+  thumbs.replaceChildren();
+  state.uploads.forEach((u, i) => {
+    const div = document.createElement("div");
+    div.className = "thumb";
+    const c = document.createElement("canvas");
+    c.width = c.height = SIZE;
+    c.title = u.name;
+    draw(c, u.rgba);
+    const x = document.createElement("button");
+    x.textContent = "×";
+    x.title = `Remove ${u.name}`;
+    x.addEventListener("click", () => {
+      state.uploads.splice(i, 1);
+      renderThumbs();
+    });
+    div.append(c, x);
+    thumbs.append(div);
+  });
+  $("ft-start").disabled = state.uploads.length === 0 || state.tuning !== null;
+  document.body.dataset.uploads = String(state.uploads.length);
+}
+
+async function addFiles(fileList) {
+  const files = [...fileList];
+  const room = MAX_UPLOADS - state.uploads.length;
+  const messages = [];
+  if (files.length > room) messages.push(`only ${MAX_UPLOADS} images fit; ${files.length - room} were left out`);
+  const accepted = [];
+  for (const f of files.slice(0, Math.max(room, 0))) {
+    if (f.size > MAX_FILE_BYTES) messages.push(`${f.name}: larger than 50 MB`);
+    else accepted.push(f);
+  }
+  uploadStatus(`Reading ${accepted.length} file(s)…`);
+  // Decoded in the worker, in batches, so the page stays responsive.
+  for (let i = 0; i < accepted.length; i += 16) {
+    const batch = await Promise.all(accepted.slice(i, i + 16).map(async (f) => ({ name: f.name, bytes: await f.arrayBuffer() })));
+    const results = await call("decodeImages", { files: batch }, { transfer: batch.map((b) => b.bytes) });
+    for (const r of results) {
+      if (r.error) messages.push(r.error);
+      else state.uploads.push({ name: r.name, rgba: r.rgba });
+    }
+    uploadStatus(`Read ${Math.min(i + 16, accepted.length)} of ${accepted.length}…`);
+  }
+  renderThumbs();
+  const summary = `${state.uploads.length} image(s) ready.`;
+  uploadStatus(messages.length ? `${summary} Skipped: ${messages.join("; ")}` : summary, messages.length > 0);
+}
+
+// ---- fine-tuning -----------------------------------------------------------------------
+
+function plotLosses(losses, labels) {
+  const c = $("loss-plot");
+  const ctx = c.getContext("2d");
+  ctx.clearRect(0, 0, c.width, c.height);
+  if (losses.length < 2) return;
+  const all = losses.flat();
+  const max = Math.max(...all), min = Math.min(0, ...all);
+  const colors = ["#e8590c", "#1c7ed6"];
+  for (let k = 0; k < 2; k++) {
+    ctx.strokeStyle = colors[k];
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    losses.forEach((l, i) => {
+      const x = 8 + (i / (losses.length - 1)) * (c.width - 16);
+      const y = c.height - 18 - ((l[k] - min) / (max - min || 1)) * (c.height - 30);
+      i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
+    });
+    ctx.stroke();
+    ctx.fillStyle = colors[k];
+    ctx.font = "12px system-ui";
+    ctx.fillText(labels[k], 10 + k * 150, c.height - 4);
+  }
+}
+
+async function showPreviews() {
+  const rgba = await call("fineTuneSample", { n: 8, seed: 0 });
+  const previews = $("previews");
+  if (previews.children.length !== 8) {
+    previews.replaceChildren(...Array.from({ length: 8 }, () => Object.assign(document.createElement("canvas"), { width: SIZE, height: SIZE })));
+  }
+  [...previews.children].forEach((cv, i) => draw(cv, rgba, i));
+}
+
+async function fineTune() {
+  const total = Number($("ft-steps").value);
+  if (!Number.isInteger(total) || total < 1 || total > 5000) {
+    $("ft-status").textContent = "Steps must be a whole number from 1 to 5000.";
+    return;
+  }
+  if (state.uploads.length === 0) {
+    $("ft-status").textContent = "Add at least one image first.";
+    return;
+  }
+  const run = { cancelled: false, losses: [] };
+  state.tuning = run;
+  $("ft-start").disabled = true;
+  $("ft-cancel").disabled = false;
+  $("ft-progress").value = 0;
+  const labels = state.model === "emoji-gan" ? ["discriminator", "generator"] : ["reconstruction", "KL"];
+  try {
+    $("ft-status").textContent = "Preparing…";
+    const images = state.uploads.map((u) => u.rgba.slice().buffer);
+    await call("fineTuneStart", { urls: modelFiles(state.model, true), images, batchSize: 8, freeze: 2 }, { transfer: images });
+    await showPreviews();
+    const started = performance.now();
+    let done = 0;
+    while (done < total && !run.cancelled) {
+      const k = Math.min(2, total - done);
+      const { losses } = await call("fineTuneSteps", { k });
+      for (let i = 0; i < losses.length; i += 2) run.losses.push([losses[i], losses[i + 1]]);
+      done += k;
+      $("ft-progress").value = done / total;
+      const perStep = (performance.now() - started) / done;
+      $("ft-status").textContent = `Step ${done} of ${total} · ${(perStep / 1000).toFixed(1)} s per step`;
+      plotLosses(run.losses, labels);
+      if (done % 10 === 0 || done === total) await showPreviews();
+    }
+    await showPreviews();
+    state.tunedBytes = await call("fineTuneExport");
+    $("ft-save").disabled = false;
+    $("ft-reset").disabled = false;
+    const info = await call("loadBytes", { bytes: state.tunedBytes.slice().buffer, name: "fine-tuned", backend: "auto" });
+    state.key = info.key;
+    await sample();
+    $("ft-status").textContent = `${run.cancelled ? "Stopped" : "Done"} after ${done} steps. The samples above now come from your fine-tuned model.`;
+    document.body.dataset.finetuned = String(done);
+  } catch (e) {
+    $("ft-status").textContent = `Fine-tuning failed: ${e.message}`;
+  } finally {
+    state.tuning = null;
+    $("ft-cancel").disabled = true;
+    renderThumbs();
+  }
+}
+
+async function loadModelFile(file) {
+  try {
+    status(`Loading ${file.name}…`, { progress: NaN });
+    const bytes = await file.arrayBuffer();
+    const info = await call("loadBytes", { bytes, name: file.name, backend: "auto" }, { transfer: [bytes] });
+    state.key = info.key;
+    await sample();
+    status(`Loaded ${file.name} (${info.kind})`);
+  } catch (e) {
+    status(`Could not load ${file.name}: ${e.message}`, { error: true });
+  }
+}
+
+$("files").addEventListener("change", (e) => addFiles(e.target.files).finally(() => (e.target.value = "")));
+const drop = $("dropzone");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); addFiles(e.dataTransfer.files); });
+$("ft-start").addEventListener("click", fineTune);
+$("ft-cancel").addEventListener("click", () => state.tuning && (state.tuning.cancelled = true));
+$("ft-reset").addEventListener("click", () => loadModel(state.model));
+$("ft-save").addEventListener("click", () => {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([state.tunedBytes], { type: "application/octet-stream" }));
+  a.download = `${state.model}-finetuned.lpw`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+});
+$("model-file").addEventListener("change", (e) => e.target.files[0] && loadModelFile(e.target.files[0]));
 
 buildGrid();
 $("new-samples").addEventListener("click", () => {

@@ -1,10 +1,12 @@
 // The Web Worker that owns the wasm module and the model: every heavy step runs here so the
 // page's main thread only draws and handles input. Messages: { id, type, ...args } in,
 // { id, ok, result | error } out, plus { id, progress } while loading.
-import init, { Generator, decodeImage } from "../pkg/latentpad.js";
+import init, { FineTuner, Generator, decodeImage } from "../pkg/latentpad.js";
 
 let ready = null;
 const models = new Map(); // url list key -> Promise<Generator>
+let tuner = null; // the one fine-tuning run
+let uploads = 0; // models loaded from bytes
 
 async function fetchWithProgress(url, onProgress) {
   const response = await fetch(url);
@@ -71,6 +73,40 @@ const handlers = {
     const m = await model(key);
     return m.interpolate(m.latent(fromSeed), m.latent(toSeed), frames, how);
   },
+  async loadBytes(_id, { bytes, name, backend }) {
+    ready ??= init();
+    await ready;
+    const key = `file:${++uploads}:${name}`;
+    const promise = Generator.load([new Uint8Array(bytes)], backend);
+    models.set(key, promise);
+    promise.catch(() => models.delete(key));
+    const model = await promise;
+    return { key, kind: model.kind, backend: model.backend, latentDim: model.latentDim, canEncode: model.canEncode };
+  },
+  async fineTuneStart(_id, { urls, images, batchSize, freeze }) {
+    ready ??= init();
+    await ready;
+    tuner?.free();
+    tuner = null;
+    const files = await Promise.all(urls.map((u) => fetchWithProgress(u, () => {})));
+    const rgba = new Uint8Array(images.length * 64 * 64 * 4);
+    images.forEach((img, i) => rgba.set(new Uint8Array(img), i * 64 * 64 * 4));
+    tuner = await FineTuner.create(files, rgba, batchSize, freeze);
+    return { steps: tuner.steps };
+  },
+  async fineTuneSteps(_id, { k }) {
+    if (!tuner) throw new Error("no fine-tuning is running");
+    const losses = await tuner.trainSteps(k);
+    return { steps: tuner.steps, losses: Array.from(losses) };
+  },
+  async fineTuneSample(_id, { n, seed }) {
+    if (!tuner) throw new Error("no fine-tuning is running");
+    return tuner.sample(n, seed);
+  },
+  async fineTuneExport() {
+    if (!tuner) throw new Error("no fine-tuning is running");
+    return tuner.exportWeights();
+  },
   async decodeImages(_id, { files }) {
     ready ??= init();
     await ready;
@@ -92,7 +128,7 @@ onmessage = async ({ data }) => {
     const handler = handlers[type];
     if (!handler) throw new Error(`unknown request ${type}`);
     const result = await handler(id, args);
-    const transfer = result instanceof Uint8ClampedArray ? [result.buffer] : [];
+    const transfer = ArrayBuffer.isView(result) ? [result.buffer] : [];
     postMessage({ id, ok: true, result }, transfer);
   } catch (e) {
     postMessage({ id, ok: false, error: e instanceof Error ? e.message : String(e) });

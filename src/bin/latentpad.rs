@@ -255,7 +255,15 @@ fn report_skipped(skipped: &[latentpad::Error]) {
     }
 }
 
-/// Appends one line to the run's loss log; returns the wall time of earlier sessions.
+/// Progress bars are hidden when output is not a terminal (background runs): say something
+/// at each checkpoint instead.
+fn log_checkpoint(bar: &ProgressBar, step: u64, wall: f64) {
+    if bar.is_hidden() {
+        println!("checkpoint at step {step} ({:.0} s of training)", wall);
+    }
+}
+
+/// The wall time of earlier sessions of a run, from the last line of its loss log.
 fn previous_wall_time(log: &Path) -> f64 {
     std::fs::read_to_string(log)
         .ok()
@@ -326,6 +334,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 bar.set_message(format!("D {:.3} G {:.3}", losses.discriminator, losses.generator));
                 if step % args.checkpoint_every == 0 || step == args.steps {
                     checkpoint_atomically(&args.checkpoint, |d| trainer.save_checkpoint(d))?;
+                    log_checkpoint(&bar, step, wall);
                     let model = trainer.latent_model();
                     trainer.export(&name)?.write_dir(&args.out)?;
                     write_grid(model.sample(64, 0)?, 64, 8, &args.out.join("samples.png"))?;
@@ -358,6 +367,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 bar.set_message(format!("recon {:.1} KL {:.1}", losses.reconstruction, losses.kl));
                 if step % args.checkpoint_every == 0 || step == args.steps {
                     checkpoint_atomically(&args.checkpoint, |d| trainer.save_checkpoint(d))?;
+                    log_checkpoint(&bar, step, wall);
                     let model = trainer.latent_model();
                     trainer.export(&name)?.write_dir(&args.out)?;
                     write_grid(model.sample(64, 0)?, 64, 8, &args.out.join("samples.png"))?;
@@ -477,7 +487,7 @@ fn evaluate(model_path: &Path, classifier: &Path, data_dir: &Path, floor: bool) 
         let images = model.sample(count, 1_000_000 + start as u64)?;
         generated.extend(pollster::block_on(eval::features_of_tensor(&classifier, images))?);
     }
-    let scores = eval::score(&real, &generated);
+    let scores = eval::score(&real, &generated)?;
     println!(
         "{}: FD-emoji {:.3}  precision {:.3}  recall {:.3}  (n = {n} vs held-out)",
         model_path.display(),
@@ -490,7 +500,7 @@ fn evaluate(model_path: &Path, classifier: &Path, data_dir: &Path, floor: bool) 
         latentpad::latent::SplitMix64::new(9).shuffle(&mut idx);
         let train: Vec<&Rgb64> = idx[..n].iter().map(|i| &data.train[*i].image).collect();
         let train = pollster::block_on(eval::features_of_images(&classifier, &train, &device))?;
-        let s = eval::score(&real, &train);
+        let s = eval::score(&real, &train)?;
         println!(
             "floor (real training images vs held-out): FD-emoji {:.3}  precision {:.3}  recall {:.3}",
             s.frechet_distance, s.precision, s.recall

@@ -4,8 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
 
@@ -28,8 +27,8 @@ before(async () => {
     args: [
       "--no-sandbox", "--disable-background-networking", "--disable-component-update",
       "--disable-sync", "--disable-quic", "--no-first-run",
-      `--user-data-dir=${mkdtempSync(path.join(tmpdir(), "latentpad-chromium-"))}`,
     ],
+    // Playwright gives every launch a fresh, empty profile directory of its own.
   });
 });
 
@@ -128,12 +127,60 @@ test("a weights URL that returns a web page gives a clear message and the page k
   await page.screenshot({ path: path.join(shots, "4-bad-weights.png"), fullPage: true });
   // Damaged bytes with the right content type are refused by the weights reader.
   await page.unroute("**/generator.lpw");
-  await page.route("**/decoder.lpw", (r) => r.fulfill({ status: 200, contentType: "application/octet-stream", body: Buffer.from("LPADW\x01\r\n\x05\x00\x00\x00{bad}") }));
+  await page.route("**/emoji-vae/*.lpw", (r) => r.fulfill({ status: 200, contentType: "application/octet-stream", body: Buffer.from("LPADW\x01\r\n\x05\x00\x00\x00{bad}") }));
   await page.check("input[value=emoji-vae]");
-  await page.waitForFunction(() => /not a latentpad weights file/.test(document.getElementById("status").textContent), null, { timeout: 60_000 });
+  await page.waitForFunction(() => /weights file 1: not a latentpad weights file \(the header is damaged/.test(document.getElementById("status").textContent), null, { timeout: 60_000 });
+  await page.screenshot({ path: path.join(shots, "4b-damaged-weights.png"), fullPage: true });
   // The GAN still loads afterwards.
   await page.check("input[value=emoji-gan]");
   await page.waitForSelector("body[data-sampled='0']", { timeout: 120_000 });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("uploads are decoded in the worker, bad files are named, and fine-tuning runs and can be saved", { timeout: 400_000 }, async () => {
+  const { context, page, requests, errors } = await openPage();
+  await page.goto(`${origin}/index.html`);
+  await page.waitForSelector("body[data-sampled='0']", { timeout: 120_000 });
+  const good = ["rgba.png", "grayscale.png", "palette.png", "photo.jpg", "sticker.webp", "animated.gif"]
+    .map((f) => path.join(root, "tests/fixtures/good", f));
+  const bad = ["notes.png", "huge.png", "empty.png"].map((f) => path.join(root, "tests/fixtures/bad", f));
+  await page.setInputFiles("#files", [...good, ...bad]);
+  await page.waitForSelector("body[data-uploads='6']", { timeout: 60_000 });
+  const message = await page.textContent("#upload-status");
+  assert.match(message, /notes\.png: not a readable image/);
+  assert.match(message, /huge\.png: image is 20000x20000/);
+  assert.match(message, /empty\.png: .*empty/);
+  await page.screenshot({ path: path.join(shots, "5-uploads.png"), fullPage: true });
+
+  const before = await canvasStats(page, ".tile canvas");
+  const uploadsStart = requests.length;
+  await page.fill("#ft-steps", "4");
+  await page.click("#ft-start");
+  await page.waitForSelector("body[data-finetuned='4']", { timeout: 300_000 });
+  assert.match(await page.textContent("#ft-status"), /Done after 4 steps/);
+  const plot = await canvasStats(page, "#loss-plot");
+  assert.ok(plot.variance > 0, "the loss curve should be drawn");
+  const preview = await canvasStats(page, "#previews canvas");
+  assert.ok(preview.variance > 0, "previews should be drawn");
+  const after = await canvasStats(page, ".tile canvas");
+  assert.notDeepEqual(after, before, "samples should now come from the fine-tuned model");
+  await page.screenshot({ path: path.join(shots, "6-finetuned.png"), fullPage: true });
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ft-save")]);
+  const saved = readFileSync(await download.path());
+  assert.equal(saved.subarray(0, 5).toString(), "LPADW");
+  assert.match(saved.toString("latin1"), /"fine_tuned":true/);
+
+  // The saved file loads back as a model.
+  await page.setInputFiles("#model-file", { name: "mine.lpw", mimeType: "application/octet-stream", buffer: saved });
+  await page.waitForFunction(() => /Loaded mine\.lpw/.test(document.getElementById("status").textContent), null, { timeout: 60_000 });
+
+  // Privacy: fine-tuning fetched weights only; no request carried a body or left the origin.
+  for (const r of requests.slice(uploadsStart)) {
+    assert.ok(r.url.startsWith(origin) || r.url.startsWith("blob:"), r.url);
+    assert.equal(r.body, null, `${r.method} ${r.url} carried data`);
+  }
   assert.deepEqual(errors, []);
   await context.close();
 });
