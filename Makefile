@@ -5,7 +5,7 @@ CARGO ?= cargo
 PORT ?= 8000
 BIN = $(or $(CARGO_TARGET_DIR),target)/release/latentpad
 
-.PHONY: serve web test test-native test-browser cli demo data bench
+.PHONY: serve web test test-native test-browser cli demo data bench bench-web
 
 # Build the browser package and serve the demo page on the shipped models.
 serve: web
@@ -39,3 +39,8 @@ data: cli
 
 bench:
 	$(CARGO) bench --bench throughput
+
+# Browser figures (sizes, first image, sampling, fine-tuning) from headless Chromium, as JSON.
+bench-web: web
+	scripts/ensure-browser-deps.sh
+	node scripts/bench-web.mjs

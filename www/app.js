@@ -116,6 +116,7 @@ async function sample() {
     const canvases = $("grid").querySelectorAll("canvas");
     canvases.forEach((c, i) => draw(c, rgba, i));
     document.body.dataset.sampled = String(seed);
+    document.body.dataset.firstImageMs ??= String(Math.round(performance.now()));
     status(`${COUNT} images from seed ${seed} in ${Math.round(performance.now() - started)} ms`);
   });
   state.picks = [];
