@@ -301,9 +301,9 @@ fn train(args: TrainArgs) -> Result<()> {
     let resume = args.checkpoint.join("state.json").is_file();
     let log_path = args.checkpoint.with_extension("csv");
     let wall_before = previous_wall_time(&log_path);
-    let started = Instant::now();
     let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
 
+    let run = RunLog { examples: &examples, args: &args, name: &name, wall_before, started: Instant::now() };
     match args.kind {
         Kind::Gan => {
             let mut trainer = if resume {
@@ -319,28 +319,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 model.discriminator.width = args.width;
                 GanTrainer::new(model, config, &device)?
             };
-            let batch = trainer.config.batch_size;
-            let mut sampler = BatchSampler::new(examples.len(), args.seed ^ trainer.step_count());
-            let bar = progress(args.steps, trainer.step_count());
-            while trainer.step_count() < args.steps {
-                let idx = sampler.next_batch(batch);
-                let images: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
-                let losses = pollster::block_on(trainer.step(&images))?;
-                let step = trainer.step_count();
-                let wall = wall_before + started.elapsed().as_secs_f64();
-                use std::io::Write;
-                writeln!(log, "{step},{},{},{wall:.1}", losses.discriminator, losses.generator)?;
-                bar.set_position(step);
-                bar.set_message(format!("D {:.3} G {:.3}", losses.discriminator, losses.generator));
-                if step % args.checkpoint_every == 0 || step == args.steps {
-                    checkpoint_atomically(&args.checkpoint, |d| trainer.save_checkpoint(d))?;
-                    log_checkpoint(&bar, step, wall);
-                    let model = trainer.latent_model();
-                    trainer.export(&name)?.write_dir(&args.out)?;
-                    write_grid(model.sample(64, 0)?, 64, 8, &args.out.join("samples.png"))?;
-                }
-            }
-            bar.finish();
+            run.train(&mut trainer, &mut log)?;
         }
         Kind::Vae => {
             let mut trainer = if resume {
@@ -352,32 +331,123 @@ fn train(args: TrainArgs) -> Result<()> {
                 model.decoder.width = args.width;
                 VaeTrainer::new(model, config, &device)?
             };
-            let batch = trainer.config.batch_size;
-            let mut sampler = BatchSampler::new(examples.len(), args.seed ^ trainer.step_count());
-            let bar = progress(args.steps, trainer.step_count());
-            while trainer.step_count() < args.steps {
-                let idx = sampler.next_batch(batch);
-                let images: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
-                let losses = pollster::block_on(trainer.step(&images))?;
-                let step = trainer.step_count();
-                let wall = wall_before + started.elapsed().as_secs_f64();
-                use std::io::Write;
-                writeln!(log, "{step},{},{},{},{wall:.1}", losses.total, losses.reconstruction, losses.kl)?;
-                bar.set_position(step);
-                bar.set_message(format!("recon {:.1} KL {:.1}", losses.reconstruction, losses.kl));
-                if step % args.checkpoint_every == 0 || step == args.steps {
-                    checkpoint_atomically(&args.checkpoint, |d| trainer.save_checkpoint(d))?;
-                    log_checkpoint(&bar, step, wall);
-                    let model = trainer.latent_model();
-                    trainer.export(&name)?.write_dir(&args.out)?;
-                    write_grid(model.sample(64, 0)?, 64, 8, &args.out.join("samples.png"))?;
-                }
-            }
-            bar.finish();
+            run.train(&mut trainer, &mut log)?;
         }
         Kind::Classifier => train_classifier(&args, &device)?,
     }
     Ok(())
+}
+
+/// What the training and fine-tuning loops need of a trainer.
+trait Run {
+    fn steps_done(&self) -> u64;
+    fn batch_size(&self) -> usize;
+    /// One step: the losses (logged) and a short progress message.
+    fn run_step(&mut self, batch: &[&Rgb64]) -> latentpad::Result<(Vec<f32>, String)>;
+    fn save(&self, dir: &Path) -> latentpad::Result<()>;
+    fn weights(&self, name: &str) -> latentpad::Result<WeightsFile>;
+    fn model(&self) -> LatentModel;
+}
+
+impl Run for GanTrainer {
+    fn steps_done(&self) -> u64 {
+        self.step_count()
+    }
+    fn batch_size(&self) -> usize {
+        self.config.batch_size
+    }
+    fn run_step(&mut self, batch: &[&Rgb64]) -> latentpad::Result<(Vec<f32>, String)> {
+        let l = pollster::block_on(self.step(batch))?;
+        Ok((vec![l.discriminator, l.generator], format!("D {:.3} G {:.3}", l.discriminator, l.generator)))
+    }
+    fn save(&self, dir: &Path) -> latentpad::Result<()> {
+        self.save_checkpoint(dir)
+    }
+    fn weights(&self, name: &str) -> latentpad::Result<WeightsFile> {
+        self.export(name)
+    }
+    fn model(&self) -> LatentModel {
+        self.latent_model()
+    }
+}
+
+impl Run for VaeTrainer {
+    fn steps_done(&self) -> u64 {
+        self.step_count()
+    }
+    fn batch_size(&self) -> usize {
+        self.config.batch_size
+    }
+    fn run_step(&mut self, batch: &[&Rgb64]) -> latentpad::Result<(Vec<f32>, String)> {
+        let l = pollster::block_on(self.step(batch))?;
+        Ok((vec![l.total, l.reconstruction, l.kl], format!("recon {:.1} KL {:.1}", l.reconstruction, l.kl)))
+    }
+    fn save(&self, dir: &Path) -> latentpad::Result<()> {
+        self.save_checkpoint(dir)
+    }
+    fn weights(&self, name: &str) -> latentpad::Result<WeightsFile> {
+        self.export(name)
+    }
+    fn model(&self) -> LatentModel {
+        self.latent_model()
+    }
+}
+
+/// One pretraining run's data, options and clock.
+struct RunLog<'a> {
+    examples: &'a [Example],
+    args: &'a TrainArgs,
+    name: &'a str,
+    wall_before: f64,
+    started: Instant,
+}
+
+impl RunLog<'_> {
+    /// Steps up to `--steps`, logging every step and checkpointing and exporting every
+    /// `--checkpoint-every` steps and at the end.
+    fn train<T: Run>(&self, trainer: &mut T, log: &mut std::fs::File) -> Result<()> {
+        use std::io::Write;
+        let args = self.args;
+        let mut sampler = BatchSampler::new(self.examples.len(), args.seed ^ trainer.steps_done());
+        let bar = progress(args.steps, trainer.steps_done());
+        while trainer.steps_done() < args.steps {
+            let idx = sampler.next_batch(trainer.batch_size());
+            let images: Vec<&Rgb64> = idx.iter().map(|i| &self.examples[*i].image).collect();
+            let (losses, message) = trainer.run_step(&images)?;
+            let step = trainer.steps_done();
+            let wall = self.wall_before + self.started.elapsed().as_secs_f64();
+            let losses: Vec<String> = losses.iter().map(|l| l.to_string()).collect();
+            writeln!(log, "{step},{},{wall:.1}", losses.join(","))?;
+            bar.set_position(step);
+            bar.set_message(message);
+            if step % args.checkpoint_every == 0 || step == args.steps {
+                checkpoint_atomically(&args.checkpoint, |d| trainer.save(d))?;
+                log_checkpoint(&bar, step, wall);
+                trainer.weights(self.name)?.write_dir(&args.out)?;
+                write_grid(trainer.model().sample(64, 0)?, 64, 8, &args.out.join("samples.png"))?;
+            }
+        }
+        bar.finish();
+        Ok(())
+    }
+}
+
+/// Fine-tunes for `steps` on `examples` and writes the model folder `out`.
+fn fine_tune_loop<T: Run>(trainer: &mut T, examples: &[Example], steps: u64, name: &str, out: &Path) -> Result<()> {
+    let mut sampler = BatchSampler::new(examples.len(), 1);
+    let bar = progress(steps, 0);
+    for step in 1..=steps {
+        let idx = sampler.next_batch(trainer.batch_size());
+        let batch: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
+        let (_, message) = trainer.run_step(&batch)?;
+        bar.set_position(step);
+        bar.set_message(message);
+    }
+    bar.finish();
+    let mut weights = trainer.weights(name)?;
+    weights.meta.fine_tuned = true;
+    weights.write_dir(out)?;
+    write_grid(trainer.model().sample(64, 0)?, 64, 8, &out.join("samples.png"))
 }
 
 fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<()> {
@@ -423,8 +493,6 @@ fn finetune(model: &Path, images: &Path, steps: u64, batch_size: usize, freeze: 
     let (examples, skipped) = data::load_folder(images)?;
     report_skipped(&skipped);
     println!("fine-tuning {} on {} images", file.meta.name, examples.len());
-    let mut sampler = BatchSampler::new(examples.len(), 1);
-    let bar = progress(steps, 0);
     let name = format!("{}-finetuned", file.meta.name);
     match &file.config {
         ModelConfig::Gan(_) => {
@@ -433,35 +501,15 @@ fn finetune(model: &Path, images: &Path, steps: u64, batch_size: usize, freeze: 
                 .with_freeze_discriminator_layers(freeze)
                 .with_ema_decay(0.99);
             let mut trainer = GanTrainer::from_weights(&file, config, &device)?;
-            for step in 1..=steps {
-                let idx = sampler.next_batch(batch_size);
-                let batch: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
-                let l = pollster::block_on(trainer.step(&batch))?;
-                bar.set_position(step);
-                bar.set_message(format!("D {:.3} G {:.3}", l.discriminator, l.generator));
-            }
-            let mut exported = trainer.export(&name)?;
-            exported.meta.fine_tuned = true;
-            exported.write_dir(out)?;
-            write_grid(trainer.latent_model().sample(64, 0)?, 64, 8, &out.join("samples.png"))?;
+            fine_tune_loop(&mut trainer, &examples, steps, &name, out)
         }
         ModelConfig::Vae(_) => {
             let config = VaeTrainConfig::new().with_batch_size(batch_size).with_learning_rate(2e-4);
             let mut trainer = VaeTrainer::from_weights(&file, config, &device)?;
-            for step in 1..=steps {
-                let idx = sampler.next_batch(batch_size);
-                let batch: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
-                let l = pollster::block_on(trainer.step(&batch))?;
-                bar.set_position(step);
-                bar.set_message(format!("recon {:.1} KL {:.1}", l.reconstruction, l.kl));
-            }
-            trainer.export(&name)?.write_dir(out)?;
-            write_grid(trainer.latent_model().sample(64, 0)?, 64, 8, &out.join("samples.png"))?;
+            fine_tune_loop(&mut trainer, &examples, steps, &name, out)
         }
         other => bail!("{} is a {}, which cannot be fine-tuned", model.display(), other.kind()),
     }
-    bar.finish();
-    Ok(())
 }
 
 fn load_classifier(path: &Path, device: &burn::tensor::Device) -> Result<Classifier> {

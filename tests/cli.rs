@@ -1,0 +1,87 @@
+//! The command-line program end to end: help, sampling, fine-tuning, and bad input that must
+//! give a message naming the file, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn latentpad(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_latentpad"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("latentpad-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in ["fetch-data", "train", "sample", "interpolate", "finetune", "eval"] {
+        let o = latentpad(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd} --help");
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"), "{cmd}");
+    }
+}
+
+#[test]
+fn sample_and_interpolate_write_pngs_and_same_seed_gives_same_file() {
+    let dir = scratch("sample");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.png"), dir.join("b.png"));
+    for out in [&a, &b] {
+        let o = latentpad(&["sample", "--model", "models/emoji-gan", "--n", "4", "--seed", "7", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let strip = dir.join("strip.png");
+    let o = latentpad(&["interpolate", "--from-seed", "1", "--to-seed", "2", "--frames", "5", "--out", strip.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = image::open(&strip).unwrap();
+    assert_eq!((img.width(), img.height()), (5 * 66 + 2, 66 + 2));
+}
+
+#[test]
+fn finetune_skips_bad_files_and_marks_the_result() {
+    let images = scratch("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for (sub, name) in [("good", "rgba.png"), ("good", "photo.jpg"), ("bad", "notes.png")] {
+        std::fs::copy(fixtures.join(sub).join(name), images.join(name)).unwrap();
+    }
+    let out = scratch("tuned");
+    let o = latentpad(&[
+        "finetune", "--model", "models/emoji-gan", "--images", images.to_str().unwrap(),
+        "--steps", "2", "--batch-size", "2", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("notes.png: not a readable image"), "{}", stderr(&o));
+    let file = latentpad::weights::WeightsFile::read(&out).unwrap();
+    assert!(file.meta.fine_tuned);
+    assert!(file.has("generator") && file.has("discriminator"));
+}
+
+#[test]
+fn bad_input_is_a_message_not_a_panic() {
+    let out = scratch("bad").join("x.png");
+    let cases: [(&[&str], &str); 4] = [
+        (&["sample", "--model", "tests/fixtures/bad/notes.png", "--out", "/dev/null"], "not a latentpad weights file"),
+        (&["sample", "--model", "models/emoji-classifier", "--out", "/dev/null"], "expected a gan or a vae"),
+        (&["finetune", "--images", "tests/fixtures/bad", "--out", out.to_str().unwrap()], "no usable images found"),
+        (&["sample", "--model", "models/emoji-gan", "--n", "0", "--out", "/dev/null"], "--n must be between"),
+    ];
+    for (args, expected) in cases {
+        let o = latentpad(args);
+        assert!(!o.status.success(), "{args:?} should fail");
+        let err = stderr(&o);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
