@@ -155,9 +155,15 @@ test("uploads are decoded in the worker, bad files are named, and fine-tuning ru
 
   const before = await canvasStats(page, ".tile canvas");
   const uploadsStart = requests.length;
+  await page.evaluate(() => {
+    window.__long = [];
+    new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => e.duration))).observe({ type: "longtask" });
+  });
   await page.fill("#ft-steps", "4");
   await page.click("#ft-start");
   await page.waitForSelector("body[data-finetuned='4']", { timeout: 300_000 });
+  const long = await page.evaluate(() => window.__long);
+  assert.ok(long.every((d) => d < 50), `main-thread tasks over 50 ms while fine-tuning: ${long}`);
   assert.match(await page.textContent("#ft-status"), /Done after 4 steps/);
   const plot = await canvasStats(page, "#loss-plot");
   assert.ok(plot.variance > 0, "the loss curve should be drawn");
