@@ -166,15 +166,76 @@ pub fn grid(rgba: &[u8], n: usize, columns: usize) -> image::RgbaImage {
     canvas
 }
 
-/// Encodes an RGBA canvas as PNG bytes.
-pub fn encode_png(canvas: &image::RgbaImage) -> Result<Vec<u8>> {
+/// Where an image came from; written as text chunks into every PNG latentpad makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// Model name from its weights file ("emoji-gan").
+    pub model: String,
+    /// Whether the model was fine-tuned from a shipped one.
+    pub fine_tuned: bool,
+    /// The seed(s) or latent walk behind the image ("seeds 7 to 70").
+    pub latent: String,
+}
+
+impl Provenance {
+    /// The (keyword, text) pairs written into a PNG.
+    pub fn chunks(&self) -> Vec<(String, String)> {
+        vec![
+            ("Software".into(), crate::weights::software()),
+            ("Description".into(), "AI-generated image made with latentpad".into()),
+            ("latentpad-model".into(), self.model.clone()),
+            ("latentpad-fine-tuned".into(), if self.fine_tuned { "yes" } else { "no" }.into()),
+            ("latentpad-latent".into(), self.latent.clone()),
+        ]
+    }
+}
+
+/// Encodes RGBA pixels as PNG bytes carrying the provenance as `tEXt` chunks.
+pub fn encode_png(rgba: &[u8], width: u32, height: u32, provenance: &Provenance) -> Result<Vec<u8>> {
+    let fail = |e: png::EncodingError| Error::Backend {
+        during: "PNG encoding",
+        reason: e.to_string(),
+    };
+    if rgba.len() != (width * height * 4) as usize {
+        return Err(Error::Shape {
+            what: "RGBA pixels",
+            expected: vec![height as usize, width as usize, 4],
+            actual: vec![rgba.len()],
+        });
+    }
     let mut out = Vec::new();
-    canvas
-        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-        .map_err(|e| Error::Backend {
-            during: "PNG encoding",
-            reason: e.to_string(),
-        })?;
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    for (keyword, text) in provenance.chunks() {
+        // tEXt is Latin-1: anything else is replaced rather than written wrongly.
+        let text: String = text.chars().map(|c| if c.is_ascii() { c } else { '?' }).collect();
+        encoder.add_text_chunk(keyword, text).map_err(fail)?;
+    }
+    let mut writer = encoder.write_header().map_err(fail)?;
+    writer.write_image_data(rgba).map_err(fail)?;
+    writer.finish().map_err(fail)?;
+    Ok(out)
+}
+
+/// The text chunks of a PNG file, in file order.
+pub fn png_text(bytes: &[u8], source_name: &str) -> Result<Vec<(String, String)>> {
+    let decoder = png::Decoder::new(Cursor::new(bytes));
+    let reader = decoder.read_info().map_err(|e| Error::Decode {
+        source_name: source_name.to_string(),
+        reason: e.to_string(),
+    })?;
+    let info = reader.info();
+    let mut out: Vec<(String, String)> = info
+        .uncompressed_latin1_text
+        .iter()
+        .map(|c| (c.keyword.clone(), c.text.clone()))
+        .collect();
+    for chunk in &info.utf8_text {
+        if let Ok(text) = chunk.get_text() {
+            out.push((chunk.keyword.clone(), text));
+        }
+    }
     Ok(out)
 }
 
@@ -219,6 +280,24 @@ mod tests {
         let rgba = pollster::block_on(to_rgba(t)).unwrap();
         let rgb: Vec<u8> = rgba.chunks(4).flat_map(|p| p[..3].to_vec()).collect();
         assert_eq!(rgb, img.0);
+    }
+
+    #[test]
+    fn provenance_round_trips_through_png() {
+        let p = Provenance {
+            model: "emoji-gan".into(),
+            fine_tuned: true,
+            latent: "seeds 7 to 10".into(),
+        };
+        let png = encode_png(&vec![200u8; 4 * 4 * 4], 4, 4, &p).unwrap();
+        let text = png_text(&png, "t.png").unwrap();
+        assert!(text.contains(&("latentpad-model".into(), "emoji-gan".into())));
+        assert!(text.contains(&("latentpad-fine-tuned".into(), "yes".into())));
+        assert!(text.iter().any(|(_, v)| v.contains("AI-generated")));
+        // And it is a normal image.
+        let img = image::load_from_memory(&png).unwrap();
+        assert_eq!(img.width(), 4);
+        assert!(encode_png(&[0u8; 3], 4, 4, &p).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["fetch-data", "train", "sample", "interpolate", "finetune", "eval"] {
+    for cmd in ["fetch-data", "train", "sample", "interpolate", "finetune", "eval", "provenance"] {
         let o = latentpad(&[cmd, "--help"]);
         assert!(o.status.success(), "{cmd} --help");
         assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"), "{cmd}");
@@ -41,6 +41,12 @@ fn sample_and_interpolate_write_pngs_and_same_seed_gives_same_file() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let o = latentpad(&["provenance", a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for expected in ["Software: latentpad", "AI-generated", "latentpad-model: emoji-gan", "latentpad-fine-tuned: no", "latentpad-latent: seeds 7 to 10"] {
+        assert!(text.contains(expected), "{expected:?} missing from {text}");
+    }
     let strip = dir.join("strip.png");
     let o = latentpad(&["interpolate", "--from-seed", "1", "--to-seed", "2", "--frames", "5", "--out", strip.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -71,7 +77,9 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 #[test]
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
+        (&["provenance", "tests/fixtures/bad/notes.png"], "not a readable image"),
+        (&["provenance", "tests/fixtures/good/rgba.png"], "no latentpad provenance"),
         (&["sample", "--model", "tests/fixtures/bad/notes.png", "--out", "/dev/null"], "not a latentpad weights file"),
         (&["sample", "--model", "models/emoji-classifier", "--out", "/dev/null"], "expected a gan or a vae"),
         (&["finetune", "--images", "tests/fixtures/bad", "--out", out.to_str().unwrap()], "no usable images found"),

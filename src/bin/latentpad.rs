@@ -17,7 +17,7 @@ use latentpad::train::augment::AugmentConfig;
 use latentpad::train::classifier::ClassifierTrainer;
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
-use latentpad::weights::WeightsFile;
+use latentpad::weights::{WeightsFile, WeightsMeta};
 use latentpad::{eval, model::Classifier};
 
 #[derive(Parser)]
@@ -96,6 +96,11 @@ enum Command {
         /// Output model folder.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Print the provenance text a latentpad PNG carries (software, model, seeds).
+    Provenance {
+        /// A PNG written by latentpad (CLI or browser).
+        file: PathBuf,
     },
     /// Score a model against the held-out emoji (Frechet distance, precision, recall).
     Eval {
@@ -189,35 +194,56 @@ fn main() -> Result<()> {
             if n == 0 || n > 4096 {
                 bail!("--n must be between 1 and 4096");
             }
-            let model = load_model(&model)?;
+            let (model, meta) = load_model(&model)?;
             let images = model.sample(n, seed)?;
-            write_grid(images, n, columns, &out)?;
+            let latent = format!("seeds {seed} to {}", seed + n as u64 - 1);
+            write_grid(images, n, columns, &out, &provenance(&meta, latent))?;
         }
         Command::Interpolate { model, from_seed, to_seed, frames, path, out } => {
-            let model = load_model(&model)?;
+            let (model, meta) = load_model(&model)?;
             let how = match path {
                 Path_::Lerp => Interpolation::Lerp,
                 Path_::Slerp => Interpolation::Slerp,
             };
             let images = model.interpolate_seeds(from_seed, to_seed, frames, how)?;
-            write_grid(images, frames, frames, &out)?;
+            let latent = format!("{how:?} from seed {from_seed} to seed {to_seed}, {frames} frames");
+            write_grid(images, frames, frames, &out, &provenance(&meta, latent))?;
         }
         Command::Finetune { model, images, steps, batch_size, freeze_discriminator_layers, out } => {
             finetune(&model, &images, steps, batch_size, freeze_discriminator_layers, &out)?
+        }
+        Command::Provenance { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let chunks = img::png_text(&bytes, &file.display().to_string())?;
+            if !chunks.iter().any(|(k, _)| k.starts_with("latentpad")) {
+                bail!("{}: no latentpad provenance in this PNG", file.display());
+            }
+            for (keyword, text) in chunks {
+                println!("{keyword}: {text}");
+            }
         }
         Command::Eval { model, classifier, data_dir, floor } => evaluate(&model, &classifier, &data_dir, floor)?,
     }
     Ok(())
 }
 
-fn load_model(path: &Path) -> Result<LatentModel> {
+fn load_model(path: &Path) -> Result<(LatentModel, WeightsMeta)> {
     let file = WeightsFile::read(path)?;
-    Ok(LatentModel::from_weights(&file, &default_device())?)
+    Ok((LatentModel::from_weights(&file, &default_device())?, file.meta))
 }
 
-fn write_grid(images: burn::Tensor<4>, n: usize, columns: usize, out: &Path) -> Result<()> {
+fn provenance(meta: &WeightsMeta, latent: String) -> img::Provenance {
+    img::Provenance {
+        model: meta.name.clone(),
+        fine_tuned: meta.fine_tuned,
+        latent,
+    }
+}
+
+fn write_grid(images: burn::Tensor<4>, n: usize, columns: usize, out: &Path, provenance: &img::Provenance) -> Result<()> {
     let rgba = pollster::block_on(img::to_rgba(images))?;
-    let png = img::encode_png(&img::grid(&rgba, n, columns))?;
+    let canvas = img::grid(&rgba, n, columns);
+    let png = img::encode_png(canvas.as_raw(), canvas.width(), canvas.height(), provenance)?;
     std::fs::write(out, png).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {}", out.display());
     Ok(())
@@ -423,8 +449,10 @@ impl RunLog<'_> {
             if step % args.checkpoint_every == 0 || step == args.steps {
                 checkpoint_atomically(&args.checkpoint, |d| trainer.save(d))?;
                 log_checkpoint(&bar, step, wall);
-                trainer.weights(self.name)?.write_dir(&args.out)?;
-                write_grid(trainer.model().sample(64, 0)?, 64, 8, &args.out.join("samples.png"))?;
+                let weights = trainer.weights(self.name)?;
+                let grid = provenance(&weights.meta, "seeds 0 to 63".into());
+                weights.write_dir(&args.out)?;
+                write_grid(trainer.model().sample(64, 0)?, 64, 8, &args.out.join("samples.png"), &grid)?;
             }
         }
         bar.finish();
@@ -447,7 +475,8 @@ fn fine_tune_loop<T: Run>(trainer: &mut T, examples: &[Example], steps: u64, nam
     let mut weights = trainer.weights(name)?;
     weights.meta.fine_tuned = true;
     weights.write_dir(out)?;
-    write_grid(trainer.model().sample(64, 0)?, 64, 8, &out.join("samples.png"))
+    let grid = provenance(&weights.meta, "seeds 0 to 63".into());
+    write_grid(trainer.model().sample(64, 0)?, 64, 8, &out.join("samples.png"), &grid)
 }
 
 fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<()> {
@@ -527,7 +556,7 @@ fn evaluate(model_path: &Path, classifier: &Path, data_dir: &Path, floor: bool) 
     let held: Vec<&Rgb64> = data.held_out.iter().map(|e| &e.image).collect();
     let real = pollster::block_on(eval::features_of_images(&classifier, &held, &device))?;
     let n = held.len();
-    let model = load_model(model_path)?;
+    let (model, _) = load_model(model_path)?;
     // Fixed seeds far from the ones shown in grids: the score is reproducible.
     let mut generated = Vec::new();
     for start in (0..n).step_by(128) {
