@@ -59,6 +59,8 @@ fn rgba_images(rgba: &[u8]) -> Result<Vec<Rgb64>, JsError> {
 pub struct Generator {
     inner: LatentModel,
     backend: String,
+    name: String,
+    fine_tuned: bool,
 }
 
 #[wasm_bindgen]
@@ -79,13 +81,30 @@ impl Generator {
         let inner = LatentModel::from_weights(&file, &device).map_err(js_error)?;
         // Warm-up: the first forward pass allocates; do it before the first visible image.
         let _ = image::to_rgba(inner.sample(1, 0).map_err(js_error)?).await.map_err(js_error)?;
-        Ok(Generator { inner, backend })
+        Ok(Generator {
+            inner,
+            backend,
+            name: file.meta.name.clone(),
+            fine_tuned: file.meta.fine_tuned,
+        })
     }
 
     /// "gan" or "vae".
     #[wasm_bindgen(getter)]
     pub fn kind(&self) -> String {
         self.inner.config.kind().to_string()
+    }
+
+    /// The model's name from its weights file.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Whether the weights were fine-tuned from a shipped model.
+    #[wasm_bindgen(getter, js_name = fineTuned)]
+    pub fn fine_tuned(&self) -> bool {
+        self.fine_tuned
     }
 
     /// The backend running the model ("cpu").
@@ -151,6 +170,25 @@ impl Generator {
         let refs: Vec<&Rgb64> = images.iter().collect();
         self.inner.encode(&refs).await.map_err(js_error)
     }
+}
+
+/// Encodes RGBA pixels as a PNG carrying latentpad's provenance text (software, model,
+/// fine-tuned or not, the latent, "AI-generated").
+#[wasm_bindgen(js_name = encodePng)]
+pub fn encode_png(
+    rgba: &[u8],
+    width: u32,
+    height: u32,
+    model: String,
+    fine_tuned: bool,
+    latent: String,
+) -> Result<Vec<u8>, JsError> {
+    let provenance = image::Provenance {
+        model,
+        fine_tuned,
+        latent,
+    };
+    image::encode_png(rgba, width, height, &provenance).map_err(js_error)
 }
 
 /// Decodes an uploaded file (PNG, JPEG, WebP, GIF) to 64x64 RGBA, or fails with a message

@@ -31,14 +31,24 @@ function draw(canvas, rgba, index = 0) {
   canvas.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(pixels), SIZE, SIZE), 0, 0);
 }
 
-function download(canvas, name) {
-  canvas.toBlob((blob) => {
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(blob);
-    a.download = name;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-  }, "image/png");
+function saveBytes(bytes, name, type) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([bytes], { type }));
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+/** Downloads a canvas as PNG, encoded in the worker with provenance text chunks. */
+async function download(canvas, name, latent) {
+  try {
+    const { width, height } = canvas;
+    const rgba = canvas.getContext("2d").getImageData(0, 0, width, height).data.buffer;
+    const png = await call("encodePng", { rgba, width, height, model: state.info?.name ?? state.model, fineTuned: state.info?.fineTuned ?? false, latent }, { transfer: [rgba] });
+    saveBytes(png, name, "image/png");
+  } catch (e) {
+    status(`Could not save the image: ${e.message}`, { error: true });
+  }
 }
 
 function buildGrid() {
@@ -57,7 +67,7 @@ function buildGrid() {
     button.className = "download";
     button.textContent = "PNG";
     button.title = "Download this image";
-    button.addEventListener("click", () => download(canvas, `latentpad-seed-${seedOf(i)}.png`));
+    button.addEventListener("click", () => download(canvas, `latentpad-seed-${seedOf(i)}.png`, `seed ${seedOf(i)}`));
     tile.append(canvas, button);
     grid.append(tile);
   }
@@ -98,6 +108,7 @@ async function loadModel(name) {
         status(`Loading ${name}… ${(loaded / 1e6).toFixed(1)} MB`, { progress: total ? loaded / total : NaN }),
     });
     state.key = info.key;
+    state.info = info;
     $("backend").hidden = false;
     $("backend").textContent = info.backend === "cpu" ? "CPU (wasm)" : "WebGPU";
     await sample();
@@ -309,6 +320,7 @@ async function fineTune() {
     $("ft-reset").disabled = false;
     const info = await call("loadBytes", { bytes: state.tunedBytes.slice().buffer, name: "fine-tuned", backend: "auto" });
     state.key = info.key;
+    state.info = info;
     await sample();
     $("ft-status").textContent = `${run.cancelled ? "Stopped" : "Done"} after ${done} steps. The samples above now come from your fine-tuned model.`;
     document.body.dataset.finetuned = String(done);
@@ -327,6 +339,7 @@ async function loadModelFile(file) {
     const bytes = await file.arrayBuffer();
     const info = await call("loadBytes", { bytes, name: file.name, backend: "auto" }, { transfer: [bytes] });
     state.key = info.key;
+    state.info = info;
     await sample();
     status(`Loaded ${file.name} (${info.kind})`);
   } catch (e) {
@@ -342,13 +355,7 @@ drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove
 $("ft-start").addEventListener("click", fineTune);
 $("ft-cancel").addEventListener("click", () => state.tuning && (state.tuning.cancelled = true));
 $("ft-reset").addEventListener("click", () => loadModel(state.model));
-$("ft-save").addEventListener("click", () => {
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(new Blob([state.tunedBytes], { type: "application/octet-stream" }));
-  a.download = `${state.model}-finetuned.lpw`;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-});
+$("ft-save").addEventListener("click", () => saveBytes(state.tunedBytes, `${state.model}-finetuned.lpw`, "application/octet-stream"));
 $("model-file").addEventListener("change", (e) => e.target.files[0] && loadModelFile(e.target.files[0]));
 
 buildGrid();
@@ -361,7 +368,10 @@ $("interp-slider").addEventListener("input", (e) => {
   $("interp-play").checked = false;
   showFrame(Number(e.target.value));
 });
-$("interp-download").addEventListener("click", () => download($("strip"), "latentpad-interpolation.png"));
+$("interp-download").addEventListener("click", () => {
+  const [a, b] = state.picks.map(seedOf);
+  download($("strip"), "latentpad-interpolation.png", `slerp from seed ${a} to seed ${b}, ${FRAMES} frames`);
+});
 document.querySelectorAll("input[name=model]").forEach((r) => r.addEventListener("change", () => loadModel(r.value)));
 requestAnimationFrame(animate);
 loadModel(document.querySelector("input[name=model]:checked").value);

@@ -1,7 +1,7 @@
 // The Web Worker that owns the wasm module and the model: every heavy step runs here so the
 // page's main thread only draws and handles input. Messages: { id, type, ...args } in,
 // { id, ok, result | error } out, plus { id, progress } while loading.
-import init, { FineTuner, Generator, decodeImage } from "../pkg/latentpad.js";
+import init, { FineTuner, Generator, decodeImage, encodePng } from "../pkg/latentpad.js";
 
 let ready = null;
 const models = new Map(); // url list key -> Promise<Generator>
@@ -55,7 +55,11 @@ async function load(id, { urls, backend }) {
     promise.catch(() => models.delete(key));
   }
   const model = await models.get(key);
-  return { key, kind: model.kind, backend: model.backend, latentDim: model.latentDim, canEncode: model.canEncode };
+  return describe(key, model);
+}
+
+function describe(key, model) {
+  return { key, kind: model.kind, backend: model.backend, latentDim: model.latentDim, canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned };
 }
 
 async function model(key) {
@@ -80,8 +84,7 @@ const handlers = {
     const promise = Generator.load([new Uint8Array(bytes)], backend);
     models.set(key, promise);
     promise.catch(() => models.delete(key));
-    const model = await promise;
-    return { key, kind: model.kind, backend: model.backend, latentDim: model.latentDim, canEncode: model.canEncode };
+    return describe(key, await promise);
   },
   async fineTuneStart(_id, { urls, images, batchSize, freeze }) {
     ready ??= init();
@@ -106,6 +109,11 @@ const handlers = {
   async fineTuneExport() {
     if (!tuner) throw new Error("no fine-tuning is running");
     return tuner.exportWeights();
+  },
+  async encodePng(_id, { rgba, width, height, model, fineTuned, latent }) {
+    ready ??= init();
+    await ready;
+    return encodePng(new Uint8Array(rgba), width, height, model, fineTuned, latent);
   },
   async decodeImages(_id, { files }) {
     ready ??= init();

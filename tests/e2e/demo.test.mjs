@@ -93,6 +93,11 @@ test("the page loads the GAN, samples, interpolates and downloads a PNG", { time
   const file = readFileSync(await download.path());
   assert.deepEqual([...file.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   assert.match(download.suggestedFilename(), /^latentpad-seed-16\.png$/);
+  // Provenance: tEXt chunks name the software, the model, the seed and say AI-generated.
+  const text = file.toString("latin1");
+  for (const expected of ["tEXt", "AI-generated", "latentpad-model\0emoji-gan", "latentpad-fine-tuned\0no", "latentpad-latent\0seed 16"]) {
+    assert.ok(text.includes(expected), `downloaded PNG lacks ${JSON.stringify(expected)}`);
+  }
 
   // Privacy: every request stayed on this origin and none carried a body.
   for (const r of requests) {
@@ -172,6 +177,14 @@ test("uploads are decoded in the worker, bad files are named, and fine-tuning ru
   const after = await canvasStats(page, ".tile canvas");
   assert.notDeepEqual(after, before, "samples should now come from the fine-tuned model");
   await page.screenshot({ path: path.join(shots, "6-finetuned.png"), fullPage: true });
+
+  const [tile] = await Promise.all([
+    page.waitForEvent("download"),
+    page.hover(".tile").then(() => page.click(".tile .download")),
+  ]);
+  const tilePng = readFileSync(await tile.path()).toString("latin1");
+  assert.ok(tilePng.includes("latentpad-fine-tuned\0yes"), "a fine-tuned model's PNG says so");
+  assert.ok(tilePng.includes("latentpad-model\0emoji-gan-finetuned"));
 
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ft-save")]);
   const saved = readFileSync(await download.path());
