@@ -37,8 +37,12 @@ fn main() {
         .collect();
     let batch: Vec<&Rgb64> = data.iter().collect();
 
-    let mut gan = GanTrainer::new(GanConfig::emoji(), GanTrainConfig::new().with_batch_size(32), &device)
-        .expect("valid config");
+    let mut gan = GanTrainer::new(
+        GanConfig::emoji(),
+        GanTrainConfig::new().with_batch_size(32),
+        &device,
+    )
+    .expect("valid config");
     let model: LatentModel = gan.latent_model();
     assert!(matches!(model.config, ModelConfig::Gan(_)));
     let mut seed = 0;
@@ -49,8 +53,12 @@ fn main() {
     let t_gan = timed(2, reps, || {
         pollster::block_on(gan.step(&batch)).expect("gan step");
     });
-    let mut vae = VaeTrainer::new(VaeConfig::emoji(), VaeTrainConfig::new().with_batch_size(32), &device)
-        .expect("valid config");
+    let mut vae = VaeTrainer::new(
+        VaeConfig::emoji(),
+        VaeTrainConfig::new().with_batch_size(32),
+        &device,
+    )
+    .expect("valid config");
     let t_vae = timed(2, reps, || {
         pollster::block_on(vae.step(&batch)).expect("vae step");
     });
@@ -61,14 +69,20 @@ fn main() {
         "vae_step_ms_batch32": 1000.0 * t_vae,
     });
     let torch: Option<serde_json::Value> = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/reference_torch.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/reference_torch.py"
+        ))
         .arg(reps.to_string())
         .output()
         .ok()
         .filter(|o| o.status.success())
         .and_then(|o| serde_json::from_slice(o.stdout.trim_ascii()).ok());
 
-    println!("{:<32} {:>12} {:>12} {:>8}", "measure", "burn flex", "pytorch", "ratio");
+    println!(
+        "{:<32} {:>12} {:>12} {:>8}",
+        "measure", "burn flex", "pytorch", "ratio"
+    );
     for (key, higher_is_better) in [
         ("sample_images_per_s_batch64", true),
         ("gan_step_ms_batch32", false),

@@ -14,13 +14,10 @@ pub fn default_device() -> Device {
 
 /// Reads a float tensor back to the host as `f32`, whatever the device.
 pub async fn read_f32<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
-    let data = tensor
-        .into_data_async()
-        .await
-        .map_err(|e| Error::Backend {
-            during: "tensor read-back",
-            reason: format!("{e:?}"),
-        })?;
+    let data = tensor.into_data_async().await.map_err(|e| Error::Backend {
+        during: "tensor read-back",
+        reason: format!("{e:?}"),
+    })?;
     data.convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| Error::Backend {

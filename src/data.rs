@@ -121,9 +121,9 @@ pub fn fetch_emoji(data_dir: &Path) -> Result<PathBuf> {
 fn held_out(key: &str) -> bool {
     // FNV-1a of the base emoji's code points, then mixed with a fixed seed: stable across
     // runs and platforms, and all skin-tone variants of one emoji fall on the same side.
-    let hash = key
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     SplitMix64::new(hash ^ SPLIT_SEED).next_f64() < HELD_OUT_FRACTION
 }
 
@@ -183,7 +183,10 @@ pub fn load_folder(dir: &Path) -> Result<(Vec<Example>, Vec<Error>)> {
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     paths.sort();
     let mut images = Vec::new();

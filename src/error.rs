@@ -52,7 +52,10 @@ pub enum Error {
 
     /// The compute backend failed (a lost GPU device, a failed read-back).
     #[error("compute backend failed during {during}: {reason}")]
-    Backend { during: &'static str, reason: String },
+    Backend {
+        during: &'static str,
+        reason: String,
+    },
 
     /// File system errors, with the path involved.
     #[error("{}: {source}", path.display())]

@@ -32,7 +32,11 @@ pub struct Scores {
 }
 
 /// Features of `images`, `[n][dim]`, computed in batches.
-pub async fn features_of_images(classifier: &Classifier, images: &[&Rgb64], device: &Device) -> Result<Vec<Vec<f32>>> {
+pub async fn features_of_images(
+    classifier: &Classifier,
+    images: &[&Rgb64],
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(images.len());
     for chunk in images.chunks(128) {
         let f = classifier.features(image::to_tensor(chunk, device));
@@ -43,7 +47,10 @@ pub async fn features_of_images(classifier: &Classifier, images: &[&Rgb64], devi
 }
 
 /// Features of generated images given as a `[n, 3, 64, 64]` tensor.
-pub async fn features_of_tensor(classifier: &Classifier, images: Tensor<4>) -> Result<Vec<Vec<f32>>> {
+pub async fn features_of_tensor(
+    classifier: &Classifier,
+    images: Tensor<4>,
+) -> Result<Vec<Vec<f32>>> {
     let f = classifier.features(images);
     let dim = f.dims()[1];
     Ok(read_f32(f).await?.chunks(dim).map(|c| c.to_vec()).collect())
@@ -104,7 +111,10 @@ fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
         row[i] = 1.0;
     }
     for _sweep in 0..100 {
-        let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |j| *j != i).map(move |j| (i, j))).map(|(i, j)| a[i][j] * a[i][j]).sum();
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |j| *j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i][j] * a[i][j])
+            .sum();
         if off < 1e-22 {
             break;
         }
@@ -167,7 +177,9 @@ pub fn frechet_distance(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
     let mut root = vec![vec![0.0; d]; d];
     for i in 0..d {
         for j in 0..d {
-            root[i][j] = (0..d).map(|k| v[i][k] * w[k].max(0.0).sqrt() * v[j][k]).sum();
+            root[i][j] = (0..d)
+                .map(|k| v[i][k] * w[k].max(0.0).sqrt() * v[j][k])
+                .sum();
         }
     }
     let inner = matmul(&matmul(&root, &s2), &root);
@@ -225,7 +237,13 @@ mod tests {
 
     fn gaussian_set(n: usize, d: usize, shift: f32, scale: f32, seed: u64) -> Vec<Vec<f32>> {
         let mut rng = SplitMix64::new(seed);
-        (0..n).map(|_| (0..d).map(|_| rng.next_gaussian() * scale + shift).collect()).collect()
+        (0..n)
+            .map(|_| {
+                (0..d)
+                    .map(|_| rng.next_gaussian() * scale + shift)
+                    .collect()
+            })
+            .collect()
     }
 
     #[test]
@@ -234,7 +252,11 @@ mod tests {
         let a = gaussian_set(4000, 4, 0.0, 1.0, 1);
         let b = gaussian_set(4000, 4, 0.0, 1.0, 2);
         let c = gaussian_set(4000, 4, 1.0, 1.0, 3);
-        assert!(frechet_distance(&a, &b) < 0.05, "{}", frechet_distance(&a, &b));
+        assert!(
+            frechet_distance(&a, &b) < 0.05,
+            "{}",
+            frechet_distance(&a, &b)
+        );
         let fd = frechet_distance(&a, &c);
         assert!((fd - 4.0).abs() < 0.2, "{fd}");
         // Scale 2 in 4 dims: each dim adds 1 + 4 - 2*2 = 1.
@@ -254,7 +276,11 @@ mod tests {
 
     #[test]
     fn eigen_reconstructs_matrix() {
-        let m = vec![vec![4.0, 1.0, 0.5], vec![1.0, 3.0, 0.2], vec![0.5, 0.2, 1.0]];
+        let m = vec![
+            vec![4.0, 1.0, 0.5],
+            vec![1.0, 3.0, 0.2],
+            vec![0.5, 0.2, 1.0],
+        ];
         let (w, v) = symmetric_eigen(m.clone());
         for i in 0..3 {
             for j in 0..3 {

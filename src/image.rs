@@ -41,9 +41,7 @@ pub fn decode(bytes: &[u8], source_name: &str) -> Result<Rgb64> {
     if reader.format().is_none() {
         return Err(fail("unknown format; use PNG, JPEG, WebP or GIF".into()));
     }
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| fail(e.to_string()))?;
+    let (width, height) = reader.into_dimensions().map_err(|e| fail(e.to_string()))?;
     let size_error = |reason| Error::ImageSize {
         source_name: source_name.to_string(),
         width,
@@ -182,16 +180,27 @@ impl Provenance {
     pub fn chunks(&self) -> Vec<(String, String)> {
         vec![
             ("Software".into(), crate::weights::software()),
-            ("Description".into(), "AI-generated image made with latentpad".into()),
+            (
+                "Description".into(),
+                "AI-generated image made with latentpad".into(),
+            ),
             ("latentpad-model".into(), self.model.clone()),
-            ("latentpad-fine-tuned".into(), if self.fine_tuned { "yes" } else { "no" }.into()),
+            (
+                "latentpad-fine-tuned".into(),
+                if self.fine_tuned { "yes" } else { "no" }.into(),
+            ),
             ("latentpad-latent".into(), self.latent.clone()),
         ]
     }
 }
 
 /// Encodes RGBA pixels as PNG bytes carrying the provenance as `tEXt` chunks.
-pub fn encode_png(rgba: &[u8], width: u32, height: u32, provenance: &Provenance) -> Result<Vec<u8>> {
+pub fn encode_png(
+    rgba: &[u8],
+    width: u32,
+    height: u32,
+    provenance: &Provenance,
+) -> Result<Vec<u8>> {
     let fail = |e: png::EncodingError| Error::Backend {
         during: "PNG encoding",
         reason: e.to_string(),
@@ -209,7 +218,10 @@ pub fn encode_png(rgba: &[u8], width: u32, height: u32, provenance: &Provenance)
     encoder.set_depth(png::BitDepth::Eight);
     for (keyword, text) in provenance.chunks() {
         // tEXt is Latin-1: anything else is replaced rather than written wrongly.
-        let text: String = text.chars().map(|c| if c.is_ascii() { c } else { '?' }).collect();
+        let text: String = text
+            .chars()
+            .map(|c| if c.is_ascii() { c } else { '?' })
+            .collect();
         encoder.add_text_chunk(keyword, text).map_err(fail)?;
     }
     let mut writer = encoder.write_header().map_err(fail)?;

@@ -115,7 +115,12 @@ pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
     if na == 0.0 || nb == 0.0 {
         return lerp(a, b, t);
     }
-    let dot = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>() / (na * nb);
+    let dot = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| *x as f64 * *y as f64)
+        .sum::<f64>()
+        / (na * nb);
     let omega = dot.clamp(-1.0, 1.0).acos();
     let so = omega.sin();
     if so.abs() < 1e-6 {
@@ -134,7 +139,11 @@ pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
 pub fn interpolate(a: &[f32], b: &[f32], frames: usize, how: Interpolation) -> Vec<f32> {
     (0..frames)
         .flat_map(|i| {
-            let t = if frames <= 1 { 0.0 } else { i as f32 / (frames - 1) as f32 };
+            let t = if frames <= 1 {
+                0.0
+            } else {
+                i as f32 / (frames - 1) as f32
+            };
             match how {
                 Interpolation::Lerp => lerp(a, b, t),
                 Interpolation::Slerp => slerp(a, b, t),

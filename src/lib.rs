@@ -9,8 +9,8 @@ pub mod image;
 pub mod latent;
 pub mod model;
 pub mod train;
-pub mod weights;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+pub mod weights;
 
 pub use error::{Error, Result};

@@ -5,9 +5,9 @@ use burn::prelude::*;
 use js_sys::{Array, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::prelude::*;
 
+use crate::data::BatchSampler;
 use crate::image::{self, Rgb64};
 use crate::latent::Interpolation;
-use crate::data::BatchSampler;
 use crate::model::{LatentModel, ModelConfig};
 use crate::train::gan::{GanTrainConfig, GanTrainer};
 use crate::train::vae::{VaeTrainConfig, VaeTrainer};
@@ -27,7 +27,9 @@ fn seed_of(seed: f64) -> Result<u64, JsError> {
     if seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0 {
         Ok(seed as u64)
     } else {
-        Err(JsError::new(&format!("seed must be a whole number from 0 to 2^53 - 1, not {seed}")))
+        Err(JsError::new(&format!(
+            "seed must be a whole number from 0 to 2^53 - 1, not {seed}"
+        )))
     }
 }
 
@@ -38,7 +40,9 @@ fn parse_files(files: Array) -> Result<WeightsFile, JsError> {
             .dyn_into::<Uint8Array>()
             .map_err(|_| JsError::new(&format!("weights file {} is not a Uint8Array", i + 1)))?
             .to_vec();
-        parsed.push(WeightsFile::parse(&bytes, &format!("weights file {}", i + 1)).map_err(js_error)?);
+        parsed.push(
+            WeightsFile::parse(&bytes, &format!("weights file {}", i + 1)).map_err(js_error)?,
+        );
     }
     WeightsFile::merge(parsed).map_err(js_error)
 }
@@ -80,7 +84,9 @@ impl Generator {
         let device = Device::flex();
         let inner = LatentModel::from_weights(&file, &device).map_err(js_error)?;
         // Warm-up: the first forward pass allocates; do it before the first visible image.
-        let _ = image::to_rgba(inner.sample(1, 0).map_err(js_error)?).await.map_err(js_error)?;
+        let _ = image::to_rgba(inner.sample(1, 0).map_err(js_error)?)
+            .await
+            .map_err(js_error)?;
         Ok(Generator {
             inner,
             backend,
@@ -130,7 +136,10 @@ impl Generator {
         if n == 0 || n > 256 {
             return Err(JsError::new(&format!("n must be 1 to 256, not {n}")));
         }
-        let images = self.inner.sample(n as usize, seed_of(seed)?).map_err(js_error)?;
+        let images = self
+            .inner
+            .sample(n as usize, seed_of(seed)?)
+            .map_err(js_error)?;
         let rgba = image::to_rgba(images).await.map_err(js_error)?;
         Ok(Uint8ClampedArray::from(rgba.as_slice()))
     }
@@ -144,7 +153,10 @@ impl Generator {
 
     /// The latent vector of a seed.
     pub fn latent(&self, seed: f64) -> Result<Vec<f32>, JsError> {
-        Ok(crate::latent::noise(seed_of(seed)?, self.inner.latent_dim()))
+        Ok(crate::latent::noise(
+            seed_of(seed)?,
+            self.inner.latent_dim(),
+        ))
     }
 
     /// `frames` images from latent `a` to latent `b`; `how` is "slerp" or "lerp".
@@ -196,7 +208,11 @@ pub fn encode_png(
 #[wasm_bindgen(js_name = decodeImage)]
 pub fn decode_image(bytes: &[u8], name: &str) -> Result<Uint8ClampedArray, JsError> {
     let rgb = image::decode(bytes, name).map_err(js_error)?;
-    let rgba: Vec<u8> = rgb.0.chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    let rgba: Vec<u8> = rgb
+        .0
+        .chunks(3)
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect();
     Ok(Uint8ClampedArray::from(rgba.as_slice()))
 }
 
@@ -246,13 +262,18 @@ impl FineTuner {
             ModelConfig::Vae(_) => Inner::Vae(
                 VaeTrainer::from_weights(
                     &file,
-                    VaeTrainConfig::new().with_batch_size(batch_size).with_learning_rate(2e-4),
+                    VaeTrainConfig::new()
+                        .with_batch_size(batch_size)
+                        .with_learning_rate(2e-4),
                     &device,
                 )
                 .map_err(js_error)?,
             ),
             other => {
-                return Err(JsError::new(&format!("a {} cannot be fine-tuned", other.kind())));
+                return Err(JsError::new(&format!(
+                    "a {} cannot be fine-tuned",
+                    other.kind()
+                )));
             }
         };
         Ok(FineTuner {
@@ -301,7 +322,9 @@ impl FineTuner {
             Inner::Gan(t) => t.latent_model(),
             Inner::Vae(t) => t.latent_model(),
         };
-        let images = model.sample(n.clamp(1, 64) as usize, seed_of(seed)?).map_err(js_error)?;
+        let images = model
+            .sample(n.clamp(1, 64) as usize, seed_of(seed)?)
+            .map_err(js_error)?;
         let rgba = image::to_rgba(images).await.map_err(js_error)?;
         Ok(Uint8ClampedArray::from(rgba.as_slice()))
     }

@@ -52,9 +52,9 @@ struct PartHeader {
 }
 
 fn fnv64(bytes: &[u8]) -> String {
-    let hash = bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     format!("{hash:016x}")
 }
 
@@ -85,10 +85,13 @@ impl ModuleMapper for CastFloats {
 /// into the caller's module (burn shares batch-norm statistics between clones).
 pub fn module_to_bytes<M: Module>(module: &M) -> Result<Vec<u8>> {
     let half = module.valid().map(&mut CastFloats(FloatDType::F16));
-    let bytes = half.into_record().into_bytes().map_err(|e| Error::WeightsFormat {
-        source_name: "(in memory)".into(),
-        reason: e.to_string(),
-    })?;
+    let bytes = half
+        .into_record()
+        .into_bytes()
+        .map_err(|e| Error::WeightsFormat {
+            source_name: "(in memory)".into(),
+            reason: e.to_string(),
+        })?;
     Ok(bytes.to_vec())
 }
 
@@ -119,7 +122,9 @@ impl WeightsFile {
                 .collect(),
         };
         let json = serde_json::to_vec(&header).expect("header serialises");
-        let mut out = Vec::with_capacity(12 + json.len() + self.parts.iter().map(|p| p.1.len()).sum::<usize>());
+        let mut out = Vec::with_capacity(
+            12 + json.len() + self.parts.iter().map(|p| p.1.len()).sum::<usize>(),
+        );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(json.len() as u32).to_le_bytes());
         out.extend_from_slice(&json);
@@ -136,7 +141,9 @@ impl WeightsFile {
             reason,
         };
         if bytes.len() < 12 || &bytes[..8] != MAGIC {
-            return Err(fail("it does not start with the latentpad signature".into()));
+            return Err(fail(
+                "it does not start with the latentpad signature".into(),
+            ));
         }
         let header_len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
         if header_len > MAX_HEADER || 12 + header_len > bytes.len() {
@@ -153,13 +160,19 @@ impl WeightsFile {
                 .ok_or_else(|| fail(format!("part {:?} is truncated", part.name)))?;
             let data = &bytes[offset..end];
             if fnv64(data) != part.fnv64 {
-                return Err(fail(format!("part {:?} is damaged (checksum mismatch)", part.name)));
+                return Err(fail(format!(
+                    "part {:?} is damaged (checksum mismatch)",
+                    part.name
+                )));
             }
             parts.push((part.name, data.to_vec()));
             offset = end;
         }
         if offset != bytes.len() {
-            return Err(fail(format!("{} unexpected trailing bytes", bytes.len() - offset)));
+            return Err(fail(format!(
+                "{} unexpected trailing bytes",
+                bytes.len() - offset
+            )));
         }
         Ok(Self {
             config: header.config,
@@ -198,11 +211,12 @@ impl WeightsFile {
             source_name: self.source_name.clone(),
             reason,
         };
-        let (_, bytes) = self
-            .parts
-            .iter()
-            .find(|(n, _)| n == name)
-            .ok_or_else(|| fail(format!("it has no {name:?} part (has {:?})", self.part_names())))?;
+        let (_, bytes) = self.parts.iter().find(|(n, _)| n == name).ok_or_else(|| {
+            fail(format!(
+                "it has no {name:?} part (has {:?})",
+                self.part_names()
+            ))
+        })?;
         // Damaged bytes were refused by `parse` (checksums), so what reaches burnpack's
         // reader was written by `to_bytes`; a mismatch left is a wrong shape, reported here.
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.clone()))
@@ -233,12 +247,10 @@ impl WeightsFile {
     /// Joins files of one model into one (the inverse of [`WeightsFile::split`]).
     pub fn merge(files: Vec<WeightsFile>) -> Result<WeightsFile> {
         let mut files = files.into_iter();
-        let mut merged = files
-            .next()
-            .ok_or_else(|| Error::WeightsFormat {
-                source_name: "(none)".into(),
-                reason: "no weights files were given".into(),
-            })?;
+        let mut merged = files.next().ok_or_else(|| Error::WeightsFormat {
+            source_name: "(none)".into(),
+            reason: "no weights files were given".into(),
+        })?;
         for file in files {
             file.expect_config(&merged.config)?;
             for (name, bytes) in file.parts {

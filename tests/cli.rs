@@ -24,10 +24,21 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["fetch-data", "train", "sample", "interpolate", "finetune", "eval", "provenance"] {
+    for cmd in [
+        "fetch-data",
+        "train",
+        "sample",
+        "interpolate",
+        "finetune",
+        "eval",
+        "provenance",
+    ] {
         let o = latentpad(&[cmd, "--help"]);
         assert!(o.status.success(), "{cmd} --help");
-        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"), "{cmd}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("Usage"),
+            "{cmd}"
+        );
     }
 }
 
@@ -37,18 +48,44 @@ fn sample_and_interpolate_write_pngs_and_same_seed_gives_same_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let (a, b) = (dir.join("a.png"), dir.join("b.png"));
     for out in [&a, &b] {
-        let o = latentpad(&["sample", "--model", "models/emoji-gan", "--n", "4", "--seed", "7", "--out", out.to_str().unwrap()]);
+        let o = latentpad(&[
+            "sample",
+            "--model",
+            "models/emoji-gan",
+            "--n",
+            "4",
+            "--seed",
+            "7",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     let o = latentpad(&["provenance", a.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    for expected in ["Software: latentpad", "AI-generated", "latentpad-model: emoji-gan", "latentpad-fine-tuned: no", "latentpad-latent: seeds 7 to 10"] {
+    for expected in [
+        "Software: latentpad",
+        "AI-generated",
+        "latentpad-model: emoji-gan",
+        "latentpad-fine-tuned: no",
+        "latentpad-latent: seeds 7 to 10",
+    ] {
         assert!(text.contains(expected), "{expected:?} missing from {text}");
     }
     let strip = dir.join("strip.png");
-    let o = latentpad(&["interpolate", "--from-seed", "1", "--to-seed", "2", "--frames", "5", "--out", strip.to_str().unwrap()]);
+    let o = latentpad(&[
+        "interpolate",
+        "--from-seed",
+        "1",
+        "--to-seed",
+        "2",
+        "--frames",
+        "5",
+        "--out",
+        strip.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let img = image::open(&strip).unwrap();
     assert_eq!((img.width(), img.height()), (5 * 66 + 2, 66 + 2));
@@ -59,16 +96,33 @@ fn finetune_skips_bad_files_and_marks_the_result() {
     let images = scratch("images");
     std::fs::create_dir_all(&images).unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    for (sub, name) in [("good", "rgba.png"), ("good", "photo.jpg"), ("bad", "notes.png")] {
+    for (sub, name) in [
+        ("good", "rgba.png"),
+        ("good", "photo.jpg"),
+        ("bad", "notes.png"),
+    ] {
         std::fs::copy(fixtures.join(sub).join(name), images.join(name)).unwrap();
     }
     let out = scratch("tuned");
     let o = latentpad(&[
-        "finetune", "--model", "models/emoji-gan", "--images", images.to_str().unwrap(),
-        "--steps", "2", "--batch-size", "2", "--out", out.to_str().unwrap(),
+        "finetune",
+        "--model",
+        "models/emoji-gan",
+        "--images",
+        images.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("notes.png: not a readable image"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("notes.png: not a readable image"),
+        "{}",
+        stderr(&o)
+    );
     let file = latentpad::weights::WeightsFile::read(&out).unwrap();
     assert!(file.meta.fine_tuned);
     assert!(file.has("generator") && file.has("discriminator"));
@@ -78,12 +132,56 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
     let cases: [(&[&str], &str); 6] = [
-        (&["provenance", "tests/fixtures/bad/notes.png"], "not a readable image"),
-        (&["provenance", "tests/fixtures/good/rgba.png"], "no latentpad provenance"),
-        (&["sample", "--model", "tests/fixtures/bad/notes.png", "--out", "/dev/null"], "not a latentpad weights file"),
-        (&["sample", "--model", "models/emoji-classifier", "--out", "/dev/null"], "expected a gan or a vae"),
-        (&["finetune", "--images", "tests/fixtures/bad", "--out", out.to_str().unwrap()], "no usable images found"),
-        (&["sample", "--model", "models/emoji-gan", "--n", "0", "--out", "/dev/null"], "--n must be between"),
+        (
+            &["provenance", "tests/fixtures/bad/notes.png"],
+            "not a readable image",
+        ),
+        (
+            &["provenance", "tests/fixtures/good/rgba.png"],
+            "no latentpad provenance",
+        ),
+        (
+            &[
+                "sample",
+                "--model",
+                "tests/fixtures/bad/notes.png",
+                "--out",
+                "/dev/null",
+            ],
+            "not a latentpad weights file",
+        ),
+        (
+            &[
+                "sample",
+                "--model",
+                "models/emoji-classifier",
+                "--out",
+                "/dev/null",
+            ],
+            "expected a gan or a vae",
+        ),
+        (
+            &[
+                "finetune",
+                "--images",
+                "tests/fixtures/bad",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "no usable images found",
+        ),
+        (
+            &[
+                "sample",
+                "--model",
+                "models/emoji-gan",
+                "--n",
+                "0",
+                "--out",
+                "/dev/null",
+            ],
+            "--n must be between",
+        ),
     ];
     for (args, expected) in cases {
         let o = latentpad(args);

@@ -8,7 +8,9 @@ use latentpad::data::load_folder;
 use latentpad::image::{RGB_LEN, decode};
 
 fn fixtures(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(sub)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(sub)
 }
 
 fn read(sub: &str, name: &str) -> Vec<u8> {
@@ -17,7 +19,14 @@ fn read(sub: &str, name: &str) -> Vec<u8> {
 
 #[test]
 fn every_supported_format_decodes_to_a_face() {
-    for name in ["rgba.png", "grayscale.png", "palette.png", "photo.jpg", "sticker.webp", "animated.gif"] {
+    for name in [
+        "rgba.png",
+        "grayscale.png",
+        "palette.png",
+        "photo.jpg",
+        "sticker.webp",
+        "animated.gif",
+    ] {
         let image = decode(&read("good", name), name).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(image.0.len(), RGB_LEN, "{name}");
         // Centre of the face: yellow (or its grey level); corner: white background.
@@ -28,7 +37,10 @@ fn every_supported_format_decodes_to_a_face() {
             assert!(centre[0] == centre[1] && centre[1] == centre[2], "{name}");
             assert!((150..230).contains(&centre[0]), "{name}: {centre:?}");
         } else {
-            assert!(centre[0] > 200 && centre[1] > 150 && centre[2] < 110, "{name}: {centre:?}");
+            assert!(
+                centre[0] > 200 && centre[1] > 150 && centre[2] < 110,
+                "{name}: {centre:?}"
+            );
         }
     }
 }
@@ -77,7 +89,10 @@ fn a_folder_without_images_is_an_error() {
     let dir = tempdir("empty");
     std::fs::write(dir.join("readme.txt"), "no pictures here").unwrap();
     assert!(matches!(load_folder(&dir), Err(Error::NoImages(_))));
-    assert!(matches!(load_folder(&dir.join("missing")), Err(Error::Io { .. })));
+    assert!(matches!(
+        load_folder(&dir.join("missing")),
+        Err(Error::Io { .. })
+    ));
 }
 
 fn tempdir(name: &str) -> PathBuf {

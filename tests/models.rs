@@ -15,7 +15,11 @@ fn every_shipped_model_loads_and_samples() {
         if !dir.is_dir() {
             continue;
         }
-        assert!(dir.join("README.md").is_file(), "{} has no model card", dir.display());
+        assert!(
+            dir.join("README.md").is_file(),
+            "{} has no model card",
+            dir.display()
+        );
         let file = WeightsFile::read(&dir).unwrap_or_else(|e| panic!("{e}"));
         let config: ModelConfig =
             serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
@@ -45,7 +49,11 @@ fn every_shipped_model_loads_and_samples() {
                 assert_eq!(repeat, values);
                 let alone = read_f32_blocking(model.sample(1, 45).unwrap()).unwrap();
                 let in_batch = &values[3 * alone.len()..4 * alone.len()];
-                let worst = alone.iter().zip(in_batch).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                let worst = alone
+                    .iter()
+                    .zip(in_batch)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
                 assert!(worst < 1e-4, "{worst}");
             }
         }

@@ -2,9 +2,7 @@
 
 use latentpad::backend::{default_device, read_f32_blocking};
 use latentpad::image::{RGB_LEN, Rgb64};
-use latentpad::model::{
-    DiscriminatorConfig, EncoderConfig, GanConfig, GeneratorConfig, VaeConfig,
-};
+use latentpad::model::{DiscriminatorConfig, EncoderConfig, GanConfig, GeneratorConfig, VaeConfig};
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
 
@@ -53,21 +51,32 @@ fn channel_means(values: &[f32]) -> [f32; 3] {
 fn gan_learns_the_colours_of_a_tiny_data_set() {
     let data = discs();
     let batch: Vec<&Rgb64> = data.iter().collect();
-    let config = GanTrainConfig::new().with_batch_size(8).with_learning_rate(1e-3).with_ema_decay(0.9);
+    let config = GanTrainConfig::new()
+        .with_batch_size(8)
+        .with_learning_rate(1e-3)
+        .with_ema_decay(0.9);
     let mut trainer = GanTrainer::new(tiny_gan(), config, &default_device()).unwrap();
-    let before = channel_means(&read_f32_blocking(trainer.latent_model().sample(16, 0).unwrap()).unwrap());
+    let before =
+        channel_means(&read_f32_blocking(trainer.latent_model().sample(16, 0).unwrap()).unwrap());
     let mut last = None;
     for _ in 0..150 {
         last = Some(pollster::block_on(trainer.step(&batch)).unwrap());
     }
     let last = last.unwrap();
     assert!(last.discriminator.is_finite() && last.generator.is_finite());
-    let after = channel_means(&read_f32_blocking(trainer.latent_model().sample(16, 0).unwrap()).unwrap());
+    let after =
+        channel_means(&read_f32_blocking(trainer.latent_model().sample(16, 0).unwrap()).unwrap());
     // Data: mostly white, red disc. Red channel near 1; green and blue lower than red.
     // At init every channel is near 0 (grey).
     assert!(before.iter().all(|c| c.abs() < 0.3), "before {before:?}");
-    assert!(after[0] > 0.5, "red channel should approach white/red: {after:?}");
-    assert!(after[0] > after[1] + 0.05 && after[0] > after[2] + 0.05, "{after:?}");
+    assert!(
+        after[0] > 0.5,
+        "red channel should approach white/red: {after:?}"
+    );
+    assert!(
+        after[0] > after[1] + 0.05 && after[0] > after[2] + 0.05,
+        "{after:?}"
+    );
 }
 
 #[test]
@@ -78,7 +87,12 @@ fn vae_loss_goes_down() {
         EncoderConfig::new().with_latent_dim(16).with_width(8),
         GeneratorConfig::new().with_latent_dim(16).with_width(8),
     );
-    let mut trainer = VaeTrainer::new(model, VaeTrainConfig::new().with_batch_size(8), &default_device()).unwrap();
+    let mut trainer = VaeTrainer::new(
+        model,
+        VaeTrainConfig::new().with_batch_size(8),
+        &default_device(),
+    )
+    .unwrap();
     let first = pollster::block_on(trainer.step(&batch)).unwrap();
     let mut last = first;
     for _ in 0..40 {
@@ -109,11 +123,18 @@ fn a_resumed_run_continues_exactly() {
     assert_eq!(resumed.step_count(), 3);
     let a = pollster::block_on(straight.step(&batch)).unwrap();
     let b = pollster::block_on(resumed.step(&batch)).unwrap();
-    assert!((a.discriminator - b.discriminator).abs() < 1e-4, "{a:?} vs {b:?}");
+    assert!(
+        (a.discriminator - b.discriminator).abs() < 1e-4,
+        "{a:?} vs {b:?}"
+    );
     assert!((a.generator - b.generator).abs() < 1e-4, "{a:?} vs {b:?}");
     let sa = read_f32_blocking(straight.latent_model().sample(2, 1).unwrap()).unwrap();
     let sb = read_f32_blocking(resumed.latent_model().sample(2, 1).unwrap()).unwrap();
-    let worst = sa.iter().zip(&sb).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    let worst = sa
+        .iter()
+        .zip(&sb)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
     assert!(worst < 1e-4, "{worst}");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -123,13 +144,20 @@ fn freezed_keeps_the_first_discriminator_blocks_fixed() {
     let data = discs();
     let batch: Vec<&Rgb64> = data.iter().collect();
     let device = default_device();
-    let file = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device).unwrap().export("base").unwrap();
-    let config = GanTrainConfig::new().with_batch_size(8).with_freeze_discriminator_layers(2);
+    let file = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
+        .unwrap()
+        .export("base")
+        .unwrap();
+    let config = GanTrainConfig::new()
+        .with_batch_size(8)
+        .with_freeze_discriminator_layers(2);
     let mut trainer = GanTrainer::from_weights(&file, config, &device).unwrap();
     for _ in 0..3 {
         pollster::block_on(trainer.step(&batch)).unwrap();
     }
-    let after = latentpad::weights::WeightsFile::parse(&trainer.export("tuned").unwrap().to_bytes(), "t").unwrap();
+    let after =
+        latentpad::weights::WeightsFile::parse(&trainer.export("tuned").unwrap().to_bytes(), "t")
+            .unwrap();
     assert!(after.meta.fine_tuned);
     assert_eq!(after.meta.steps, 3);
     let d0 = tiny_gan().discriminator.init(&device);
@@ -141,9 +169,21 @@ fn freezed_keeps_the_first_discriminator_blocks_fixed() {
         let _ = d.num_params();
         bytes
     };
-    assert_eq!(weights(&before_d, 0), weights(&after_d, 0), "frozen block 0 changed");
-    assert_eq!(weights(&before_d, 1), weights(&after_d, 1), "frozen block 1 changed");
-    assert_ne!(weights(&before_d, 3), weights(&after_d, 3), "trained block 3 did not change");
+    assert_eq!(
+        weights(&before_d, 0),
+        weights(&after_d, 0),
+        "frozen block 0 changed"
+    );
+    assert_eq!(
+        weights(&before_d, 1),
+        weights(&after_d, 1),
+        "frozen block 1 changed"
+    );
+    assert_ne!(
+        weights(&before_d, 3),
+        weights(&after_d, 3),
+        "trained block 3 did not change"
+    );
 }
 
 #[test]
@@ -163,7 +203,8 @@ fn same_seed_same_initial_model() {
 fn seeded_init_zeroes_biases_and_keeps_norm_constants() {
     use burn::module::Module;
     let device = default_device();
-    let d = latentpad::model::seeded_init(DiscriminatorConfig::new().with_width(8).init(&device), 3);
+    let d =
+        latentpad::model::seeded_init(DiscriminatorConfig::new().with_width(8).init(&device), 3);
     let record = latentpad::weights::module_to_bytes(&d).unwrap();
     assert!(!record.is_empty());
     // Block 0 has a bias (no norm); its values must be exactly zero.
@@ -172,11 +213,20 @@ fn seeded_init_zeroes_biases_and_keeps_norm_constants() {
     let mut zeros = 0;
     struct Check<'a>(&'a mut usize, Vec<String>);
     impl burn::module::ModuleVisitor for Check<'_> {
-        fn enter_module(&mut self, name: &str, _: &str) { self.1.push(name.into()); }
-        fn exit_module(&mut self, _: &str, _: &str) { self.1.pop(); }
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.1.push(name.into());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.1.pop();
+        }
         fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<burn::Tensor<D>>) {
             if self.1.last().is_some_and(|n| n == "bias") {
-                assert!(read_f32_blocking(p.val()).unwrap().iter().all(|v| *v == 0.0));
+                assert!(
+                    read_f32_blocking(p.val())
+                        .unwrap()
+                        .iter()
+                        .all(|v| *v == 0.0)
+                );
                 *self.0 += 1;
             }
         }

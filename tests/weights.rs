@@ -1,12 +1,12 @@
 //! Weights files: the round trip, and refusal of wrong or damaged files.
 
+use latentpad::Error;
 use latentpad::backend::{default_device, read_f32_blocking};
 use latentpad::model::{
     DiscriminatorConfig, GanConfig, GeneratorConfig, LatentModel, ModelConfig, VaeConfig,
 };
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::weights::WeightsFile;
-use latentpad::Error;
 
 fn tiny_gan() -> GanConfig {
     GanConfig::new(
@@ -35,11 +35,18 @@ fn round_trip_gives_identical_samples() {
     // Stored in f16: the loaded model matches the trained one to f16 precision...
     let original = samples(&trainer.latent_model());
     let reloaded = samples(&loaded);
-    let worst = original.iter().zip(&reloaded).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let worst = original
+        .iter()
+        .zip(&reloaded)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!(worst < 1e-2, "max difference {worst}");
     // ...and exactly from then on: save again, load again, same bytes and same images.
     let file2 = WeightsFile::parse(&file.to_bytes(), "again.lpw").unwrap();
-    assert_eq!(samples(&LatentModel::from_weights(&file2, &device).unwrap()), reloaded);
+    assert_eq!(
+        samples(&LatentModel::from_weights(&file2, &device).unwrap()),
+        reloaded
+    );
 }
 
 #[test]
@@ -60,16 +67,26 @@ fn split_files_merge_back() {
 fn weights_of_another_architecture_are_refused() {
     let (_, bytes) = exported();
     let file = WeightsFile::parse(&bytes, "tiny.lpw").unwrap();
-    let err = file.expect_config(&ModelConfig::Gan(GanConfig::emoji())).unwrap_err();
+    let err = file
+        .expect_config(&ModelConfig::Gan(GanConfig::emoji()))
+        .unwrap_err();
     assert!(matches!(err, Error::WrongArchitecture { .. }), "{err}");
     assert!(err.to_string().contains("tiny.lpw"));
-    assert!(file.expect_config(&ModelConfig::Vae(VaeConfig::emoji())).is_err());
+    assert!(
+        file.expect_config(&ModelConfig::Vae(VaeConfig::emoji()))
+            .is_err()
+    );
     // Loading a part into a network of other sizes fails on the shapes, not silently.
-    let wide = GeneratorConfig::new().with_latent_dim(16).with_width(16).init(&default_device());
+    let wide = GeneratorConfig::new()
+        .with_latent_dim(16)
+        .with_width(16)
+        .init(&default_device());
     let err = file.load("generator", wide).unwrap_err();
     assert!(err.to_string().contains("does not fit"), "{err}");
     // A part the file lacks.
-    let err = file.load("encoder", GeneratorConfig::new().init(&default_device())).unwrap_err();
+    let err = file
+        .load("encoder", GeneratorConfig::new().init(&default_device()))
+        .unwrap_err();
     assert!(err.to_string().contains("no \"encoder\" part"), "{err}");
 }
 

@@ -21,7 +21,11 @@ use latentpad::weights::{WeightsFile, WeightsMeta};
 use latentpad::{eval, model::Classifier};
 
 #[derive(Parser)]
-#[command(name = "latentpad", version, about = "Train, sample and fine-tune small generative image models")]
+#[command(
+    name = "latentpad",
+    version,
+    about = "Train, sample and fine-tune small generative image models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -190,7 +194,13 @@ fn main() -> Result<()> {
             );
         }
         Command::Train(args) => train(args)?,
-        Command::Sample { model, n, seed, columns, out } => {
+        Command::Sample {
+            model,
+            n,
+            seed,
+            columns,
+            out,
+        } => {
             if n == 0 || n > 4096 {
                 bail!("--n must be between 1 and 4096");
             }
@@ -199,21 +209,42 @@ fn main() -> Result<()> {
             let latent = format!("seeds {seed} to {}", seed + n as u64 - 1);
             write_grid(images, n, columns, &out, &provenance(&meta, latent))?;
         }
-        Command::Interpolate { model, from_seed, to_seed, frames, path, out } => {
+        Command::Interpolate {
+            model,
+            from_seed,
+            to_seed,
+            frames,
+            path,
+            out,
+        } => {
             let (model, meta) = load_model(&model)?;
             let how = match path {
                 Path_::Lerp => Interpolation::Lerp,
                 Path_::Slerp => Interpolation::Slerp,
             };
             let images = model.interpolate_seeds(from_seed, to_seed, frames, how)?;
-            let latent = format!("{how:?} from seed {from_seed} to seed {to_seed}, {frames} frames");
+            let latent =
+                format!("{how:?} from seed {from_seed} to seed {to_seed}, {frames} frames");
             write_grid(images, frames, frames, &out, &provenance(&meta, latent))?;
         }
-        Command::Finetune { model, images, steps, batch_size, freeze_discriminator_layers, out } => {
-            finetune(&model, &images, steps, batch_size, freeze_discriminator_layers, &out)?
-        }
+        Command::Finetune {
+            model,
+            images,
+            steps,
+            batch_size,
+            freeze_discriminator_layers,
+            out,
+        } => finetune(
+            &model,
+            &images,
+            steps,
+            batch_size,
+            freeze_discriminator_layers,
+            &out,
+        )?,
         Command::Provenance { file } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let chunks = img::png_text(&bytes, &file.display().to_string())?;
             if !chunks.iter().any(|(k, _)| k.starts_with("latentpad")) {
                 bail!("{}: no latentpad provenance in this PNG", file.display());
@@ -222,14 +253,22 @@ fn main() -> Result<()> {
                 println!("{keyword}: {text}");
             }
         }
-        Command::Eval { model, classifier, data_dir, floor } => evaluate(&model, &classifier, &data_dir, floor)?,
+        Command::Eval {
+            model,
+            classifier,
+            data_dir,
+            floor,
+        } => evaluate(&model, &classifier, &data_dir, floor)?,
     }
     Ok(())
 }
 
 fn load_model(path: &Path) -> Result<(LatentModel, WeightsMeta)> {
     let file = WeightsFile::read(path)?;
-    Ok((LatentModel::from_weights(&file, &default_device())?, file.meta))
+    Ok((
+        LatentModel::from_weights(&file, &default_device())?,
+        file.meta,
+    ))
 }
 
 fn provenance(meta: &WeightsMeta, latent: String) -> img::Provenance {
@@ -240,7 +279,13 @@ fn provenance(meta: &WeightsMeta, latent: String) -> img::Provenance {
     }
 }
 
-fn write_grid(images: burn::Tensor<4>, n: usize, columns: usize, out: &Path, provenance: &img::Provenance) -> Result<()> {
+fn write_grid(
+    images: burn::Tensor<4>,
+    n: usize,
+    columns: usize,
+    out: &Path,
+    provenance: &img::Provenance,
+) -> Result<()> {
     let rgba = pollster::block_on(img::to_rgba(images))?;
     let canvas = img::grid(&rgba, n, columns);
     let png = img::encode_png(canvas.as_raw(), canvas.width(), canvas.height(), provenance)?;
@@ -267,7 +312,10 @@ fn training_images(args: &TrainArgs) -> Result<Vec<Example>> {
     }
     let dir = data::emoji_dir(&args.data_dir);
     if !dir.join("emoji.json").is_file() {
-        bail!("{} has no emoji data; run `latentpad fetch-data` first", dir.display());
+        bail!(
+            "{} has no emoji data; run `latentpad fetch-data` first",
+            dir.display()
+        );
     }
     Ok(data::load_emoji(&dir)?.train)
 }
@@ -293,12 +341,19 @@ fn log_checkpoint(bar: &ProgressBar, step: u64, wall: f64) {
 fn previous_wall_time(log: &Path) -> f64 {
     std::fs::read_to_string(log)
         .ok()
-        .and_then(|s| s.lines().last().and_then(|l| l.rsplit(',').next()?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .last()
+                .and_then(|l| l.rsplit(',').next()?.parse().ok())
+        })
         .unwrap_or(0.0)
 }
 
 /// Replaces `dir` with a checkpoint written by `save`, never leaving it half-written.
-fn checkpoint_atomically(dir: &Path, save: impl FnOnce(&Path) -> latentpad::Result<()>) -> Result<()> {
+fn checkpoint_atomically(
+    dir: &Path,
+    save: impl FnOnce(&Path) -> latentpad::Result<()>,
+) -> Result<()> {
     let fresh = dir.with_extension("new");
     let old = dir.with_extension("old");
     let _ = std::fs::remove_dir_all(&fresh);
@@ -317,7 +372,10 @@ fn train(args: TrainArgs) -> Result<()> {
     let examples = training_images(&args)?;
     println!("training on {} images", examples.len());
     let name = args.name.clone().unwrap_or_else(|| {
-        args.out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+        args.out
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
     });
     // A checkpoint left by a run killed between the two renames is still whole.
     let old = args.checkpoint.with_extension("old");
@@ -327,9 +385,18 @@ fn train(args: TrainArgs) -> Result<()> {
     let resume = args.checkpoint.join("state.json").is_file();
     let log_path = args.checkpoint.with_extension("csv");
     let wall_before = previous_wall_time(&log_path);
-    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
 
-    let run = RunLog { examples: &examples, args: &args, name: &name, wall_before, started: Instant::now() };
+    let run = RunLog {
+        examples: &examples,
+        args: &args,
+        name: &name,
+        wall_before,
+        started: Instant::now(),
+    };
     match args.kind {
         Kind::Gan => {
             let mut trainer = if resume {
@@ -339,7 +406,11 @@ fn train(args: TrainArgs) -> Result<()> {
                     .with_batch_size(args.batch_size)
                     .with_use_ema(!args.no_ema)
                     .with_seed(args.seed)
-                    .with_augment(if args.no_augment { AugmentConfig::none() } else { AugmentConfig::new() });
+                    .with_augment(if args.no_augment {
+                        AugmentConfig::none()
+                    } else {
+                        AugmentConfig::new()
+                    });
                 let mut model = GanConfig::emoji();
                 model.generator.width = args.width;
                 model.discriminator.width = args.width;
@@ -351,7 +422,9 @@ fn train(args: TrainArgs) -> Result<()> {
             let mut trainer = if resume {
                 VaeTrainer::load_checkpoint(&args.checkpoint, &device)?
             } else {
-                let config = VaeTrainConfig::new().with_batch_size(args.batch_size).with_seed(args.seed);
+                let config = VaeTrainConfig::new()
+                    .with_batch_size(args.batch_size)
+                    .with_seed(args.seed);
                 let mut model = VaeConfig::emoji();
                 model.encoder.width = args.width;
                 model.decoder.width = args.width;
@@ -384,7 +457,10 @@ impl Run for GanTrainer {
     }
     fn run_step(&mut self, batch: &[&Rgb64]) -> latentpad::Result<(Vec<f32>, String)> {
         let l = pollster::block_on(self.step(batch))?;
-        Ok((vec![l.discriminator, l.generator], format!("D {:.3} G {:.3}", l.discriminator, l.generator)))
+        Ok((
+            vec![l.discriminator, l.generator],
+            format!("D {:.3} G {:.3}", l.discriminator, l.generator),
+        ))
     }
     fn save(&self, dir: &Path) -> latentpad::Result<()> {
         self.save_checkpoint(dir)
@@ -406,7 +482,10 @@ impl Run for VaeTrainer {
     }
     fn run_step(&mut self, batch: &[&Rgb64]) -> latentpad::Result<(Vec<f32>, String)> {
         let l = pollster::block_on(self.step(batch))?;
-        Ok((vec![l.total, l.reconstruction, l.kl], format!("recon {:.1} KL {:.1}", l.reconstruction, l.kl)))
+        Ok((
+            vec![l.total, l.reconstruction, l.kl],
+            format!("recon {:.1} KL {:.1}", l.reconstruction, l.kl),
+        ))
     }
     fn save(&self, dir: &Path) -> latentpad::Result<()> {
         self.save_checkpoint(dir)
@@ -452,7 +531,13 @@ impl RunLog<'_> {
                 let weights = trainer.weights(self.name)?;
                 let grid = provenance(&weights.meta, "seeds 0 to 63".into());
                 weights.write_dir(&args.out)?;
-                write_grid(trainer.model().sample(64, 0)?, 64, 8, &args.out.join("samples.png"), &grid)?;
+                write_grid(
+                    trainer.model().sample(64, 0)?,
+                    64,
+                    8,
+                    &args.out.join("samples.png"),
+                    &grid,
+                )?;
             }
         }
         bar.finish();
@@ -461,7 +546,13 @@ impl RunLog<'_> {
 }
 
 /// Fine-tunes for `steps` on `examples` and writes the model folder `out`.
-fn fine_tune_loop<T: Run>(trainer: &mut T, examples: &[Example], steps: u64, name: &str, out: &Path) -> Result<()> {
+fn fine_tune_loop<T: Run>(
+    trainer: &mut T,
+    examples: &[Example],
+    steps: u64,
+    name: &str,
+    out: &Path,
+) -> Result<()> {
     let mut sampler = BatchSampler::new(examples.len(), 1);
     let bar = progress(steps, 0);
     for step in 1..=steps {
@@ -476,7 +567,13 @@ fn fine_tune_loop<T: Run>(trainer: &mut T, examples: &[Example], steps: u64, nam
     weights.meta.fine_tuned = true;
     weights.write_dir(out)?;
     let grid = provenance(&weights.meta, "seeds 0 to 63".into());
-    write_grid(trainer.model().sample(64, 0)?, 64, 8, &out.join("samples.png"), &grid)
+    write_grid(
+        trainer.model().sample(64, 0)?,
+        64,
+        8,
+        &out.join("samples.png"),
+        &grid,
+    )
 }
 
 fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<()> {
@@ -501,8 +598,17 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
         for chunk in set.chunks(128) {
             let images: Vec<&Rgb64> = chunk.iter().map(|e| &e.image).collect();
             let logits = classifier.forward(img::to_tensor(&images, device));
-            let pred = logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            correct += pred.iter().zip(chunk).filter(|(p, e)| **p as usize == e.category).count();
+            let pred = logits
+                .argmax(1)
+                .into_data()
+                .convert::<i64>()
+                .try_into_vec::<i64>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            correct += pred
+                .iter()
+                .zip(chunk)
+                .filter(|(p, e)| **p as usize == e.category)
+                .count();
         }
         Ok(correct as f64 / set.len() as f64)
     };
@@ -516,12 +622,23 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
     Ok(())
 }
 
-fn finetune(model: &Path, images: &Path, steps: u64, batch_size: usize, freeze: usize, out: &Path) -> Result<()> {
+fn finetune(
+    model: &Path,
+    images: &Path,
+    steps: u64,
+    batch_size: usize,
+    freeze: usize,
+    out: &Path,
+) -> Result<()> {
     let device = default_device();
     let file = WeightsFile::read(model)?;
     let (examples, skipped) = data::load_folder(images)?;
     report_skipped(&skipped);
-    println!("fine-tuning {} on {} images", file.meta.name, examples.len());
+    println!(
+        "fine-tuning {} on {} images",
+        file.meta.name,
+        examples.len()
+    );
     let name = format!("{}-finetuned", file.meta.name);
     match &file.config {
         ModelConfig::Gan(_) => {
@@ -533,18 +650,28 @@ fn finetune(model: &Path, images: &Path, steps: u64, batch_size: usize, freeze: 
             fine_tune_loop(&mut trainer, &examples, steps, &name, out)
         }
         ModelConfig::Vae(_) => {
-            let config = VaeTrainConfig::new().with_batch_size(batch_size).with_learning_rate(2e-4);
+            let config = VaeTrainConfig::new()
+                .with_batch_size(batch_size)
+                .with_learning_rate(2e-4);
             let mut trainer = VaeTrainer::from_weights(&file, config, &device)?;
             fine_tune_loop(&mut trainer, &examples, steps, &name, out)
         }
-        other => bail!("{} is a {}, which cannot be fine-tuned", model.display(), other.kind()),
+        other => bail!(
+            "{} is a {}, which cannot be fine-tuned",
+            model.display(),
+            other.kind()
+        ),
     }
 }
 
 fn load_classifier(path: &Path, device: &burn::tensor::Device) -> Result<Classifier> {
     let file = WeightsFile::read(path)?;
     let ModelConfig::Classifier(config) = &file.config else {
-        bail!("{} is a {}, not the evaluation classifier", path.display(), file.config.kind());
+        bail!(
+            "{} is a {}, not the evaluation classifier",
+            path.display(),
+            file.config.kind()
+        );
     };
     Ok(file.load("classifier", config.init(device))?)
 }
@@ -562,7 +689,10 @@ fn evaluate(model_path: &Path, classifier: &Path, data_dir: &Path, floor: bool) 
     for start in (0..n).step_by(128) {
         let count = 128.min(n - start);
         let images = model.sample(count, 1_000_000 + start as u64)?;
-        generated.extend(pollster::block_on(eval::features_of_tensor(&classifier, images))?);
+        generated.extend(pollster::block_on(eval::features_of_tensor(
+            &classifier,
+            images,
+        ))?);
     }
     let scores = eval::score(&real, &generated)?;
     println!(

@@ -155,7 +155,10 @@ mod tests {
     #[test]
     fn shapes() {
         let device = crate::backend::default_device();
-        let g = GeneratorConfig::new().with_width(8).with_latent_dim(16).init(&device);
+        let g = GeneratorConfig::new()
+            .with_width(8)
+            .with_latent_dim(16)
+            .init(&device);
         let d = DiscriminatorConfig::new().with_width(8).init(&device);
         let images = g.forward(Tensor::zeros([3, 16], &device));
         assert_eq!(images.dims(), [3, 3, 64, 64]);

@@ -112,7 +112,9 @@ impl LatentModel {
             });
         }
         if frames == 0 || frames > 1024 {
-            return Err(Error::Config(format!("frames must be 1..=1024, not {frames}")));
+            return Err(Error::Config(format!(
+                "frames must be 1..=1024, not {frames}"
+            )));
         }
         self.decode(&latent::interpolate(a, b, frames, how))
     }
@@ -126,7 +128,12 @@ impl LatentModel {
         how: Interpolation,
     ) -> Result<Tensor<4>> {
         let d = self.latent_dim();
-        self.interpolate(&latent::noise(from_seed, d), &latent::noise(to_seed, d), frames, how)
+        self.interpolate(
+            &latent::noise(from_seed, d),
+            &latent::noise(to_seed, d),
+            frames,
+            how,
+        )
     }
 
     /// Posterior means of `images`, row-major `[n, latent_dim]`. VAE only.

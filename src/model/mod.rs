@@ -48,7 +48,8 @@ impl ModuleMapper for SeededInit {
             } else {
                 (0..n).map(|_| 0.02 * rng.next_gaussian()).collect()
             };
-            Tensor::from_data(TensorData::new(values, shape), &t.device()).set_require_grad(t.is_require_grad())
+            Tensor::from_data(TensorData::new(values, shape), &t.device())
+                .set_require_grad(t.is_require_grad())
         })
     }
 }

@@ -25,7 +25,10 @@ pub struct AugmentConfig {
 impl AugmentConfig {
     /// No augmentation (the ablation baseline).
     pub fn none() -> Self {
-        Self::new().with_color(false).with_translation(false).with_cutout(false)
+        Self::new()
+            .with_color(false)
+            .with_translation(false)
+            .with_cutout(false)
     }
 
     /// Whether any augmentation is on.
@@ -124,7 +127,10 @@ mod tests {
         let device = default_device();
         let x = Tensor::<4>::random([2, 3, 8, 8], burn::tensor::Distribution::Default, &device);
         let same = diff_augment(x.clone(), &AugmentConfig::none(), &mut SplitMix64::new(1));
-        assert_eq!(read_f32_blocking(same).unwrap(), read_f32_blocking(x.clone()).unwrap());
+        assert_eq!(
+            read_f32_blocking(same).unwrap(),
+            read_f32_blocking(x.clone()).unwrap()
+        );
         let a = diff_augment(x.clone(), &AugmentConfig::new(), &mut SplitMix64::new(5));
         let b = diff_augment(x, &AugmentConfig::new(), &mut SplitMix64::new(5));
         assert_eq!(read_f32_blocking(a).unwrap(), read_f32_blocking(b).unwrap());

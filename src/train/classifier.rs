@@ -26,7 +26,12 @@ pub struct ClassifierTrainer {
 
 impl ClassifierTrainer {
     /// A fresh classifier on `device`.
-    pub fn new(model_config: ClassifierConfig, learning_rate: f64, seed: u64, device: &Device) -> Self {
+    pub fn new(
+        model_config: ClassifierConfig,
+        learning_rate: f64,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
         let ad = device.clone().autodiff();
         Self {
             classifier: seeded_init(model_config.init(&ad), seed),
@@ -49,7 +54,11 @@ impl ClassifierTrainer {
             )));
         }
         let x = image::to_tensor(images, &self.device);
-        let x = diff_augment(x, &AugmentConfig::none().with_translation(true), &mut self.rng);
+        let x = diff_augment(
+            x,
+            &AugmentConfig::none().with_translation(true),
+            &mut self.rng,
+        );
         let labels: Vec<i64> = labels.iter().map(|l| *l as i64).collect();
         let n = labels.len();
         let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &self.device);

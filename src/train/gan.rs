@@ -79,12 +79,24 @@ impl GanTrainer {
         let ad = device.clone().autodiff();
         let generator = seeded_init(model_config.generator.init(&ad), config.seed);
         let discriminator = seeded_init(model_config.discriminator.init(&ad), config.seed + 1);
-        Self::from_networks(model_config, config, generator, discriminator, 0, false, &ad)
+        Self::from_networks(
+            model_config,
+            config,
+            generator,
+            discriminator,
+            0,
+            false,
+            &ad,
+        )
     }
 
     /// Continues training (fine-tuning) from a weights file with a `generator` part and, if
     /// present, a `discriminator` part (otherwise a fresh one).
-    pub fn from_weights(file: &WeightsFile, config: GanTrainConfig, device: &Device) -> Result<Self> {
+    pub fn from_weights(
+        file: &WeightsFile,
+        config: GanTrainConfig,
+        device: &Device,
+    ) -> Result<Self> {
         let ModelConfig::Gan(model_config) = file.config.clone() else {
             return Err(Error::WrongArchitecture {
                 source_name: file.source_name.clone(),
@@ -99,7 +111,15 @@ impl GanTrainer {
         } else {
             model_config.discriminator.init(&ad)
         };
-        Self::from_networks(model_config, config, generator, discriminator, file.meta.steps, true, &ad)
+        Self::from_networks(
+            model_config,
+            config,
+            generator,
+            discriminator,
+            file.meta.steps,
+            true,
+            &ad,
+        )
     }
 
     fn from_networks(
@@ -163,8 +183,12 @@ impl GanTrainer {
         let real = image::to_tensor(real, &self.device);
         let z = self.noise(n);
         let fake = self.generator.forward(z).detach();
-        let real_logits = self.discriminator.forward(diff_augment(real, &augment, &mut self.rng));
-        let fake_logits = self.discriminator.forward(diff_augment(fake, &augment, &mut self.rng));
+        let real_logits = self
+            .discriminator
+            .forward(diff_augment(real, &augment, &mut self.rng));
+        let fake_logits = self
+            .discriminator
+            .forward(diff_augment(fake, &augment, &mut self.rng));
         let loss_d = softplus(real_logits.neg(), 1.0).mean() + softplus(fake_logits, 1.0).mean();
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.discriminator);
         self.discriminator = self.opt_d.step(lr, self.discriminator.clone(), grads);
@@ -172,7 +196,9 @@ impl GanTrainer {
         // Generator: make the discriminator call fakes real.
         let z = self.noise(n);
         let fake = self.generator.forward(z);
-        let logits = self.discriminator.forward(diff_augment(fake, &augment, &mut self.rng));
+        let logits = self
+            .discriminator
+            .forward(diff_augment(fake, &augment, &mut self.rng));
         let loss_g = softplus(logits.neg(), 1.0).mean();
         let mut grads = loss_g.backward();
         let grads = GradientsParams::from_module(&mut grads, &self.generator);
@@ -201,7 +227,12 @@ impl GanTrainer {
             self.generator.valid()
         };
         let plain = self.device.clone().without_autodiff();
-        LatentModel::new(ModelConfig::Gan(self.model_config.clone()), generator, None, &plain)
+        LatentModel::new(
+            ModelConfig::Gan(self.model_config.clone()),
+            generator,
+            None,
+            &plain,
+        )
     }
 
     /// Weights file with the sampling generator and the discriminator, in half precision.
@@ -217,7 +248,10 @@ impl GanTrainer {
             },
             vec![
                 ("generator".into(), module_to_bytes(&model.generator)?),
-                ("discriminator".into(), module_to_bytes(&self.discriminator)?),
+                (
+                    "discriminator".into(),
+                    module_to_bytes(&self.discriminator)?,
+                ),
             ],
         ))
     }
@@ -248,7 +282,11 @@ mod checkpoint {
         pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             save_record(dir, "generator.bpk", self.generator.valid().into_record())?;
-            save_record(dir, "discriminator.bpk", self.discriminator.valid().into_record())?;
+            save_record(
+                dir,
+                "discriminator.bpk",
+                self.discriminator.valid().into_record(),
+            )?;
             save_record(dir, "ema.bpk", self.ema.valid().into_record())?;
             let path = dir.join("opt_g.bpk");
             self.opt_g.save(&path).map_err(record_err(&path))?;
@@ -271,8 +309,11 @@ mod checkpoint {
             let ad = device.clone().autodiff();
             let plain = device.clone().without_autodiff();
             let generator = load_record(dir, "generator.bpk", state.model.generator.init(&ad))?;
-            let discriminator =
-                load_record(dir, "discriminator.bpk", state.model.discriminator.init(&ad))?;
+            let discriminator = load_record(
+                dir,
+                "discriminator.bpk",
+                state.model.discriminator.init(&ad),
+            )?;
             let ema = load_record(dir, "ema.bpk", state.model.generator.init(&plain))?;
             let mut trainer = GanTrainer::from_networks(
                 state.model,
@@ -294,4 +335,3 @@ mod checkpoint {
         }
     }
 }
-

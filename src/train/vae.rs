@@ -63,7 +63,11 @@ impl VaeTrainer {
     }
 
     /// Continues training from a weights file with `encoder` and `decoder` parts.
-    pub fn from_weights(file: &WeightsFile, config: VaeTrainConfig, device: &Device) -> Result<Self> {
+    pub fn from_weights(
+        file: &WeightsFile,
+        config: VaeTrainConfig,
+        device: &Device,
+    ) -> Result<Self> {
         let ModelConfig::Vae(model_config) = file.config.clone() else {
             return Err(Error::WrongArchitecture {
                 source_name: file.source_name.clone(),
@@ -74,7 +78,15 @@ impl VaeTrainer {
         let ad = device.clone().autodiff();
         let encoder = file.load("encoder", model_config.encoder.init(&ad))?;
         let decoder = file.load("decoder", model_config.decoder.init(&ad))?;
-        Self::from_networks(model_config, config, encoder, decoder, file.meta.steps, true, &ad)
+        Self::from_networks(
+            model_config,
+            config,
+            encoder,
+            decoder,
+            file.meta.steps,
+            true,
+            &ad,
+        )
     }
 
     fn from_networks(
@@ -86,7 +98,9 @@ impl VaeTrainer {
         fine_tuned: bool,
         ad: &Device,
     ) -> Result<Self> {
-        if config.batch_size == 0 || model_config.encoder.latent_dim != model_config.decoder.latent_dim {
+        if config.batch_size == 0
+            || model_config.encoder.latent_dim != model_config.decoder.latent_dim
+        {
             return Err(Error::Config(
                 "batch size must be positive and encoder and decoder share one latent size".into(),
             ));
@@ -222,8 +236,15 @@ mod checkpoint {
             let ad = device.clone().autodiff();
             let encoder = load_record(dir, "encoder.bpk", state.model.encoder.init(&ad))?;
             let decoder = load_record(dir, "decoder.bpk", state.model.decoder.init(&ad))?;
-            let mut trainer =
-                VaeTrainer::from_networks(state.model, state.config, encoder, decoder, 0, false, &ad)?;
+            let mut trainer = VaeTrainer::from_networks(
+                state.model,
+                state.config,
+                encoder,
+                decoder,
+                0,
+                false,
+                &ad,
+            )?;
             let path = dir.join("opt_e.bpk");
             trainer.opt_e = trainer.opt_e.load(&path).map_err(record_err(&path))?;
             let path = dir.join("opt_d.bpk");
