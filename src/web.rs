@@ -8,9 +8,8 @@ use wasm_bindgen::prelude::*;
 use crate::data::BatchSampler;
 use crate::image::{self, Rgb64};
 use crate::latent::Interpolation;
-use crate::model::{LatentModel, ModelConfig};
-use crate::train::gan::{GanTrainConfig, GanTrainer};
-use crate::train::vae::{VaeTrainConfig, VaeTrainer};
+use crate::model::LatentModel;
+use crate::train::Trainer;
 use crate::weights::WeightsFile;
 
 /// Installs the panic hook so a bug shows a readable message in the console.
@@ -216,19 +215,13 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<Uint8ClampedArray, JsErr
     Ok(Uint8ClampedArray::from(rgba.as_slice()))
 }
 
-enum Inner {
-    Gan(GanTrainer),
-    Vae(VaeTrainer),
-}
-
 /// Fine-tuning of a loaded model on the user's images, a few steps per call so the page can
 /// show progress and cancel between calls.
 #[wasm_bindgen]
 pub struct FineTuner {
-    inner: Inner,
+    inner: Trainer,
     images: Vec<Rgb64>,
     sampler: BatchSampler,
-    batch_size: usize,
     name: String,
 }
 
@@ -246,41 +239,17 @@ impl FineTuner {
         let images = rgba_images(&rgba)
             .map_err(|_| JsError::new("add at least one image before fine-tuning"))?;
         let batch_size = (batch_size as usize).clamp(1, 64);
-        let device = Device::flex();
-        let inner = match &file.config {
-            ModelConfig::Gan(_) => Inner::Gan(
-                GanTrainer::from_weights(
-                    &file,
-                    GanTrainConfig::new()
-                        .with_batch_size(batch_size)
-                        .with_freeze_discriminator_layers(freeze_discriminator_layers as usize)
-                        .with_ema_decay(0.99),
-                    &device,
-                )
-                .map_err(js_error)?,
-            ),
-            ModelConfig::Vae(_) => Inner::Vae(
-                VaeTrainer::from_weights(
-                    &file,
-                    VaeTrainConfig::new()
-                        .with_batch_size(batch_size)
-                        .with_learning_rate(2e-4),
-                    &device,
-                )
-                .map_err(js_error)?,
-            ),
-            other => {
-                return Err(JsError::new(&format!(
-                    "a {} cannot be fine-tuned",
-                    other.kind()
-                )));
-            }
-        };
+        let inner = Trainer::fine_tune(
+            &file,
+            batch_size,
+            freeze_discriminator_layers as usize,
+            &Device::flex(),
+        )
+        .map_err(js_error)?;
         Ok(FineTuner {
             inner,
             sampler: BatchSampler::new(images.len(), 1),
             images,
-            batch_size,
             name: format!("{}-finetuned", file.meta.name),
         })
     }
@@ -288,10 +257,7 @@ impl FineTuner {
     /// Steps taken so far.
     #[wasm_bindgen(getter)]
     pub fn steps(&self) -> f64 {
-        match &self.inner {
-            Inner::Gan(t) => t.step_count() as f64,
-            Inner::Vae(t) => t.step_count() as f64,
-        }
+        self.inner.step_count() as f64
     }
 
     /// Runs `k` steps; returns the losses of each, two numbers per step (GAN: discriminator,
@@ -300,28 +266,17 @@ impl FineTuner {
     pub async fn train_steps(&mut self, k: u32) -> Result<Vec<f32>, JsError> {
         let mut losses = Vec::with_capacity(2 * k as usize);
         for _ in 0..k {
-            let idx = self.sampler.next_batch(self.batch_size);
+            let idx = self.sampler.next_batch(self.inner.batch_size());
             let batch: Vec<&Rgb64> = idx.iter().map(|i| &self.images[*i]).collect();
-            match &mut self.inner {
-                Inner::Gan(t) => {
-                    let l = t.step(&batch).await.map_err(js_error)?;
-                    losses.extend([l.discriminator, l.generator]);
-                }
-                Inner::Vae(t) => {
-                    let l = t.step(&batch).await.map_err(js_error)?;
-                    losses.extend([l.reconstruction, l.kl]);
-                }
-            }
+            let step = self.inner.step(&batch).await.map_err(js_error)?;
+            losses.extend(step.pair());
         }
         Ok(losses)
     }
 
     /// Preview samples of the model as trained so far (RGBA).
     pub async fn sample(&self, n: u32, seed: f64) -> Result<Uint8ClampedArray, JsError> {
-        let model = match &self.inner {
-            Inner::Gan(t) => t.latent_model(),
-            Inner::Vae(t) => t.latent_model(),
-        };
+        let model = self.inner.latent_model();
         let images = model
             .sample(n.clamp(1, 64) as usize, seed_of(seed)?)
             .map_err(js_error)?;
@@ -333,11 +288,7 @@ impl FineTuner {
     /// `Generator.load` and `FineTuner.create`.
     #[wasm_bindgen(js_name = exportWeights)]
     pub fn export_weights(&self) -> Result<Vec<u8>, JsError> {
-        let mut file = match &self.inner {
-            Inner::Gan(t) => t.export(&self.name),
-            Inner::Vae(t) => t.export(&self.name),
-        }
-        .map_err(js_error)?;
+        let mut file = self.inner.export(&self.name).map_err(js_error)?;
         file.meta.fine_tuned = true;
         Ok(file.to_bytes())
     }

@@ -13,6 +13,7 @@ use latentpad::data::{self, BatchSampler, Example};
 use latentpad::image::{self as img, Rgb64};
 use latentpad::latent::Interpolation;
 use latentpad::model::{ClassifierConfig, GanConfig, LatentModel, ModelConfig, VaeConfig};
+use latentpad::train::Trainer;
 use latentpad::train::augment::AugmentConfig;
 use latentpad::train::classifier::ClassifierTrainer;
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
@@ -399,7 +400,7 @@ fn train(args: TrainArgs) -> Result<()> {
     };
     match args.kind {
         Kind::Gan => {
-            let mut trainer = if resume {
+            let trainer = if resume {
                 GanTrainer::load_checkpoint(&args.checkpoint, &device)?
             } else {
                 let config = GanTrainConfig::new()
@@ -416,10 +417,10 @@ fn train(args: TrainArgs) -> Result<()> {
                 model.discriminator.width = args.width;
                 GanTrainer::new(model, config, &device)?
             };
-            run.train(&mut trainer, &mut log)?;
+            run.train(&mut Trainer::Gan(trainer), &mut log)?;
         }
         Kind::Vae => {
-            let mut trainer = if resume {
+            let trainer = if resume {
                 VaeTrainer::load_checkpoint(&args.checkpoint, &device)?
             } else {
                 let config = VaeTrainConfig::new()
@@ -430,72 +431,11 @@ fn train(args: TrainArgs) -> Result<()> {
                 model.decoder.width = args.width;
                 VaeTrainer::new(model, config, &device)?
             };
-            run.train(&mut trainer, &mut log)?;
+            run.train(&mut Trainer::Vae(trainer), &mut log)?;
         }
         Kind::Classifier => train_classifier(&args, &device)?,
     }
     Ok(())
-}
-
-/// What the training and fine-tuning loops need of a trainer.
-trait Run {
-    fn steps_done(&self) -> u64;
-    fn batch_size(&self) -> usize;
-    /// One step: the losses (logged) and a short progress message.
-    fn run_step(&mut self, batch: &[&Rgb64]) -> latentpad::Result<(Vec<f32>, String)>;
-    fn save(&self, dir: &Path) -> latentpad::Result<()>;
-    fn weights(&self, name: &str) -> latentpad::Result<WeightsFile>;
-    fn model(&self) -> LatentModel;
-}
-
-impl Run for GanTrainer {
-    fn steps_done(&self) -> u64 {
-        self.step_count()
-    }
-    fn batch_size(&self) -> usize {
-        self.config.batch_size
-    }
-    fn run_step(&mut self, batch: &[&Rgb64]) -> latentpad::Result<(Vec<f32>, String)> {
-        let l = pollster::block_on(self.step(batch))?;
-        Ok((
-            vec![l.discriminator, l.generator],
-            format!("D {:.3} G {:.3}", l.discriminator, l.generator),
-        ))
-    }
-    fn save(&self, dir: &Path) -> latentpad::Result<()> {
-        self.save_checkpoint(dir)
-    }
-    fn weights(&self, name: &str) -> latentpad::Result<WeightsFile> {
-        self.export(name)
-    }
-    fn model(&self) -> LatentModel {
-        self.latent_model()
-    }
-}
-
-impl Run for VaeTrainer {
-    fn steps_done(&self) -> u64 {
-        self.step_count()
-    }
-    fn batch_size(&self) -> usize {
-        self.config.batch_size
-    }
-    fn run_step(&mut self, batch: &[&Rgb64]) -> latentpad::Result<(Vec<f32>, String)> {
-        let l = pollster::block_on(self.step(batch))?;
-        Ok((
-            vec![l.total, l.reconstruction, l.kl],
-            format!("recon {:.1} KL {:.1}", l.reconstruction, l.kl),
-        ))
-    }
-    fn save(&self, dir: &Path) -> latentpad::Result<()> {
-        self.save_checkpoint(dir)
-    }
-    fn weights(&self, name: &str) -> latentpad::Result<WeightsFile> {
-        self.export(name)
-    }
-    fn model(&self) -> LatentModel {
-        self.latent_model()
-    }
 }
 
 /// One pretraining run's data, options and clock.
@@ -510,34 +450,25 @@ struct RunLog<'a> {
 impl RunLog<'_> {
     /// Steps up to `--steps`, logging every step and checkpointing and exporting every
     /// `--checkpoint-every` steps and at the end.
-    fn train<T: Run>(&self, trainer: &mut T, log: &mut std::fs::File) -> Result<()> {
+    fn train(&self, trainer: &mut Trainer, log: &mut std::fs::File) -> Result<()> {
         use std::io::Write;
         let args = self.args;
-        let mut sampler = BatchSampler::new(self.examples.len(), args.seed ^ trainer.steps_done());
-        let bar = progress(args.steps, trainer.steps_done());
-        while trainer.steps_done() < args.steps {
+        let mut sampler = BatchSampler::new(self.examples.len(), args.seed ^ trainer.step_count());
+        let bar = progress(args.steps, trainer.step_count());
+        while trainer.step_count() < args.steps {
             let idx = sampler.next_batch(trainer.batch_size());
             let images: Vec<&Rgb64> = idx.iter().map(|i| &self.examples[*i].image).collect();
-            let (losses, message) = trainer.run_step(&images)?;
-            let step = trainer.steps_done();
+            let losses = pollster::block_on(trainer.step(&images))?;
+            let step = trainer.step_count();
             let wall = self.wall_before + self.started.elapsed().as_secs_f64();
-            let losses: Vec<String> = losses.iter().map(|l| l.to_string()).collect();
-            writeln!(log, "{step},{},{wall:.1}", losses.join(","))?;
+            let values: Vec<String> = losses.values().iter().map(|l| l.to_string()).collect();
+            writeln!(log, "{step},{},{wall:.1}", values.join(","))?;
             bar.set_position(step);
-            bar.set_message(message);
+            bar.set_message(losses.summary());
             if step % args.checkpoint_every == 0 || step == args.steps {
-                checkpoint_atomically(&args.checkpoint, |d| trainer.save(d))?;
+                checkpoint_atomically(&args.checkpoint, |d| trainer.save_checkpoint(d))?;
                 log_checkpoint(&bar, step, wall);
-                let weights = trainer.weights(self.name)?;
-                let grid = provenance(&weights.meta, "seeds 0 to 63".into());
-                weights.write_dir(&args.out)?;
-                write_grid(
-                    trainer.model().sample(64, 0)?,
-                    64,
-                    8,
-                    &args.out.join("samples.png"),
-                    &grid,
-                )?;
+                write_model(trainer, trainer.export(self.name)?, &args.out)?;
             }
         }
         bar.finish();
@@ -545,9 +476,17 @@ impl RunLog<'_> {
     }
 }
 
+/// Writes a model folder: the weights and a grid of seeds 0 to 63 with their provenance.
+fn write_model(trainer: &Trainer, weights: WeightsFile, out: &Path) -> Result<()> {
+    weights.write_dir(out)?;
+    let grid = provenance(&weights.meta, "seeds 0 to 63".into());
+    let samples = trainer.latent_model().sample(64, 0)?;
+    write_grid(samples, 64, 8, &out.join("samples.png"), &grid)
+}
+
 /// Fine-tunes for `steps` on `examples` and writes the model folder `out`.
-fn fine_tune_loop<T: Run>(
-    trainer: &mut T,
+fn fine_tune_loop(
+    trainer: &mut Trainer,
     examples: &[Example],
     steps: u64,
     name: &str,
@@ -558,22 +497,14 @@ fn fine_tune_loop<T: Run>(
     for step in 1..=steps {
         let idx = sampler.next_batch(trainer.batch_size());
         let batch: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
-        let (_, message) = trainer.run_step(&batch)?;
+        let losses = pollster::block_on(trainer.step(&batch))?;
         bar.set_position(step);
-        bar.set_message(message);
+        bar.set_message(losses.summary());
     }
     bar.finish();
-    let mut weights = trainer.weights(name)?;
+    let mut weights = trainer.export(name)?;
     weights.meta.fine_tuned = true;
-    weights.write_dir(out)?;
-    let grid = provenance(&weights.meta, "seeds 0 to 63".into());
-    write_grid(
-        trainer.model().sample(64, 0)?,
-        64,
-        8,
-        &out.join("samples.png"),
-        &grid,
-    )
+    write_model(trainer, weights, out)
 }
 
 fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<()> {
@@ -640,28 +571,8 @@ fn finetune(
         examples.len()
     );
     let name = format!("{}-finetuned", file.meta.name);
-    match &file.config {
-        ModelConfig::Gan(_) => {
-            let config = GanTrainConfig::new()
-                .with_batch_size(batch_size)
-                .with_freeze_discriminator_layers(freeze)
-                .with_ema_decay(0.99);
-            let mut trainer = GanTrainer::from_weights(&file, config, &device)?;
-            fine_tune_loop(&mut trainer, &examples, steps, &name, out)
-        }
-        ModelConfig::Vae(_) => {
-            let config = VaeTrainConfig::new()
-                .with_batch_size(batch_size)
-                .with_learning_rate(2e-4);
-            let mut trainer = VaeTrainer::from_weights(&file, config, &device)?;
-            fine_tune_loop(&mut trainer, &examples, steps, &name, out)
-        }
-        other => bail!(
-            "{} is a {}, which cannot be fine-tuned",
-            model.display(),
-            other.kind()
-        ),
-    }
+    let mut trainer = Trainer::fine_tune(&file, batch_size, freeze, &device)?;
+    fine_tune_loop(&mut trainer, &examples, steps, &name, out)
 }
 
 fn load_classifier(path: &Path, device: &burn::tensor::Device) -> Result<Classifier> {
