@@ -1,7 +1,8 @@
 // Runs the browser benchmark headless and prints one JSON object: transfer sizes (raw, gzip,
-// brotli) of the wasm and the weights, time from navigation to the first drawn image on the
-// demo page, and www/bench.html's sampling and fine-tuning figures. Needs `make web` first.
-//   node scripts/bench-web.mjs
+// brotli) of both wasm builds and the weights, and per backend (CPU; WebGPU on this machine's
+// software adapter, SwiftShader) the time from navigation to the first drawn image on the
+// demo page and www/bench.html's sampling and fine-tuning figures. Needs `make web` first.
+//   node scripts/bench-web.mjs [cpu|webgpu ...]
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
@@ -17,35 +18,45 @@ const sizes = (file) => {
     brotli: brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
   };
 };
+const BASE = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"];
+const FLAGS = { cpu: [], webgpu: ["--enable-unsafe-webgpu", "--use-angle=swiftshader", "--enable-features=Vulkan"] };
+const backends = process.argv.slice(2).length ? process.argv.slice(2) : ["cpu", "webgpu"];
 
 const port = 9000 + Math.floor(Math.random() * 900);
+const origin = `http://127.0.0.1:${port}`;
 const server = spawn("python3", [path.join(root, "scripts/serve.py"), String(port)], { stdio: ["ignore", "pipe", "inherit"] });
 await new Promise((resolve) => server.stdout.on("data", (d) => d.toString().includes("demo at") && resolve()));
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
-});
+const results = {};
+let version = null;
 try {
-  const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${port}/index.html`);
-  await page.waitForSelector("body[data-first-image-ms]", { timeout: 120_000 });
-  const firstImageMs = Number(await page.getAttribute("body", "data-first-image-ms"));
-  const bench = await browser.newPage();
-  await bench.goto(`http://127.0.0.1:${port}/www/bench.html`);
-  await bench.waitForFunction(() => window.__bench, null, { timeout: 600_000 });
-  const result = await bench.evaluate(() => window.__bench);
+  for (const backend of backends) {
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: [...BASE, ...FLAGS[backend]] });
+    version = browser.version();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${origin}/index.html`);
+      await page.waitForSelector("latent-pad[data-first-image-ms]", { timeout: 600_000 });
+      const firstImageMs = Number(await page.getAttribute("latent-pad", "data-first-image-ms"));
+      const ran = await page.getAttribute("latent-pad", "data-backend");
+      const bench = await browser.newPage();
+      await bench.goto(`${origin}/www/bench.html?backend=${backend}`);
+      await bench.waitForFunction(() => window.__bench, null, { timeout: 1_200_000 });
+      results[backend] = { demo_backend: ran, navigation_to_first_image_ms: firstImageMs, ...(await bench.evaluate(() => window.__bench)) };
+    } finally {
+      await browser.close();
+    }
+  }
   console.log(JSON.stringify({
-    browser: browser.version(),
-    navigation_to_first_image_ms: firstImageMs,
-    ...result,
+    browser: version,
+    ...results,
     transfer: {
-      wasm: sizes("pkg/latentpad_bg.wasm"),
-      js: sizes("pkg/latentpad.js"),
+      wasm_cpu: sizes("pkg/cpu/latentpad_bg.wasm"),
+      wasm_webgpu: sizes("pkg/webgpu/latentpad_bg.wasm"),
+      js_glue: sizes("pkg/cpu/latentpad.js"),
       generator: sizes("models/emoji-gan/generator.lpw"),
       discriminator: sizes("models/emoji-gan/discriminator.lpw"),
     },
   }, null, 2));
 } finally {
-  await browser.close();
   server.kill();
 }

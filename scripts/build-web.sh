@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the browser package into pkg/: the release wasm (CPU backend), wasm-bindgen's JS glue
-# at exactly the wasm-bindgen version in Cargo.lock, then wasm-opt (binaryen from npm).
+# Builds the browser package into pkg/: two release wasm builds (pkg/cpu: CPU only, the small
+# fallback; pkg/webgpu: WebGPU and CPU), wasm-bindgen's JS glue at exactly the wasm-bindgen
+# version in Cargo.lock, wasm-opt (binaryen from npm), then the JS API, the <latent-pad>
+# element, their types and a package.json, so pkg/ is also an npm package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -15,15 +17,26 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $version"; then
   # Not --locked: its lock names a webpki-roots release the registry no longer serves.
   cargo install wasm-bindgen-cli --version "$version"
 fi
-
-cargo build --release --lib --target wasm32-unknown-unknown
-rm -rf pkg
-wasm-bindgen --target web --out-dir pkg "$target_dir/wasm32-unknown-unknown/release/latentpad.wasm"
 # binaryen from npm (pinned in package.json): Debian's wasm-opt 108 is too old for the
 # reference types wasm-bindgen emits and produces a module that fails to instantiate.
 [ -d node_modules/binaryen ] || npm ci --no-audit --no-fund
-# Every feature the Rust toolchain and wasm-bindgen emit must be enabled for wasm-opt.
-node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-  --enable-reference-types --enable-sign-ext --enable-mutable-globals --enable-multivalue \
-  pkg/latentpad_bg.wasm -o pkg/latentpad_bg.wasm
-ls -l pkg/latentpad_bg.wasm
+
+rm -rf pkg
+for flavour in cpu webgpu; do
+  features=()
+  [ "$flavour" = webgpu ] && features=(--features webgpu)
+  cargo build --release --lib --target wasm32-unknown-unknown "${features[@]}"
+  wasm-bindgen --target web --out-dir "pkg/$flavour" "$target_dir/wasm32-unknown-unknown/release/latentpad.wasm"
+  # Every feature the Rust toolchain and wasm-bindgen emit must be enabled for wasm-opt.
+  node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-reference-types --enable-sign-ext --enable-mutable-globals --enable-multivalue \
+    "pkg/$flavour/latentpad_bg.wasm" -o "pkg/$flavour/latentpad_bg.wasm"
+done
+
+# The package's own files: in pkg/ the worker finds the wasm beside it, not in ../pkg/.
+cp www/latentpad.js www/latent-pad.js www/client.js www/latent-pad.css www/*.d.ts pkg/
+sed 's#new URL("../pkg/", import.meta.url)#new URL("./", import.meta.url)#' www/worker.js > pkg/worker.js
+grep -q 'new URL("./", import.meta.url)' pkg/worker.js || { echo "worker.js: WASM_DIR line not rewritten" >&2; exit 1; }
+crate_version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
+sed "s/\"version\": \"0.0.0\"/\"version\": \"$crate_version\"/" www/package.json.in > pkg/package.json
+ls -l pkg/*/latentpad_bg.wasm

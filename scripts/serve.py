@@ -1,10 +1,24 @@
-"""Serves the repository root (the demo page, pkg/ and models/) on 127.0.0.1 only.
+"""Serves the repository root (the demo page, pkg/ and models/) on 127.0.0.1 only, under a
+strict Content Security Policy: the page, the widget and the wasm must work without inline
+script or eval (examples/embed.html proves it).
 
 Usage: python3 scripts/serve.py [PORT]"""
 import functools
 import http.server
 import os
 import sys
+
+
+CSP = "; ".join([
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "style-src 'self'",
+    "img-src 'self' blob: data:",
+    "connect-src 'self'",
+    "worker-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+])
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -18,6 +32,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self):
         # Pages are served fresh during development.
         self.send_header("Cache-Control", "no-cache")
+        self.send_header("Content-Security-Policy", CSP)
         super().end_headers()
 
     def log_message(self, *args):

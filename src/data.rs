@@ -29,6 +29,8 @@ pub struct Example {
     /// Fitzpatrick skin tone 1-5 for skin-tone variants (types 1-2 share one modifier, so
     /// 1 = light ... 5 = dark), `None` for emoji without a tone.
     pub skin_tone: Option<u8>,
+    /// Whether the emoji comes in skin tones: its default (yellow) image and every variant.
+    pub has_skin_tones: bool,
 }
 
 /// The emoji data set split into training and held-out parts.
@@ -150,6 +152,7 @@ pub fn load_emoji(package_dir: &Path) -> Result<EmojiData> {
             .iter()
             .position(|c| *c == entry.category)
             .unwrap_or_default();
+        let has_skin_tones = entry.skin_variations.values().any(|v| v.has_img_google);
         let variants = std::iter::once((entry.image.as_str(), None)).chain(
             entry
                 .skin_variations
@@ -170,6 +173,7 @@ pub fn load_emoji(package_dir: &Path) -> Result<EmojiData> {
                 name: file.to_string(),
                 category,
                 skin_tone,
+                has_skin_tones,
             });
         }
     }
@@ -202,6 +206,7 @@ pub fn load_folder(dir: &Path) -> Result<(Vec<Example>, Vec<Error>)> {
                 name,
                 category: 0,
                 skin_tone: None,
+                has_skin_tones: false,
             }),
             Err(e) => skipped.push(e),
         }

@@ -8,6 +8,7 @@ pub mod eval;
 pub mod image;
 pub mod latent;
 pub mod model;
+pub mod report;
 pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

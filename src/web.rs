@@ -18,6 +18,53 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Whether this build carries the WebGPU backend (the CPU-only build is the small fallback).
+#[wasm_bindgen(js_name = hasWebGpu)]
+pub fn has_webgpu() -> bool {
+    cfg!(feature = "webgpu")
+}
+
+#[cfg(feature = "webgpu")]
+thread_local! {
+    static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Acquires the browser's WebGPU device for burn. Call once, before loading a model with
+/// `backend: "webgpu"` (the runtime cannot be initialised twice).
+#[cfg(feature = "webgpu")]
+#[wasm_bindgen(js_name = initWebGpu)]
+pub async fn init_webgpu() -> Result<(), JsError> {
+    if WEBGPU.with(|d| d.borrow().is_some()) {
+        return Ok(());
+    }
+    let device = Device::wgpu_options()
+        .graphics_api(burn::tensor::wgpu::WgpuBackend::WebGpu)
+        .init_async()
+        .await
+        .map_err(|e| JsError::new(&format!("could not start WebGPU: {e}")))?;
+    WEBGPU.with(|d| *d.borrow_mut() = Some(device));
+    Ok(())
+}
+
+/// The device for a backend name.
+fn device_for(backend: &str) -> Result<Device, JsError> {
+    match backend {
+        "cpu" => Ok(Device::flex()),
+        #[cfg(feature = "webgpu")]
+        "webgpu" => WEBGPU
+            .with(|d| d.borrow().clone())
+            .ok_or_else(|| JsError::new("WebGPU is not started (initWebGpu was not called)")),
+        other => Err(JsError::new(&format!(
+            "backend {other:?} is not in this build; it has {}",
+            if cfg!(feature = "webgpu") {
+                "\"webgpu\" and \"cpu\""
+            } else {
+                "only \"cpu\""
+            }
+        ))),
+    }
+}
+
 fn js_error(e: crate::Error) -> JsError {
     JsError::new(&e.to_string())
 }
@@ -69,18 +116,11 @@ pub struct Generator {
 #[wasm_bindgen]
 impl Generator {
     /// Loads a model from the bytes of its `.lpw` files (one or several, e.g. generator and
-    /// discriminator). `backend` is "auto" or "cpu"; the CPU (wasm) backend is the one built.
+    /// discriminator) onto `backend`: "cpu", or "webgpu" in the WebGPU build after
+    /// `initWebGpu`. Choosing between them ("auto") is the worker's job: it sees the adapter.
     pub async fn load(files: Array, backend: String) -> Result<Generator, JsError> {
-        let backend = match backend.as_str() {
-            "auto" | "cpu" => "cpu".to_string(),
-            other => {
-                return Err(JsError::new(&format!(
-                    "backend {other:?} is not available in this build; use \"auto\" or \"cpu\""
-                )));
-            }
-        };
+        let device = device_for(&backend)?;
         let file = parse_files(files)?;
-        let device = Device::flex();
         let inner = LatentModel::from_weights(&file, &device).map_err(js_error)?;
         // Warm-up: the first forward pass allocates; do it before the first visible image.
         let _ = image::to_rgba(inner.sample(1, 0).map_err(js_error)?)
@@ -112,7 +152,7 @@ impl Generator {
         self.fine_tuned
     }
 
-    /// The backend running the model ("cpu").
+    /// The backend running the model ("cpu" or "webgpu").
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         self.backend.clone()
@@ -234,7 +274,9 @@ impl FineTuner {
         rgba: Vec<u8>,
         batch_size: u32,
         freeze_discriminator_layers: u32,
+        backend: String,
     ) -> Result<FineTuner, JsError> {
+        let device = device_for(&backend)?;
         let file = parse_files(files)?;
         let images = rgba_images(&rgba)
             .map_err(|_| JsError::new("add at least one image before fine-tuning"))?;
@@ -243,7 +285,7 @@ impl FineTuner {
             &file,
             batch_size,
             freeze_discriminator_layers as usize,
-            &Device::flex(),
+            &device,
         )
         .map_err(js_error)?;
         Ok(FineTuner {
@@ -287,8 +329,12 @@ impl FineTuner {
     /// The fine-tuned model as one `.lpw` file (marked fine-tuned), loadable by
     /// `Generator.load` and `FineTuner.create`.
     #[wasm_bindgen(js_name = exportWeights)]
-    pub fn export_weights(&self) -> Result<Vec<u8>, JsError> {
-        let mut file = self.inner.export(&self.name).map_err(js_error)?;
+    pub async fn export_weights(&self) -> Result<Vec<u8>, JsError> {
+        let mut file = self
+            .inner
+            .export_async(&self.name)
+            .await
+            .map_err(js_error)?;
         file.meta.fine_tuned = true;
         Ok(file.to_bytes())
     }

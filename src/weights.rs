@@ -7,13 +7,17 @@
 //! anything that still does not fit, and everything works from bytes (the browser has no
 //! file system).
 
+use std::collections::HashMap;
+
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, FloatDType};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::read_f32;
 use crate::model::ModelConfig;
+use crate::train::ema::FloatsByPath;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"LPADW\x01\r\n";
@@ -79,7 +83,50 @@ impl ModuleMapper for CastFloats {
     }
 }
 
-/// A module's parameters as half-precision burnpack bytes.
+/// Puts host values, by parameter path, into a module on the CPU device.
+struct PutFloats {
+    path: Vec<String>,
+    values: HashMap<String, Vec<f32>>,
+    device: Device,
+}
+
+impl ModuleMapper for PutFloats {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let values = self.values.remove(&self.path.join(".")).unwrap_or_default();
+        let device = self.device.clone();
+        param.map(|t| Tensor::from_data(TensorData::new(values, t.shape()), &device))
+    }
+}
+
+/// A copy of `module` on the CPU device, read back asynchronously. Serialising reads tensors
+/// synchronously, which panics on WebGPU, so weights leave a GPU through this first.
+pub async fn to_host<M: Module>(module: &M) -> Result<M> {
+    let mut values = HashMap::new();
+    for (path, tensor) in FloatsByPath::of(module).values {
+        values.insert(path, read_f32(tensor).await?);
+    }
+    Ok(module.valid().map(&mut PutFloats {
+        path: Vec::new(),
+        values,
+        device: crate::backend::default_device(),
+    }))
+}
+
+/// A module's parameters as half-precision burnpack bytes, from any device.
+pub async fn module_to_bytes_async<M: Module>(module: &M) -> Result<Vec<u8>> {
+    module_to_bytes(&to_host(module).await?)
+}
+
+/// A module's parameters as half-precision burnpack bytes (synchronous: CPU modules only;
+/// see [`module_to_bytes_async`]).
 ///
 /// `valid()` first gives the copy fresh running-state cells, so the cast cannot reach back
 /// into the caller's module (burn shares batch-norm statistics between clones).

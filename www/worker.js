@@ -1,15 +1,85 @@
-// The Web Worker that owns the wasm module and the model: every heavy step runs here so the
-// page's main thread only draws and handles input. Messages: { id, type, ...args } in,
-// { id, ok, result | error } out, plus { id, progress } while loading.
-import init, { FineTuner, Generator, decodeImage, encodePng } from "../pkg/latentpad.js";
+// The Web Worker that owns the wasm and the models: every heavy step runs here so the page's
+// main thread only draws and handles input. One worker serves every widget on a page.
+// Messages: { id, type, ...args } in; { id, ok, result | error } out, { id, progress } while
+// loading, and { event: "device-lost", message } when the GPU goes away.
 
-let ready = null;
-const models = new Map(); // url list key -> Promise<Generator>
-let tuner = null; // the one fine-tuning run
-let uploads = 0; // models loaded from bytes
+// Where the wasm builds live: pkg/cpu (CPU only, small) and pkg/webgpu (WebGPU + CPU).
+// The npm package build rewrites this line (scripts/build-web.sh).
+const WASM_DIR = new URL("../pkg/", import.meta.url);
+
+const builds = new Map(); // "cpu" | "webgpu" -> Promise<wasm module>
+const models = new Map(); // key -> Promise<Generator>
+const tuners = new Map(); // run id -> FineTuner
+let gpu = null; // Promise<{ ok, reason }>: whether WebGPU can run here
+let gpuLost = null; // the loss message once the device is gone
+let uploads = 0;
+
+// wgpu asks the browser for its device inside the wasm; this wrapper sees that device so the
+// page learns of `device.lost` (a driver reset, a tab in the background too long, ...).
+if (self.GPUAdapter) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    // Reachable from devtools (and the device-loss test) as the worker's global.
+    self.latentpadGpuDevice = device;
+    device.lost.then((info) => {
+      gpuLost = `The GPU device was lost (${info.reason || "unknown reason"}${info.message ? `: ${info.message}` : ""})`;
+      for (const key of [...models.keys()]) if (key.endsWith("|webgpu")) models.delete(key);
+      postMessage({ event: "device-lost", message: gpuLost });
+    });
+    return device;
+  };
+}
+
+function wasm(backend) {
+  if (!builds.has(backend)) {
+    const promise = import(new URL(`${backend}/latentpad.js`, WASM_DIR).href).then(async (m) => {
+      await m.default();
+      if (backend === "webgpu") await m.initWebGpu();
+      return m;
+    });
+    builds.set(backend, promise);
+    promise.catch(() => builds.delete(backend));
+  }
+  return builds.get(backend);
+}
+
+/** Any loaded build, for work that needs no GPU (decoding uploads, encoding PNGs). */
+function anyWasm() {
+  return builds.get("webgpu") ?? wasm("cpu");
+}
+
+async function webgpuAvailable() {
+  gpu ??= (async () => {
+    if (!self.navigator?.gpu) return { ok: false, reason: "this browser has no WebGPU" };
+    try {
+      const adapter = await navigator.gpu.requestAdapter();
+      if (!adapter) return { ok: false, reason: "WebGPU found no usable GPU adapter" };
+      await wasm("webgpu");
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, reason: `WebGPU failed to start: ${e?.message ?? e}` };
+    }
+  })();
+  return gpu;
+}
+
+/** "auto" | "webgpu" | "cpu" -> the backend that will run, and why if not the one asked. */
+async function resolveBackend(requested) {
+  if (requested === "cpu") return { backend: "cpu" };
+  if (gpuLost) return { backend: "cpu", notice: `${gpuLost}; running on the CPU.` };
+  const { ok, reason } = await webgpuAvailable();
+  if (ok) return { backend: "webgpu" };
+  return { backend: "cpu", notice: requested === "webgpu" ? `WebGPU is not available (${reason}); running on the CPU instead.` : null, noWebGpu: requested === "webgpu" };
+}
 
 async function fetchWithProgress(url, onProgress) {
-  const response = await fetch(url);
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new Error(`${url}: could not be fetched (${e.message})`);
+  }
   if (!response.ok) throw new Error(`${url}: the server answered ${response.status}`);
   const type = response.headers.get("content-type") || "";
   if (type.includes("text/html")) throw new Error(`${url}: got a web page, not a weights file`);
@@ -33,102 +103,114 @@ async function fetchWithProgress(url, onProgress) {
   return bytes;
 }
 
-async function load(id, { urls, backend }) {
-  ready ??= init();
-  await ready;
-  const key = urls.join("|") + "|" + backend;
-  if (!models.has(key)) {
-    const promise = (async () => {
-      const totals = urls.map(() => [0, 0]);
-      const files = await Promise.all(
-        urls.map((url, i) =>
-          fetchWithProgress(url, (loaded, total) => {
-            totals[i] = [loaded, total];
-            const sum = totals.reduce((a, [l, t]) => [a[0] + l, a[1] + t], [0, 0]);
-            postMessage({ id, progress: { loaded: sum[0], total: sum[1] } });
-          }),
-        ),
-      );
-      return Generator.load(files, backend);
-    })();
-    models.set(key, promise);
-    promise.catch(() => models.delete(key));
-  }
-  const model = await models.get(key);
-  return describe(key, model);
+function fetchAll(id, urls) {
+  const totals = urls.map(() => [0, 0]);
+  return Promise.all(
+    urls.map((url, i) =>
+      fetchWithProgress(url, (loaded, total) => {
+        totals[i] = [loaded, total];
+        const sum = totals.reduce((a, [l, t]) => [a[0] + l, a[1] + t], [0, 0]);
+        if (id !== null) postMessage({ id, progress: { loaded: sum[0], total: sum[1] } });
+      }),
+    ),
+  );
 }
 
-function describe(key, model) {
-  return { key, kind: model.kind, backend: model.backend, latentDim: model.latentDim, canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned };
+function describe(key, model, notice) {
+  return { key, kind: model.kind, backend: model.backend, latentDim: model.latentDim, canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned, notice };
 }
 
 async function model(key) {
   const m = models.get(key);
-  if (!m) throw new Error("the model is not loaded yet");
+  if (!m) throw new Error(gpuLost && key.endsWith("|webgpu") ? `${gpuLost}; reload the model` : "the model is not loaded yet");
   return m;
 }
 
+async function loadInto(key, makeFiles, backend) {
+  if (!models.has(key)) {
+    const promise = (async () => {
+      const [files, m] = await Promise.all([makeFiles(), wasm(backend)]);
+      return m.Generator.load(files, backend);
+    })();
+    models.set(key, promise);
+    promise.catch(() => models.delete(key));
+  }
+  return models.get(key);
+}
+
 const handlers = {
-  load,
+  async load(id, { urls, backend: requested }) {
+    const { backend, notice, noWebGpu } = await resolveBackend(requested);
+    const key = `${urls.join("|")}|${backend}`;
+    const m = await loadInto(key, () => fetchAll(id, urls), backend);
+    return { ...describe(key, m, notice), noWebGpu };
+  },
+  async loadBytes(_id, { bytes, name, backend: requested }) {
+    const { backend, notice, noWebGpu } = await resolveBackend(requested);
+    const key = `file:${++uploads}:${name}|${backend}`;
+    const m = await loadInto(key, async () => [new Uint8Array(bytes)], backend);
+    return { ...describe(key, m, notice), noWebGpu };
+  },
+  async free(_id, { key }) {
+    const m = models.get(key);
+    models.delete(key);
+    (await m?.catch(() => null))?.free();
+  },
   async sample(_id, { key, n, seed }) {
     return (await model(key)).sample(n, seed);
   },
-  async interpolate(_id, { key, fromSeed, toSeed, frames, how }) {
+  async interpolate(_id, { key, from, to, frames, how }) {
     const m = await model(key);
-    return m.interpolate(m.latent(fromSeed), m.latent(toSeed), frames, how);
+    const latent = (x) => (typeof x === "number" ? m.latent(x) : new Float32Array(x));
+    return m.interpolate(latent(from), latent(to), frames, how);
   },
-  async loadBytes(_id, { bytes, name, backend }) {
-    ready ??= init();
-    await ready;
-    const key = `file:${++uploads}:${name}`;
-    const promise = Generator.load([new Uint8Array(bytes)], backend);
-    models.set(key, promise);
-    promise.catch(() => models.delete(key));
-    return describe(key, await promise);
+  async encode(_id, { key, rgba }) {
+    return (await model(key)).encode(new Uint8Array(rgba));
   },
-  async fineTuneStart(_id, { urls, images, batchSize, freeze }) {
-    ready ??= init();
-    await ready;
-    tuner?.free();
-    tuner = null;
-    const files = await Promise.all(urls.map((u) => fetchWithProgress(u, () => {})));
+  async fineTuneStart(_id, { run, urls, bytes, images, batchSize, freeze, backend: requested }) {
+    const { backend } = await resolveBackend(requested);
+    const m = await wasm(backend);
+    const files = bytes ? [new Uint8Array(bytes)] : await fetchAll(null, urls);
     const rgba = new Uint8Array(images.length * 64 * 64 * 4);
     images.forEach((img, i) => rgba.set(new Uint8Array(img), i * 64 * 64 * 4));
-    tuner = await FineTuner.create(files, rgba, batchSize, freeze);
-    return { steps: tuner.steps };
+    tuners.set(run, await m.FineTuner.create(files, rgba, batchSize, freeze, backend));
+    return { backend };
   },
-  async fineTuneSteps(_id, { k }) {
-    if (!tuner) throw new Error("no fine-tuning is running");
+  async fineTuneSteps(_id, { run, k }) {
+    const tuner = running(run);
     const losses = await tuner.trainSteps(k);
     return { steps: tuner.steps, losses: Array.from(losses) };
   },
-  async fineTuneSample(_id, { n, seed }) {
-    if (!tuner) throw new Error("no fine-tuning is running");
-    return tuner.sample(n, seed);
+  async fineTuneSample(_id, { run, n, seed }) {
+    return running(run).sample(n, seed);
   },
-  async fineTuneExport() {
-    if (!tuner) throw new Error("no fine-tuning is running");
-    return tuner.exportWeights();
+  async fineTuneExport(_id, { run }) {
+    return running(run).exportWeights();
+  },
+  async fineTuneEnd(_id, { run }) {
+    tuners.get(run)?.free();
+    tuners.delete(run);
   },
   async encodePng(_id, { rgba, width, height, model, fineTuned, latent }) {
-    ready ??= init();
-    await ready;
-    return encodePng(new Uint8Array(rgba), width, height, model, fineTuned, latent);
+    return (await anyWasm()).encodePng(new Uint8Array(rgba), width, height, model, fineTuned, latent);
   },
   async decodeImages(_id, { files }) {
-    ready ??= init();
-    await ready;
-    const results = [];
-    for (const { name, bytes } of files) {
+    const m = await anyWasm();
+    return files.map(({ name, bytes }) => {
       try {
-        results.push({ name, rgba: decodeImage(new Uint8Array(bytes), name) });
+        return { name, rgba: m.decodeImage(new Uint8Array(bytes), name) };
       } catch (e) {
-        results.push({ name, error: e.message || String(e) });
+        return { name, error: e.message || String(e) };
       }
-    }
-    return results;
+    });
   },
 };
+
+function running(run) {
+  const tuner = tuners.get(run);
+  if (!tuner) throw new Error("this fine-tuning run has ended");
+  return tuner;
+}
 
 onmessage = async ({ data }) => {
   const { id, type, ...args } = data;
@@ -139,6 +221,8 @@ onmessage = async ({ data }) => {
     const transfer = ArrayBuffer.isView(result) ? [result.buffer] : [];
     postMessage({ id, ok: true, result }, transfer);
   } catch (e) {
-    postMessage({ id, ok: false, error: e instanceof Error ? e.message : String(e) });
+    let message = e instanceof Error ? e.message : String(e);
+    if (gpuLost && args.key?.endsWith?.("|webgpu")) message = `${gpuLost}; ${message}`;
+    postMessage({ id, ok: false, error: message });
   }
 };

@@ -13,6 +13,7 @@ use latentpad::data::{self, BatchSampler, Example};
 use latentpad::image::{self as img, Rgb64};
 use latentpad::latent::Interpolation;
 use latentpad::model::{ClassifierConfig, GanConfig, LatentModel, ModelConfig, VaeConfig};
+use latentpad::report::{PEOPLE, TONES, classify, skin_tone_report, tone_label};
 use latentpad::train::Trainer;
 use latentpad::train::augment::AugmentConfig;
 use latentpad::train::classifier::ClassifierTrainer;
@@ -122,6 +123,32 @@ enum Command {
         #[arg(long)]
         floor: bool,
     },
+    /// Compare the skin tones of a model's generated people emoji with the training data's.
+    Report {
+        /// Model folder.
+        #[arg(long, default_value = "models/emoji-gan")]
+        model: PathBuf,
+        /// Emoji-category classifier (finds the people among the samples).
+        #[arg(long, default_value = "models/emoji-classifier")]
+        classifier: PathBuf,
+        /// Skin-tone classifier (`train classifier --target skin-tone`).
+        #[arg(long, default_value = "models/skin-tone-classifier")]
+        tone_classifier: PathBuf,
+        /// Data folder of fetch-data.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Images to generate.
+        #[arg(long, default_value_t = 4096)]
+        n: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Target {
+    /// The emoji's category (10 classes): the evaluation classifier.
+    Category,
+    /// Skin tone of emoji that come in tones (default yellow + 5 tones): for `report`.
+    SkinTone,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -178,6 +205,9 @@ struct TrainArgs {
     /// Seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Classifier: what it learns to tell apart.
+    #[arg(long, value_enum, default_value_t = Target::Category)]
+    target: Target,
 }
 
 fn main() -> Result<()> {
@@ -260,6 +290,13 @@ fn main() -> Result<()> {
             data_dir,
             floor,
         } => evaluate(&model, &classifier, &data_dir, floor)?,
+        Command::Report {
+            model,
+            classifier,
+            tone_classifier,
+            data_dir,
+            n,
+        } => report(&model, &classifier, &tone_classifier, &data_dir, n)?,
     }
     Ok(())
 }
@@ -510,46 +547,91 @@ fn fine_tune_loop(
 fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<()> {
     let dir = data::emoji_dir(&args.data_dir);
     let data = data::load_emoji(&dir)?;
-    let config = ClassifierConfig::new(data.categories.len());
+    // Examples with their class: every emoji's category, or the tone of those with tones.
+    let (classes, name, labelled): (Vec<String>, &str, fn(&Example) -> Option<usize>) =
+        match args.target {
+            Target::Category => (data.categories.clone(), "emoji-classifier", |e| {
+                Some(e.category)
+            }),
+            Target::SkinTone => (
+                TONES.iter().map(|t| t.to_string()).collect(),
+                "skin-tone-classifier",
+                tone_label,
+            ),
+        };
+    let pick = |set: &[Example]| -> Vec<(Rgb64, usize)> {
+        set.iter()
+            .filter_map(|e| labelled(e).map(|l| (e.image.clone(), l)))
+            .collect()
+    };
+    let (train, held_out) = (pick(&data.train), pick(&data.held_out));
+    let config = ClassifierConfig::new(classes.len());
     let mut trainer = ClassifierTrainer::new(config, 1e-3, args.seed, device);
-    let mut sampler = BatchSampler::new(data.train.len(), args.seed);
+    let mut sampler = BatchSampler::new(train.len(), args.seed);
     let bar = progress(args.steps, 0);
     for step in 1..=args.steps {
         let idx = sampler.next_batch(args.batch_size);
-        let images: Vec<&Rgb64> = idx.iter().map(|i| &data.train[*i].image).collect();
-        let labels: Vec<usize> = idx.iter().map(|i| data.train[*i].category).collect();
+        let images: Vec<&Rgb64> = idx.iter().map(|i| &train[*i].0).collect();
+        let labels: Vec<usize> = idx.iter().map(|i| train[*i].1).collect();
         let loss = pollster::block_on(trainer.step(&images, &labels))?;
         bar.set_position(step);
         bar.set_message(format!("loss {loss:.3}"));
     }
     bar.finish();
     let classifier = trainer.classifier();
-    let accuracy = |set: &[Example]| -> Result<f64> {
+    let accuracy = |set: &[(Rgb64, usize)]| -> Result<f64> {
         let mut correct = 0;
         for chunk in set.chunks(128) {
-            let images: Vec<&Rgb64> = chunk.iter().map(|e| &e.image).collect();
-            let logits = classifier.forward(img::to_tensor(&images, device));
-            let pred = logits
-                .argmax(1)
-                .into_data()
-                .convert::<i64>()
-                .try_into_vec::<i64>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            correct += pred
-                .iter()
-                .zip(chunk)
-                .filter(|(p, e)| **p as usize == e.category)
-                .count();
+            let images: Vec<&Rgb64> = chunk.iter().map(|e| &e.0).collect();
+            let pred = pollster::block_on(classify(&classifier, img::to_tensor(&images, device)))?;
+            correct += pred.iter().zip(chunk).filter(|(p, e)| **p == e.1).count();
         }
-        Ok(correct as f64 / set.len() as f64)
+        Ok(correct as f64 / set.len().max(1) as f64)
     };
     println!(
-        "category accuracy: train {:.3}, held-out {:.3} ({} categories)",
-        accuracy(&data.train)?,
-        accuracy(&data.held_out)?,
-        data.categories.len()
+        "{name} accuracy: train {:.3} (n={}), held-out {:.3} (n={}), {} classes",
+        accuracy(&train)?,
+        train.len(),
+        accuracy(&held_out)?,
+        held_out.len(),
+        classes.len()
     );
-    trainer.export("emoji-classifier")?.write_dir(&args.out)?;
+    trainer.export(name)?.write_dir(&args.out)?;
+    Ok(())
+}
+
+fn report(
+    model_path: &Path,
+    classifier: &Path,
+    tone_classifier: &Path,
+    data_dir: &Path,
+    n: usize,
+) -> Result<()> {
+    let device = default_device();
+    let category = load_classifier(classifier, &device)?;
+    let tone = load_classifier(tone_classifier, &device)?;
+    let data = data::load_emoji(&data::emoji_dir(data_dir))?;
+    let people = data
+        .categories
+        .iter()
+        .position(|c| c == PEOPLE)
+        .with_context(|| format!("the emoji data has no {PEOPLE:?} category"))?;
+    let (model, meta) = load_model(model_path)?;
+    // Seeds far from the grids' and eval's: the report is reproducible.
+    let report = pollster::block_on(skin_tone_report(
+        &model,
+        &category,
+        people,
+        &tone,
+        &data.train,
+        n,
+        2_000_000,
+    ))?;
+    println!(
+        "Skin tones of people emoji: {} ({} samples) vs its training data\n",
+        meta.name, n
+    );
+    print!("{}", report.to_markdown());
     Ok(())
 }
 
@@ -579,7 +661,7 @@ fn load_classifier(path: &Path, device: &burn::tensor::Device) -> Result<Classif
     let file = WeightsFile::read(path)?;
     let ModelConfig::Classifier(config) = &file.config else {
         bail!(
-            "{} is a {}, not the evaluation classifier",
+            "{} is a {}, not a classifier",
             path.display(),
             file.config.kind()
         );

@@ -9,13 +9,22 @@ use burn::prelude::*;
 
 // Parameters are matched by their path in the module tree, not by id: burn gives batch-norm
 // running statistics a new id whenever a module is loaded from a record.
+/// Every float parameter (and batch-norm statistic) of a module, flattened, by its path.
 #[derive(Default)]
-struct Collect {
+pub(crate) struct FloatsByPath {
     path: Vec<String>,
-    values: HashMap<String, Tensor<1>>,
+    pub(crate) values: HashMap<String, Tensor<1>>,
 }
 
-impl ModuleVisitor for Collect {
+impl FloatsByPath {
+    pub(crate) fn of<M: Module>(module: &M) -> Self {
+        let mut collect = Self::default();
+        module.visit(&mut collect);
+        collect
+    }
+}
+
+impl ModuleVisitor for FloatsByPath {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.push(name.to_string());
     }
@@ -63,11 +72,9 @@ impl ModuleMapper for Blend {
 /// The two modules must have one architecture. `average` should live on a device without
 /// autodiff.
 pub fn update<M: Module>(average: M, current: &M, decay: f64) -> M {
-    let mut collect = Collect::default();
-    current.visit(&mut collect);
     average.map(&mut Blend {
         path: Vec::new(),
-        values: collect.values,
+        values: FloatsByPath::of(current).values,
         decay,
     })
 }

@@ -12,7 +12,7 @@ use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
 use crate::latent::SplitMix64;
 use crate::model::{Discriminator, GanConfig, Generator, LatentModel, ModelConfig, seeded_init};
-use crate::weights::{WeightsFile, WeightsMeta, module_to_bytes, software};
+use crate::weights::{WeightsFile, WeightsMeta, module_to_bytes_async, software};
 use crate::{Error, Result};
 
 /// Hyper-parameters of GAN training.
@@ -236,7 +236,8 @@ impl GanTrainer {
     }
 
     /// Weights file with the sampling generator and the discriminator, in half precision.
-    pub fn export(&self, name: &str) -> Result<WeightsFile> {
+    /// Reads the weights back asynchronously, so it works on every device (WebGPU included).
+    pub async fn export_async(&self, name: &str) -> Result<WeightsFile> {
         let model = self.latent_model();
         Ok(WeightsFile::new(
             ModelConfig::Gan(self.model_config.clone()),
@@ -247,13 +248,21 @@ impl GanTrainer {
                 software: software(),
             },
             vec![
-                ("generator".into(), module_to_bytes(&model.generator)?),
+                (
+                    "generator".into(),
+                    module_to_bytes_async(&model.generator).await?,
+                ),
                 (
                     "discriminator".into(),
-                    module_to_bytes(&self.discriminator)?,
+                    module_to_bytes_async(&self.discriminator).await?,
                 ),
             ],
         ))
+    }
+
+    /// Blocking [`Self::export_async`] for the CPU device (CLI, tests).
+    pub fn export(&self, name: &str) -> Result<WeightsFile> {
+        pollster::block_on(self.export_async(name))
     }
 }
 

@@ -133,12 +133,17 @@ impl Trainer {
         }
     }
 
-    /// Weights file of the model as trained so far.
-    pub fn export(&self, name: &str) -> Result<WeightsFile> {
+    /// Weights file of the model as trained so far, read back asynchronously (any device).
+    pub async fn export_async(&self, name: &str) -> Result<WeightsFile> {
         match self {
-            Trainer::Gan(t) => t.export(name),
-            Trainer::Vae(t) => t.export(name),
+            Trainer::Gan(t) => t.export_async(name).await,
+            Trainer::Vae(t) => t.export_async(name).await,
         }
+    }
+
+    /// Blocking [`Self::export_async`] for the CPU device (CLI, tests).
+    pub fn export(&self, name: &str) -> Result<WeightsFile> {
+        pollster::block_on(self.export_async(name))
     }
 
     /// Writes a full-precision checkpoint into `dir`.

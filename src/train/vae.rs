@@ -9,7 +9,7 @@ use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
 use crate::latent::SplitMix64;
 use crate::model::{Encoder, Generator, LatentModel, ModelConfig, VaeConfig, seeded_init};
-use crate::weights::{WeightsFile, WeightsMeta, module_to_bytes, software};
+use crate::weights::{WeightsFile, WeightsMeta, module_to_bytes_async, software};
 use crate::{Error, Result};
 
 /// Hyper-parameters of VAE training.
@@ -172,7 +172,8 @@ impl VaeTrainer {
     }
 
     /// Weights file with encoder and decoder in half precision.
-    pub fn export(&self, name: &str) -> Result<WeightsFile> {
+    /// Reads the weights back asynchronously, so it works on every device (WebGPU included).
+    pub async fn export_async(&self, name: &str) -> Result<WeightsFile> {
         Ok(WeightsFile::new(
             ModelConfig::Vae(self.model_config.clone()),
             WeightsMeta {
@@ -182,10 +183,21 @@ impl VaeTrainer {
                 software: software(),
             },
             vec![
-                ("encoder".into(), module_to_bytes(&self.encoder)?),
-                ("decoder".into(), module_to_bytes(&self.decoder)?),
+                (
+                    "encoder".into(),
+                    module_to_bytes_async(&self.encoder).await?,
+                ),
+                (
+                    "decoder".into(),
+                    module_to_bytes_async(&self.decoder).await?,
+                ),
             ],
         ))
+    }
+
+    /// Blocking [`Self::export_async`] for the CPU device (CLI, tests).
+    pub fn export(&self, name: &str) -> Result<WeightsFile> {
+        pollster::block_on(self.export_async(name))
     }
 }
 

@@ -1,89 +1,42 @@
-// End-to-end tests of the demo page in a real headless Chromium (Debian's, driven by
-// playwright-core): load, sample, interpolate, download a PNG, switch models, bad weights,
-// privacy (no request leaves the origin) and main-thread long tasks.
-import { test, before, after } from "node:test";
+// End-to-end tests of the demo page (one <latent-pad> with every control) in a real headless
+// Chromium, CPU backend: load, sample, interpolate, download a PNG, switch models, bad weights,
+// uploads and fine-tuning, IndexedDB, privacy (no request leaves the origin) and main-thread
+// long tasks.
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { PNG_MAGIC, canvasStats, fixtures, harness, longTasks, openPage as open, shadowText, shots, waitForShadowText, watchLongTasks } from "./helpers.mjs";
 
-const root = path.resolve(import.meta.dirname, "../..");
-const shots = path.join(root, "screenshots");
-mkdirSync(shots, { recursive: true });
-const port = 8000 + Math.floor(Math.random() * 1000);
-const origin = `http://127.0.0.1:${port}`;
-let server;
-let browser;
-
-before(async () => {
-  server = spawn("python3", [path.join(root, "scripts/serve.py"), String(port)], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise((resolve, reject) => {
-    server.stdout.on("data", (d) => d.toString().includes("demo at") && resolve());
-    server.on("exit", (code) => reject(new Error(`server exited ${code}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: [
-      "--no-sandbox", "--disable-background-networking", "--disable-component-update",
-      "--disable-sync", "--disable-quic", "--no-first-run",
-    ],
-    // Playwright gives every launch a fresh, empty profile directory of its own.
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.kill();
-});
-
-async function openPage() {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 1000 } });
-  const page = await context.newPage();
-  const requests = [];
-  page.on("request", (r) => requests.push({ url: r.url(), method: r.method(), body: r.postDataBuffer() }));
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  return { context, page, requests, errors };
-}
-
-function canvasStats(page, selector) {
-  return page.$eval(selector, (c) => {
-    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-    let sum = 0, sq = 0;
-    for (let i = 0; i < d.length; i += 4) { const v = d[i] + d[i + 1] + d[i + 2]; sum += v; sq += v * v; }
-    const n = d.length / 4;
-    return { mean: sum / n, variance: sq / n - (sum / n) ** 2, opaque: d[3] === 255 };
-  });
-}
+const h = harness();
+const origin = h.origin;
+const openPage = () => open(h);
+const PAD = "latent-pad";
 
 test("the page loads the GAN, samples, interpolates and downloads a PNG", { timeout: 240_000 }, async () => {
   const { context, page, requests, errors } = await openPage();
   await page.goto(`${origin}/index.html`);
-  await page.waitForSelector("body[data-sampled='0']", { timeout: 120_000 });
-  assert.match(await page.textContent("#backend"), /CPU/);
+  await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
+  assert.match(await shadowText(page, ".backend"), /CPU/);
   const first = await canvasStats(page, ".tile canvas");
   assert.ok(first.opaque && first.variance > 100, `first image looks blank: ${JSON.stringify(first)}`);
   await page.screenshot({ path: path.join(shots, "1-samples.png"), fullPage: true });
 
   // Main-thread long tasks while the worker samples and interpolates.
-  await page.evaluate(() => {
-    window.__long = [];
-    new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => e.duration))).observe({ type: "longtask" });
-  });
-  await page.click("#new-samples");
-  await page.waitForSelector("body[data-sampled='16']", { timeout: 60_000 });
+  await watchLongTasks(page);
+  await page.click(".new-samples");
+  await page.waitForSelector("latent-pad[data-sampled='16']", { timeout: 60_000 });
   const other = await canvasStats(page, ".tile canvas");
   assert.notDeepEqual(other, first, "new samples should differ");
 
   const tiles = await page.$$(".tile canvas");
   await tiles[0].click();
   await tiles[5].click();
-  await page.waitForSelector("body[data-interpolated='16-21']", { timeout: 60_000 });
-  const strip = await canvasStats(page, "#strip");
+  await page.waitForSelector("latent-pad[data-interpolated='16-21']", { timeout: 60_000 });
+  const strip = await canvasStats(page, ".strip");
   assert.ok(strip.variance > 100, "the strip should be drawn");
   await page.screenshot({ path: path.join(shots, "2-interpolation.png"), fullPage: true });
-  const long = await page.evaluate(() => window.__long);
+  const long = await longTasks(page);
   assert.ok(long.every((d) => d < 50), `main-thread tasks over 50 ms: ${long}`);
 
   const [download] = await Promise.all([
@@ -91,7 +44,7 @@ test("the page loads the GAN, samples, interpolates and downloads a PNG", { time
     page.hover(".tile").then(() => page.click(".tile .download")),
   ]);
   const file = readFileSync(await download.path());
-  assert.deepEqual([...file.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  assert.deepEqual([...file.subarray(0, 8)], PNG_MAGIC);
   assert.match(download.suggestedFilename(), /^latentpad-seed-16\.png$/);
   // Provenance: tEXt chunks name the software, the model, the seed and say AI-generated.
   const text = file.toString("latin1");
@@ -111,13 +64,19 @@ test("the page loads the GAN, samples, interpolates and downloads a PNG", { time
 test("the VAE loads and samples too", { timeout: 240_000 }, async () => {
   const { context, page, errors } = await openPage();
   await page.goto(`${origin}/index.html`);
-  await page.waitForSelector("body[data-sampled='0']", { timeout: 120_000 });
+  await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
   const gan = await canvasStats(page, ".tile canvas");
-  await page.evaluate(() => delete document.body.dataset.sampled);
+  await page.$eval(PAD, (el) => delete el.dataset.sampled);
   await page.check("input[value=emoji-vae]");
-  await page.waitForSelector("body[data-sampled='0']", { timeout: 120_000 });
+  await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
   const vae = await canvasStats(page, ".tile canvas");
   assert.notDeepEqual(vae, gan);
+  // The VAE's encoder puts uploads into latent space: walk between two of them.
+  await page.setInputFiles(".files", fixtures.good.slice(0, 2));
+  await page.waitForSelector("latent-pad[data-uploads='2']", { timeout: 60_000 });
+  await page.click(".interp-uploads");
+  await page.waitForSelector("latent-pad[data-interpolated='encoded']", { timeout: 60_000 });
+  assert.ok((await canvasStats(page, ".strip")).variance > 100, "the strip between uploads should be drawn");
   await page.screenshot({ path: path.join(shots, "3-vae.png"), fullPage: true });
   assert.deepEqual(errors, []);
   await context.close();
@@ -127,18 +86,18 @@ test("a weights URL that returns a web page gives a clear message and the page k
   const { context, page, errors } = await openPage();
   await page.route("**/generator.lpw", (r) => r.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><p>not here" }));
   await page.goto(`${origin}/index.html`);
-  await page.waitForSelector("#status-bar.error", { timeout: 60_000 });
-  assert.match(await page.textContent("#status"), /Could not load emoji-gan: .*web page, not a weights file/);
+  await page.waitForSelector(".status-bar.error", { timeout: 60_000 });
+  assert.match(await shadowText(page, ".status"), /Could not load emoji-gan: .*web page, not a weights file/);
   await page.screenshot({ path: path.join(shots, "4-bad-weights.png"), fullPage: true });
   // Damaged bytes with the right content type are refused by the weights reader.
   await page.unroute("**/generator.lpw");
   await page.route("**/emoji-vae/*.lpw", (r) => r.fulfill({ status: 200, contentType: "application/octet-stream", body: Buffer.from("LPADW\x01\r\n\x05\x00\x00\x00{bad}") }));
   await page.check("input[value=emoji-vae]");
-  await page.waitForFunction(() => /weights file 1: not a latentpad weights file \(the header is damaged/.test(document.getElementById("status").textContent), null, { timeout: 60_000 });
+  await waitForShadowText(page, ".status", /weights file 1: not a latentpad weights file \(the header is damaged/);
   await page.screenshot({ path: path.join(shots, "4b-damaged-weights.png"), fullPage: true });
   // The GAN still loads afterwards.
   await page.check("input[value=emoji-gan]");
-  await page.waitForSelector("body[data-sampled='0']", { timeout: 120_000 });
+  await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -146,13 +105,10 @@ test("a weights URL that returns a web page gives a clear message and the page k
 test("uploads are decoded in the worker, bad files are named, and fine-tuning runs and can be saved", { timeout: 400_000 }, async () => {
   const { context, page, requests, errors } = await openPage();
   await page.goto(`${origin}/index.html`);
-  await page.waitForSelector("body[data-sampled='0']", { timeout: 120_000 });
-  const good = ["rgba.png", "grayscale.png", "palette.png", "photo.jpg", "sticker.webp", "animated.gif"]
-    .map((f) => path.join(root, "tests/fixtures/good", f));
-  const bad = ["notes.png", "huge.png", "empty.png"].map((f) => path.join(root, "tests/fixtures/bad", f));
-  await page.setInputFiles("#files", [...good, ...bad]);
-  await page.waitForSelector("body[data-uploads='6']", { timeout: 60_000 });
-  const message = await page.textContent("#upload-status");
+  await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
+  await page.setInputFiles(".files", [...fixtures.good, ...fixtures.bad]);
+  await page.waitForSelector("latent-pad[data-uploads='6']", { timeout: 60_000 });
+  const message = await shadowText(page, ".upload-status");
   assert.match(message, /notes\.png: not a readable image/);
   assert.match(message, /huge\.png: image is 20000x20000/);
   assert.match(message, /empty\.png: .*empty/);
@@ -160,19 +116,16 @@ test("uploads are decoded in the worker, bad files are named, and fine-tuning ru
 
   const before = await canvasStats(page, ".tile canvas");
   const uploadsStart = requests.length;
-  await page.evaluate(() => {
-    window.__long = [];
-    new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => e.duration))).observe({ type: "longtask" });
-  });
-  await page.fill("#ft-steps", "4");
-  await page.click("#ft-start");
-  await page.waitForSelector("body[data-finetuned='4']", { timeout: 300_000 });
-  const long = await page.evaluate(() => window.__long);
+  await watchLongTasks(page);
+  await page.fill(".ft-steps", "4");
+  await page.click(".ft-start");
+  await page.waitForSelector("latent-pad[data-finetuned='4']", { timeout: 300_000 });
+  const long = await longTasks(page);
   assert.ok(long.every((d) => d < 50), `main-thread tasks over 50 ms while fine-tuning: ${long}`);
-  assert.match(await page.textContent("#ft-status"), /Done after 4 steps/);
-  const plot = await canvasStats(page, "#loss-plot");
+  assert.match(await shadowText(page, ".ft-status"), /Done after 4 steps/);
+  const plot = await canvasStats(page, ".loss-plot");
   assert.ok(plot.variance > 0, "the loss curve should be drawn");
-  const preview = await canvasStats(page, "#previews canvas");
+  const preview = await canvasStats(page, ".previews canvas");
   assert.ok(preview.variance > 0, "previews should be drawn");
   const after = await canvasStats(page, ".tile canvas");
   assert.notDeepEqual(after, before, "samples should now come from the fine-tuned model");
@@ -186,14 +139,22 @@ test("uploads are decoded in the worker, bad files are named, and fine-tuning ru
   assert.ok(tilePng.includes("latentpad-fine-tuned\0yes"), "a fine-tuned model's PNG says so");
   assert.ok(tilePng.includes("latentpad-model\0emoji-gan-finetuned"));
 
-  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#ft-save")]);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click(".ft-save")]);
   const saved = readFileSync(await download.path());
   assert.equal(saved.subarray(0, 5).toString(), "LPADW");
   assert.match(saved.toString("latin1"), /"fine_tuned":true/);
 
   // The saved file loads back as a model.
-  await page.setInputFiles("#model-file", { name: "mine.lpw", mimeType: "application/octet-stream", buffer: saved });
-  await page.waitForFunction(() => /Loaded mine\.lpw/.test(document.getElementById("status").textContent), null, { timeout: 60_000 });
+  await page.setInputFiles(".model-file", { name: "mine.lpw", mimeType: "application/octet-stream", buffer: saved });
+  await waitForShadowText(page, ".status", /Loaded mine\.lpw \(GAN, fine-tuned\)/);
+
+  // Kept in IndexedDB, listed, and loaded back from there.
+  await page.click(".ft-store");
+  await waitForShadowText(page, ".ft-status", /Kept in this browser as/);
+  const kept = await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".saved option:nth-child(2)").value);
+  assert.match(kept, /^emoji-gan-finetuned /);
+  await page.selectOption(".saved", kept);
+  await waitForShadowText(page, ".status", /Loaded emoji-gan-finetuned .*\(GAN, fine-tuned\)/);
 
   // Privacy: fine-tuning fetched weights only; no request carried a body or left the origin.
   for (const r of requests.slice(uploadsStart)) {

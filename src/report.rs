@@ -1,0 +1,188 @@
+//! The representation report: does a model draw people in the skin tones its training data
+//! has, in the same proportions? Generated images that the category classifier calls
+//! "People & Body" are sorted by a skin-tone classifier, and the mix is set beside the
+//! training data's: once from the metadata's labels, once through the same two classifiers
+//! (the fair comparison, since it carries the classifiers' own errors on both sides).
+
+use burn::prelude::*;
+
+use crate::backend::read_f32;
+use crate::data::Example;
+use crate::image::{self, Rgb64};
+use crate::model::{Classifier, LatentModel};
+use crate::{Error, Result};
+
+/// The skin-tone classes: the default (yellow) image of an emoji that comes in tones, and
+/// the five Fitzpatrick modifiers (types 1-2 share one).
+pub const TONES: [&str; 6] = [
+    "default (yellow)",
+    "light",
+    "medium-light",
+    "medium",
+    "medium-dark",
+    "dark",
+];
+
+/// The emoji category the report looks at.
+pub const PEOPLE: &str = "People & Body";
+
+/// Skin-tone class of an example that comes in tones (`None` for the others).
+pub fn tone_label(example: &Example) -> Option<usize> {
+    example
+        .has_skin_tones
+        .then(|| example.skin_tone.map_or(0, usize::from))
+}
+
+/// How many images fell in each tone class.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ToneMix(pub [usize; 6]);
+
+impl ToneMix {
+    /// Counts the classes.
+    pub fn of(labels: impl IntoIterator<Item = usize>) -> Self {
+        let mut mix = Self::default();
+        for l in labels {
+            mix.0[l.min(5)] += 1;
+        }
+        mix
+    }
+
+    /// Number of images counted.
+    pub fn total(&self) -> usize {
+        self.0.iter().sum()
+    }
+
+    /// Share of each class (zeros when empty).
+    pub fn shares(&self) -> [f64; 6] {
+        let total = self.total().max(1) as f64;
+        self.0.map(|c| c as f64 / total)
+    }
+}
+
+/// The report's three columns.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Tone labels of the training emoji that come in tones.
+    pub training_labels: ToneMix,
+    /// Training images the classifiers call people, by predicted tone.
+    pub training_classified: ToneMix,
+    /// Generated images the classifiers call people, by predicted tone.
+    pub generated: ToneMix,
+    /// Images generated in all (people or not).
+    pub generated_total: usize,
+    /// Training images classified in all.
+    pub training_total: usize,
+}
+
+impl Report {
+    /// The table as Markdown (also readable as plain text).
+    pub fn to_markdown(&self) -> String {
+        let [l, c, g] = [
+            self.training_labels.shares(),
+            self.training_classified.shares(),
+            self.generated.shares(),
+        ];
+        let mut out = format!(
+            "| skin tone | training labels (n={}) | training, classified (n={} of {}) | generated, classified (n={} of {}) |\n|---|---|---|---|\n",
+            self.training_labels.total(),
+            self.training_classified.total(),
+            self.training_total,
+            self.generated.total(),
+            self.generated_total,
+        );
+        for (i, tone) in TONES.iter().enumerate() {
+            out += &format!(
+                "| {tone} | {:.1}% | {:.1}% | {:.1}% |\n",
+                100.0 * l[i],
+                100.0 * c[i],
+                100.0 * g[i]
+            );
+        }
+        out
+    }
+}
+
+/// Predicted class of each image.
+pub async fn classify(classifier: &Classifier, images: Tensor<4>) -> Result<Vec<usize>> {
+    let logits = classifier.forward(images);
+    let classes = logits.dims()[1];
+    Ok(read_f32(logits)
+        .await?
+        .chunks(classes)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i)
+        })
+        .collect())
+}
+
+/// Tones of the images the category classifier puts in category `people`.
+async fn people_tones(
+    category: &Classifier,
+    people: usize,
+    tone: &Classifier,
+    images: Tensor<4>,
+) -> Result<Vec<usize>> {
+    let kinds = classify(category, images.clone()).await?;
+    let keep: Vec<i64> = (0..kinds.len())
+        .filter(|i| kinds[*i] == people)
+        .map(|i| i as i64)
+        .collect();
+    if keep.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = keep.len();
+    let idx = Tensor::<1, Int>::from_data(TensorData::new(keep, [n]), &images.device());
+    classify(tone, images.select(0, idx)).await
+}
+
+/// Compares `n` samples of `model` (seeds from `seed`) with the training examples.
+pub async fn skin_tone_report(
+    model: &LatentModel,
+    category: &Classifier,
+    people: usize,
+    tone: &Classifier,
+    train: &[Example],
+    n: usize,
+    seed: u64,
+) -> Result<Report> {
+    if n == 0 {
+        return Err(Error::Config("the report needs at least one sample".into()));
+    }
+    let device = model.device().clone();
+    let mut generated = Vec::new();
+    for start in (0..n).step_by(128) {
+        let count = 128.min(n - start);
+        let images = model.sample(count, seed + start as u64)?;
+        generated.extend(people_tones(category, people, tone, images).await?);
+    }
+    let mut classified = Vec::new();
+    for chunk in train.chunks(128) {
+        let refs: Vec<&Rgb64> = chunk.iter().map(|e| &e.image).collect();
+        let images = image::to_tensor(&refs, &device);
+        classified.extend(people_tones(category, people, tone, images).await?);
+    }
+    Ok(Report {
+        training_labels: ToneMix::of(train.iter().filter_map(tone_label)),
+        training_classified: ToneMix::of(classified),
+        generated: ToneMix::of(generated),
+        generated_total: n,
+        training_total: train.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixes_count_and_share() {
+        let mix = ToneMix::of([0, 0, 1, 5, 5, 5]);
+        assert_eq!(mix.0, [2, 1, 0, 0, 0, 3]);
+        assert_eq!(mix.total(), 6);
+        assert!((mix.shares()[5] - 0.5).abs() < 1e-12);
+        assert_eq!(ToneMix::default().shares(), [0.0; 6]);
+    }
+}

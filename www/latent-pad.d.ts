@@ -1,0 +1,46 @@
+// Types of the <latent-pad> custom element (latent-pad.js).
+import type { ErrorType, Generator, Rgba } from "./latentpad.js";
+
+export interface LatentPadEventMap {
+  load: CustomEvent<{ model: string; name: string; kind: "gan" | "vae"; backend: "webgpu" | "cpu"; fineTuned: boolean }>;
+  progress: CustomEvent<
+    | { phase: "load"; loaded: number; total: number }
+    | { phase: "finetune"; step: number; total: number; losses: [number, number] }
+  >;
+  sample: CustomEvent<{ seed: number; count: number; ms: number; model: string; backend: "webgpu" | "cpu" }>;
+  error: CustomEvent<{ type: ErrorType; message: string }>;
+}
+
+export interface FineTuneHandle {
+  cancel(): void;
+  done: Promise<{ steps: number; cancelled: boolean }>;
+}
+
+export class LatentPad extends HTMLElement {
+  /** Attribute `model`: a shipped name or a model folder URL. */
+  model: string;
+  /** Attribute `seed`. */
+  seed: number;
+  /** Attribute `count` (1 to 64). */
+  readonly count: number;
+  /** Attribute `backend`: "auto" | "webgpu" | "cpu". */
+  readonly backend: "auto" | "webgpu" | "cpu";
+  /** Attribute `mode`: any of "sample", "interpolate", "finetune". */
+  readonly modes: Array<"sample" | "interpolate" | "finetune">;
+  readonly generator: Generator | null;
+
+  sample(): Promise<{ seed: number; count: number; images: Rgba }>;
+  interpolate(a: number | ArrayLike<number>, b: number | ArrayLike<number>, frames?: number): Promise<Rgba>;
+  fineTune(files: Iterable<File | { name: string; rgba: Rgba }> | null, options?: { steps?: number }): FineTuneHandle;
+  toBlob(index?: number): Promise<Blob>;
+  exportModel(): Promise<Blob>;
+
+  addEventListener<K extends keyof LatentPadEventMap>(type: K, listener: (this: LatentPad, ev: LatentPadEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    "latent-pad": LatentPad;
+  }
+}

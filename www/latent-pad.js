@@ -1,0 +1,753 @@
+// <latent-pad>: the whole latentpad UI as one custom element (the demo page is one of these).
+// Attributes: model, mode ("sample interpolate finetune"), seed, count, backend, controls.
+// Methods: sample(), interpolate(a, b, frames), fineTune(files, { steps }), toBlob(index),
+// exportModel(). Events (detail): load, progress, sample, error ({ type, message }).
+// Drawing and input only: the models run in the page's shared worker (latentpad.js).
+import { BACKENDS, Generator, LatentpadError, MAX_UPLOADS, SHIPPED_MODELS, SIZE, decodeImages, loadSavedModel, onDeviceLost, saveModel, savedModels } from "./latentpad.js";
+
+const MODES = ["sample", "interpolate", "finetune"];
+const FRAMES = 16;
+const STYLE = new URL("./latent-pad.css", import.meta.url).href;
+
+const TEMPLATE = `
+<link rel="stylesheet" href="${STYLE}">
+<div class="lp" part="container">
+  <div class="status-bar" aria-live="polite">
+    <span class="status">Waiting to be scrolled into view…</span>
+    <progress class="progress" max="1" hidden></progress>
+    <span class="badge backend" hidden></span>
+  </div>
+  <section class="panel samples">
+    <div class="toolbar controls-only">
+      <div class="model-picker" role="radiogroup" aria-label="Model">
+        <label><input type="radio" name="model" value="emoji-gan"> GAN</label>
+        <label><input type="radio" name="model" value="emoji-vae"> VAE</label>
+      </div>
+      <label>Seed <input class="seed" type="number" min="0" step="1" value="0"></label>
+      <button class="new-samples" disabled>New samples</button>
+    </div>
+    <p class="hint controls-only pick-hint">Click two images to walk between them.</p>
+    <div class="grid"></div>
+  </section>
+  <section class="panel interpolate">
+    <h2>Interpolation</h2>
+    <p class="pair hint">Pick two images above.</p>
+    <div class="interp">
+      <canvas class="interp-view big" width="64" height="64"></canvas>
+      <div class="interp-controls controls-only">
+        <input class="interp-slider" type="range" min="0" max="${FRAMES - 1}" value="0" disabled aria-label="Position">
+        <label><input class="interp-play" type="checkbox" checked> Animate</label>
+        <button class="interp-download" disabled>Download strip</button>
+        <button class="interp-uploads secondary" hidden>Walk between my first two images</button>
+      </div>
+    </div>
+    <canvas class="strip" width="${FRAMES * SIZE}" height="64"></canvas>
+  </section>
+  <section class="panel finetune">
+    <h2>Teach it your images</h2>
+    <p class="hint">Add 10 to 100 pictures; they are decoded and trained on here, on your device, and never uploaded.</p>
+    <label class="dropzone">
+      <input class="files" type="file" accept="image/png,image/jpeg,image/webp,image/gif" multiple>
+      <span>Drop images here or <u>choose files</u></span>
+    </label>
+    <p class="upload-status hint" aria-live="polite"></p>
+    <div class="thumbs"></div>
+    <div class="toolbar">
+      <label>Steps <input class="ft-steps" type="number" min="1" max="5000" value="60"></label>
+      <button class="ft-start" disabled>Fine-tune</button>
+      <button class="ft-cancel secondary" disabled>Cancel</button>
+      <button class="ft-reset secondary" disabled>Reset to pretrained</button>
+      <progress class="ft-progress" max="1" value="0"></progress>
+      <span class="ft-status hint" aria-live="polite"></span>
+    </div>
+    <div class="ft-results">
+      <canvas class="loss-plot" width="360" height="160" aria-label="Loss curve"></canvas>
+      <div class="previews"></div>
+    </div>
+    <div class="toolbar">
+      <button class="ft-save secondary" disabled>Save model file</button>
+      <button class="ft-store secondary" disabled>Keep in this browser</button>
+      <label class="file-button">Load model file <input class="model-file" type="file" accept=".lpw"></label>
+      <select class="saved" aria-label="Models kept in this browser"><option value="">Kept in this browser…</option></select>
+    </div>
+  </section>
+</div>`;
+
+function draw(canvas, rgba, index = 0) {
+  const pixels = new Uint8ClampedArray(rgba.buffer, rgba.byteOffset + index * SIZE * SIZE * 4, SIZE * SIZE * 4);
+  canvas.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(pixels), SIZE, SIZE), 0, 0);
+}
+
+function saveBytes(blob, name) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+function whole(value, min, max) {
+  const n = Number(value);
+  return value !== null && value.trim() !== "" && Number.isInteger(n) && n >= min && n <= max ? n : null;
+}
+
+export class LatentPad extends HTMLElement {
+  static observedAttributes = ["model", "mode", "seed", "count", "backend", "controls"];
+
+  #root = null;
+  #started = false;
+  #observer = null;
+  #unsubscribe = null;
+  #generator = null; // the model the grid shows
+  #pretrained = null; // the model named by `model`, for reset
+  #loadToken = 0;
+  #failure = null; // the last load's error, until the next load
+  #busy = false;
+  #picks = [];
+  #strip = null; // RGBA frames of the last interpolation
+  #stripLabel = "";
+  #uploads = []; // { name, rgba }
+  #run = null; // the fine-tuning run under way
+  #losses = [];
+  #frame = 0;
+  #animation = 0;
+
+  // ---- attributes --------------------------------------------------------------------
+
+  get model() {
+    return this.getAttribute("model") || "emoji-gan";
+  }
+  set model(v) {
+    this.setAttribute("model", v);
+  }
+
+  get modes() {
+    const raw = (this.getAttribute("mode") || "sample interpolate finetune").split(/[\s,]+/).filter(Boolean);
+    const known = raw.filter((m) => MODES.includes(m));
+    return known.length ? known : ["sample"];
+  }
+
+  get seed() {
+    return whole(this.getAttribute("seed") ?? "0", 0, Number.MAX_SAFE_INTEGER) ?? 0;
+  }
+  set seed(v) {
+    this.setAttribute("seed", String(v));
+  }
+
+  get count() {
+    return whole(this.getAttribute("count") ?? "16", 1, 64) ?? 16;
+  }
+
+  get backend() {
+    const b = this.getAttribute("backend") || "auto";
+    return BACKENDS.includes(b) ? b : "auto";
+  }
+
+  /** The model the widget shows now (a Generator from latentpad.js), or null while loading. */
+  get generator() {
+    return this.#generator;
+  }
+
+  #checkAttribute(name) {
+    const value = this.getAttribute(name);
+    if (value === null) return;
+    const bad = (what) => this.#error("attribute", `${name}="${value}": ${what}`);
+    if (name === "mode") {
+      const unknown = value.split(/[\s,]+/).filter((m) => m && !MODES.includes(m));
+      if (unknown.length) bad(`unknown mode ${unknown.join(", ")}; use sample, interpolate or finetune`);
+    } else if (name === "seed" && whole(value, 0, Number.MAX_SAFE_INTEGER) === null) bad("the seed must be a whole number from 0 to 2^53 - 1; using 0");
+    else if (name === "count" && whole(value, 1, 64) === null) bad("count must be a whole number from 1 to 64; using 16");
+    else if (name === "backend" && !BACKENDS.includes(value)) bad("backend must be auto, webgpu or cpu; using auto");
+  }
+
+  attributeChangedCallback(name, old, value) {
+    if (old === value) return;
+    this.#checkAttribute(name);
+    if (!this.#root) return;
+    if (name === "mode" || name === "controls") this.#layout();
+    if (!this.#started) return;
+    if (name === "model" || name === "backend") this.#load();
+    else if (name === "count") {
+      this.#buildGrid();
+      this.#sampleQuietly();
+    } else if (name === "seed") {
+      this.#q(".seed").value = String(this.seed);
+      this.#sampleQuietly();
+    }
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------
+
+  connectedCallback() {
+    if (!this.#root) this.#build();
+    this.#unsubscribe ??= onDeviceLost((message) => this.#deviceLost(message));
+    if (this.#started) {
+      this.#animation ||= requestAnimationFrame(() => this.#animate());
+      return;
+    }
+    // Start lazily: only once the widget comes near the viewport.
+    this.#observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) {
+        this.#observer.disconnect();
+        this.#observer = null;
+        this.#start();
+      }
+    }, { rootMargin: "200px" });
+    this.#observer.observe(this);
+  }
+
+  disconnectedCallback() {
+    this.#observer?.disconnect();
+    this.#observer = null;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    cancelAnimationFrame(this.#animation);
+    this.#animation = 0;
+    this.#run?.cancel(); // a clean stop after the step under way
+  }
+
+  #start() {
+    this.#started = true;
+    this.#animation = requestAnimationFrame(() => this.#animate());
+    this.#load();
+    this.#listSaved();
+  }
+
+  // ---- public API --------------------------------------------------------------------
+
+  /** Samples `count` images from `seed`; resolves to { seed, count, images (RGBA) }. */
+  async sample() {
+    await this.#ready();
+    return this.#guarded("sample", async () => {
+      const seed = this.seed;
+      const count = this.count;
+      this.#status("Drawing…", { progress: NaN });
+      const started = performance.now();
+      const images = await this.#generator.sample(count, seed);
+      this.#gridCanvases().forEach((c, i) => draw(c, images, i));
+      const ms = Math.round(performance.now() - started);
+      this.dataset.sampled = String(seed);
+      this.dataset.firstImageMs ??= String(Math.round(performance.now()));
+      this.#status(`${count} images from seed ${seed} in ${ms} ms`);
+      this.#picks = [];
+      this.#markPicks();
+      this.#emit("sample", { seed, count, ms, model: this.#generator.name, backend: this.#generator.backend });
+      return { seed, count, images };
+    });
+  }
+
+  /** Interpolates from seed (or latent) `a` to `b`; resolves to the frames (RGBA). */
+  async interpolate(a, b, frames = FRAMES) {
+    await this.#ready();
+    return this.#guarded("interpolate", async () => {
+      this.#status("Interpolating…", { progress: NaN });
+      const strip = await this.#generator.interpolate(a, b, frames, "slerp");
+      const label = typeof a === "number" && typeof b === "number" ? `slerp from seed ${a} to seed ${b}, ${frames} frames` : `slerp between two encoded images, ${frames} frames`;
+      this.#showStrip(strip, frames, label);
+      this.dataset.interpolated = typeof a === "number" ? `${a}-${b}` : "encoded";
+      this.#status(`Interpolated ${typeof a === "number" ? `seed ${a} → ${b}` : "between your images"}`);
+      return strip;
+    });
+  }
+
+  /**
+   * Fine-tunes the current model on `files` (File objects or { name, rgba } images).
+   * Returns { cancel(), done }: `done` resolves when the run ends, with the steps taken.
+   */
+  fineTune(files, { steps = Number(this.#q(".ft-steps").value) || 60 } = {}) {
+    const handle = { cancelled: false, cancel: () => ((handle.cancelled = true), this.#run?.cancel()) };
+    handle.done = (async () => {
+      if (files) {
+        const images = [...files].filter((f) => f.rgba);
+        const raw = [...files].filter((f) => !f.rgba);
+        this.#uploads.push(...images);
+        if (raw.length) await this.#addFiles(raw);
+      }
+      return this.#fineTune(steps, handle);
+    })();
+    return handle;
+  }
+
+  /** The image at grid `index` as a PNG Blob with provenance text. */
+  async toBlob(index = 0) {
+    await this.#ready();
+    const canvas = this.#gridCanvases()[index];
+    if (!canvas) throw new RangeError(`there is no image ${index}; the grid has ${this.count}`);
+    return this.#png(canvas, `seed ${this.seed + index}`);
+  }
+
+  /** The fine-tuned (or loaded) model as an `.lpw` Blob. */
+  async exportModel() {
+    const bytes = this.#generator?.weights();
+    if (!bytes) throw new Error("nothing to export yet: fine-tune the model or load a model file first");
+    return new Blob([bytes], { type: "application/octet-stream" });
+  }
+
+  // ---- loading -----------------------------------------------------------------------
+
+  #ready() {
+    if (this.#generator) return Promise.resolve();
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (!this.#started) this.#start();
+    return new Promise((resolve, reject) => {
+      const ok = () => (off(), resolve());
+      const fail = (e) => e.detail.type === "load-failure" && (off(), reject(new LatentpadError("load-failure", e.detail.message)));
+      const off = () => (this.removeEventListener("load", ok), this.removeEventListener("error", fail));
+      this.addEventListener("load", ok);
+      this.addEventListener("error", fail);
+    });
+  }
+
+  async #load(bytesSource = null) {
+    const token = ++this.#loadToken;
+    const name = bytesSource?.name ?? this.model;
+    this.#generator = null;
+    this.#failure = null;
+    this.#setEnabled(false);
+    this.#status(`Loading ${name}…`, { progress: NaN });
+    for (const r of this.#qa("input[name=model]")) r.checked = r.value === this.model;
+    try {
+      const onProgress = ({ loaded, total }) => {
+        if (token !== this.#loadToken) return;
+        this.#status(`Loading ${name}… ${(loaded / 1e6).toFixed(1)} MB`, { progress: total ? loaded / total : NaN });
+        this.#emit("progress", { phase: "load", loaded, total });
+      };
+      const generator = bytesSource ? await Generator.fromBytes(bytesSource.bytes, { name, backend: this.backend }) : await Generator.load(this.model, { backend: this.backend, onProgress });
+      if (token !== this.#loadToken) return;
+      if (!bytesSource) this.#pretrained = generator;
+      this.#use(generator);
+      if (generator.noWebGpu) this.#error("no-webgpu", generator.notice);
+      this.#emit("load", { model: name, name: generator.name, kind: generator.kind, backend: generator.backend, fineTuned: generator.fineTuned });
+      await this.sample();
+      if (generator.notice) this.#status(generator.notice, { error: true });
+      else if (bytesSource) this.#status(`Loaded ${name} (${generator.kind.toUpperCase()}${generator.fineTuned ? ", fine-tuned" : ""})`);
+    } catch (e) {
+      if (token !== this.#loadToken) return;
+      this.#failure = e instanceof LatentpadError ? e : new LatentpadError("load-failure", e.message);
+      this.#status(`Could not load ${name}: ${e.message.replace(/^could not load [^:]*: /, "")}`, { error: true });
+      this.#error(e.type ?? "load-failure", e.message);
+    }
+  }
+
+  #use(generator) {
+    this.#generator = generator;
+    const badge = this.#q(".backend");
+    badge.hidden = false;
+    badge.textContent = generator.backend === "webgpu" ? "WebGPU" : "CPU (wasm)";
+    badge.title = generator.backend === "webgpu" ? "Running on your GPU through WebGPU" : "Running on your CPU (WebAssembly): this browser has no usable WebGPU, or the CPU was chosen";
+    this.dataset.backend = generator.backend;
+    this.#setEnabled(true);
+  }
+
+  async #deviceLost(message) {
+    if (this.#generator?.backend !== "webgpu" && this.#pretrained?.backend !== "webgpu") return;
+    const text = `${message}. latentpad moved to the CPU; your images and samples are kept.`;
+    this.#error("device-lost", text);
+    this.#run?.cancel();
+    const bytes = this.#generator?.weights();
+    // Reload what was showing on the CPU: a fine-tuned model from its bytes, kept here.
+    await this.#load(bytes ? { bytes, name: this.#generator.name } : null);
+    if (this.#generator) this.#status(text, { error: true });
+  }
+
+  // ---- drawing -----------------------------------------------------------------------
+
+  #build() {
+    this.#root = this.attachShadow({ mode: "open" });
+    this.#root.innerHTML = TEMPLATE;
+    this.#buildGrid();
+    this.#layout();
+    const on = (sel, type, fn) => this.#q(sel).addEventListener(type, fn);
+    on(".new-samples", "click", () => {
+      this.seed = this.seed + this.count;
+    });
+    on(".seed", "change", (e) => {
+      const seed = whole(e.target.value, 0, Number.MAX_SAFE_INTEGER);
+      if (seed === null) this.#status("The seed must be a whole number ≥ 0.", { error: true });
+      else this.seed = seed;
+    });
+    for (const r of this.#qa("input[name=model]")) r.addEventListener("change", () => (this.model = r.value));
+    on(".interp-slider", "input", (e) => {
+      this.#q(".interp-play").checked = false;
+      this.#showFrame(Number(e.target.value));
+    });
+    on(".interp-download", "click", () => this.#download(this.#q(".strip"), "latentpad-interpolation.png", this.#stripLabel));
+    on(".interp-uploads", "click", () => this.#interpolateUploads());
+    on(".files", "change", (e) => {
+      const input = e.target; // an event's target is cleared once it leaves a shadow tree
+      this.#addFiles([...input.files]).finally(() => (input.value = ""));
+    });
+    const drop = this.#q(".dropzone");
+    drop.addEventListener("dragover", (e) => (e.preventDefault(), drop.classList.add("over")));
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (e) => {
+      e.preventDefault();
+      drop.classList.remove("over");
+      this.#addFiles(e.dataTransfer.files);
+    });
+    on(".ft-start", "click", () => this.fineTune(null).done.catch(() => {}));
+    on(".ft-cancel", "click", () => this.#run?.cancel());
+    on(".ft-reset", "click", () => this.#reset());
+    on(".ft-save", "click", () => this.exportModel().then((b) => saveBytes(b, `${this.#generator.name}.lpw`)).catch((e) => this.#ftStatus(e.message, true)));
+    on(".ft-store", "click", () => this.#store());
+    on(".model-file", "change", (e) => {
+      const file = e.target.files[0];
+      e.target.value = "";
+      if (file) file.arrayBuffer().then((bytes) => this.#load({ bytes, name: file.name }));
+    });
+    on(".saved", "change", async (e) => {
+      const name = e.target.value;
+      e.target.value = "";
+      if (!name) return;
+      try {
+        this.#load({ bytes: await loadSavedModel(name), name });
+      } catch (err) {
+        this.#error("load-failure", err.message);
+      }
+    });
+  }
+
+  #layout() {
+    const modes = this.modes;
+    const controls = this.hasAttribute("controls") && this.getAttribute("controls") !== "false";
+    const lp = this.#q(".lp");
+    lp.classList.toggle("no-controls", !controls);
+    this.#q(".samples").hidden = !(modes.includes("sample") || modes.includes("interpolate"));
+    this.#q(".interpolate").hidden = !modes.includes("interpolate");
+    this.#q(".pick-hint").hidden = !modes.includes("interpolate");
+    this.#q(".finetune").hidden = !modes.includes("finetune") || !controls;
+    this.#q(".model-picker").hidden = !SHIPPED_MODELS.includes(this.model);
+  }
+
+  #buildGrid() {
+    const grid = this.#q(".grid");
+    grid.replaceChildren();
+    for (let i = 0; i < this.count; i++) {
+      const tile = document.createElement("div");
+      tile.className = "tile";
+      const canvas = document.createElement("canvas");
+      canvas.width = canvas.height = SIZE;
+      canvas.tabIndex = 0;
+      canvas.setAttribute("role", "button");
+      canvas.setAttribute("aria-label", `Image ${i + 1}`);
+      canvas.addEventListener("click", () => this.#pick(i));
+      canvas.addEventListener("keydown", (e) => (e.key === "Enter" || e.key === " ") && this.#pick(i));
+      const button = document.createElement("button");
+      button.className = "download";
+      button.textContent = "PNG";
+      button.title = "Download this image";
+      button.addEventListener("click", () => this.#download(canvas, `latentpad-seed-${this.seed + i}.png`, `seed ${this.seed + i}`));
+      tile.append(canvas, button);
+      grid.append(tile);
+    }
+  }
+
+  #status(text, { error = false, progress = null } = {}) {
+    this.#q(".status").textContent = text;
+    this.#q(".status-bar").classList.toggle("error", error);
+    const bar = this.#q(".progress");
+    bar.hidden = progress === null;
+    if (progress !== null) {
+      if (Number.isFinite(progress)) bar.value = progress;
+      else bar.removeAttribute("value");
+    }
+  }
+
+  #setEnabled(on) {
+    this.#q(".new-samples").disabled = !on || this.#busy;
+    this.#q(".ft-start").disabled = !on || this.#uploads.length === 0 || this.#run !== null;
+    const canWalk = on && this.#generator?.canEncode && this.#uploads.length >= 2;
+    this.#q(".interp-uploads").hidden = !canWalk;
+  }
+
+  async #guarded(type, work) {
+    if (this.#busy) throw new Error("busy: wait for the current drawing to finish");
+    this.#busy = true;
+    this.#setEnabled(Boolean(this.#generator));
+    try {
+      return await work();
+    } catch (e) {
+      this.#status(`${type === "sample" ? "Sampling" : "Interpolation"} failed: ${e.message}`, { error: true });
+      this.#error(type, e.message);
+      throw e;
+    } finally {
+      this.#busy = false;
+      this.#setEnabled(Boolean(this.#generator));
+    }
+  }
+
+  #sampleQuietly() {
+    if (this.#generator && !this.#busy) this.sample().catch(() => {});
+  }
+
+  #markPicks() {
+    this.#qa(".tile").forEach((t, i) => {
+      t.classList.toggle("a", this.#picks[0] === i);
+      t.classList.toggle("b", this.#picks[1] === i);
+    });
+    const [a, b] = this.#picks.map((i) => this.seed + i);
+    this.#q(".pair").textContent = this.#picks.length === 2 ? `From seed ${a} to seed ${b} (slerp).` : this.#picks.length === 1 ? `From seed ${a}… pick a second image.` : "Pick two images above.";
+  }
+
+  async #pick(i) {
+    if (!this.#generator || !this.modes.includes("interpolate")) return;
+    this.#picks = this.#picks.length >= 2 ? [i] : [...this.#picks, i];
+    this.#markPicks();
+    if (this.#picks.length === 2) await this.interpolate(this.seed + this.#picks[0], this.seed + this.#picks[1]).catch(() => {});
+  }
+
+  async #interpolateUploads() {
+    try {
+      const [a, b] = this.#uploads;
+      const rgba = new Uint8Array(2 * SIZE * SIZE * 4);
+      rgba.set(a.rgba, 0);
+      rgba.set(b.rgba, SIZE * SIZE * 4);
+      const z = await this.#generator.encode(rgba);
+      const d = this.#generator.latentDim;
+      await this.interpolate(z.slice(0, d), z.slice(d, 2 * d));
+    } catch (e) {
+      this.#status(`Could not place your images in latent space: ${e.message}`, { error: true });
+    }
+  }
+
+  #showStrip(strip, frames, label) {
+    this.#strip = strip;
+    this.#stripLabel = label;
+    const canvas = this.#q(".strip");
+    canvas.width = frames * SIZE;
+    const ctx = canvas.getContext("2d");
+    const tmp = document.createElement("canvas");
+    tmp.width = tmp.height = SIZE;
+    for (let f = 0; f < frames; f++) {
+      draw(tmp, strip, f);
+      ctx.drawImage(tmp, f * SIZE, 0);
+    }
+    const slider = this.#q(".interp-slider");
+    slider.max = String(frames - 1);
+    slider.disabled = false;
+    this.#q(".interp-download").disabled = false;
+    this.#showFrame(0);
+  }
+
+  #showFrame(f) {
+    if (!this.#strip) return;
+    this.#frame = f;
+    this.#q(".interp-slider").value = String(f);
+    draw(this.#q(".interp-view"), this.#strip, f);
+  }
+
+  #animate() {
+    const frames = this.#strip ? this.#strip.length / (SIZE * SIZE * 4) : 0;
+    if (frames > 1 && this.#q(".interp-play").checked) {
+      const t = (performance.now() / 120) % (2 * (frames - 1));
+      const f = Math.round(t < frames - 1 ? t : 2 * (frames - 1) - t);
+      if (f !== this.#frame) this.#showFrame(f);
+    }
+    this.#animation = requestAnimationFrame(() => this.#animate());
+  }
+
+  async #png(canvas, latent) {
+    const { width, height } = canvas;
+    const rgba = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+    return this.#generator.toPng(rgba, width, height, latent);
+  }
+
+  async #download(canvas, name, latent) {
+    try {
+      saveBytes(await this.#png(canvas, latent), name);
+    } catch (e) {
+      this.#status(`Could not save the image: ${e.message}`, { error: true });
+    }
+  }
+
+  // ---- uploads and fine-tuning -------------------------------------------------------
+
+  #uploadStatus(text, error = false) {
+    const el = this.#q(".upload-status");
+    el.textContent = text;
+    el.classList.toggle("error-text", error);
+  }
+
+  #renderThumbs() {
+    const thumbs = this.#q(".thumbs");
+    thumbs.replaceChildren(
+      ...this.#uploads.map((u, i) => {
+        const div = document.createElement("div");
+        div.className = "thumb";
+        const c = document.createElement("canvas");
+        c.width = c.height = SIZE;
+        c.title = u.name;
+        draw(c, u.rgba);
+        const x = document.createElement("button");
+        x.textContent = "×";
+        x.title = `Remove ${u.name}`;
+        x.addEventListener("click", () => {
+          this.#uploads.splice(i, 1);
+          this.#renderThumbs();
+        });
+        div.append(c, x);
+        return div;
+      }),
+    );
+    this.dataset.uploads = String(this.#uploads.length);
+    this.#setEnabled(Boolean(this.#generator));
+  }
+
+  async #addFiles(fileList) {
+    const files = [...fileList];
+    this.#uploadStatus(`Reading ${files.length} file(s)…`);
+    try {
+      const { images, errors } = await decodeImages(files, {
+        room: MAX_UPLOADS - this.#uploads.length,
+        onProgress: (done, total) => this.#uploadStatus(`Read ${done} of ${total}…`),
+      });
+      this.#uploads.push(...images);
+      this.#renderThumbs();
+      const summary = `${this.#uploads.length} image(s) ready.`;
+      this.#uploadStatus(errors.length ? `${summary} Skipped: ${errors.join("; ")}` : summary, errors.length > 0);
+      for (const message of errors) this.#error("decode", message);
+    } catch (e) {
+      this.#uploadStatus(`Could not read the files: ${e.message}`, true);
+      this.#error("decode", e.message);
+    }
+  }
+
+  #ftStatus(text, error = false) {
+    const el = this.#q(".ft-status");
+    el.textContent = text;
+    el.classList.toggle("error-text", error);
+  }
+
+  #plotLosses(labels) {
+    const c = this.#q(".loss-plot");
+    const ctx = c.getContext("2d");
+    ctx.clearRect(0, 0, c.width, c.height);
+    const losses = this.#losses;
+    if (losses.length < 2) return;
+    const all = losses.flat();
+    const max = Math.max(...all);
+    const min = Math.min(0, ...all);
+    const colors = ["#e8590c", "#1c7ed6"];
+    for (let k = 0; k < 2; k++) {
+      ctx.strokeStyle = colors[k];
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      losses.forEach((l, i) => {
+        const x = 8 + (i / (losses.length - 1)) * (c.width - 16);
+        const y = c.height - 18 - ((l[k] - min) / (max - min || 1)) * (c.height - 30);
+        i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
+      });
+      ctx.stroke();
+      ctx.fillStyle = colors[k];
+      ctx.font = "12px system-ui";
+      ctx.fillText(labels[k], 10 + k * 150, c.height - 4);
+    }
+  }
+
+  #showPreviews(rgba) {
+    const previews = this.#q(".previews");
+    if (previews.children.length !== 8) {
+      previews.replaceChildren(...Array.from({ length: 8 }, () => Object.assign(document.createElement("canvas"), { width: SIZE, height: SIZE })));
+    }
+    [...previews.children].forEach((cv, i) => draw(cv, rgba, i));
+  }
+
+  async #fineTune(total, handle) {
+    if (this.#run) throw new Error("a fine-tuning run is already under way");
+    try {
+      await this.#ready();
+      const base = this.#generator;
+      if (!this.#uploads.length) throw new LatentpadError("finetune", "add at least one image before fine-tuning");
+      if (!Number.isInteger(total) || total < 1 || total > 5000) throw new LatentpadError("finetune", "steps must be a whole number from 1 to 5000");
+      this.#losses = [];
+      this.#q(".ft-progress").value = 0;
+      this.#ftStatus("Preparing…");
+      const started = performance.now();
+      this.#run = base.fineTune(this.#uploads.map((u) => u.rgba), {
+        steps: total,
+        onStep: ({ step, steps, losses, labels }) => {
+          this.#losses.push(losses);
+          this.#q(".ft-progress").value = step / steps;
+          this.#ftStatus(`Step ${step} of ${steps} · ${((performance.now() - started) / step / 1000).toFixed(1)} s per step`);
+          this.#plotLosses(labels);
+          this.#emit("progress", { phase: "finetune", step, total: steps, losses });
+        },
+        onPreview: (rgba) => this.#showPreviews(rgba),
+      });
+      if (handle.cancelled) this.#run.cancel();
+      this.#setEnabled(true);
+      this.#q(".ft-cancel").disabled = false;
+      const tuned = await this.#run.done;
+      if (this.#generator === base) this.#use(tuned);
+      this.#q(".ft-save").disabled = this.#q(".ft-store").disabled = this.#q(".ft-reset").disabled = false;
+      if (this.isConnected) await this.sample().catch(() => {});
+      this.#ftStatus(`${tuned.cancelled ? "Stopped" : "Done"} after ${tuned.stepsTrained} steps. The samples above now come from your fine-tuned model.`);
+      this.dataset.finetuned = String(tuned.stepsTrained);
+      return { steps: tuned.stepsTrained, cancelled: tuned.cancelled };
+    } catch (e) {
+      this.#ftStatus(`Fine-tuning stopped: ${e.message}. Your images are still here.`, true);
+      this.#error(e.type ?? "finetune", e.message);
+      throw e;
+    } finally {
+      this.#run = null;
+      this.#q(".ft-cancel").disabled = true;
+      this.#setEnabled(Boolean(this.#generator));
+    }
+  }
+
+  async #reset() {
+    this.#generator?.free();
+    this.#q(".ft-reset").disabled = true;
+    await this.#load();
+    this.#ftStatus("Back to the pretrained model.");
+  }
+
+  async #store() {
+    try {
+      const name = `${this.#generator.name} ${new Date().toLocaleString()}`;
+      await saveModel(name, this.#generator.weights());
+      await this.#listSaved();
+      this.#ftStatus(`Kept in this browser as “${name}”.`);
+    } catch (e) {
+      this.#ftStatus(`Could not keep the model in this browser: ${e.message}`, true);
+      this.#error("save", e.message);
+    }
+  }
+
+  async #listSaved() {
+    try {
+      const saved = await savedModels();
+      const select = this.#q(".saved");
+      select.replaceChildren(
+        Object.assign(document.createElement("option"), { value: "", textContent: saved.length ? "Kept in this browser…" : "Nothing kept in this browser yet" }),
+        ...saved.map((m) => Object.assign(document.createElement("option"), { value: m.name, textContent: `${m.name} (${(m.size / 1e6).toFixed(1)} MB)` })),
+      );
+    } catch {
+      this.#q(".saved").hidden = true; // private mode or storage off: the file buttons remain
+    }
+  }
+
+  // ---- helpers -----------------------------------------------------------------------
+
+  #q(selector) {
+    return this.#root.querySelector(selector);
+  }
+
+  #qa(selector) {
+    return this.#root.querySelectorAll(selector);
+  }
+
+  #gridCanvases() {
+    return [...this.#qa(".grid canvas")];
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+  }
+
+  #error(type, message) {
+    this.#emit("error", { type, message });
+  }
+}
+
+if (!customElements.get("latent-pad")) customElements.define("latent-pad", LatentPad);

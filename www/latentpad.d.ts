@@ -1,0 +1,91 @@
+// Types of latentpad's script API (latentpad.js).
+
+/** Width and height of every image: 64. */
+export const SIZE: 64;
+export const SHIPPED_MODELS: readonly ["emoji-gan", "emoji-vae"];
+export const BACKENDS: readonly ["auto", "webgpu", "cpu"];
+export const MAX_UPLOADS: number;
+export const MAX_FILE_BYTES: number;
+
+export type Backend = "auto" | "webgpu" | "cpu";
+/** RGBA pixels, 64 * 64 * 4 bytes per image, images one after another. */
+export type Rgba = Uint8ClampedArray;
+
+export type ErrorType = "load-failure" | "no-webgpu" | "decode" | "device-lost" | "attribute" | "sample" | "interpolate" | "finetune" | "save";
+
+export class LatentpadError extends Error {
+  readonly type: ErrorType;
+}
+
+export interface FineTuneStep {
+  step: number;
+  steps: number;
+  /** GAN: [discriminator, generator]; VAE: [reconstruction, KL]. */
+  losses: [number, number];
+  labels: [string, string];
+}
+
+export interface FineTuneOptions {
+  /** 1 to 5000; default 60. */
+  steps?: number;
+  batchSize?: number;
+  /** Discriminator blocks kept frozen (FreezeD); default 2. */
+  freeze?: number;
+  backend?: Backend;
+  previewEvery?: number;
+  onStep?(step: FineTuneStep): void;
+  onPreview?(rgba: Rgba): void;
+}
+
+export interface FineTuneRun {
+  /** Resolves to the fine-tuned model. */
+  done: Promise<Generator & { stepsTrained: number; cancelled: boolean }>;
+  /** Stops after the step under way; `done` still resolves with the model so far. */
+  cancel(): void;
+  labels: [string, string];
+}
+
+export class Generator {
+  /** A shipped model by name ("emoji-gan", "emoji-vae") or the URL of a model folder. */
+  static load(model?: string, options?: { backend?: Backend; onProgress?(p: { loaded: number; total: number }): void }): Promise<Generator>;
+  /** A model from the bytes of an exported `.lpw` file. */
+  static fromBytes(bytes: ArrayBuffer | Uint8Array, options?: { name?: string; backend?: Backend }): Promise<Generator>;
+
+  readonly kind: "gan" | "vae";
+  /** The backend that runs it: never "auto". */
+  readonly backend: "webgpu" | "cpu";
+  readonly name: string;
+  readonly fineTuned: boolean;
+  readonly latentDim: number;
+  readonly canEncode: boolean;
+  /** Why the backend differs from the one asked for, if it does. */
+  readonly notice: string | null;
+
+  /** `n` images (1 to 256) for seeds `seed .. seed + n - 1`. Same seed, same image. */
+  sample(n: number, seed?: number): Promise<Rgba>;
+  /** Frames from `from` to `to`, each a seed or a latent vector (length `latentDim`). */
+  interpolate(from: number | ArrayLike<number>, to: number | ArrayLike<number>, frames?: number, how?: "slerp" | "lerp"): Promise<Rgba>;
+  /** VAE only: latent vectors (posterior means) of 64x64 RGBA images. */
+  encode(rgba: Uint8Array | Uint8ClampedArray): Promise<Float32Array>;
+  /** A PNG with provenance text chunks (software, model, latent, "AI-generated"). */
+  toPng(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number, latent: string): Promise<Blob>;
+  /** `.lpw` bytes of a model made or loaded in this page; null for a shipped model. */
+  weights(): Uint8Array | null;
+  fineTune(images: Array<Uint8Array | Uint8ClampedArray>, options?: FineTuneOptions): FineTuneRun;
+  free(): void;
+}
+
+/** Decodes PNG, JPEG, WebP or GIF files to 64x64 RGBA in the worker. */
+export function decodeImages(
+  files: Iterable<File | Blob & { name: string }>,
+  options?: { onProgress?(done: number, total: number): void; room?: number },
+): Promise<{ images: Array<{ name: string; rgba: Rgba }>; errors: string[] }>;
+
+/** Called when the GPU device is lost; returns an unsubscribe function. */
+export function onDeviceLost(listener: (message: string) => void): () => void;
+
+/** Models kept in this browser (IndexedDB). */
+export function saveModel(name: string, bytes: Uint8Array): Promise<void>;
+export function savedModels(): Promise<Array<{ name: string; saved: number; size: number }>>;
+export function loadSavedModel(name: string): Promise<Uint8Array>;
+export function deleteSavedModel(name: string): Promise<void>;

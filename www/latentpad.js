@@ -1,0 +1,253 @@
+// latentpad's script API: load a model, sample, interpolate, encode, fine-tune, export, all
+// computed in the page's shared Web Worker. Types: latentpad.d.ts. No model logic here.
+import { call, onWorkerEvent } from "./client.js";
+
+/** Images are 64x64 RGBA. */
+export const SIZE = 64;
+const PIXELS = SIZE * SIZE * 4;
+/** Shipped models, by name; any other `model` is the URL of a model folder. */
+export const SHIPPED_MODELS = ["emoji-gan", "emoji-vae"];
+const MODELS_DIR = new URL("../models/", import.meta.url);
+export const BACKENDS = ["auto", "webgpu", "cpu"];
+/** Upload limits: images per fine-tune and bytes per file. */
+export const MAX_UPLOADS = 1000;
+export const MAX_FILE_BYTES = 50 * 1024 * 1024;
+
+const FILES = { gan: [["generator.lpw"], ["discriminator.lpw"]], vae: [["encoder.lpw", "decoder.lpw"], []] };
+
+/** An error with a `type` the widget reports in its `error` event. */
+export class LatentpadError extends Error {
+  constructor(type, message) {
+    super(message);
+    this.type = type;
+  }
+}
+
+/** A model folder's weight URLs: `sample` to sample, `train` added to fine-tune. */
+async function modelFolder(model) {
+  const base = SHIPPED_MODELS.includes(model) ? new URL(`${model}/`, MODELS_DIR) : new URL(model.endsWith("/") ? model : `${model}/`, document.baseURI);
+  let config;
+  try {
+    const response = await fetch(new URL("config.json", base));
+    if (!response.ok) throw new Error(`the server answered ${response.status}`);
+    if ((response.headers.get("content-type") || "").includes("text/html")) throw new Error("got a web page, not a model's config");
+    config = await response.json();
+  } catch (e) {
+    throw new LatentpadError("load-failure", `${model}: no model folder there (config.json: ${e.message.replace(/^JSON.parse: /, "")})`);
+  }
+  const files = FILES[config?.kind];
+  if (!files) throw new LatentpadError("load-failure", `${model}: config.json names no GAN or VAE`);
+  const url = (f) => new URL(f, base).href;
+  return { kind: config.kind, sample: files[0].map(url), train: [...files[0], ...files[1]].map(url) };
+}
+
+const shared = new Map(); // "model|backend" -> Promise<Generator>, one copy per page
+const lostListeners = new Set();
+onWorkerEvent((e) => {
+  if (e.event !== "device-lost") return;
+  for (const key of [...shared.keys()]) if (key.endsWith("|webgpu") || key.endsWith("|auto")) shared.delete(key);
+  for (const listener of lostListeners) listener(e.message);
+});
+
+/** Calls `listener(message)` when the GPU device is lost; returns an unsubscribe. */
+export function onDeviceLost(listener) {
+  lostListeners.add(listener);
+  return () => lostListeners.delete(listener);
+}
+
+/** A loaded model. Several callers asking for one model and backend share one copy. */
+export class Generator {
+  /**
+   * Loads a shipped model by name or a model folder by URL.
+   * `backend`: "auto" (WebGPU when the browser has it, else CPU), "webgpu" or "cpu".
+   * `onProgress({ loaded, total })` follows the weight download.
+   */
+  static load(model = "emoji-gan", { backend = "auto", onProgress } = {}) {
+    if (!BACKENDS.includes(backend)) return Promise.reject(new LatentpadError("attribute", `backend must be auto, webgpu or cpu, not "${backend}"`));
+    const key = `${model}|${backend}`;
+    if (!shared.has(key)) {
+      const promise = (async () => {
+        const folder = await modelFolder(model);
+        const info = await call("load", { urls: folder.sample, backend }, { onProgress: (p) => progressListeners.get(key)?.forEach((f) => f(p)) }).catch((e) => {
+          throw new LatentpadError("load-failure", `could not load ${model}: ${e.message}`);
+        });
+        return new Generator(info, { model, urls: folder.train });
+      })();
+      shared.set(key, promise);
+      promise.catch(() => shared.delete(key));
+    }
+    if (onProgress) {
+      if (!progressListeners.has(key)) progressListeners.set(key, new Set());
+      progressListeners.get(key).add(onProgress);
+      const done = () => progressListeners.get(key)?.delete(onProgress);
+      shared.get(key).then(done, done);
+    }
+    return shared.get(key);
+  }
+
+  /** Loads a model from the bytes of an `.lpw` file (an exported fine-tuned model). */
+  static async fromBytes(bytes, { name = "model.lpw", backend = "auto" } = {}) {
+    const copy = new Uint8Array(bytes).slice().buffer;
+    const info = await call("loadBytes", { bytes: copy, name, backend }, { transfer: [copy] }).catch((e) => {
+      throw new LatentpadError("load-failure", `could not load ${name}: ${e.message}`);
+    });
+    return new Generator(info, { model: name, bytes: new Uint8Array(bytes).slice() });
+  }
+
+  constructor(info, source) {
+    Object.assign(this, { kind: info.kind, backend: info.backend, name: info.name, fineTuned: info.fineTuned, latentDim: info.latentDim, canEncode: info.canEncode, notice: info.notice ?? null, noWebGpu: Boolean(info.noWebGpu) });
+    this.model = source.model;
+    this.key = info.key;
+    this.source = source;
+  }
+
+  /** `n` images (RGBA, `n * 64 * 64 * 4` bytes) for seeds `seed .. seed + n`. */
+  sample(n, seed = 0) {
+    return call("sample", { key: this.key, n, seed });
+  }
+
+  /** `frames` images from `from` to `to`, each a seed or a latent vector; "slerp" or "lerp". */
+  interpolate(from, to, frames = 16, how = "slerp") {
+    const latent = (x) => (typeof x === "number" ? x : Array.from(x));
+    return call("interpolate", { key: this.key, from: latent(from), to: latent(to), frames, how });
+  }
+
+  /** Latent vectors (VAE only) of 64x64 RGBA images. */
+  encode(rgba) {
+    if (!this.canEncode) return Promise.reject(new Error(`${this.name} is a ${this.kind.toUpperCase()}; only a VAE can encode images`));
+    const copy = new Uint8Array(rgba.buffer ? rgba.buffer.slice(rgba.byteOffset, rgba.byteOffset + rgba.byteLength) : rgba).buffer;
+    return call("encode", { key: this.key, rgba: copy }, { transfer: [copy] });
+  }
+
+  /** A PNG (Blob) of RGBA pixels with provenance text: this model, the latent or seed, "AI-generated". */
+  async toPng(rgba, width, height, latent) {
+    const copy = new Uint8Array(rgba.buffer ? rgba.buffer.slice(rgba.byteOffset, rgba.byteOffset + rgba.byteLength) : rgba).buffer;
+    const png = await call("encodePng", { rgba: copy, width, height, model: this.name, fineTuned: this.fineTuned, latent: String(latent) }, { transfer: [copy] });
+    return new Blob([png], { type: "image/png" });
+  }
+
+  /** The `.lpw` bytes of a model made in this page (fine-tuned or loaded from a file), else null. */
+  weights() {
+    return this.source.bytes ?? null;
+  }
+
+  /**
+   * Fine-tunes a copy of this model on `images` (an array of 64x64 RGBA arrays, see
+   * `decodeImages`). Returns a run: `cancel()` stops it after the step under way, `done`
+   * resolves to the fine-tuned Generator. `onStep({ step, steps, losses, labels })` follows
+   * every step; `onPreview(rgba)` gets 8 preview samples every `previewEvery` steps.
+   */
+  fineTune(images, { steps = 60, batchSize = 8, freeze = 2, backend, previewEvery = 10, onStep, onPreview } = {}) {
+    const run = { cancelled: false };
+    const id = `run-${++runs}`;
+    const labels = this.kind === "gan" ? ["discriminator", "generator"] : ["reconstruction", "KL"];
+    const done = (async () => {
+      if (!Number.isInteger(steps) || steps < 1 || steps > 5000) throw new LatentpadError("finetune", "steps must be a whole number from 1 to 5000");
+      if (!images?.length) throw new LatentpadError("finetune", "add at least one image before fine-tuning");
+      const buffers = images.map((img) => new Uint8Array(img).slice().buffer);
+      const bytes = this.source.bytes ? this.source.bytes.slice().buffer : undefined;
+      const transfer = bytes ? [...buffers, bytes] : buffers;
+      await call("fineTuneStart", { run: id, urls: this.source.urls, bytes, images: buffers, batchSize, freeze, backend: backend ?? this.backend }, { transfer });
+      try {
+        const preview = async () => onPreview?.(await call("fineTuneSample", { run: id, n: 8, seed: 0 }));
+        await preview();
+        let step = 0;
+        while (step < steps && !run.cancelled) {
+          const k = Math.min(2, steps - step);
+          const { losses } = await call("fineTuneSteps", { run: id, k });
+          for (let i = 0; i < losses.length; i += 2) {
+            step += 1;
+            onStep?.({ step, steps, losses: [losses[i], losses[i + 1]], labels });
+          }
+          if (step % previewEvery === 0 && step < steps) await preview();
+        }
+        await preview();
+        const weights = await call("fineTuneExport", { run: id });
+        const tuned = await Generator.fromBytes(weights, { name: `${this.name}-finetuned`, backend: backend ?? this.backend });
+        tuned.stepsTrained = step;
+        tuned.cancelled = run.cancelled;
+        return tuned;
+      } finally {
+        call("fineTuneEnd", { run: id }).catch(() => {});
+      }
+    })();
+    return { done, cancel: () => (run.cancelled = true), labels };
+  }
+
+  /** Releases the worker's copy (models loaded from bytes only; shared models stay). */
+  free() {
+    if (this.source.bytes) call("free", { key: this.key }).catch(() => {});
+  }
+}
+let runs = 0;
+const progressListeners = new Map();
+
+/**
+ * Decodes image files (PNG, JPEG, WebP, GIF) in the worker to 64x64 RGBA, 16 at a time.
+ * Returns `{ images: [{ name, rgba }], errors: [message] }`; `onProgress(done, total)`.
+ */
+export async function decodeImages(files, { onProgress, room = MAX_UPLOADS } = {}) {
+  files = [...files];
+  const errors = [];
+  if (files.length > room) errors.push(`only ${MAX_UPLOADS} images fit; ${files.length - Math.max(room, 0)} were left out`);
+  const accepted = [];
+  for (const f of files.slice(0, Math.max(room, 0))) {
+    if (f.size > MAX_FILE_BYTES) errors.push(`${f.name}: larger than 50 MB`);
+    else accepted.push(f);
+  }
+  const images = [];
+  for (let i = 0; i < accepted.length; i += 16) {
+    const batch = await Promise.all(accepted.slice(i, i + 16).map(async (f) => ({ name: f.name, bytes: await f.arrayBuffer() })));
+    const results = await call("decodeImages", { files: batch }, { transfer: batch.map((b) => b.bytes) });
+    for (const r of results) r.error ? errors.push(r.error) : images.push({ name: r.name, rgba: r.rgba });
+    onProgress?.(Math.min(i + 16, accepted.length), accepted.length);
+  }
+  return { images, errors };
+}
+
+// ---- saved models (IndexedDB: they stay in this browser) ---------------------------------
+
+function database() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open("latentpad", 1);
+    request.onupgradeneeded = () => request.result.createObjectStore("models", { keyPath: "name" });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(new Error(`the browser's storage is unavailable: ${request.error?.message}`));
+  });
+}
+
+async function store(mode, work) {
+  const db = await database();
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction("models", mode);
+      const request = work(tx.objectStore("models"));
+      tx.oncomplete = () => resolve(request.result);
+      tx.onerror = tx.onabort = () => reject(new Error(`saving in the browser failed: ${tx.error?.message ?? "aborted"}`));
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** Keeps `.lpw` bytes in this browser's IndexedDB under `name`. */
+export function saveModel(name, bytes) {
+  return store("readwrite", (s) => s.put({ name, bytes: new Uint8Array(bytes), saved: Date.now() }));
+}
+
+/** Names and dates of the models saved in this browser, newest first. */
+export async function savedModels() {
+  const all = await store("readonly", (s) => s.getAll());
+  return all.map(({ name, saved, bytes }) => ({ name, saved, size: bytes.byteLength })).sort((a, b) => b.saved - a.saved);
+}
+
+/** The bytes of a saved model. */
+export async function loadSavedModel(name) {
+  const entry = await store("readonly", (s) => s.get(name));
+  if (!entry) throw new Error(`no saved model named ${name}`);
+  return entry.bytes;
+}
+
+export function deleteSavedModel(name) {
+  return store("readwrite", (s) => s.delete(name));
+}
