@@ -5,7 +5,7 @@ CARGO ?= cargo
 PORT ?= 8000
 BIN = $(or $(CARGO_TARGET_DIR),target)/release/latentpad
 
-.PHONY: serve web test test-native test-browser cli demo data bench bench-web
+.PHONY: serve web test test-native test-wasm test-browser cli demo data bench bench-web
 
 # Build the browser package and serve the demo page on the shipped models.
 serve: web
@@ -14,11 +14,19 @@ serve: web
 web:
 	scripts/build-web.sh
 
-# Everything: native tests, then the browser build and its end-to-end tests in Chromium.
-test: test-native test-browser
+# Everything: native tests, then the browser build, the wasm facade's tests in Chromium
+# (wasm-bindgen-test) and the end-to-end tests of the page and the widget (Playwright).
+test: test-native test-wasm test-browser
 
 test-native:
 	$(CARGO) test --release
+
+# wasm-bindgen-test-runner comes with wasm-bindgen-cli (installed by `web`); it drives
+# Debian's chromedriver with the options in webdriver.json.
+test-wasm: web
+	scripts/ensure-browser-deps.sh
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
+	  $(CARGO) test --release --target wasm32-unknown-unknown --test wasm
 
 test-browser: web
 	scripts/ensure-browser-deps.sh

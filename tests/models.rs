@@ -61,3 +61,63 @@ fn every_shipped_model_loads_and_samples() {
     }
     assert!(checked >= 1, "no models found in {}", root.display());
 }
+
+/// The representation report on the shipped GAN and classifiers, with real emoji-like images
+/// standing in for the training set: the label column counts exactly the examples that come
+/// in tones, and the classified columns never count more images than they were given.
+#[test]
+fn the_skin_tone_report_counts_what_it_is_given() {
+    use latentpad::data::Example;
+    use latentpad::image::decode;
+    use latentpad::model::Classifier;
+    use latentpad::report::{TONES, skin_tone_report};
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let device = default_device();
+    let classifier = |name: &str| -> Classifier {
+        let file = WeightsFile::read(&root.join("models").join(name)).unwrap();
+        let ModelConfig::Classifier(c) = &file.config else {
+            panic!("{name} is not a classifier")
+        };
+        file.load("classifier", c.init(&device)).unwrap()
+    };
+    let (category, tone) = (
+        classifier("emoji-classifier"),
+        classifier("skin-tone-classifier"),
+    );
+    let gan = LatentModel::from_weights(
+        &WeightsFile::read(&root.join("models/emoji-gan")).unwrap(),
+        &device,
+    )
+    .unwrap();
+    let image = |f: &str| {
+        decode(
+            &std::fs::read(root.join("tests/fixtures/good").join(f)).unwrap(),
+            f,
+        )
+        .unwrap()
+    };
+    let example = |f: &str, skin_tone: Option<u8>, has_skin_tones: bool| Example {
+        image: image(f),
+        name: f.into(),
+        category: 6,
+        skin_tone,
+        has_skin_tones,
+    };
+    let train = vec![
+        example("rgba.png", None, true),
+        example("photo.jpg", Some(3), true),
+        example("palette.png", Some(5), true),
+        example("sticker.webp", None, false),
+    ];
+    // Category 6 is "People & Body" in the sorted category list of the shipped classifier.
+    let report =
+        pollster::block_on(skin_tone_report(&gan, &category, 6, &tone, &train, 200, 5)).unwrap();
+    assert_eq!(report.training_labels.0, [1, 0, 0, 1, 0, 1]);
+    assert!(report.training_classified.total() <= train.len());
+    assert!(report.generated.total() <= 200);
+    assert_eq!(report.generated_total, 200);
+    let table = report.to_markdown();
+    assert_eq!(table.lines().count(), 2 + TONES.len(), "{table}");
+    assert!(table.contains("| dark |"), "{table}");
+}

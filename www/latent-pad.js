@@ -103,6 +103,8 @@ export class LatentPad extends HTMLElement {
   #loadToken = 0;
   #failure = null; // the last load's error, until the next load
   #busy = false;
+  #stale = false; // attributes changed while drawing: draw again after
+  #queue = Promise.resolve(); // drawing calls run one at a time
   #picks = [];
   #strip = null; // RGBA frames of the last interpolation
   #stripLabel = "";
@@ -221,17 +223,25 @@ export class LatentPad extends HTMLElement {
     return this.#guarded("sample", async () => {
       const seed = this.seed;
       const count = this.count;
+      const generator = this.#generator;
+      if (!generator) throw new Error("the model is loading");
       this.#status("Drawing…", { progress: NaN });
       const started = performance.now();
-      const images = await this.#generator.sample(count, seed);
-      this.#gridCanvases().forEach((c, i) => draw(c, images, i));
+      const images = await generator.sample(count, seed);
+      // Another model was asked for meanwhile: it will draw when it has loaded.
+      if (this.#generator !== generator) return { seed, count, images };
+      // The grid may have been rebuilt (a new count) while the worker drew: fill what fits,
+      // and draw again for the new count once this call is done.
+      const canvases = this.#gridCanvases();
+      canvases.slice(0, count).forEach((c, i) => draw(c, images, i));
+      if (canvases.length !== count || seed !== this.seed) this.#stale = true;
       const ms = Math.round(performance.now() - started);
       this.dataset.sampled = String(seed);
       this.dataset.firstImageMs ??= String(Math.round(performance.now()));
       this.#status(`${count} images from seed ${seed} in ${ms} ms`);
       this.#picks = [];
       this.#markPicks();
-      this.#emit("sample", { seed, count, ms, model: this.#generator.name, backend: this.#generator.backend });
+      this.#emit("sample", { seed, count, ms, model: generator.name, backend: generator.backend });
       return { seed, count, images };
     });
   }
@@ -241,7 +251,10 @@ export class LatentPad extends HTMLElement {
     await this.#ready();
     return this.#guarded("interpolate", async () => {
       this.#status("Interpolating…", { progress: NaN });
-      const strip = await this.#generator.interpolate(a, b, frames, "slerp");
+      const generator = this.#generator;
+      if (!generator) throw new Error("the model is loading");
+      const strip = await generator.interpolate(a, b, frames, "slerp");
+      if (this.#generator !== generator) return strip;
       const label = typeof a === "number" && typeof b === "number" ? `slerp from seed ${a} to seed ${b}, ${frames} frames` : `slerp between two encoded images, ${frames} frames`;
       this.#showStrip(strip, frames, label);
       this.dataset.interpolated = typeof a === "number" ? `${a}-${b}` : "encoded";
@@ -460,8 +473,14 @@ export class LatentPad extends HTMLElement {
     this.#q(".interp-uploads").hidden = !canWalk;
   }
 
-  async #guarded(type, work) {
-    if (this.#busy) throw new Error("busy: wait for the current drawing to finish");
+  /** Runs drawing work one call at a time (later calls wait), reporting failures. */
+  #guarded(type, work) {
+    const run = this.#queue.then(() => this.#exclusive(type, work));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #exclusive(type, work) {
     this.#busy = true;
     this.#setEnabled(Boolean(this.#generator));
     try {
@@ -473,11 +492,17 @@ export class LatentPad extends HTMLElement {
     } finally {
       this.#busy = false;
       this.#setEnabled(Boolean(this.#generator));
+      if (this.#stale) {
+        this.#stale = false;
+        setTimeout(() => this.#sampleQuietly());
+      }
     }
   }
 
+  /** Samples for the current attributes now, or right after the drawing under way. */
   #sampleQuietly() {
-    if (this.#generator && !this.#busy) this.sample().catch(() => {});
+    if (this.#busy) this.#stale = true;
+    else if (this.#generator) this.sample().catch(() => {});
   }
 
   #markPicks() {

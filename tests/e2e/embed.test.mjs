@@ -117,6 +117,9 @@ test("bad attributes, a missing or HTML model folder, and removal mid-fine-tune 
     el.setAttribute("model", "emoji-gan");
   });
   await page.waitForSelector("#controlled[data-sampled]", { state: "attached", timeout: 120_000 });
+  // Attribute changes that raced with drawing (count 8 -> 16 mid-sample) did not break it.
+  assert.deepEqual((await events(page, { type: "error" })).filter((e) => e.detail.type === "sample"), []);
+  await page.waitForFunction(() => document.querySelector("#controlled").shadowRoot.querySelectorAll(".grid canvas").length === 16);
 
   // Removing a widget while it fine-tunes stops the run cleanly; the shared worker goes on.
   const outcome = await page.$eval("#scripted", async (el) => {

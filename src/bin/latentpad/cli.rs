@@ -1,5 +1,4 @@
-//! The `latentpad` command-line program: fetch data, train, sample, interpolate, fine-tune
-//! and evaluate, all on the library the browser build uses.
+//! The command-line program itself (native only).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -210,7 +209,7 @@ struct TrainArgs {
     target: Target,
 }
 
-fn main() -> Result<()> {
+pub fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::FetchData { data_dir } => {

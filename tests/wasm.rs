@@ -1,0 +1,99 @@
+//! The wasm facade (`src/web.rs`) inside headless Chromium, through wasm-bindgen-test:
+//! `make test-wasm` (wasm-bindgen-test-runner drives Debian's chromedriver). The CPU build;
+//! the WebGPU path is covered by the Playwright tests (tests/e2e/webgpu.test.mjs).
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Uint8Array};
+use wasm_bindgen::{JsCast, JsError, JsValue};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+use latentpad::web::{FineTuner, Generator, decode_image};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const GENERATOR: &[u8] = include_bytes!("../models/emoji-gan/generator.lpw");
+const DISCRIMINATOR: &[u8] = include_bytes!("../models/emoji-gan/discriminator.lpw");
+const RGBA_PNG: &[u8] = include_bytes!("fixtures/good/rgba.png");
+const PHOTO_JPG: &[u8] = include_bytes!("fixtures/good/photo.jpg");
+const IMAGE: usize = 64 * 64 * 4;
+
+fn files(parts: &[&[u8]]) -> Array {
+    parts
+        .iter()
+        .map(|p| JsValue::from(Uint8Array::from(*p)))
+        .collect()
+}
+
+fn ok<T>(result: Result<T, JsError>) -> T {
+    result.map_err(JsValue::from).expect("a JS error")
+}
+
+/// The message of the JS `Error` a call failed with.
+fn message<T>(result: Result<T, JsError>) -> String {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => String::from(JsValue::from(e).unchecked_into::<js_sys::Error>().message()),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn same_seed_gives_the_same_images_and_image_i_is_seed_plus_i() {
+    let g = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
+    assert_eq!((g.kind().as_str(), g.backend().as_str()), ("gan", "cpu"));
+    let a = ok(g.sample(4, 7.0).await).to_vec();
+    let b = ok(g.sample(4, 7.0).await).to_vec();
+    assert_eq!(a.len(), 4 * IMAGE);
+    assert_eq!(a, b);
+    let shifted = ok(g.sample(2, 8.0).await).to_vec();
+    assert_eq!(&a[IMAGE..3 * IMAGE], &shifted[..]);
+    assert!(
+        a.chunks(4).any(|p| p[..3] != a[..3]),
+        "the image is one flat colour"
+    );
+    let strip = ok(g
+        .interpolate(ok(g.latent(1.0)), ok(g.latent(2.0)), 5, "slerp".into())
+        .await);
+    assert_eq!(strip.length() as usize, 5 * IMAGE);
+}
+
+#[wasm_bindgen_test]
+async fn bad_arguments_and_files_become_js_errors_with_messages() {
+    let msg = message(Generator::load(files(&[b"not weights at all"]), "cpu".into()).await);
+    assert!(msg.contains("weights file 1"), "{msg}");
+    let msg = message(Generator::load(files(&[GENERATOR]), "webgpu".into()).await);
+    assert!(msg.contains("not in this build"), "{msg}");
+    let g = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
+    assert!(message(g.sample(0, 1.0).await).contains("n must be 1 to 256"));
+    assert!(message(g.sample(1, -1.0).await).contains("seed must be a whole number"));
+    assert!(message(g.encode(vec![0; IMAGE]).await).contains("VAE"));
+    let msg = message(decode_image(b"hello", "notes.png"));
+    assert!(msg.contains("notes.png"), "{msg}");
+}
+
+#[wasm_bindgen_test]
+async fn uploads_decode_and_a_fine_tuning_step_runs_and_exports() {
+    let mut rgba = ok(decode_image(RGBA_PNG, "rgba.png")).to_vec();
+    rgba.extend(ok(decode_image(PHOTO_JPG, "photo.jpg")).to_vec());
+    assert_eq!(rgba.len(), 2 * IMAGE);
+    let mut tuner =
+        ok(FineTuner::create(files(&[GENERATOR, DISCRIMINATOR]), rgba, 2, 2, "cpu".into()).await);
+    let losses = ok(tuner.train_steps(1).await);
+    assert_eq!(losses.len(), 2);
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    assert_eq!(tuner.steps(), 1.0);
+    let bytes = ok(tuner.export_weights().await);
+    let tuned = ok(Generator::load(files(&[&bytes]), "cpu".into()).await);
+    assert!(tuned.fine_tuned());
+    assert_eq!(ok(tuned.sample(1, 0.0).await).length() as usize, IMAGE);
+    let msg = message(
+        FineTuner::create(
+            files(&[GENERATOR, DISCRIMINATOR]),
+            Vec::new(),
+            2,
+            2,
+            "cpu".into(),
+        )
+        .await,
+    );
+    assert!(msg.contains("at least one image"), "{msg}");
+}
