@@ -34,7 +34,7 @@ try {
     version = browser.version();
     try {
       const page = await browser.newPage();
-      await page.goto(`${origin}/index.html`);
+      await page.goto(`${origin}/index.html?backend=${backend}`);
       await page.waitForSelector("latent-pad[data-first-image-ms]", { timeout: 600_000 });
       const firstImageMs = Number(await page.getAttribute("latent-pad", "data-first-image-ms"));
       const ran = await page.getAttribute("latent-pad", "data-backend");

@@ -60,6 +60,8 @@ export class Generator {
   readonly canEncode: boolean;
   /** Why the backend differs from the one asked for, if it does. */
   readonly notice: string | null;
+  /** Why the CPU runs, when it does ("auto" passes over software WebGPU, for one). */
+  readonly why: string | null;
 
   /** `n` images (1 to 256) for seeds `seed .. seed + n - 1`. Same seed, same image. */
   sample(n: number, seed?: number): Promise<Rgba>;

@@ -95,7 +95,7 @@ export class Generator {
   }
 
   constructor(info, source) {
-    Object.assign(this, { kind: info.kind, backend: info.backend, name: info.name, fineTuned: info.fineTuned, latentDim: info.latentDim, canEncode: info.canEncode, notice: info.notice ?? null, noWebGpu: Boolean(info.noWebGpu) });
+    Object.assign(this, { kind: info.kind, backend: info.backend, name: info.name, fineTuned: info.fineTuned, latentDim: info.latentDim, canEncode: info.canEncode, notice: info.notice ?? null, noWebGpu: Boolean(info.noWebGpu), why: info.why ?? null });
     this.model = source.model;
     this.key = info.key;
     this.source = source;

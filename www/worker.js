@@ -10,7 +10,7 @@ const WASM_DIR = new URL("../pkg/", import.meta.url);
 const builds = new Map(); // "cpu" | "webgpu" -> Promise<wasm module>
 const models = new Map(); // key -> Promise<Generator>
 const tuners = new Map(); // run id -> FineTuner
-let gpu = null; // Promise<{ ok, reason }>: whether WebGPU can run here
+let gpu = null; // Promise<{ software } | { reason }>: what WebGPU offers here
 let gpuLost = null; // the loss message once the device is gone
 let uploads = 0;
 
@@ -49,28 +49,43 @@ function anyWasm() {
   return builds.get("webgpu") ?? wasm("cpu");
 }
 
-async function webgpuAvailable() {
+/** What the browser's WebGPU offers: { software } for an adapter, or { reason } for none. */
+function probeGpu() {
   gpu ??= (async () => {
-    if (!self.navigator?.gpu) return { ok: false, reason: "this browser has no WebGPU" };
+    if (!self.navigator?.gpu) return { reason: "this browser has no WebGPU" };
     try {
       const adapter = await navigator.gpu.requestAdapter();
-      if (!adapter) return { ok: false, reason: "WebGPU found no usable GPU adapter" };
-      await wasm("webgpu");
-      return { ok: true };
+      if (!adapter) return { reason: "WebGPU found no usable GPU adapter" };
+      return { software: Boolean(adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter) };
     } catch (e) {
-      return { ok: false, reason: `WebGPU failed to start: ${e?.message ?? e}` };
+      return { reason: `WebGPU failed to start: ${e?.message ?? e}` };
     }
   })();
   return gpu;
 }
 
-/** "auto" | "webgpu" | "cpu" -> the backend that will run, and why if not the one asked. */
+/**
+ * "auto" | "webgpu" | "cpu" -> the backend that will run; `notice` when it is not the one
+ * asked for, `why` when "auto" chose the CPU. "auto" passes over a software adapter
+ * (SwiftShader and the like): the CPU build is many times faster than emulated WebGPU.
+ */
 async function resolveBackend(requested) {
-  if (requested === "cpu") return { backend: "cpu" };
-  if (gpuLost) return { backend: "cpu", notice: `${gpuLost}; running on the CPU.` };
-  const { ok, reason } = await webgpuAvailable();
-  if (ok) return { backend: "webgpu" };
-  return { backend: "cpu", notice: requested === "webgpu" ? `WebGPU is not available (${reason}); running on the CPU instead.` : null, noWebGpu: requested === "webgpu" };
+  if (requested === "cpu") return { backend: "cpu", why: "the CPU was asked for" };
+  if (gpuLost) return { backend: "cpu", notice: `${gpuLost}; running on the CPU.`, why: gpuLost };
+  let { reason, software } = await probeGpu();
+  if (!reason && software && requested === "auto") {
+    return { backend: "cpu", why: "this browser's WebGPU is software emulation, slower than the CPU build" };
+  }
+  if (!reason) {
+    try {
+      await wasm("webgpu");
+      return { backend: "webgpu" };
+    } catch (e) {
+      reason = `WebGPU failed to start: ${e?.message ?? e}`;
+    }
+  }
+  const forced = requested === "webgpu";
+  return { backend: "cpu", notice: forced ? `WebGPU is not available (${reason}); running on the CPU instead.` : null, noWebGpu: forced, why: reason };
 }
 
 async function fetchWithProgress(url, onProgress) {
@@ -116,8 +131,8 @@ function fetchAll(id, urls) {
   );
 }
 
-function describe(key, model, notice) {
-  return { key, kind: model.kind, backend: model.backend, latentDim: model.latentDim, canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned, notice };
+function describe(key, model, { notice, noWebGpu, why }) {
+  return { key, kind: model.kind, backend: model.backend, latentDim: model.latentDim, canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned, notice, noWebGpu, why };
 }
 
 async function model(key) {
@@ -140,16 +155,14 @@ async function loadInto(key, makeFiles, backend) {
 
 const handlers = {
   async load(id, { urls, backend: requested }) {
-    const { backend, notice, noWebGpu } = await resolveBackend(requested);
-    const key = `${urls.join("|")}|${backend}`;
-    const m = await loadInto(key, () => fetchAll(id, urls), backend);
-    return { ...describe(key, m, notice), noWebGpu };
+    const choice = await resolveBackend(requested);
+    const key = `${urls.join("|")}|${choice.backend}`;
+    return describe(key, await loadInto(key, () => fetchAll(id, urls), choice.backend), choice);
   },
   async loadBytes(_id, { bytes, name, backend: requested }) {
-    const { backend, notice, noWebGpu } = await resolveBackend(requested);
-    const key = `file:${++uploads}:${name}|${backend}`;
-    const m = await loadInto(key, async () => [new Uint8Array(bytes)], backend);
-    return { ...describe(key, m, notice), noWebGpu };
+    const choice = await resolveBackend(requested);
+    const key = `file:${++uploads}:${name}|${choice.backend}`;
+    return describe(key, await loadInto(key, async () => [new Uint8Array(bytes)], choice.backend), choice);
   },
   async free(_id, { key }) {
     const m = models.get(key);

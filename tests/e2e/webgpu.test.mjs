@@ -10,9 +10,16 @@ const h = harness(["--enable-unsafe-webgpu", "--use-angle=swiftshader", "--enabl
 
 test("WebGPU: samples match the CPU's, fine-tuning runs, and a lost device falls back to the CPU", { timeout: 600_000 }, async () => {
   const { context, page, errors } = await openPage(h);
-  await page.goto(`${h.origin}/index.html`);
+  await page.goto(`${h.origin}/index.html?backend=webgpu`);
   await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 300_000 });
   assert.equal(await page.$eval("latent-pad", (el) => el.dataset.backend), "webgpu");
+  // "auto" passes over this software adapter: the CPU build is faster than emulated WebGPU.
+  const auto = await page.evaluate(async () => {
+    const { Generator } = await import("/www/latentpad.js");
+    const g = await Generator.load("emoji-gan", { backend: "auto" });
+    return { backend: g.backend, why: g.why };
+  });
+  assert.deepEqual(auto, { backend: "cpu", why: "this browser's WebGPU is software emulation, slower than the CPU build" });
   assert.match(await shadowText(page, ".backend"), /WebGPU/);
   await page.screenshot({ path: path.join(shots, "9-webgpu.png"), fullPage: true });
 
