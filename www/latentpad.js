@@ -189,7 +189,7 @@ const progressListeners = new Map();
 export async function decodeImages(files, { onProgress, room = MAX_UPLOADS } = {}) {
   files = [...files];
   const errors = [];
-  if (files.length > room) errors.push(`only ${MAX_UPLOADS} images fit; ${files.length - Math.max(room, 0)} were left out`);
+  if (files.length > room) errors.push(`only ${MAX_UPLOADS} images fit; ${files.length - Math.max(room, 0)} left out`);
   const accepted = [];
   for (const f of files.slice(0, Math.max(room, 0))) {
     if (f.size > MAX_FILE_BYTES) errors.push(`${f.name}: larger than 50 MB`);

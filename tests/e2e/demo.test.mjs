@@ -164,3 +164,30 @@ test("uploads are decoded in the worker, bad files are named, and fine-tuning ru
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("buttons wait for the model, and 1,001 uploads at once keep 1,000 with a message", { timeout: 240_000 }, async () => {
+  const { context, page, errors } = await openPage();
+  // Hold the weights back: until they arrive, nothing can be pressed and calls wait.
+  let release;
+  const held = new Promise((r) => (release = r));
+  await page.route("**/emoji-gan/generator.lpw", async (r) => {
+    await held;
+    await r.continue();
+  });
+  await page.goto(`${origin}/index.html`);
+  await page.waitForFunction(() => /Loading emoji-gan/.test(document.querySelector("latent-pad")?.shadowRoot?.querySelector(".status")?.textContent ?? ""));
+  const disabled = await page.$eval(PAD, (el) => ["new-samples", "ft-start"].map((c) => el.shadowRoot.querySelector(`.${c}`).disabled));
+  assert.deepEqual(disabled, [true, true]);
+  const early = page.$eval(PAD, (el) => el.sample().then((r) => r.count));
+  release();
+  assert.equal(await early, 16, "a sample() called before the model loaded runs once it has");
+
+  const png = readFileSync(path.join(path.dirname(fixtures.good[0]), "rgba.png"));
+  const many = Array.from({ length: 1001 }, (_, i) => ({ name: `e${i}.png`, mimeType: "image/png", buffer: png }));
+  await page.setInputFiles(".files", many);
+  await page.waitForSelector("latent-pad[data-uploads='1000']", { timeout: 120_000 });
+  assert.match(await shadowText(page, ".upload-status"), /1000 image\(s\) ready\. Skipped: only 1000 images fit; 1 left out/);
+  await page.screenshot({ path: path.join(shots, "5b-1000-uploads.png") });
+  assert.deepEqual(errors, []);
+  await context.close();
+});

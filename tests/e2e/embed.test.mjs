@@ -99,6 +99,17 @@ test("bad attributes, a missing or HTML model folder, and removal mid-fine-tune 
   await page.$eval("#controlled", (el) => el.setAttribute("count", "-3"));
   assert.match((await lastError("controlled")).message, /count must be a whole number from 1 to 64/);
 
+  // Asking for WebGPU where there is none: a no-webgpu error, and the widget runs on the CPU.
+  await page.$eval("#controlled", (el) => {
+    delete el.dataset.sampled;
+    el.setAttribute("backend", "webgpu");
+  });
+  await page.waitForSelector("#controlled[data-sampled]", { state: "attached", timeout: 120_000 });
+  const noGpu = await lastError("controlled");
+  assert.equal(noGpu.type, "no-webgpu");
+  assert.match(noGpu.message, /WebGPU is not available \(.*\); running on the CPU instead/);
+  assert.equal(await page.$eval("#controlled", (el) => el.dataset.backend), "cpu");
+
   await page.$eval("#controlled", (el) => el.setAttribute("model", "/nowhere/"));
   await page.waitForFunction(() => window.latentpadEvents.some((e) => e.type === "error" && e.detail.type === "load-failure" && /nowhere/.test(e.detail.message)), null, { timeout: 30_000 });
   assert.match((await lastError("controlled")).message, /answered 404/);
