@@ -80,6 +80,15 @@ test("two widgets render under a strict CSP, the host's CSS leaves them intact, 
     assert.ok(text.includes(expected), `PNG lacks ${JSON.stringify(expected)}`);
   }
 
+  // pkg/ as an npm package: its own copy of the API finds its worker and wasm beside it.
+  const fromPkg = await page.evaluate(async () => {
+    const { Generator } = await import("/pkg/latentpad.js");
+    const g = await Generator.load("emoji-gan", { backend: "cpu" });
+    return (await g.sample(1, 3)).length;
+  });
+  assert.equal(fromPkg, IMAGE);
+  assert.equal(JSON.parse(readFileSync(path.join(import.meta.dirname, "../../pkg/package.json"), "utf8")).name, "latentpad");
+
   // Nothing but the blocked inline script offended the CSP.
   const violations = (await events(page, { type: "csp" })).filter((e) => e.detail.blocked !== "inline");
   assert.deepEqual(violations, []);
