@@ -263,6 +263,8 @@ pub struct FineTuner {
     images: Vec<Rgb64>,
     sampler: BatchSampler,
     name: String,
+    /// What `reset` starts again from.
+    start: (WeightsFile, usize, usize, Device),
 }
 
 #[wasm_bindgen]
@@ -281,19 +283,23 @@ impl FineTuner {
         let images = rgba_images(&rgba)
             .map_err(|_| JsError::new("add at least one image before fine-tuning"))?;
         let batch_size = (batch_size as usize).clamp(1, 64);
-        let inner = Trainer::fine_tune(
-            &file,
-            batch_size,
-            freeze_discriminator_layers as usize,
-            &device,
-        )
-        .map_err(js_error)?;
+        let freeze = freeze_discriminator_layers as usize;
+        let inner = Trainer::fine_tune(&file, batch_size, freeze, &device).map_err(js_error)?;
         Ok(FineTuner {
             inner,
             sampler: BatchSampler::new(images.len(), 1),
             images,
             name: format!("{}-finetuned", file.meta.name),
+            start: (file, batch_size, freeze, device),
         })
+    }
+
+    /// Back to the pretrained weights it started from (step 0, same images).
+    pub fn reset(&mut self) -> Result<(), JsError> {
+        let (file, batch_size, freeze, device) = &self.start;
+        self.inner = Trainer::fine_tune(file, *batch_size, *freeze, device).map_err(js_error)?;
+        self.sampler = BatchSampler::new(self.images.len(), 1);
+        Ok(())
     }
 
     /// Steps taken so far.

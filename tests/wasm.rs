@@ -82,6 +82,16 @@ async fn uploads_decode_and_a_fine_tuning_step_runs_and_exports() {
     assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
     assert_eq!(tuner.steps(), 1.0);
     let bytes = ok(tuner.export_weights().await);
+    // reset: step 0 again, the pretrained model's samples, and it trains on from there.
+    ok(tuner.reset());
+    assert_eq!(tuner.steps(), 0.0);
+    let pretrained = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
+    assert_eq!(
+        ok(tuner.sample(1, 0.0).await).to_vec(),
+        ok(pretrained.sample(1, 0.0).await).to_vec()
+    );
+    assert_eq!(ok(tuner.train_steps(1).await).len(), 2);
+    assert_eq!(tuner.steps(), 1.0);
     let tuned = ok(Generator::load(files(&[&bytes]), "cpu".into()).await);
     assert!(tuned.fine_tuned());
     assert_eq!(ok(tuned.sample(1, 0.0).await).length() as usize, IMAGE);
