@@ -35,14 +35,14 @@ pub fn tone_label(example: &Example) -> Option<usize> {
 
 /// How many images fell in each tone class.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ToneMix(pub [usize; 6]);
+pub struct ToneMix(pub [usize; TONES.len()]);
 
 impl ToneMix {
     /// Counts the classes.
     pub fn of(labels: impl IntoIterator<Item = usize>) -> Self {
         let mut mix = Self::default();
         for l in labels {
-            mix.0[l.min(5)] += 1;
+            mix.0[l.min(TONES.len() - 1)] += 1;
         }
         mix
     }
@@ -53,7 +53,7 @@ impl ToneMix {
     }
 
     /// Share of each class (zeros when empty).
-    pub fn shares(&self) -> [f64; 6] {
+    pub fn shares(&self) -> [f64; TONES.len()] {
         let total = self.total().max(1) as f64;
         self.0.map(|c| c as f64 / total)
     }

@@ -18,12 +18,6 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// Whether this build carries the WebGPU backend (the CPU-only build is the small fallback).
-#[wasm_bindgen(js_name = hasWebGpu)]
-pub fn has_webgpu() -> bool {
-    cfg!(feature = "webgpu")
-}
-
 #[cfg(feature = "webgpu")]
 thread_local! {
     static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };

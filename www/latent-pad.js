@@ -86,6 +86,14 @@ function saveBytes(blob, name) {
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }
 
+/** The numeric attributes: their range, the default a missing or bad value falls back to. */
+const NUMBERS = {
+  seed: { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0, rule: "the seed must be a whole number from 0 to 2^53 - 1" },
+  count: { min: 1, max: 64, fallback: 16, rule: "count must be a whole number from 1 to 64" },
+};
+
+const modeTokens = (value) => value.split(/[\s,]+/).filter(Boolean);
+
 function whole(value, min, max) {
   const n = Number(value);
   return value !== null && value.trim() !== "" && Number.isInteger(n) && n >= min && n <= max ? n : null;
@@ -99,7 +107,7 @@ export class LatentPad extends HTMLElement {
   #observer = null;
   #unsubscribe = null;
   #generator = null; // the model the grid shows
-  #pretrained = null; // the model named by `model`, for reset
+  #pretrained = null; // the last model loaded from `model` (a device loss concerns it too)
   #loadToken = 0;
   #failure = null; // the last load's error, until the next load
   #busy = false;
@@ -124,20 +132,25 @@ export class LatentPad extends HTMLElement {
   }
 
   get modes() {
-    const raw = (this.getAttribute("mode") || "sample interpolate finetune").split(/[\s,]+/).filter(Boolean);
+    const raw = modeTokens(this.getAttribute("mode") || "sample interpolate finetune");
     const known = raw.filter((m) => MODES.includes(m));
     return known.length ? known : ["sample"];
   }
 
+  #number(name) {
+    const { min, max, fallback } = NUMBERS[name];
+    return whole(this.getAttribute(name) ?? String(fallback), min, max) ?? fallback;
+  }
+
   get seed() {
-    return whole(this.getAttribute("seed") ?? "0", 0, Number.MAX_SAFE_INTEGER) ?? 0;
+    return this.#number("seed");
   }
   set seed(v) {
     this.setAttribute("seed", String(v));
   }
 
   get count() {
-    return whole(this.getAttribute("count") ?? "16", 1, 64) ?? 16;
+    return this.#number("count");
   }
 
   get backend() {
@@ -155,11 +168,12 @@ export class LatentPad extends HTMLElement {
     if (value === null) return;
     const bad = (what) => this.#error("attribute", `${name}="${value}": ${what}`);
     if (name === "mode") {
-      const unknown = value.split(/[\s,]+/).filter((m) => m && !MODES.includes(m));
+      const unknown = modeTokens(value).filter((m) => !MODES.includes(m));
       if (unknown.length) bad(`unknown mode ${unknown.join(", ")}; use sample, interpolate or finetune`);
-    } else if (name === "seed" && whole(value, 0, Number.MAX_SAFE_INTEGER) === null) bad("the seed must be a whole number from 0 to 2^53 - 1; using 0");
-    else if (name === "count" && whole(value, 1, 64) === null) bad("count must be a whole number from 1 to 64; using 16");
-    else if (name === "backend" && !BACKENDS.includes(value)) bad("backend must be auto, webgpu or cpu; using auto");
+    } else if (name in NUMBERS) {
+      const { min, max, fallback, rule } = NUMBERS[name];
+      if (whole(value, min, max) === null) bad(`${rule}; using ${fallback}`);
+    } else if (name === "backend" && !BACKENDS.includes(value)) bad("backend must be auto, webgpu or cpu; using auto");
   }
 
   attributeChangedCallback(name, old, value) {
@@ -375,7 +389,7 @@ export class LatentPad extends HTMLElement {
       this.seed = this.seed + this.count;
     });
     on(".seed", "change", (e) => {
-      const seed = whole(e.target.value, 0, Number.MAX_SAFE_INTEGER);
+      const seed = whole(e.target.value, NUMBERS.seed.min, NUMBERS.seed.max);
       if (seed === null) this.#status("The seed must be a whole number ≥ 0.", { error: true });
       else this.seed = seed;
     });
@@ -401,7 +415,7 @@ export class LatentPad extends HTMLElement {
     on(".ft-start", "click", () => this.fineTune(null).done.catch(() => {}));
     on(".ft-cancel", "click", () => this.#run?.cancel());
     on(".ft-reset", "click", () => this.#reset());
-    on(".ft-save", "click", () => this.exportModel().then((b) => saveBytes(b, `${this.#generator.name}.lpw`)).catch((e) => this.#ftStatus(e.message, true)));
+    on(".ft-save", "click", () => this.exportModel().then((b) => saveBytes(b, `${this.#generator.name}.lpw`)).catch((e) => this.#note(".ft-status", e.message, true)));
     on(".ft-store", "click", () => this.#store());
     on(".model-file", "change", (e) => {
       const file = e.target.files[0];
@@ -587,8 +601,9 @@ export class LatentPad extends HTMLElement {
 
   // ---- uploads and fine-tuning -------------------------------------------------------
 
-  #uploadStatus(text, error = false) {
-    const el = this.#q(".upload-status");
+  /** Sets a status line under a panel (`.upload-status`, `.ft-status`). */
+  #note(selector, text, error = false) {
+    const el = this.#q(selector);
     el.textContent = text;
     el.classList.toggle("error-text", error);
   }
@@ -620,28 +635,23 @@ export class LatentPad extends HTMLElement {
 
   async #addFiles(fileList) {
     const files = [...fileList];
-    this.#uploadStatus(`Reading ${files.length} file(s)…`);
+    this.#note(".upload-status", `Reading ${files.length} file(s)…`);
     try {
       const { images, errors } = await decodeImages(files, {
         room: MAX_UPLOADS - this.#uploads.length,
-        onProgress: (done, total) => this.#uploadStatus(`Read ${done} of ${total}…`),
+        onProgress: (done, total) => this.#note(".upload-status", `Read ${done} of ${total}…`),
       });
       this.#uploads.push(...images);
       this.#renderThumbs();
       const summary = `${this.#uploads.length} image(s) ready.`;
-      this.#uploadStatus(errors.length ? `${summary} Skipped: ${errors.join("; ")}` : summary, errors.length > 0);
+      this.#note(".upload-status", errors.length ? `${summary} Skipped: ${errors.join("; ")}` : summary, errors.length > 0);
       for (const message of errors) this.#error("decode", message);
     } catch (e) {
-      this.#uploadStatus(`Could not read the files: ${e.message}`, true);
+      this.#note(".upload-status", `Could not read the files: ${e.message}`, true);
       this.#error("decode", e.message);
     }
   }
 
-  #ftStatus(text, error = false) {
-    const el = this.#q(".ft-status");
-    el.textContent = text;
-    el.classList.toggle("error-text", error);
-  }
 
   #plotLosses(labels) {
     const c = this.#q(".loss-plot");
@@ -686,14 +696,14 @@ export class LatentPad extends HTMLElement {
       if (!Number.isInteger(total) || total < 1 || total > 5000) throw new LatentpadError("finetune", "steps must be a whole number from 1 to 5000");
       this.#losses = [];
       this.#q(".ft-progress").value = 0;
-      this.#ftStatus("Preparing…");
+      this.#note(".ft-status", "Preparing…");
       const started = performance.now();
       this.#run = base.fineTune(this.#uploads.map((u) => u.rgba), {
         steps: total,
         onStep: ({ step, steps, losses, labels }) => {
           this.#losses.push(losses);
           this.#q(".ft-progress").value = step / steps;
-          this.#ftStatus(`Step ${step} of ${steps} · ${((performance.now() - started) / step / 1000).toFixed(1)} s per step`);
+          this.#note(".ft-status", `Step ${step} of ${steps} · ${((performance.now() - started) / step / 1000).toFixed(1)} s per step`);
           this.#plotLosses(labels);
           this.#emit("progress", { phase: "finetune", step, total: steps, losses });
         },
@@ -706,11 +716,11 @@ export class LatentPad extends HTMLElement {
       if (this.#generator === base) this.#use(tuned);
       this.#q(".ft-save").disabled = this.#q(".ft-store").disabled = this.#q(".ft-reset").disabled = false;
       if (this.isConnected) await this.sample().catch(() => {});
-      this.#ftStatus(`${tuned.cancelled ? "Stopped" : "Done"} after ${tuned.stepsTrained} steps. The samples above now come from your fine-tuned model.`);
+      this.#note(".ft-status", `${tuned.cancelled ? "Stopped" : "Done"} after ${tuned.stepsTrained} steps. The samples above now come from your fine-tuned model.`);
       this.dataset.finetuned = String(tuned.stepsTrained);
       return { steps: tuned.stepsTrained, cancelled: tuned.cancelled };
     } catch (e) {
-      this.#ftStatus(`Fine-tuning stopped: ${e.message}. Your images are still here.`, true);
+      this.#note(".ft-status", `Fine-tuning stopped: ${e.message}. Your images are still here.`, true);
       this.#error(e.type ?? "finetune", e.message);
       throw e;
     } finally {
@@ -724,7 +734,7 @@ export class LatentPad extends HTMLElement {
     this.#generator?.free();
     this.#q(".ft-reset").disabled = true;
     await this.#load();
-    this.#ftStatus("Back to the pretrained model.");
+    this.#note(".ft-status", "Back to the pretrained model.");
   }
 
   async #store() {
@@ -732,9 +742,9 @@ export class LatentPad extends HTMLElement {
       const name = `${this.#generator.name} ${new Date().toLocaleString()}`;
       await saveModel(name, this.#generator.weights());
       await this.#listSaved();
-      this.#ftStatus(`Kept in this browser as “${name}”.`);
+      this.#note(".ft-status", `Kept in this browser as “${name}”.`);
     } catch (e) {
-      this.#ftStatus(`Could not keep the model in this browser: ${e.message}`, true);
+      this.#note(".ft-status", `Could not keep the model in this browser: ${e.message}`, true);
       this.#error("save", e.message);
     }
   }

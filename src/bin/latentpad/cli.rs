@@ -558,19 +558,19 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
                 tone_label,
             ),
         };
-    let pick = |set: &[Example]| -> Vec<(Rgb64, usize)> {
+    fn pick(set: &[Example], labelled: fn(&Example) -> Option<usize>) -> Vec<(&Rgb64, usize)> {
         set.iter()
-            .filter_map(|e| labelled(e).map(|l| (e.image.clone(), l)))
+            .filter_map(|e| labelled(e).map(|l| (&e.image, l)))
             .collect()
-    };
-    let (train, held_out) = (pick(&data.train), pick(&data.held_out));
+    }
+    let (train, held_out) = (pick(&data.train, labelled), pick(&data.held_out, labelled));
     let config = ClassifierConfig::new(classes.len());
     let mut trainer = ClassifierTrainer::new(config, 1e-3, args.seed, device);
     let mut sampler = BatchSampler::new(train.len(), args.seed);
     let bar = progress(args.steps, 0);
     for step in 1..=args.steps {
         let idx = sampler.next_batch(args.batch_size);
-        let images: Vec<&Rgb64> = idx.iter().map(|i| &train[*i].0).collect();
+        let images: Vec<&Rgb64> = idx.iter().map(|i| train[*i].0).collect();
         let labels: Vec<usize> = idx.iter().map(|i| train[*i].1).collect();
         let loss = pollster::block_on(trainer.step(&images, &labels))?;
         bar.set_position(step);
@@ -578,10 +578,10 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
     }
     bar.finish();
     let classifier = trainer.classifier();
-    let accuracy = |set: &[(Rgb64, usize)]| -> Result<f64> {
+    let accuracy = |set: &[(&Rgb64, usize)]| -> Result<f64> {
         let mut correct = 0;
         for chunk in set.chunks(128) {
-            let images: Vec<&Rgb64> = chunk.iter().map(|e| &e.0).collect();
+            let images: Vec<&Rgb64> = chunk.iter().map(|e| e.0).collect();
             let pred = pollster::block_on(classify(&classifier, img::to_tensor(&images, device)))?;
             correct += pred.iter().zip(chunk).filter(|(p, e)| **p == e.1).count();
         }
