@@ -5,7 +5,9 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::{leaky_relu, relu};
+use burn::tensor::activation::relu;
+
+use super::conv;
 
 /// DCGAN's weight init: N(0, 0.02).
 pub fn dcgan_init() -> Initializer {
@@ -40,7 +42,7 @@ impl UpBlock {
     /// - input: `[n, channels_in, s, s]`
     /// - output: `[n, channels_out, 2s, 2s]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.norm.forward(self.conv.forward(x)))
+        relu(self.norm.forward(conv::conv_transpose2d(&self.conv, x)))
     }
 }
 
@@ -69,12 +71,12 @@ impl DownBlock {
     /// - input: `[n, channels_in, s, s]`
     /// - output: `[n, channels_out, s/2, s/2]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
+        let x = conv::conv2d(&self.conv, x);
         let x = match &self.norm {
             Some(norm) => norm.forward(x),
             None => x,
         };
-        leaky_relu(x, 0.2)
+        conv::leaky_relu(x, 0.2)
     }
 }
 

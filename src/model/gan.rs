@@ -7,6 +7,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::blocks::{DownBlock, UpBlock, dcgan_init, pyramid};
+use super::conv;
 
 /// Generator architecture.
 #[derive(Config, Debug, PartialEq)]
@@ -67,11 +68,14 @@ impl Generator {
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
         let [n, d] = z.dims();
         let x = z.reshape([n, d, 1, 1]); // [n, latent, 1, 1]
-        let mut x = relu(self.project_norm.forward(self.project.forward(x))); // [n, 8w, 4, 4]
+        let mut x = relu(
+            self.project_norm
+                .forward(conv::conv_transpose2d(&self.project, x)),
+        ); // [n, 8w, 4, 4]
         for block in &self.blocks {
             x = block.forward(x); // 4 -> 8 -> 16 -> 32
         }
-        self.to_rgb.forward(x).tanh() // [n, 3, 64, 64]
+        conv::conv_transpose2d(&self.to_rgb, x).tanh() // [n, 3, 64, 64]
     }
 }
 
@@ -116,7 +120,7 @@ impl Discriminator {
         for block in &self.blocks {
             x = block.forward(x); // 64 -> 32 -> 16 -> 8 -> 4
         }
-        self.head.forward(x).reshape([n]) // [n, 1, 1, 1] -> [n]
+        conv::conv2d(&self.head, x).reshape([n]) // [n, 1, 1, 1] -> [n]
     }
 
     /// FreezeD (Mo et al. 2020): stop training the first `layers` blocks, which hold generic

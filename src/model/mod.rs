@@ -5,6 +5,7 @@
 
 pub mod blocks;
 pub mod classifier;
+pub mod conv;
 pub mod gan;
 pub mod latent_model;
 pub mod vae;

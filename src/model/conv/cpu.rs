@@ -1,0 +1,544 @@
+//! Convolution kernels on plain `f32` slices for the CPU: im2col and one large matrix product
+//! each for the forward pass, the input gradient and the weight gradient.
+//!
+//! burn-flex 0.22 computes a convolution's weight gradient as another convolution whose
+//! "kernel" is the output gradient (a 16x16 or 32x32 kernel with dilation 2 for these nets),
+//! which its im2col tiling turns into many thin matrix products; that made a DCGAN training
+//! step 2-2.5x slower than PyTorch here. Written as `W * cols`, `W^T * dY` and `dY * cols^T`
+//! over the whole batch (K, M or N = batch x output pixels), every product is one big GEMM, as
+//! in Caffe's and PyTorch's CPU convolutions.
+//!
+//! Layouts: activations NCHW; the weight `[out, in, kh, kw]` is the `[out, in*kh*kw]` matrix;
+//! `cols` is `[in*kh*kw, n*out_h*out_w]` (one row per input channel and kernel tap, one column
+//! per output pixel of the batch).
+
+/// Sizes of one convolution (groups 1, dilation 1, the same stride and padding on both axes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Batch size.
+    pub batch: usize,
+    /// Input channels.
+    pub channels_in: usize,
+    /// Input height and width.
+    pub input: [usize; 2],
+    /// Output channels.
+    pub channels_out: usize,
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Stride on both axes.
+    pub stride: usize,
+    /// Zero padding on all four sides.
+    pub padding: usize,
+}
+
+impl Geometry {
+    /// Output height and width, or `None` when the kernel does not fit the padded input.
+    pub fn output(&self) -> Option<[usize; 2]> {
+        let size = |input: usize, kernel: usize| {
+            (input + 2 * self.padding)
+                .checked_sub(kernel)
+                .map(|span| span / self.stride + 1)
+        };
+        if self.stride == 0 {
+            return None;
+        }
+        Some([
+            size(self.input[0], self.kernel[0])?,
+            size(self.input[1], self.kernel[1])?,
+        ])
+    }
+
+    fn out(&self) -> [usize; 2] {
+        self.output().expect("geometry checked by the caller")
+    }
+
+    /// Rows of `cols`: input channels x kernel taps.
+    fn rows(&self) -> usize {
+        self.channels_in * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Columns of `cols`: output pixels of the whole batch.
+    fn columns(&self) -> usize {
+        let [h, w] = self.out();
+        self.batch * h * w
+    }
+
+    /// Elements of the input `[n, c_in, h, w]`.
+    pub fn input_len(&self) -> usize {
+        self.batch * self.channels_in * self.input[0] * self.input[1]
+    }
+
+    /// Elements of the output `[n, c_out, out_h, out_w]`.
+    pub fn output_len(&self) -> usize {
+        self.channels_out * self.columns()
+    }
+
+    /// Elements of the weight `[c_out, c_in, kh, kw]`.
+    pub fn weight_len(&self) -> usize {
+        self.channels_out * self.rows()
+    }
+
+    /// The output positions `o` (along one axis of `len` outputs) whose input position
+    /// `o * stride + tap - padding` lies inside `0..input`, as a range.
+    fn inside(&self, tap: usize, input: usize, len: usize) -> std::ops::Range<usize> {
+        let (s, p) = (self.stride, self.padding);
+        let first = p.saturating_sub(tap).div_ceil(s);
+        // Largest o with o * s + tap - p <= input - 1.
+        let last = (input + p).checked_sub(tap + 1).map(|span| span / s + 1);
+        let end = last.unwrap_or(0).min(len);
+        first.min(end)..end
+    }
+}
+
+/// Output of `conv(x, weight)`: `[n, c_out, out_h, out_w]`.
+pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (rows, columns) = (g.rows(), g.columns());
+    let [h, w] = g.out();
+    with_scratch(Slot::Columns, rows * columns, |cols| {
+        with_scratch(Slot::Output, g.output_len(), |y_cn| {
+            im2col(g, x, cols);
+            // y_cn[c_out, n*l] = weight[c_out, rows] * cols[rows, n*l]
+            matmul(
+                Matrix::row_major(weight, g.channels_out, rows),
+                Matrix::row_major(cols, rows, columns),
+                y_cn,
+            );
+            swap_outer(y_cn, g.channels_out, g.batch, h * w)
+        })
+    })
+}
+
+/// Gradient of `conv(x, weight)` with respect to `x`, given the output gradient `dy`:
+/// `[n, c_in, h, w]`. This is also the forward pass of the transposed convolution.
+pub fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+    let [h, w] = g.out();
+    let (rows, columns) = (g.rows(), g.columns());
+    with_scratch(Slot::Columns, rows * columns, |dcols| {
+        with_scratch(Slot::Output, g.output_len(), |dy_cn| {
+            swap_outer_into(dy, g.batch, g.channels_out, h * w, dy_cn);
+            // dcols[rows, n*l] = weight^T[rows, c_out] * dy_cn[c_out, n*l]
+            matmul(
+                Matrix::row_major(weight, g.channels_out, rows).transposed(),
+                Matrix::row_major(dy_cn, g.channels_out, columns),
+                dcols,
+            );
+        });
+        col2im(g, dcols)
+    })
+}
+
+/// Gradient of `conv(x, weight)` with respect to `weight`: `[c_out, c_in, kh, kw]`.
+pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let [h, w] = g.out();
+    let (rows, columns) = (g.rows(), g.columns());
+    let mut dweight_t = vec![0.0; g.weight_len()];
+    with_scratch(Slot::Columns, rows * columns, |cols| {
+        with_scratch(Slot::Output, g.output_len(), |dy_lc| {
+            // [n, c_out, l] -> [n*l, c_out], so that the product below reads both operands
+            // row by row (a column-major right operand makes gemm 3x slower at these sizes).
+            for_each_chunk(dy_lc, h * w * g.channels_out, |n, block| {
+                transpose(
+                    &dy[n * block.len()..][..block.len()],
+                    g.channels_out,
+                    h * w,
+                    block,
+                );
+            });
+            im2col(g, x, cols);
+            // dweight^T[rows, c_out] = cols[rows, n*l] * dy_lc[n*l, c_out]
+            matmul(
+                Matrix::row_major(cols, rows, columns),
+                Matrix::row_major(dy_lc, columns, g.channels_out),
+                &mut dweight_t,
+            );
+        })
+    });
+    let mut dweight = vec![0.0; g.weight_len()];
+    transpose(&dweight_t, rows, g.channels_out, &mut dweight);
+    dweight
+}
+
+/// LeakyReLU: `x` where `x >= 0`, `slope * x` elsewhere.
+pub fn leaky_relu(x: &[f32], slope: f32) -> Vec<f32> {
+    let mut y = vec![0.0; x.len()];
+    for_each_chunk(&mut y, ELEMENTWISE_CHUNK, |i, out| {
+        let src = &x[i * ELEMENTWISE_CHUNK..][..out.len()];
+        for (y, x) in out.iter_mut().zip(src) {
+            *y = if *x >= 0.0 { *x } else { slope * *x };
+        }
+    });
+    y
+}
+
+/// Gradient of [`leaky_relu`] at `x` given the output gradient `dy`.
+pub fn leaky_relu_grad(x: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
+    let mut dx = vec![0.0; x.len()];
+    for_each_chunk(&mut dx, ELEMENTWISE_CHUNK, |i, out| {
+        let start = i * ELEMENTWISE_CHUNK;
+        let (x, dy) = (&x[start..][..out.len()], &dy[start..][..out.len()]);
+        for ((dx, x), dy) in out.iter_mut().zip(x).zip(dy) {
+            *dx = if *x >= 0.0 { *dy } else { slope * *dy };
+        }
+    });
+    dx
+}
+
+/// Elements per task of the element-wise kernels (64 KB of f32).
+const ELEMENTWISE_CHUNK: usize = 1 << 14;
+
+/// `cols[(c, ky, kx), (n, oy, ox)] = x[n, c, oy*s - p + ky, ox*s - p + kx]`, zero outside;
+/// every entry of `cols` is written.
+fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
+    let [kh, kw] = g.kernel;
+    let [h, w] = g.input;
+    let [oh, ow] = g.out();
+    for_each_chunk(cols, g.columns(), |row, out| {
+        let (c, ky, kx) = (row / (kh * kw), (row / kw) % kh, row % kw);
+        let ys = g.inside(ky, h, oh);
+        let xs = g.inside(kx, w, ow);
+        for n in 0..g.batch {
+            let plane = &x[(n * g.channels_in + c) * h * w..][..h * w];
+            for oy in 0..oh {
+                let dst = &mut out[(n * oh + oy) * ow..][..ow];
+                if !ys.contains(&oy) {
+                    dst.fill(0.0);
+                    continue;
+                }
+                let iy = oy * g.stride + ky - g.padding;
+                dst[..xs.start].fill(0.0);
+                dst[xs.end..].fill(0.0);
+                let first = xs.start * g.stride + kx - g.padding;
+                let src = &plane[iy * w + first..];
+                let dst = &mut dst[xs.clone()];
+                match g.stride {
+                    1 => gather::<1>(dst, src),
+                    2 => gather::<2>(dst, src),
+                    _ => {
+                        for (d, s) in dst.iter_mut().zip(src.iter().step_by(g.stride)) {
+                            *d = *s;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// `dst[i] = src[i * S]`, with the stride known at compile time so the loop vectorises.
+fn gather<const S: usize>(dst: &mut [f32], src: &[f32]) {
+    for (d, s) in dst.iter_mut().zip(src.chunks(S)) {
+        *d = s[0];
+    }
+}
+
+/// The adjoint of [`im2col`]: sums every column entry back onto the input pixel it was read
+/// from. Returns `[n, c_in, h, w]`.
+fn col2im(g: &Geometry, dcols: &[f32]) -> Vec<f32> {
+    let [kh, kw] = g.kernel;
+    let [h, w] = g.input;
+    let [oh, ow] = g.out();
+    let columns = g.columns();
+    // One channel per task, so tasks write disjoint planes: [c_in, n, h, w], swapped at the end.
+    with_scratch(Slot::Input, g.input_len(), |dx_cn| {
+        for_each_chunk(dx_cn, g.batch * h * w, |c, planes| {
+            planes.fill(0.0);
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let row = &dcols[((c * kh + ky) * kw + kx) * columns..][..columns];
+                    let ys = g.inside(ky, h, oh);
+                    let xs = g.inside(kx, w, ow);
+                    if xs.is_empty() {
+                        continue;
+                    }
+                    let first = xs.start * g.stride + kx - g.padding;
+                    for n in 0..g.batch {
+                        let plane = &mut planes[n * h * w..][..h * w];
+                        for oy in ys.clone() {
+                            let iy = oy * g.stride + ky - g.padding;
+                            let dst = plane[iy * w + first..].iter_mut().step_by(g.stride);
+                            let src = &row[(n * oh + oy) * ow..][xs.clone()];
+                            for (d, s) in dst.zip(src) {
+                                *d += *s;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        swap_outer(dx_cn, g.channels_in, g.batch, h * w)
+    })
+}
+
+/// `dst[c, r] = src[r, c]` for a row-major `[rows, columns]` source.
+fn transpose(src: &[f32], rows: usize, columns: usize, dst: &mut [f32]) {
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..columns).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(columns) {
+                    dst[c * rows + r] = src[r * columns + c];
+                }
+            }
+        }
+    }
+}
+
+/// Intermediate buffers, kept between calls per thread. At batch 32 the im2col matrix alone
+/// is 25 MB; fresh buffers per call cost page faults on every layer of every step, and in a
+/// VM each first write to a zeroed page also flushes the other CPUs' TLBs, which took a fifth
+/// of the kernels' time.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// `cols` or `dcols`.
+    Columns,
+    /// An output-shaped intermediate.
+    Output,
+    /// An input-shaped intermediate.
+    Input,
+}
+
+thread_local! {
+    static SCRATCH: [std::cell::RefCell<Vec<f32>>; 3] = Default::default();
+}
+
+/// Runs `f` on a `len`-long scratch buffer of unspecified contents.
+fn with_scratch<R>(slot: Slot, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let take =
+        |s: &[std::cell::RefCell<Vec<f32>>; 3]| std::mem::take(&mut *s[slot as usize].borrow_mut());
+    let mut buffer = SCRATCH.with(take);
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    let result = f(&mut buffer[..len]);
+    SCRATCH.with(|s| *s[slot as usize].borrow_mut() = buffer);
+    result
+}
+
+/// `[a, b, inner]` -> `[b, a, inner]`: swaps the two outer axes, copying `inner`-long runs.
+fn swap_outer(src: &[f32], a: usize, b: usize, inner: usize) -> Vec<f32> {
+    let mut dst = vec![0.0; a * b * inner];
+    swap_outer_into(src, a, b, inner, &mut dst);
+    dst
+}
+
+/// [`swap_outer`] into a given buffer.
+fn swap_outer_into(src: &[f32], a: usize, b: usize, inner: usize, dst: &mut [f32]) {
+    for_each_chunk(dst, a * inner, |j, block| {
+        for i in 0..a {
+            block[i * inner..][..inner].copy_from_slice(&src[(i * b + j) * inner..][..inner]);
+        }
+    });
+}
+
+/// A read-only matrix view with arbitrary strides.
+#[derive(Clone, Copy)]
+struct Matrix<'a> {
+    data: &'a [f32],
+    rows: usize,
+    columns: usize,
+    row_stride: isize,
+    column_stride: isize,
+}
+
+impl<'a> Matrix<'a> {
+    fn row_major(data: &'a [f32], rows: usize, columns: usize) -> Self {
+        assert_eq!(data.len(), rows * columns, "matrix buffer size");
+        Self {
+            data,
+            rows,
+            columns,
+            row_stride: columns as isize,
+            column_stride: 1,
+        }
+    }
+
+    fn transposed(self) -> Self {
+        Self {
+            rows: self.columns,
+            columns: self.rows,
+            row_stride: self.column_stride,
+            column_stride: self.row_stride,
+            ..self
+        }
+    }
+}
+
+/// `dst = lhs * rhs`, `dst` row-major `[lhs.rows, rhs.columns]`.
+fn matmul(lhs: Matrix, rhs: Matrix, dst: &mut [f32]) {
+    let (m, k, n) = (lhs.rows, lhs.columns, rhs.columns);
+    assert_eq!(k, rhs.rows, "inner dimensions");
+    assert_eq!(dst.len(), m * n, "output buffer size");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        dst.fill(0.0);
+        return;
+    }
+    // SAFETY: the three views are in bounds (asserted sizes and strides of dense row-major
+    // buffers, or their transposes), `dst` is exclusively borrowed and does not alias the
+    // inputs, and `read_dst = false` means `dst` is only written.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.data.as_ptr(),
+            lhs.column_stride,
+            lhs.row_stride,
+            rhs.data.as_ptr(),
+            rhs.column_stride,
+            rhs.row_stride,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism(),
+        );
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn parallelism() -> gemm::Parallelism {
+    gemm::Parallelism::Rayon(0)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn parallelism() -> gemm::Parallelism {
+    gemm::Parallelism::None
+}
+
+/// Runs `f(index, chunk)` over `len`-long chunks of `buffer`, in parallel where threads exist.
+fn for_each_chunk(buffer: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if len == 0 {
+        return;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        buffer
+            .par_chunks_mut(len)
+            .enumerate()
+            .for_each(|(i, chunk)| f(i, chunk));
+    }
+    #[cfg(target_arch = "wasm32")]
+    buffer
+        .chunks_mut(len)
+        .enumerate()
+        .for_each(|(i, chunk)| f(i, chunk));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct (six nested loops) convolution, the reference.
+    fn naive(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+        let [h, w] = g.input;
+        let [oh, ow] = g.out();
+        let [kh, kw] = g.kernel;
+        let mut y = vec![0.0; g.output_len()];
+        for n in 0..g.batch {
+            for o in 0..g.channels_out {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut sum = 0.0;
+                        for c in 0..g.channels_in {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = (oy * g.stride + ky) as isize - g.padding as isize;
+                                    let ix = (ox * g.stride + kx) as isize - g.padding as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                        continue;
+                                    }
+                                    sum += x[((n * g.channels_in + c) * h + iy as usize) * w
+                                        + ix as usize]
+                                        * weight[((o * g.channels_in + c) * kh + ky) * kw + kx];
+                                }
+                            }
+                        }
+                        y[((n * g.channels_out + o) * oh + oy) * ow + ox] = sum;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    fn dot(a: &[f32], b: &[f32]) -> f64 {
+        a.iter().zip(b).map(|(a, b)| *a as f64 * *b as f64).sum()
+    }
+
+    fn geometries() -> Vec<Geometry> {
+        let g = |batch, channels_in, input, channels_out, kernel, stride, padding| Geometry {
+            batch,
+            channels_in,
+            input,
+            channels_out,
+            kernel,
+            stride,
+            padding,
+        };
+        vec![
+            g(2, 3, [8, 8], 4, [4, 4], 2, 1), // DCGAN down block
+            g(3, 5, [4, 4], 2, [4, 4], 1, 0), // discriminator head / generator projection
+            g(1, 2, [7, 5], 3, [3, 2], 2, 2), // odd sizes, padding wider than a tap
+            g(2, 4, [6, 6], 3, [1, 1], 1, 0), // pointwise
+        ]
+    }
+
+    #[test]
+    fn forward_matches_direct_convolution() {
+        for g in geometries() {
+            let x = values(g.input_len(), 1);
+            let weight = values(g.weight_len(), 2);
+            let fast = forward(&g, &x, &weight);
+            let slow = naive(&g, &x, &weight);
+            for (a, b) in fast.iter().zip(&slow) {
+                assert!((a - b).abs() < 1e-4, "{g:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// The gradients are adjoints of the forward pass: <conv(x, w), dy> equals both
+    /// <x, input_grad(dy, w)> and <w, weight_grad(x, dy)>.
+    #[test]
+    fn gradients_are_adjoints_of_the_forward_pass() {
+        for g in geometries() {
+            let x = values(g.input_len(), 3);
+            let weight = values(g.weight_len(), 4);
+            let dy = values(g.output_len(), 5);
+            let reference = dot(&naive(&g, &x, &weight), &dy);
+            let via_input = dot(&x, &input_grad(&g, &dy, &weight));
+            let via_weight = dot(&weight, &weight_grad(&g, &x, &dy));
+            let tolerance = 1e-4 * reference.abs().max(1.0);
+            assert!((via_input - reference).abs() < tolerance, "{g:?}");
+            assert!((via_weight - reference).abs() < tolerance, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn kernel_larger_than_padded_input_has_no_output() {
+        let g = Geometry {
+            batch: 1,
+            channels_in: 1,
+            input: [2, 2],
+            channels_out: 1,
+            kernel: [5, 5],
+            stride: 1,
+            padding: 1,
+        };
+        assert_eq!(g.output(), None);
+    }
+}

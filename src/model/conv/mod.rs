@@ -1,0 +1,547 @@
+//! Convolutions of the networks, with faster kernels on burn's `flex` CPU backend.
+//!
+//! [`conv2d`] and [`conv_transpose2d`] take burn's own modules (so weights, configs and files
+//! are unchanged) and compute the same function. On a `flex` device, native or in the browser's
+//! CPU build, they run the kernels of [`cpu`] through a burn backend extension with its own
+//! backward pass; on any other device (WebGPU) they are burn's own `forward`.
+
+pub mod cpu;
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::prelude::*;
+use burn::tensor::DType;
+
+use cpu::Geometry;
+
+/// Stride and padding, the same on both axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Step {
+    stride: usize,
+    padding: usize,
+}
+
+/// The convolutions as a burn backend extension: the forward passes for `flex`, and for
+/// `flex` under autodiff with a backward pass made of the same kernels.
+#[backend_extension(Flex, Autodiff)]
+pub trait FastConv: Backend {
+    /// `conv2d(x, weight)` with stride and padding on both axes, no bias.
+    fn fast_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self>;
+
+    /// `conv_transpose2d(x, weight)` with stride and padding on both axes, no output padding,
+    /// no bias.
+    fn fast_conv_transpose2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self>;
+
+    /// `leaky_relu(x, slope)`; burn's autodiff builds it from a comparison and two masked
+    /// selects, which took a twentieth of a GAN step on `flex`.
+    fn fast_leaky_relu(x: FloatTensor<Self>, slope: f32) -> FloatTensor<Self>;
+}
+
+/// LeakyReLU; the same as `burn::tensor::activation::leaky_relu`.
+pub fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f32) -> Tensor<D> {
+    if on_flex_f32(&x) {
+        Tensor::from_dispatch(<Dispatch as FastConv>::fast_leaky_relu(
+            x.into_dispatch(),
+            slope,
+        ))
+    } else {
+        burn::tensor::activation::leaky_relu(x, f64::from(slope))
+    }
+}
+
+/// Applies a [`Conv2d`] module; the same as `module.forward(x)`.
+///
+/// # Shapes
+/// - x: `[n, c_in, h, w]`
+/// - output: `[n, c_out, out_h, out_w]`
+pub fn conv2d(module: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = match module.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right)
+            if top == left && top == bottom && top == right =>
+        {
+            Some(top)
+        }
+        PaddingConfig2d::Valid => Some(0),
+        _ => None,
+    };
+    let step =
+        padding.and_then(|padding| plain(module.stride, module.dilation, module.groups, padding));
+    let weight = module.weight.val();
+    match step.filter(|_| runs_fast(&x)) {
+        Some(step) => {
+            let y = Tensor::from_dispatch(<Dispatch as FastConv>::fast_conv2d(
+                x.into_dispatch(),
+                weight.into_dispatch(),
+                step.stride,
+                step.padding,
+            ));
+            with_bias(y, module.bias.as_ref().map(|b| b.val()))
+        }
+        None => module.forward(x),
+    }
+}
+
+/// Applies a [`ConvTranspose2d`] module; the same as `module.forward(x)`.
+///
+/// # Shapes
+/// - x: `[n, c_in, h, w]`
+/// - output: `[n, c_out, (h-1)*stride - 2*padding + kh, ...]`
+pub fn conv_transpose2d(module: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    let step = (module.padding[0] == module.padding[1] && module.padding_out == [0, 0])
+        .then(|| {
+            plain(
+                module.stride,
+                module.dilation,
+                module.groups,
+                module.padding[0],
+            )
+        })
+        .flatten();
+    let weight = module.weight.val();
+    match step.filter(|_| runs_fast(&x)) {
+        Some(step) => {
+            let y = Tensor::from_dispatch(<Dispatch as FastConv>::fast_conv_transpose2d(
+                x.into_dispatch(),
+                weight.into_dispatch(),
+                step.stride,
+                step.padding,
+            ));
+            with_bias(y, module.bias.as_ref().map(|b| b.val()))
+        }
+        None => module.forward(x),
+    }
+}
+
+/// The stride and padding when the kernels cover this layer: square stride, no dilation, one
+/// group.
+fn plain(stride: [usize; 2], dilation: [usize; 2], groups: usize, padding: usize) -> Option<Step> {
+    (stride[0] == stride[1] && stride[0] > 0 && dilation == [1, 1] && groups == 1).then_some(Step {
+        stride: stride[0],
+        padding,
+    })
+}
+
+/// Whether `x` lives on `flex` (directly or under autodiff) in `f32`.
+fn runs_fast(x: &Tensor<4>) -> bool {
+    on_flex_f32(x)
+}
+
+fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
+    let on_flex = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
+    on_flex && x.dtype() == DType::F32
+}
+
+fn with_bias(y: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    match bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            y + bias.reshape([1, channels, 1, 1]) // [1, c_out, 1, 1]
+        }
+        None => y,
+    }
+}
+
+/// A `flex` tensor made contiguous, for reading as an `f32` slice.
+struct Host {
+    tensor: FlexTensor,
+    dims: [usize; 4],
+}
+
+impl Host {
+    /// A 4-d tensor.
+    fn new(tensor: &FlexTensor) -> Self {
+        let tensor = tensor.to_contiguous();
+        let dims = tensor.layout().shape().dims::<4>();
+        Self { tensor, dims }
+    }
+
+    /// Any rank; `dims` is unused.
+    fn flat(tensor: &FlexTensor) -> Self {
+        Self {
+            tensor: tensor.to_contiguous(),
+            dims: [0; 4],
+        }
+    }
+
+    /// A tensor of this one's shape holding `values`.
+    fn like(&self, values: Vec<f32>) -> FlexTensor {
+        let shape = self.tensor.layout().shape().clone();
+        FlexTensor::from_data(TensorData::new(values, shape))
+    }
+
+    fn values(&self) -> &[f32] {
+        self.tensor
+            .as_slice::<f32>()
+            .expect("contiguous f32 tensor (checked by runs_fast)")
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, dims: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, dims))
+}
+
+/// The geometry of `conv2d(x, weight)`; panics on shapes burn's own conv would also reject.
+fn conv_geometry(x: [usize; 4], weight: [usize; 4], step: Step) -> Geometry {
+    assert_eq!(x[1], weight[1], "conv2d: input channels of x and weight");
+    let g = Geometry {
+        batch: x[0],
+        channels_in: x[1],
+        input: [x[2], x[3]],
+        channels_out: weight[0],
+        kernel: [weight[2], weight[3]],
+        stride: step.stride,
+        padding: step.padding,
+    };
+    assert!(
+        g.output().is_some(),
+        "conv2d: kernel larger than the padded input"
+    );
+    g
+}
+
+/// The transposed convolution of `x` is the input gradient of the convolution whose output
+/// has the shape of `x`: this is that convolution's geometry.
+fn transpose_geometry(x: [usize; 4], weight: [usize; 4], step: Step) -> Geometry {
+    assert_eq!(
+        x[1], weight[0],
+        "conv_transpose2d: input channels of x and weight"
+    );
+    let size = |input: usize, kernel: usize| {
+        ((input - 1) * step.stride + kernel)
+            .checked_sub(2 * step.padding)
+            .expect("conv_transpose2d: padding larger than the output")
+    };
+    Geometry {
+        batch: x[0],
+        channels_in: weight[1],
+        input: [size(x[2], weight[2]), size(x[3], weight[3])],
+        channels_out: x[1],
+        kernel: [weight[2], weight[3]],
+        stride: step.stride,
+        padding: step.padding,
+    }
+}
+
+fn conv_forward(x: &FlexTensor, weight: &FlexTensor, step: Step) -> FlexTensor {
+    let (x, weight) = (Host::new(x), Host::new(weight));
+    let g = conv_geometry(x.dims, weight.dims, step);
+    let [h, w] = g.output().expect("checked by conv_geometry");
+    let y = cpu::forward(&g, x.values(), weight.values());
+    flex_tensor(y, [g.batch, g.channels_out, h, w])
+}
+
+fn transpose_forward(x: &FlexTensor, weight: &FlexTensor, step: Step) -> FlexTensor {
+    let (x, weight) = (Host::new(x), Host::new(weight));
+    let g = transpose_geometry(x.dims, weight.dims, step);
+    let [h, w] = g.input;
+    let y = cpu::input_grad(&g, x.values(), weight.values());
+    flex_tensor(y, [g.batch, g.channels_in, h, w])
+}
+
+fn leaky_relu_forward(x: &FlexTensor, slope: f32) -> FlexTensor {
+    let x = Host::flat(x);
+    x.like(cpu::leaky_relu(x.values(), slope))
+}
+
+impl FastConv for Flex {
+    fn fast_leaky_relu(x: FlexTensor, slope: f32) -> FlexTensor {
+        leaky_relu_forward(&x, slope)
+    }
+
+    fn fast_conv2d(x: FlexTensor, weight: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+        conv_forward(&x, &weight, Step { stride, padding })
+    }
+
+    fn fast_conv_transpose2d(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: usize,
+        padding: usize,
+    ) -> FlexTensor {
+        transpose_forward(&x, &weight, Step { stride, padding })
+    }
+}
+
+/// Backward of `conv2d(x, weight)`: `dx = input_grad(dy, w)`, `dw = weight_grad(x, dy)`.
+#[derive(Debug)]
+struct ConvBackward;
+
+impl Backward<Flex, 2> for ConvBackward {
+    type State = (NodeId, NodeId, Step);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let dy = Host::new(&grads.consume::<Flex>(&ops.node));
+        let (x_id, weight_id, step) = ops.state;
+        let x = Host::new(&checkpointer.retrieve_node_output::<FlexTensor>(x_id));
+        let weight = Host::new(&checkpointer.retrieve_node_output::<FlexTensor>(weight_id));
+        let g = conv_geometry(x.dims, weight.dims, step);
+        if let Some(node) = node_x {
+            let dx = cpu::input_grad(&g, dy.values(), weight.values());
+            grads.register::<Flex>(node.id, flex_tensor(dx, x.dims));
+        }
+        if let Some(node) = node_weight {
+            let dw = cpu::weight_grad(&g, x.values(), dy.values());
+            grads.register::<Flex>(node.id, flex_tensor(dw, weight.dims));
+        }
+    }
+}
+
+/// Backward of `conv_transpose2d(x, weight)`, the input gradient of a convolution `c` with
+/// output shaped like `x`: `dx = c(dy, w)`, `dw = weight_grad of c at input dy and output
+/// gradient x`.
+#[derive(Debug)]
+struct TransposeBackward;
+
+impl Backward<Flex, 2> for TransposeBackward {
+    type State = (NodeId, NodeId, Step);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let dy = Host::new(&grads.consume::<Flex>(&ops.node));
+        let (x_id, weight_id, step) = ops.state;
+        let x = Host::new(&checkpointer.retrieve_node_output::<FlexTensor>(x_id));
+        let weight = Host::new(&checkpointer.retrieve_node_output::<FlexTensor>(weight_id));
+        let g = transpose_geometry(x.dims, weight.dims, step);
+        if let Some(node) = node_x {
+            let dx = cpu::forward(&g, dy.values(), weight.values());
+            grads.register::<Flex>(node.id, flex_tensor(dx, x.dims));
+        }
+        if let Some(node) = node_weight {
+            let dw = cpu::weight_grad(&g, dy.values(), x.values());
+            grads.register::<Flex>(node.id, flex_tensor(dw, weight.dims));
+        }
+    }
+}
+
+/// Backward of `leaky_relu(x)`: `dy` where `x >= 0`, `slope * dy` elsewhere.
+#[derive(Debug)]
+struct LeakyReluBackward;
+
+impl Backward<Flex, 1> for LeakyReluBackward {
+    type State = (NodeId, f32);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let dy = Host::flat(&grads.consume::<Flex>(&ops.node));
+        let (x_id, slope) = ops.state;
+        if let Some(node) = node_x {
+            let x = Host::flat(&checkpointer.retrieve_node_output::<FlexTensor>(x_id));
+            let dx = cpu::leaky_relu_grad(x.values(), dy.values(), slope);
+            grads.register::<Flex>(node.id, x.like(dx));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
+    fn fast_leaky_relu(x: FloatTensor<Self>, slope: f32) -> FloatTensor<Self> {
+        let y = leaky_relu_forward(x.primitive(), slope);
+        match LeakyReluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                prep.finish((x_state, slope), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn fast_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let step = Step { stride, padding };
+        match ConvBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let y = conv_forward(x.primitive(), weight.primitive(), step);
+                prep.finish((x_state, weight_state, step), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(conv_forward(x.primitive(), weight.primitive(), step))
+            }
+        }
+    }
+
+    fn fast_conv_transpose2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let step = Step { stride, padding };
+        match TransposeBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let y = transpose_forward(x.primitive(), weight.primitive(), step);
+                prep.finish((x_state, weight_state, step), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(transpose_forward(x.primitive(), weight.primitive(), step))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    fn max_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        (a - b).abs().max().into_scalar()
+    }
+
+    /// Output and the gradients of `x`, the weight and the bias agree between `ours` and
+    /// `burns` under autodiff on `flex`, for a loss that weights every output differently.
+    fn assert_same_as_burn(
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        bias: Option<Tensor<1>>,
+        ours: impl Fn(Tensor<4>) -> Tensor<4>,
+        burns: impl Fn(Tensor<4>) -> Tensor<4>,
+    ) {
+        assert!(
+            runs_fast(&x),
+            "the kernels, not burn's conv, are under test"
+        );
+        let (a, b) = (ours(x.clone()), burns(x.clone()));
+        assert!(
+            max_difference(a.clone(), b.clone()) < 1e-4,
+            "outputs differ"
+        );
+        let mix = Tensor::<4>::random(a.dims(), Distribution::Default, &x.device());
+        let grads_a = (a * mix.clone()).sum().backward();
+        let grads_b = (b * mix).sum().backward();
+        for t in [&x, &weight] {
+            let (ga, gb) = (t.grad(&grads_a), t.grad(&grads_b));
+            assert!(max_difference(ga.expect("grad"), gb.expect("grad")) < 1e-4);
+        }
+        if let Some(bias) = bias {
+            let (ga, gb) = (bias.grad(&grads_a), bias.grad(&grads_b));
+            assert!(max_difference(ga.expect("grad"), gb.expect("grad")) < 1e-4);
+        }
+    }
+
+    #[test]
+    fn conv2d_matches_burn_on_flex_with_gradients() {
+        let device = Device::flex().autodiff();
+        for (stride, padding, size, bias) in [(2, 1, 8, false), (1, 0, 4, true), (2, 2, 7, true)] {
+            let module = Conv2dConfig::new([3, 5], [4, 4])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(
+                    padding, padding, padding, padding,
+                ))
+                .with_bias(bias)
+                .init(&device);
+            let x = Tensor::<4>::random([2, 3, size, size], Distribution::Default, &device);
+            assert_same_as_burn(
+                x.require_grad(),
+                module.weight.val(),
+                module.bias.as_ref().map(|b| b.val()),
+                |x| conv2d(&module, x),
+                |x| module.forward(x),
+            );
+        }
+    }
+
+    #[test]
+    fn conv_transpose2d_matches_burn_on_flex_with_gradients() {
+        let device = Device::flex().autodiff();
+        for (stride, padding, size, bias) in [(2, 1, 4, false), (1, 0, 1, true), (2, 2, 5, true)] {
+            let module = ConvTranspose2dConfig::new([4, 3], [4, 4])
+                .with_stride([stride, stride])
+                .with_padding([padding, padding])
+                .with_bias(bias)
+                .init(&device);
+            let x = Tensor::<4>::random([2, 4, size, size], Distribution::Default, &device);
+            assert_same_as_burn(
+                x.require_grad(),
+                module.weight.val(),
+                module.bias.as_ref().map(|b| b.val()),
+                |x| conv_transpose2d(&module, x),
+                |x| module.forward(x),
+            );
+        }
+    }
+
+    #[test]
+    fn leaky_relu_matches_burn_on_flex_with_gradients() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<3>::random([2, 3, 5], Distribution::Default, &device)
+            .sub_scalar(0.5)
+            .require_grad();
+        assert!(on_flex_f32(&x));
+        let (a, b) = (
+            leaky_relu(x.clone(), 0.2),
+            burn::tensor::activation::leaky_relu(x.clone(), 0.2),
+        );
+        assert!(max_difference(a.clone(), b.clone()) < 1e-6);
+        let mix = Tensor::<3>::random(a.dims(), Distribution::Default, &device);
+        let grads_a = (a * mix.clone()).sum().backward();
+        let grads_b = (b * mix).sum().backward();
+        let (ga, gb) = (x.grad(&grads_a), x.grad(&grads_b));
+        assert!(max_difference(ga.expect("grad"), gb.expect("grad")) < 1e-6);
+    }
+
+    #[test]
+    fn layers_outside_the_kernels_fall_back_to_burn() {
+        let device = Device::flex();
+        let dilated = Conv2dConfig::new([2, 2], [3, 3])
+            .with_dilation([2, 2])
+            .init(&device);
+        let x = Tensor::<4>::random([1, 2, 9, 9], Distribution::Default, &device);
+        let difference = max_difference(conv2d(&dilated, x.clone()), dilated.forward(x));
+        assert_eq!(difference, 0.0);
+    }
+}
