@@ -42,7 +42,10 @@ impl UpBlock {
     /// - input: `[n, channels_in, s, s]`
     /// - output: `[n, channels_out, 2s, 2s]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.norm.forward(conv::conv_transpose2d(&self.conv, x)))
+        relu(conv::batch_norm(
+            &self.norm,
+            conv::conv_transpose2d(&self.conv, x),
+        ))
     }
 }
 
@@ -73,7 +76,7 @@ impl DownBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = conv::conv2d(&self.conv, x);
         let x = match &self.norm {
-            Some(norm) => norm.forward(x),
+            Some(norm) => conv::batch_norm(norm, x),
             None => x,
         };
         conv::leaky_relu(x, 0.2)

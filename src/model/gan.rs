@@ -68,10 +68,8 @@ impl Generator {
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
         let [n, d] = z.dims();
         let x = z.reshape([n, d, 1, 1]); // [n, latent, 1, 1]
-        let mut x = relu(
-            self.project_norm
-                .forward(conv::conv_transpose2d(&self.project, x)),
-        ); // [n, 8w, 4, 4]
+        let x = conv::conv_transpose2d(&self.project, x); // [n, 8w, 4, 4]
+        let mut x = relu(conv::batch_norm(&self.project_norm, x));
         for block in &self.blocks {
             x = block.forward(x); // 4 -> 8 -> 16 -> 32
         }

@@ -183,6 +183,97 @@ pub fn leaky_relu_grad(x: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
     dx
 }
 
+/// Batch mean and biased variance per channel of `x`, `[n, c, l]` (`l` = pixels per plane):
+/// `[mean_0, var_0, mean_1, var_1, ...]`, summed in `f64`.
+pub fn channel_stats(x: &[f32], [n, c, l]: [usize; 3]) -> Vec<f32> {
+    let count = (n * l) as f64;
+    let mut stats = vec![0.0; 2 * c];
+    for_each_chunk(&mut stats, 2, |channel, out| {
+        let planes = || (0..n).map(|i| &x[(i * c + channel) * l..][..l]);
+        let sum: f64 = planes()
+            .map(|p| p.iter().map(|v| *v as f64).sum::<f64>())
+            .sum();
+        let mean = sum / count;
+        let squares: f64 = planes()
+            .map(|p| p.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>())
+            .sum();
+        out[0] = mean as f32;
+        out[1] = (squares / count) as f32;
+    });
+    stats
+}
+
+/// Training-mode batch norm of `x` `[n, c, l]` with the statistics of [`channel_stats`]:
+/// `(x - mean) / sqrt(var + epsilon) * gamma + beta`.
+pub fn batch_norm(
+    x: &[f32],
+    [n, c, l]: [usize; 3],
+    stats: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f32,
+) -> Vec<f32> {
+    let mut y = vec![0.0; n * c * l];
+    for_each_chunk(&mut y, l, |plane, out| {
+        let channel = plane % c;
+        let (mean, var) = (stats[2 * channel], stats[2 * channel + 1]);
+        let scale = gamma[channel] / (var + epsilon).sqrt();
+        let shift = beta[channel] - mean * scale;
+        for (y, x) in out.iter_mut().zip(&x[plane * l..][..l]) {
+            *y = x * scale + shift;
+        }
+    });
+    y
+}
+
+/// Gradients of [`batch_norm`] (with the statistics' dependence on `x`) given `dy`:
+/// `(dx, dgamma, dbeta)`.
+pub fn batch_norm_grad(
+    x: &[f32],
+    dy: &[f32],
+    [n, c, l]: [usize; 3],
+    stats: &[f32],
+    gamma: &[f32],
+    epsilon: f32,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let inv_std = |channel: usize| 1.0 / (stats[2 * channel + 1] + epsilon).sqrt();
+    // Per channel: sum of dy (= dbeta) and of dy * x_hat (= dgamma).
+    let mut sums = vec![0.0; 2 * c];
+    for_each_chunk(&mut sums, 2, |channel, out| {
+        let (mean, inv_std) = (stats[2 * channel], inv_std(channel));
+        let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
+        for i in 0..n {
+            let offset = (i * c + channel) * l;
+            for (x, dy) in x[offset..][..l].iter().zip(&dy[offset..][..l]) {
+                sum_dy += *dy as f64;
+                sum_dy_xhat += (*dy * (x - mean) * inv_std) as f64;
+            }
+        }
+        out[0] = sum_dy as f32;
+        out[1] = sum_dy_xhat as f32;
+    });
+    let count = (n * l) as f32;
+    let mut dx = vec![0.0; n * c * l];
+    for_each_chunk(&mut dx, l, |plane, out| {
+        let channel = plane % c;
+        let (mean, inv_std) = (stats[2 * channel], inv_std(channel));
+        let (sum_dy, sum_dy_xhat) = (sums[2 * channel], sums[2 * channel + 1]);
+        let scale = gamma[channel] * inv_std / count;
+        let offset = plane * l;
+        for ((dx, x), dy) in out
+            .iter_mut()
+            .zip(&x[offset..][..l])
+            .zip(&dy[offset..][..l])
+        {
+            let x_hat = (x - mean) * inv_std;
+            *dx = scale * (count * dy - sum_dy - x_hat * sum_dy_xhat);
+        }
+    });
+    let dbeta = (0..c).map(|channel| sums[2 * channel]).collect();
+    let dgamma = (0..c).map(|channel| sums[2 * channel + 1]).collect();
+    (dx, dgamma, dbeta)
+}
+
 /// Elements per task of the element-wise kernels (64 KB of f32).
 const ELEMENTWISE_CHUNK: usize = 1 << 14;
 

@@ -15,8 +15,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::DType;
 
@@ -53,6 +53,60 @@ pub trait FastConv: Backend {
     /// `leaky_relu(x, slope)`; burn's autodiff builds it from a comparison and two masked
     /// selects, which took a twentieth of a GAN step on `flex`.
     fn fast_leaky_relu(x: FloatTensor<Self>, slope: f32) -> FloatTensor<Self>;
+
+    /// Batch mean and biased variance per channel of `x` `[n, c, ...]`, as `[c, 2]`; not
+    /// differentiated (call it on a detached `x`).
+    fn fast_channel_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Training-mode batch norm of `x` with its `stats` from `fast_channel_stats`; the backward
+    /// pass includes the statistics' dependence on `x`, as burn's `batch_norm_train` does.
+    fn fast_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f32,
+    ) -> FloatTensor<Self>;
+}
+
+/// Applies a [`BatchNorm`] module; the same as `module.forward(x)`, running statistics
+/// included. burn's training-mode batch norm on `flex` is a dozen tensor operations with two
+/// transposed copies each way; this is one pass for the statistics and one for the output.
+///
+/// # Shapes
+/// - x: `[n, c, h, w]`
+/// - output: `[n, c, h, w]`
+pub fn batch_norm(module: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    if !(device.is_autodiff() && module.training.is_enabled() && on_flex_f32(&x)) {
+        return module.forward(x);
+    }
+    let channels = module.gamma.dims()[0];
+    let stats = Tensor::<2>::from_dispatch(<Dispatch as FastConv>::fast_channel_stats(
+        x.clone().detach().into_dispatch(),
+    )); // [c, 2]
+    let y = Tensor::from_dispatch(<Dispatch as FastConv>::fast_batch_norm_train(
+        x.into_dispatch(),
+        module.gamma.val().into_dispatch(),
+        module.beta.val().into_dispatch(),
+        stats.clone().into_dispatch(),
+        module.epsilon as f32,
+    ));
+    let mean = stats.clone().slice([0..channels, 0..1]).reshape([channels]);
+    let variance = stats.slice([0..channels, 1..2]).reshape([channels]);
+    let momentum = module.momentum;
+    let update = |running: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+        let value = running.value_sync().to_device(&device);
+        running.update(
+            value
+                .mul_scalar(1.0 - momentum)
+                .add(batch.mul_scalar(momentum))
+                .detach(),
+        );
+    };
+    update(&module.running_mean, mean);
+    update(&module.running_var, variance);
+    y
 }
 
 /// LeakyReLU; the same as `burn::tensor::activation::leaky_relu`.
@@ -261,9 +315,57 @@ fn leaky_relu_forward(x: &FlexTensor, slope: f32) -> FlexTensor {
     x.like(cpu::leaky_relu(x.values(), slope))
 }
 
+/// `[n, c, l]` of a tensor `[n, c, ...]`.
+fn planes(x: &FlexTensor) -> [usize; 3] {
+    let dims = x.layout().shape().to_vec();
+    let (n, c) = (dims[0], dims[1]);
+    [n, c, dims[2..].iter().product()]
+}
+
+fn channel_stats(x: &FlexTensor) -> FlexTensor {
+    let sizes = planes(x);
+    let x = Host::flat(x);
+    let stats = cpu::channel_stats(x.values(), sizes);
+    FlexTensor::from_data(TensorData::new(stats, [sizes[1], 2]))
+}
+
+fn batch_norm_forward(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    stats: &FlexTensor,
+    epsilon: f32,
+) -> FlexTensor {
+    let sizes = planes(x);
+    let [x, gamma, beta, stats] = [x, gamma, beta, stats].map(Host::flat);
+    let y = cpu::batch_norm(
+        x.values(),
+        sizes,
+        stats.values(),
+        gamma.values(),
+        beta.values(),
+        epsilon,
+    );
+    x.like(y)
+}
+
 impl FastConv for Flex {
     fn fast_leaky_relu(x: FlexTensor, slope: f32) -> FlexTensor {
         leaky_relu_forward(&x, slope)
+    }
+
+    fn fast_channel_stats(x: FlexTensor) -> FlexTensor {
+        channel_stats(&x)
+    }
+
+    fn fast_batch_norm_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        stats: FlexTensor,
+        epsilon: f32,
+    ) -> FlexTensor {
+        batch_norm_forward(&x, &gamma, &beta, &stats, epsilon)
     }
 
     fn fast_conv2d(x: FlexTensor, weight: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
@@ -366,7 +468,82 @@ impl Backward<Flex, 1> for LeakyReluBackward {
     }
 }
 
+/// Backward of the training-mode batch norm; the statistics are an input without a gradient.
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    type State = (NodeId, NodeId, FlexTensor, f32);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = Host::flat(&grads.consume::<Flex>(&ops.node));
+        let (x_id, gamma_id, stats, epsilon) = ops.state;
+        let x_tensor = checkpointer.retrieve_node_output::<FlexTensor>(x_id);
+        let sizes = planes(&x_tensor);
+        let x = Host::flat(&x_tensor);
+        let gamma = Host::flat(&checkpointer.retrieve_node_output::<FlexTensor>(gamma_id));
+        let stats = Host::flat(&stats);
+        let (dx, dgamma, dbeta) = cpu::batch_norm_grad(
+            x.values(),
+            dy.values(),
+            sizes,
+            stats.values(),
+            gamma.values(),
+            epsilon,
+        );
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, x.like(dx));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, gamma.like(dgamma));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, gamma.like(dbeta));
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
+    fn fast_channel_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        // A new leaf: the statistics carry no gradient.
+        FloatTensor::<Self>::new(channel_stats(x.primitive()))
+    }
+
+    fn fast_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f32,
+    ) -> FloatTensor<Self> {
+        let y = batch_norm_forward(
+            x.primitive(),
+            gamma.primitive(),
+            beta.primitive(),
+            stats.primitive(),
+            epsilon,
+        );
+        match BatchNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_state = prep.checkpoint(&gamma);
+                let stats = stats.primitive().clone();
+                prep.finish((x_state, gamma_state, stats, epsilon), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
     fn fast_leaky_relu(x: FloatTensor<Self>, slope: f32) -> FloatTensor<Self> {
         let y = leaky_relu_forward(x.primitive(), slope);
         match LeakyReluBackward
@@ -532,6 +709,40 @@ mod tests {
         let grads_b = (b * mix).sum().backward();
         let (ga, gb) = (x.grad(&grads_a), x.grad(&grads_b));
         assert!(max_difference(ga.expect("grad"), gb.expect("grad")) < 1e-6);
+    }
+
+    #[test]
+    fn batch_norm_matches_burn_on_flex_with_gradients_and_running_statistics() {
+        use burn::nn::BatchNormConfig;
+        let device = Device::flex().autodiff();
+        let (ours, burns) = (
+            BatchNormConfig::new(3).init(&device),
+            BatchNormConfig::new(3).init(&device),
+        );
+        let x = Tensor::<4>::random([4, 3, 5, 5], Distribution::Default, &device)
+            .mul_scalar(3.0)
+            .require_grad();
+        assert!(on_flex_f32(&x));
+        let (a, b) = (batch_norm(&ours, x.clone()), burns.forward(x.clone()));
+        assert!(
+            max_difference(a.clone(), b.clone()) < 1e-4,
+            "outputs differ"
+        );
+        let mix = Tensor::<4>::random(a.dims(), Distribution::Default, &device);
+        let grads_a = (a * mix.clone()).sum().backward();
+        let grads_b = (b * mix).sum().backward();
+        let (ga, gb) = (x.grad(&grads_a), x.grad(&grads_b));
+        assert!(max_difference(ga.expect("grad"), gb.expect("grad")) < 1e-4);
+        for (pa, pb) in [(&ours.gamma, &burns.gamma), (&ours.beta, &burns.beta)] {
+            let (ga, gb) = (pa.val().grad(&grads_a), pb.val().grad(&grads_b));
+            assert!(max_difference(ga.expect("grad"), gb.expect("grad")) < 1e-4);
+        }
+        for (ra, rb) in [
+            (&ours.running_mean, &burns.running_mean),
+            (&ours.running_var, &burns.running_var),
+        ] {
+            assert!(max_difference(ra.value_sync(), rb.value_sync()) < 1e-5);
+        }
     }
 
     #[test]
