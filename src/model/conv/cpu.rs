@@ -92,67 +92,121 @@ impl Geometry {
 
 /// Output of `conv(x, weight)`: `[n, c_out, out_h, out_w]`.
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
-    let (rows, columns) = (g.rows(), g.columns());
-    let [h, w] = g.out();
-    with_scratch(Slot::Columns, rows * columns, |cols| {
-        with_scratch(Slot::Output, g.output_len(), |y_cn| {
-            im2col(g, x, cols);
-            // y_cn[c_out, n*l] = weight[c_out, rows] * cols[rows, n*l]
-            matmul(
-                Matrix::row_major(weight, g.channels_out, rows),
-                Matrix::row_major(cols, rows, columns),
-                y_cn,
-            );
-            swap_outer(y_cn, g.channels_out, g.batch, h * w)
-        })
-    })
+    with_columns(g, x, |cols| forward_from_columns(g, cols, weight))
 }
 
 /// Gradient of `conv(x, weight)` with respect to `x`, given the output gradient `dy`:
 /// `[n, c_in, h, w]`. This is also the forward pass of the transposed convolution.
 pub fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
-    let [h, w] = g.out();
-    let (rows, columns) = (g.rows(), g.columns());
-    with_scratch(Slot::Columns, rows * columns, |dcols| {
-        with_scratch(Slot::Output, g.output_len(), |dy_cn| {
-            swap_outer_into(dy, g.batch, g.channels_out, h * w, dy_cn);
-            // dcols[rows, n*l] = weight^T[rows, c_out] * dy_cn[c_out, n*l]
-            matmul(
-                Matrix::row_major(weight, g.channels_out, rows).transposed(),
-                Matrix::row_major(dy_cn, g.channels_out, columns),
-                dcols,
-            );
-        });
-        col2im(g, dcols)
+    with_output_rows(g, dy, |dy_lc| input_grad_from_rows(g, dy_lc, weight))
+}
+
+/// Both gradients of `conv(x, weight)` given `dy`, as `(dx, dweight)`, each only where asked;
+/// they share the transposed copy of `dy`.
+pub fn conv_grads(
+    g: &Geometry,
+    x: &[f32],
+    dy: &[f32],
+    weight: &[f32],
+    [want_input, want_weight]: [bool; 2],
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    with_output_rows(g, dy, |dy_lc| {
+        let dx = want_input.then(|| input_grad_from_rows(g, dy_lc, weight));
+        let dweight =
+            want_weight.then(|| with_columns(g, x, |cols| weight_grad_from_rows(g, cols, dy_lc)));
+        (dx, dweight)
     })
 }
 
 /// Gradient of `conv(x, weight)` with respect to `weight`: `[c_out, c_in, kh, kw]`.
 pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    with_columns(g, x, |cols| weight_grad_from_columns(g, cols, dy))
+}
+
+/// Both gradients of the transposed convolution `t(x, weight) = input_grad(x, weight)` (the
+/// input gradient of the convolution `g`, whose output is shaped like `x`), given `dy`, as
+/// `(dx, dweight)`, each only where asked. `dx = conv(dy, weight)` and `dweight` is the
+/// weight gradient of `conv(dy, .)` at output gradient `x`: both read `im2col(dy)`, built once.
+pub fn transpose_grads(
+    g: &Geometry,
+    x: &[f32],
+    dy: &[f32],
+    weight: &[f32],
+    [want_input, want_weight]: [bool; 2],
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    with_columns(g, dy, |cols| {
+        let dx = want_input.then(|| forward_from_columns(g, cols, weight));
+        let dweight = want_weight.then(|| weight_grad_from_columns(g, cols, x));
+        (dx, dweight)
+    })
+}
+
+/// Runs `f` on `im2col(x)`.
+fn with_columns<R>(g: &Geometry, x: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
+    with_scratch(Slot::Columns, g.rows() * g.columns(), |cols| {
+        im2col(g, x, cols);
+        f(cols)
+    })
+}
+
+/// The convolution's output from `cols = im2col(x)`.
+fn forward_from_columns(g: &Geometry, cols: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (rows, columns) = (g.rows(), g.columns());
     let [h, w] = g.out();
+    with_scratch(Slot::Output, g.output_len(), |y_cn| {
+        // y_cn[c_out, n*l] = weight[c_out, rows] * cols[rows, n*l]
+        matmul(
+            Matrix::row_major(weight, g.channels_out, rows),
+            Matrix::row_major(cols, rows, columns),
+            y_cn,
+        );
+        swap_outer(y_cn, g.channels_out, g.batch, h * w)
+    })
+}
+
+/// The weight gradient from `cols = im2col(x)` and the output gradient `dy`.
+fn weight_grad_from_columns(g: &Geometry, cols: &[f32], dy: &[f32]) -> Vec<f32> {
+    with_output_rows(g, dy, |dy_lc| weight_grad_from_rows(g, cols, dy_lc))
+}
+
+/// Runs `f` on the output gradient as rows, `[n, c_out, l] -> [n*l, c_out]`: in that layout
+/// the products below read it row by row or column by column as they need (a column-major
+/// right operand of the weight gradient's shape made gemm 3x slower).
+fn with_output_rows<R>(g: &Geometry, dy: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
+    let [h, w] = g.out();
+    with_scratch(Slot::Output, g.output_len(), |dy_lc| {
+        for_each_chunk(dy_lc, h * w * g.channels_out, |n, block| {
+            let len = block.len();
+            transpose(&dy[n * len..][..len], g.channels_out, h * w, block);
+        });
+        f(dy_lc)
+    })
+}
+
+/// The input gradient from the output gradient as rows (`dy_lc`, `[n*l, c_out]`).
+fn input_grad_from_rows(g: &Geometry, dy_lc: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (rows, columns) = (g.rows(), g.columns());
+    with_scratch(Slot::Columns, rows * columns, |dcols| {
+        // dcols[rows, n*l] = weight^T[rows, c_out] * dy_lc^T[c_out, n*l]
+        matmul(
+            Matrix::row_major(weight, g.channels_out, rows).transposed(),
+            Matrix::row_major(dy_lc, columns, g.channels_out).transposed(),
+            dcols,
+        );
+        col2im(g, dcols)
+    })
+}
+
+/// The weight gradient from `cols = im2col(x)` and the output gradient as rows.
+fn weight_grad_from_rows(g: &Geometry, cols: &[f32], dy_lc: &[f32]) -> Vec<f32> {
     let (rows, columns) = (g.rows(), g.columns());
     let mut dweight_t = vec![0.0; g.weight_len()];
-    with_scratch(Slot::Columns, rows * columns, |cols| {
-        with_scratch(Slot::Output, g.output_len(), |dy_lc| {
-            // [n, c_out, l] -> [n*l, c_out], so that the product below reads both operands
-            // row by row (a column-major right operand makes gemm 3x slower at these sizes).
-            for_each_chunk(dy_lc, h * w * g.channels_out, |n, block| {
-                transpose(
-                    &dy[n * block.len()..][..block.len()],
-                    g.channels_out,
-                    h * w,
-                    block,
-                );
-            });
-            im2col(g, x, cols);
-            // dweight^T[rows, c_out] = cols[rows, n*l] * dy_lc[n*l, c_out]
-            matmul(
-                Matrix::row_major(cols, rows, columns),
-                Matrix::row_major(dy_lc, columns, g.channels_out),
-                &mut dweight_t,
-            );
-        })
-    });
+    // dweight^T[rows, c_out] = cols[rows, n*l] * dy_lc[n*l, c_out]
+    matmul(
+        Matrix::row_major(cols, rows, columns),
+        Matrix::row_major(dy_lc, columns, g.channels_out),
+        &mut dweight_t,
+    );
     let mut dweight = vec![0.0; g.weight_len()];
     transpose(&dweight_t, rows, g.channels_out, &mut dweight);
     dweight
@@ -408,17 +462,12 @@ fn with_scratch<R>(slot: Slot, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R
 /// `[a, b, inner]` -> `[b, a, inner]`: swaps the two outer axes, copying `inner`-long runs.
 fn swap_outer(src: &[f32], a: usize, b: usize, inner: usize) -> Vec<f32> {
     let mut dst = vec![0.0; a * b * inner];
-    swap_outer_into(src, a, b, inner, &mut dst);
-    dst
-}
-
-/// [`swap_outer`] into a given buffer.
-fn swap_outer_into(src: &[f32], a: usize, b: usize, inner: usize, dst: &mut [f32]) {
-    for_each_chunk(dst, a * inner, |j, block| {
+    for_each_chunk(&mut dst, a * inner, |j, block| {
         for i in 0..a {
             block[i * inner..][..inner].copy_from_slice(&src[(i * b + j) * inner..][..inner]);
         }
     });
+    dst
 }
 
 /// A read-only matrix view with arbitrary strides.
@@ -613,9 +662,25 @@ mod tests {
             let reference = dot(&naive(&g, &x, &weight), &dy);
             let via_input = dot(&x, &input_grad(&g, &dy, &weight));
             let via_weight = dot(&weight, &weight_grad(&g, &x, &dy));
+            let (dx, dw) = conv_grads(&g, &x, &dy, &weight, [true, true]);
+            assert_eq!(dx.as_deref(), Some(&input_grad(&g, &dy, &weight)[..]));
+            assert_eq!(dw.as_deref(), Some(&weight_grad(&g, &x, &dy)[..]));
             let tolerance = 1e-4 * reference.abs().max(1.0);
             assert!((via_input - reference).abs() < tolerance, "{g:?}");
             assert!((via_weight - reference).abs() < tolerance, "{g:?}");
+            // The transposed convolution t(u, w) = input_grad(u, w) of the same g: its
+            // gradients at u = dy, given an output gradient shaped like x.
+            let (du, dw) = transpose_grads(&g, &dy, &x, &weight, [true, true]);
+            let t_reference = dot(&input_grad(&g, &dy, &weight), &x);
+            let tolerance = 1e-4 * t_reference.abs().max(1.0);
+            assert!(
+                (dot(&dy, &du.expect("asked")) - t_reference).abs() < tolerance,
+                "{g:?}"
+            );
+            assert!(
+                (dot(&weight, &dw.expect("asked")) - t_reference).abs() < tolerance,
+                "{g:?}"
+            );
         }
     }
 

@@ -401,12 +401,12 @@ impl Backward<Flex, 2> for ConvBackward {
         let x = Host::new(&checkpointer.retrieve_node_output::<FlexTensor>(x_id));
         let weight = Host::new(&checkpointer.retrieve_node_output::<FlexTensor>(weight_id));
         let g = conv_geometry(x.dims, weight.dims, step);
-        if let Some(node) = node_x {
-            let dx = cpu::input_grad(&g, dy.values(), weight.values());
+        let wanted = [node_x.is_some(), node_weight.is_some()];
+        let (dx, dw) = cpu::conv_grads(&g, x.values(), dy.values(), weight.values(), wanted);
+        if let (Some(node), Some(dx)) = (node_x, dx) {
             grads.register::<Flex>(node.id, flex_tensor(dx, x.dims));
         }
-        if let Some(node) = node_weight {
-            let dw = cpu::weight_grad(&g, x.values(), dy.values());
+        if let (Some(node), Some(dw)) = (node_weight, dw) {
             grads.register::<Flex>(node.id, flex_tensor(dw, weight.dims));
         }
     }
@@ -433,12 +433,12 @@ impl Backward<Flex, 2> for TransposeBackward {
         let x = Host::new(&checkpointer.retrieve_node_output::<FlexTensor>(x_id));
         let weight = Host::new(&checkpointer.retrieve_node_output::<FlexTensor>(weight_id));
         let g = transpose_geometry(x.dims, weight.dims, step);
-        if let Some(node) = node_x {
-            let dx = cpu::forward(&g, dy.values(), weight.values());
+        let wanted = [node_x.is_some(), node_weight.is_some()];
+        let (dx, dw) = cpu::transpose_grads(&g, x.values(), dy.values(), weight.values(), wanted);
+        if let (Some(node), Some(dx)) = (node_x, dx) {
             grads.register::<Flex>(node.id, flex_tensor(dx, x.dims));
         }
-        if let Some(node) = node_weight {
-            let dw = cpu::weight_grad(&g, dy.values(), x.values());
+        if let (Some(node), Some(dw)) = (node_weight, dw) {
             grads.register::<Flex>(node.id, flex_tensor(dw, weight.dims));
         }
     }
