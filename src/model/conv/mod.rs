@@ -28,6 +28,7 @@ use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::DType;
+use burn::tensor::DispatchTensor;
 
 use cpu::Geometry;
 
@@ -147,19 +148,11 @@ pub fn conv2d(module: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     };
     let step =
         padding.and_then(|padding| plain(module.stride, module.dilation, module.groups, padding));
-    let weight = module.weight.val();
-    match step.filter(|_| runs_fast(&x)) {
-        Some(step) => {
-            let y = Tensor::from_dispatch(<Dispatch as FastConv>::fast_conv2d(
-                x.into_dispatch(),
-                weight.into_dispatch(),
-                step.stride,
-                step.padding,
-            ));
-            with_bias(y, module.bias.as_ref().map(|b| b.val()))
-        }
-        None => module.forward(x),
-    }
+    let bias = module.bias.as_ref().map(|b| b.val());
+    let op = <Dispatch as FastConv>::fast_conv2d;
+    fast_or_burn(x, module.weight.val(), bias, step, op, |x| {
+        module.forward(x)
+    })
 }
 
 /// Applies a [`ConvTranspose2d`] module; the same as `module.forward(x)`.
@@ -178,18 +171,38 @@ pub fn conv_transpose2d(module: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
             )
         })
         .flatten();
-    let weight = module.weight.val();
-    match step.filter(|_| runs_fast(&x)) {
-        Some(step) => {
-            let y = Tensor::from_dispatch(<Dispatch as FastConv>::fast_conv_transpose2d(
-                x.into_dispatch(),
-                weight.into_dispatch(),
-                step.stride,
-                step.padding,
-            ));
-            with_bias(y, module.bias.as_ref().map(|b| b.val()))
+    let bias = module.bias.as_ref().map(|b| b.val());
+    let op = <Dispatch as FastConv>::fast_conv_transpose2d;
+    fast_or_burn(x, module.weight.val(), bias, step, op, |x| {
+        module.forward(x)
+    })
+}
+
+/// `op(x, weight) + bias` where the kernels cover the layer (`step`) and `x` is on `flex`,
+/// otherwise `burns(x)`.
+fn fast_or_burn(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    step: Option<Step>,
+    op: fn(DispatchTensor, DispatchTensor, usize, usize) -> DispatchTensor,
+    burns: impl FnOnce(Tensor<4>) -> Tensor<4>,
+) -> Tensor<4> {
+    let Some(step) = step.filter(|_| on_flex_f32(&x)) else {
+        return burns(x);
+    };
+    let y = Tensor::from_dispatch(op(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        step.stride,
+        step.padding,
+    ));
+    match bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            y + bias.reshape([1, channels, 1, 1]) // [1, c_out, 1, 1]
         }
-        None => module.forward(x),
+        None => y,
     }
 }
 
@@ -203,23 +216,9 @@ fn plain(stride: [usize; 2], dilation: [usize; 2], groups: usize, padding: usize
 }
 
 /// Whether `x` lives on `flex` (directly or under autodiff) in `f32`.
-fn runs_fast(x: &Tensor<4>) -> bool {
-    on_flex_f32(x)
-}
-
 fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
     let on_flex = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
     on_flex && x.dtype() == DType::F32
-}
-
-fn with_bias(y: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
-    match bias {
-        Some(bias) => {
-            let channels = bias.dims()[0];
-            y + bias.reshape([1, channels, 1, 1]) // [1, c_out, 1, 1]
-        }
-        None => y,
-    }
 }
 
 /// A `flex` tensor made contiguous, for reading as an `f32` slice.
@@ -253,7 +252,7 @@ impl Host {
     fn values(&self) -> &[f32] {
         self.tensor
             .as_slice::<f32>()
-            .expect("contiguous f32 tensor (checked by runs_fast)")
+            .expect("contiguous f32 tensor (checked by on_flex_f32)")
     }
 }
 
@@ -629,7 +628,7 @@ mod tests {
         burns: impl Fn(Tensor<4>) -> Tensor<4>,
     ) {
         assert!(
-            runs_fast(&x),
+            on_flex_f32(&x),
             "the kernels, not burn's conv, are under test"
         );
         let (a, b) = (ours(x.clone()), burns(x.clone()));
