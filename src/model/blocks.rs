@@ -2,12 +2,10 @@
 //! convolution) and a stride-2 down-sampling block (convolution), as in DCGAN (Radford et al.
 //! 2016): 4x4 kernels, batch norm, ReLU going up and LeakyReLU(0.2) going down.
 
+use super::conv::{self, Activation};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
-
-use super::conv;
 
 /// DCGAN's weight init: N(0, 0.02).
 pub fn dcgan_init() -> Initializer {
@@ -42,10 +40,8 @@ impl UpBlock {
     /// - input: `[n, channels_in, s, s]`
     /// - output: `[n, channels_out, 2s, 2s]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(conv::batch_norm(
-            &self.norm,
-            conv::conv_transpose2d(&self.conv, x),
-        ))
+        let x = conv::conv_transpose2d(&self.conv, x);
+        conv::batch_norm(&self.norm, x, Activation::Relu)
     }
 }
 
@@ -75,11 +71,10 @@ impl DownBlock {
     /// - output: `[n, channels_out, s/2, s/2]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = conv::conv2d(&self.conv, x);
-        let x = match &self.norm {
-            Some(norm) => conv::batch_norm(norm, x),
-            None => x,
-        };
-        conv::leaky_relu(x, 0.2)
+        match &self.norm {
+            Some(norm) => conv::batch_norm(norm, x, Activation::LeakyRelu(0.2)),
+            None => conv::leaky_relu(x, 0.2),
+        }
     }
 }
 

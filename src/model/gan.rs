@@ -4,10 +4,9 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 use super::blocks::{DownBlock, UpBlock, dcgan_init, pyramid};
-use super::conv;
+use super::conv::{self, Activation};
 
 /// Generator architecture.
 #[derive(Config, Debug, PartialEq)]
@@ -69,7 +68,7 @@ impl Generator {
         let [n, d] = z.dims();
         let x = z.reshape([n, d, 1, 1]); // [n, latent, 1, 1]
         let x = conv::conv_transpose2d(&self.project, x); // [n, 8w, 4, 4]
-        let mut x = relu(conv::batch_norm(&self.project_norm, x));
+        let mut x = conv::batch_norm(&self.project_norm, x, Activation::Relu);
         for block in &self.blocks {
             x = block.forward(x); // 4 -> 8 -> 16 -> 32
         }

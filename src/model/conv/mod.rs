@@ -68,28 +68,59 @@ pub trait FastConv: Backend {
     /// differentiated (call it on a detached `x`).
     fn fast_channel_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// Training-mode batch norm of `x` with its `stats` from `fast_channel_stats`; the backward
-    /// pass includes the statistics' dependence on `x`, as burn's `batch_norm_train` does.
+    /// Training-mode batch norm of `x` with its `stats` from `fast_channel_stats`, followed by
+    /// a LeakyReLU with `slope` (0 for ReLU); the backward pass includes the statistics'
+    /// dependence on `x`, as burn's `batch_norm_train` does.
     fn fast_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f32,
+        slope: f32,
     ) -> FloatTensor<Self>;
 }
 
-/// Applies a [`BatchNorm`] module; the same as `module.forward(x)`, running statistics
-/// included. burn's training-mode batch norm on `flex` is a dozen tensor operations with two
-/// transposed copies each way; this is one pass for the statistics and one for the output.
+/// The activation after a batch norm.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    /// `max(z, 0)`.
+    Relu,
+    /// `z` for positive `z`, `slope * z` elsewhere.
+    LeakyRelu(f32),
+}
+
+impl Activation {
+    /// The slope for negative inputs.
+    fn slope(self) -> f32 {
+        match self {
+            Self::Relu => 0.0,
+            Self::LeakyRelu(slope) => slope,
+        }
+    }
+
+    /// burn's own activation.
+    fn burns(self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Relu => burn::tensor::activation::relu(x),
+            Self::LeakyRelu(slope) => leaky_relu(x, slope),
+        }
+    }
+}
+
+/// Applies a [`BatchNorm`] module and then `activation`; the same as
+/// `activation(module.forward(x))`, running statistics included. burn's training-mode batch
+/// norm on `flex` is a dozen tensor operations with two transposed copies each way, and the
+/// activation two more passes; this is one pass for the statistics and one for the output,
+/// and the backward pass recomputes the activation's input rather than storing it.
 ///
 /// # Shapes
 /// - x: `[n, c, h, w]`
 /// - output: `[n, c, h, w]`
-pub fn batch_norm(module: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+pub fn batch_norm(module: &BatchNorm, x: Tensor<4>, activation: Activation) -> Tensor<4> {
     let device = x.device();
     if !(device.is_autodiff() && module.training.is_enabled() && on_flex_f32(&x)) {
-        return module.forward(x);
+        return activation.burns(module.forward(x));
     }
     let channels = module.gamma.dims()[0];
     let stats = Tensor::<2>::from_dispatch(<Dispatch as FastConv>::fast_channel_stats(
@@ -101,6 +132,7 @@ pub fn batch_norm(module: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
         module.beta.val().into_dispatch(),
         stats.clone().into_dispatch(),
         module.epsilon as f32,
+        activation.slope(),
     ));
     let mean = stats.clone().slice([0..channels, 0..1]).reshape([channels]);
     let variance = stats.slice([0..channels, 1..2]).reshape([channels]);
@@ -337,23 +369,33 @@ fn channel_stats(x: &FlexTensor) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(stats, [sizes[1], 2]))
 }
 
-fn batch_norm_forward(
-    x: &FlexTensor,
-    gamma: &FlexTensor,
-    beta: &FlexTensor,
-    stats: &FlexTensor,
+/// The batch norm's tensors, with the activation after it.
+struct NormTensors<'a> {
+    gamma: &'a FlexTensor,
+    beta: &'a FlexTensor,
+    stats: &'a FlexTensor,
     epsilon: f32,
-) -> FlexTensor {
+    slope: f32,
+}
+
+impl NormTensors<'_> {
+    /// Runs `f` on the kernels' view of these tensors.
+    fn with<R>(&self, f: impl FnOnce(&cpu::Norm) -> R) -> R {
+        let [gamma, beta, stats] = [self.gamma, self.beta, self.stats].map(Host::flat);
+        f(&cpu::Norm {
+            stats: stats.values(),
+            gamma: gamma.values(),
+            beta: beta.values(),
+            epsilon: self.epsilon,
+            slope: self.slope,
+        })
+    }
+}
+
+fn batch_norm_forward(x: &FlexTensor, norm: &NormTensors) -> FlexTensor {
     let sizes = planes(x);
-    let [x, gamma, beta, stats] = [x, gamma, beta, stats].map(Host::flat);
-    let y = cpu::batch_norm(
-        x.values(),
-        sizes,
-        stats.values(),
-        gamma.values(),
-        beta.values(),
-        epsilon,
-    );
+    let x = Host::flat(x);
+    let y = norm.with(|norm| cpu::batch_norm(x.values(), sizes, norm));
     x.like(y)
 }
 
@@ -372,8 +414,16 @@ impl FastConv for Flex {
         beta: FlexTensor,
         stats: FlexTensor,
         epsilon: f32,
+        slope: f32,
     ) -> FlexTensor {
-        batch_norm_forward(&x, &gamma, &beta, &stats, epsilon)
+        let norm = NormTensors {
+            gamma: &gamma,
+            beta: &beta,
+            stats: &stats,
+            epsilon,
+            slope,
+        };
+        batch_norm_forward(&x, &norm)
     }
 
     fn fast_conv2d(x: FlexTensor, weight: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
@@ -497,12 +547,14 @@ impl Backward<Flex, 1> for LeakyReluBackward {
     }
 }
 
-/// Backward of the training-mode batch norm; the statistics are an input without a gradient.
+/// Backward of the training-mode batch norm and its activation; the statistics are an input
+/// without a gradient.
 #[derive(Debug)]
 struct BatchNormBackward;
 
 impl Backward<Flex, 3> for BatchNormBackward {
-    type State = (NodeId, NodeId, FlexTensor, f32);
+    /// `x`, `gamma`, `beta`, the statistics, epsilon, slope.
+    type State = (NodeId, NodeId, NodeId, FlexTensor, f32, f32);
 
     fn backward(
         self,
@@ -512,20 +564,22 @@ impl Backward<Flex, 3> for BatchNormBackward {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let dy = Host::flat(&grads.consume::<Flex>(&ops.node));
-        let (x_id, gamma_id, stats, epsilon) = ops.state;
+        let (x_id, gamma_id, beta_id, stats, epsilon, slope) = ops.state;
         let x_tensor = checkpointer.retrieve_node_output::<FlexTensor>(x_id);
         let sizes = planes(&x_tensor);
         let x = Host::flat(&x_tensor);
-        let gamma = Host::flat(&checkpointer.retrieve_node_output::<FlexTensor>(gamma_id));
-        let stats = Host::flat(&stats);
-        let (dx, dgamma, dbeta) = cpu::batch_norm_grad(
-            x.values(),
-            dy.values(),
-            sizes,
-            stats.values(),
-            gamma.values(),
+        let gamma = checkpointer.retrieve_node_output::<FlexTensor>(gamma_id);
+        let beta = checkpointer.retrieve_node_output::<FlexTensor>(beta_id);
+        let norm = NormTensors {
+            gamma: &gamma,
+            beta: &beta,
+            stats: &stats,
             epsilon,
-        );
+            slope,
+        };
+        let (dx, dgamma, dbeta) =
+            norm.with(|norm| cpu::batch_norm_grad(x.values(), dy.values(), sizes, norm));
+        let gamma = Host::flat(&gamma);
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, x.like(dx));
         }
@@ -550,14 +604,16 @@ impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f32,
+        slope: f32,
     ) -> FloatTensor<Self> {
-        let y = batch_norm_forward(
-            x.primitive(),
-            gamma.primitive(),
-            beta.primitive(),
-            stats.primitive(),
+        let norm = NormTensors {
+            gamma: gamma.primitive(),
+            beta: beta.primitive(),
+            stats: stats.primitive(),
             epsilon,
-        );
+            slope,
+        };
+        let y = batch_norm_forward(x.primitive(), &norm);
         match BatchNormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
@@ -566,8 +622,10 @@ impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let gamma_state = prep.checkpoint(&gamma);
+                let beta_state = prep.checkpoint(&beta);
                 let stats = stats.primitive().clone();
-                prep.finish((x_state, gamma_state, stats, epsilon), y)
+                let state = (x_state, gamma_state, beta_state, stats, epsilon, slope);
+                prep.finish(state, y)
             }
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
@@ -713,34 +771,44 @@ mod tests {
     #[test]
     fn batch_norm_matches_burn_on_flex_with_gradients_and_running_statistics() {
         use burn::nn::BatchNormConfig;
+        use burn::tensor::activation;
         let device = Device::flex().autodiff();
-        let (ours, burns) = (
-            BatchNormConfig::new(3).init(&device),
-            BatchNormConfig::new(3).init(&device),
-        );
-        let x = Tensor::<4>::random([4, 3, 5, 5], Distribution::Default, &device)
-            .mul_scalar(3.0)
-            .require_grad();
-        assert!(on_flex_f32(&x));
-        let (a, b) = (batch_norm(&ours, x.clone()), burns.forward(x.clone()));
-        assert!(
-            max_difference(a.clone(), b.clone()) < 1e-4,
-            "outputs differ"
-        );
-        let mix = Tensor::<4>::random(a.dims(), Distribution::Default, &device);
-        let grads_a = (a * mix.clone()).sum().backward();
-        let grads_b = (b * mix).sum().backward();
-        let (ga, gb) = (x.grad(&grads_a), x.grad(&grads_b));
-        assert!(max_difference(ga.expect("grad"), gb.expect("grad")) < 1e-4);
-        for (pa, pb) in [(&ours.gamma, &burns.gamma), (&ours.beta, &burns.beta)] {
-            let (ga, gb) = (pa.val().grad(&grads_a), pb.val().grad(&grads_b));
+        for activation in [Activation::Relu, Activation::LeakyRelu(0.2)] {
+            let (ours, burns) = (
+                BatchNormConfig::new(3).init(&device),
+                BatchNormConfig::new(3).init(&device),
+            );
+            // Away from zero mean, so the statistics' rounding is exercised too.
+            let x = Tensor::<4>::random([4, 3, 5, 5], Distribution::Default, &device)
+                .mul_scalar(3.0)
+                .require_grad();
+            assert!(on_flex_f32(&x));
+            let a = batch_norm(&ours, x.clone(), activation);
+            let b = match activation {
+                Activation::Relu => activation::relu(burns.forward(x.clone())),
+                Activation::LeakyRelu(slope) => {
+                    activation::leaky_relu(burns.forward(x.clone()), f64::from(slope))
+                }
+            };
+            assert!(
+                max_difference(a.clone(), b.clone()) < 1e-4,
+                "{activation:?}: outputs differ"
+            );
+            let mix = Tensor::<4>::random(a.dims(), Distribution::Default, &device);
+            let grads_a = (a * mix.clone()).sum().backward();
+            let grads_b = (b * mix).sum().backward();
+            let (ga, gb) = (x.grad(&grads_a), x.grad(&grads_b));
             assert!(max_difference(ga.expect("grad"), gb.expect("grad")) < 1e-4);
-        }
-        for (ra, rb) in [
-            (&ours.running_mean, &burns.running_mean),
-            (&ours.running_var, &burns.running_var),
-        ] {
-            assert!(max_difference(ra.value_sync(), rb.value_sync()) < 1e-5);
+            for (pa, pb) in [(&ours.gamma, &burns.gamma), (&ours.beta, &burns.beta)] {
+                let (ga, gb) = (pa.val().grad(&grads_a), pb.val().grad(&grads_b));
+                assert!(max_difference(ga.expect("grad"), gb.expect("grad")) < 1e-4);
+            }
+            for (ra, rb) in [
+                (&ours.running_mean, &burns.running_mean),
+                (&ours.running_var, &burns.running_var),
+            ] {
+                assert!(max_difference(ra.value_sync(), rb.value_sync()) < 1e-5);
+            }
         }
     }
 
