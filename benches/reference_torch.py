@@ -102,10 +102,14 @@ def main():
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
+        # the discriminator's weights are constants in the generator's update (as in burn's
+        # step): no gradients for them
+        d.requires_grad_(False)
         loss_g = F.softplus(-d(diff_augment(g(torch.randn(32, LATENT, 1, 1))))).mean()
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
+        d.requires_grad_(True)
 
     def vae_step():
         mean, log_var = e(real)

@@ -193,12 +193,13 @@ impl GanTrainer {
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.discriminator);
         self.discriminator = self.opt_d.step(lr, self.discriminator.clone(), grads);
 
-        // Generator: make the discriminator call fakes real.
+        // Generator: make the discriminator call fakes real. The discriminator's weights are
+        // constants here (`no_grad`), so the backward pass skips their gradients, which this
+        // update would throw away; its batch norms still train as in the step above.
         let z = self.noise(n);
         let fake = self.generator.forward(z);
-        let logits = self
-            .discriminator
-            .forward(diff_augment(fake, &augment, &mut self.rng));
+        let discriminator = self.discriminator.clone().no_grad();
+        let logits = discriminator.forward(diff_augment(fake, &augment, &mut self.rng));
         let loss_g = softplus(logits.neg(), 1.0).mean();
         let mut grads = loss_g.backward();
         let grads = GradientsParams::from_module(&mut grads, &self.generator);
