@@ -1,16 +1,24 @@
-//! Convolution kernels on plain `f32` slices for the CPU: im2col and one large matrix product
-//! each for the forward pass, the input gradient and the weight gradient.
+//! Convolution kernels on plain `f32` slices for the CPU: im2col and a matrix product each for
+//! the forward pass, the input gradient and the weight gradient, and the element-wise kernels
+//! around them (LeakyReLU, batch norm).
 //!
 //! burn-flex 0.22 computes a convolution's weight gradient as another convolution whose
 //! "kernel" is the output gradient (a 16x16 or 32x32 kernel with dilation 2 for these nets),
 //! which its im2col tiling turns into many thin matrix products; that made a DCGAN training
-//! step 2-2.5x slower than PyTorch here. Written as `W * cols`, `W^T * dY` and `dY * cols^T`
-//! over the whole batch (K, M or N = batch x output pixels), every product is one big GEMM, as
-//! in Caffe's and PyTorch's CPU convolutions.
+//! step 2-2.5x slower than PyTorch here. Written as `W * cols`, `W^T * dY` and `dY * cols^T`,
+//! every product is a GEMM with hundreds of rows and columns, as in Caffe's and PyTorch's CPU
+//! convolutions.
+//!
+//! The batch is cut into chunks of whole images, each of a few hundred output pixels
+//! ([`CHUNK_COLUMNS`]); each thread takes whole chunks and runs them start to finish (im2col,
+//! a single-threaded GEMM, scatter into the output) while the chunk's `cols` is still in its
+//! cache. One im2col matrix for the whole batch (25 MB at batch 32 for a 48->96 layer) went to
+//! memory and back several times per product, and two threads splitting every GEMM spent
+//! their time waiting on each other.
 //!
 //! Layouts: activations NCHW; the weight `[out, in, kh, kw]` is the `[out, in*kh*kw]` matrix;
 //! `cols` is `[in*kh*kw, n*out_h*out_w]` (one row per input channel and kernel tap, one column
-//! per output pixel of the batch).
+//! per output pixel of the chunk).
 
 /// Sizes of one convolution (groups 1, dilation 1, the same stride and padding on both axes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +60,22 @@ impl Geometry {
         self.output().expect("geometry checked by the caller")
     }
 
+    /// Output pixels per image.
+    fn pixels(&self) -> usize {
+        let [h, w] = self.out();
+        h * w
+    }
+
+    /// Elements of one image of the input.
+    fn image_input_len(&self) -> usize {
+        self.channels_in * self.input[0] * self.input[1]
+    }
+
+    /// Elements of one image of the output.
+    fn image_output_len(&self) -> usize {
+        self.channels_out * self.pixels()
+    }
+
     /// Rows of `cols`: input channels x kernel taps.
     fn rows(&self) -> usize {
         self.channels_in * self.kernel[0] * self.kernel[1]
@@ -90,19 +114,70 @@ impl Geometry {
     }
 }
 
+/// Output pixels per chunk that a chunk's products aim for: enough columns for the GEMM to run
+/// at full speed, few enough for the chunk's `cols` (rows x columns, up to 6,144 rows here) to
+/// stay in a core's cache.
+const CHUNK_COLUMNS: usize = 512;
+
+/// How a batch is cut into chunks of whole images.
+#[derive(Clone, Copy, Debug)]
+struct Chunks {
+    /// Images per chunk (the last chunk may have fewer).
+    images: usize,
+    /// Number of chunks.
+    count: usize,
+    /// Whether each chunk's GEMM uses all threads: only when there are fewer chunks than
+    /// threads (a batch of one image).
+    parallel_gemm: bool,
+}
+
+impl Chunks {
+    fn new(g: &Geometry) -> Self {
+        let threads = threads();
+        let by_size = (CHUNK_COLUMNS / g.pixels()).max(1);
+        // At least one chunk per thread when the batch allows it.
+        let by_threads = g.batch.div_ceil(threads).max(1);
+        let images = by_size.min(by_threads);
+        let count = g.batch.div_ceil(images);
+        Self {
+            images,
+            count,
+            parallel_gemm: count < threads,
+        }
+    }
+
+    /// The geometry of chunk `i`.
+    fn geometry(&self, g: &Geometry, i: usize) -> Geometry {
+        Geometry {
+            batch: self.images.min(g.batch - i * self.images),
+            ..*g
+        }
+    }
+}
+
 /// Output of `conv(x, weight)`: `[n, c_out, out_h, out_w]`.
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
-    with_columns(g, x, |cols| forward_from_columns(g, cols, weight))
+    let chunks = Chunks::new(g);
+    let mut y = vec![0.0; g.output_len()];
+    for_each_chunk(&mut y, chunks.images * g.image_output_len(), |i, y| {
+        let s = chunks.geometry(g, i);
+        let x = &x[i * chunks.images * g.image_input_len()..][..s.input_len()];
+        with_columns(&s, x, |cols| {
+            forward_from_columns(&s, cols, weight, y, chunks.parallel_gemm);
+        });
+    });
+    y
 }
 
 /// Gradient of `conv(x, weight)` with respect to `x`, given the output gradient `dy`:
 /// `[n, c_in, h, w]`. This is also the forward pass of the transposed convolution.
 pub fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
-    with_output_rows(g, dy, |dy_lc| input_grad_from_rows(g, dy_lc, weight))
+    let (dx, _) = conv_grads(g, &[], dy, weight, [true, false]);
+    dx.expect("asked for")
 }
 
-/// Both gradients of `conv(x, weight)` given `dy`, as `(dx, dweight)`, each only where asked;
-/// they share the transposed copy of `dy`.
+/// Both gradients of `conv(x, weight)` given `dy`, as `(dx, dweight)`, each only where asked
+/// (`x` is only read for `dweight`); they share each chunk's transposed copy of `dy`.
 pub fn conv_grads(
     g: &Geometry,
     x: &[f32],
@@ -110,18 +185,33 @@ pub fn conv_grads(
     weight: &[f32],
     [want_input, want_weight]: [bool; 2],
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-    with_output_rows(g, dy, |dy_lc| {
-        let dx = want_input.then(|| input_grad_from_rows(g, dy_lc, weight));
-        let dweight =
-            want_weight.then(|| with_columns(g, x, |cols| weight_grad_from_rows(g, cols, dy_lc)));
-        (dx, dweight)
-    })
+    let chunks = Chunks::new(g);
+    let mut dx = vec![0.0; if want_input { g.input_len() } else { 0 }];
+    let dx_chunk = chunks.images * g.image_input_len();
+    let dweight_t = fold_chunks(&mut dx, dx_chunk, chunks.count, |i, dx, dweight_t| {
+        let s = chunks.geometry(g, i);
+        let dy = &dy[i * chunks.images * g.image_output_len()..][..s.output_len()];
+        with_output_rows(&s, dy, |dy_lc| {
+            if want_input {
+                input_grad_from_rows(&s, dy_lc, weight, dx, chunks.parallel_gemm);
+            }
+            if want_weight {
+                let x = &x[i * dx_chunk..][..s.input_len()];
+                with_columns(&s, x, |cols| {
+                    add_weight_grad(&s, cols, dy_lc, dweight_t, chunks.parallel_gemm);
+                });
+            }
+        });
+    });
+    let dweight = want_weight.then(|| weight_from_transposed(g, dweight_t));
+    (want_input.then_some(dx), dweight)
 }
 
 /// Both gradients of the transposed convolution `t(x, weight) = input_grad(x, weight)` (the
 /// input gradient of the convolution `g`, whose output is shaped like `x`), given `dy`, as
 /// `(dx, dweight)`, each only where asked. `dx = conv(dy, weight)` and `dweight` is the
-/// weight gradient of `conv(dy, .)` at output gradient `x`: both read `im2col(dy)`, built once.
+/// weight gradient of `conv(dy, .)` at output gradient `x`: both read `im2col(dy)`, built once
+/// per chunk.
 pub fn transpose_grads(
     g: &Geometry,
     x: &[f32],
@@ -129,11 +219,26 @@ pub fn transpose_grads(
     weight: &[f32],
     [want_input, want_weight]: [bool; 2],
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-    with_columns(g, dy, |cols| {
-        let dx = want_input.then(|| forward_from_columns(g, cols, weight));
-        let dweight = want_weight.then(|| weight_grad_from_columns(g, cols, x));
-        (dx, dweight)
-    })
+    let chunks = Chunks::new(g);
+    let mut dx = vec![0.0; if want_input { g.output_len() } else { 0 }];
+    let dx_chunk = chunks.images * g.image_output_len();
+    let dweight_t = fold_chunks(&mut dx, dx_chunk, chunks.count, |i, dx, dweight_t| {
+        let s = chunks.geometry(g, i);
+        let dy = &dy[i * chunks.images * g.image_input_len()..][..s.input_len()];
+        with_columns(&s, dy, |cols| {
+            if want_input {
+                forward_from_columns(&s, cols, weight, dx, chunks.parallel_gemm);
+            }
+            if want_weight {
+                let x = &x[i * dx_chunk..][..s.output_len()];
+                with_output_rows(&s, x, |x_lc| {
+                    add_weight_grad(&s, cols, x_lc, dweight_t, chunks.parallel_gemm);
+                });
+            }
+        });
+    });
+    let dweight = want_weight.then(|| weight_from_transposed(g, dweight_t));
+    (want_input.then_some(dx), dweight)
 }
 
 /// Runs `f` on `im2col(x)`.
@@ -144,66 +249,84 @@ fn with_columns<R>(g: &Geometry, x: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
     })
 }
 
-/// The convolution's output from `cols = im2col(x)`.
-fn forward_from_columns(g: &Geometry, cols: &[f32], weight: &[f32]) -> Vec<f32> {
+/// Writes the convolution's output, `[n, c_out, out_h, out_w]`, from `cols = im2col(x)` to `y`.
+fn forward_from_columns(g: &Geometry, cols: &[f32], weight: &[f32], y: &mut [f32], parallel: bool) {
     let (rows, columns) = (g.rows(), g.columns());
-    let [h, w] = g.out();
-    with_scratch(Slot::Output, g.output_len(), |y_cn| {
+    with_scratch(Slot::Product, g.output_len(), |y_cn| {
         // y_cn[c_out, n*l] = weight[c_out, rows] * cols[rows, n*l]
         matmul(
             Matrix::row_major(weight, g.channels_out, rows),
             Matrix::row_major(cols, rows, columns),
-            y_cn,
+            Target::new(y_cn, parallel),
         );
-        swap_outer(y_cn, g.channels_out, g.batch, h * w)
-    })
-}
-
-/// The weight gradient from `cols = im2col(x)` and the output gradient `dy`.
-fn weight_grad_from_columns(g: &Geometry, cols: &[f32], dy: &[f32]) -> Vec<f32> {
-    with_output_rows(g, dy, |dy_lc| weight_grad_from_rows(g, cols, dy_lc))
+        swap_outer(y_cn, g.channels_out, g.batch, g.pixels(), y);
+    });
 }
 
 /// Runs `f` on the output gradient as rows, `[n, c_out, l] -> [n*l, c_out]`: in that layout
 /// the products below read it row by row or column by column as they need (a column-major
 /// right operand of the weight gradient's shape made gemm 3x slower).
 fn with_output_rows<R>(g: &Geometry, dy: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
-    let [h, w] = g.out();
-    with_scratch(Slot::Output, g.output_len(), |dy_lc| {
-        for_each_chunk(dy_lc, h * w * g.channels_out, |n, block| {
-            let len = block.len();
-            transpose(&dy[n * len..][..len], g.channels_out, h * w, block);
-        });
+    let image = g.image_output_len();
+    with_scratch(Slot::Rows, g.output_len(), |dy_lc| {
+        for (dst, src) in dy_lc.chunks_mut(image).zip(dy.chunks(image)) {
+            transpose(src, g.channels_out, g.pixels(), dst);
+        }
         f(dy_lc)
     })
 }
 
-/// The input gradient from the output gradient as rows (`dy_lc`, `[n*l, c_out]`).
-fn input_grad_from_rows(g: &Geometry, dy_lc: &[f32], weight: &[f32]) -> Vec<f32> {
+/// Writes the input gradient, `[n, c_in, h, w]`, from the output gradient as rows (`dy_lc`,
+/// `[n*l, c_out]`) to `dx`.
+fn input_grad_from_rows(
+    g: &Geometry,
+    dy_lc: &[f32],
+    weight: &[f32],
+    dx: &mut [f32],
+    parallel: bool,
+) {
     let (rows, columns) = (g.rows(), g.columns());
     with_scratch(Slot::Columns, rows * columns, |dcols| {
         // dcols[rows, n*l] = weight^T[rows, c_out] * dy_lc^T[c_out, n*l]
         matmul(
             Matrix::row_major(weight, g.channels_out, rows).transposed(),
             Matrix::row_major(dy_lc, columns, g.channels_out).transposed(),
-            dcols,
+            Target::new(dcols, parallel),
         );
-        col2im(g, dcols)
-    })
+        col2im(g, dcols, dx);
+    });
 }
 
-/// The weight gradient from `cols = im2col(x)` and the output gradient as rows.
-fn weight_grad_from_rows(g: &Geometry, cols: &[f32], dy_lc: &[f32]) -> Vec<f32> {
+/// Adds this chunk's weight gradient, transposed (`[rows, c_out]`), to `dweight_t`, from
+/// `cols = im2col(x)` and the output gradient as rows; the first chunk creates it.
+fn add_weight_grad(
+    g: &Geometry,
+    cols: &[f32],
+    dy_lc: &[f32],
+    dweight_t: &mut Option<Vec<f32>>,
+    parallel: bool,
+) {
     let (rows, columns) = (g.rows(), g.columns());
-    let mut dweight_t = vec![0.0; g.weight_len()];
-    // dweight^T[rows, c_out] = cols[rows, n*l] * dy_lc[n*l, c_out]
+    let accumulate = dweight_t.is_some();
+    let sum = dweight_t.get_or_insert_with(|| vec![0.0; g.weight_len()]);
+    // dweight^T[rows, c_out] (+)= cols[rows, n*l] * dy_lc[n*l, c_out]
     matmul(
         Matrix::row_major(cols, rows, columns),
         Matrix::row_major(dy_lc, columns, g.channels_out),
-        &mut dweight_t,
+        Target {
+            accumulate,
+            ..Target::new(sum, parallel)
+        },
     );
+}
+
+/// The weight gradient `[c_out, rows]` from its transpose summed over the chunks (zero for an
+/// empty batch).
+fn weight_from_transposed(g: &Geometry, dweight_t: Option<Vec<f32>>) -> Vec<f32> {
     let mut dweight = vec![0.0; g.weight_len()];
-    transpose(&dweight_t, rows, g.channels_out, &mut dweight);
+    if let Some(dweight_t) = dweight_t {
+        transpose(&dweight_t, g.rows(), g.channels_out, &mut dweight);
+    }
     dweight
 }
 
@@ -386,7 +509,7 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
     let [kh, kw] = g.kernel;
     let [h, w] = g.input;
     let [oh, ow] = g.out();
-    for_each_chunk(cols, g.columns(), |row, out| {
+    for (row, out) in cols.chunks_mut(g.columns()).enumerate() {
         let (c, ky, kx) = (row / (kh * kw), (row / kw) % kh, row % kw);
         let ys = g.inside(ky, h, oh);
         let xs = g.inside(kx, w, ow);
@@ -415,7 +538,7 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
                 }
             }
         }
-    });
+    }
 }
 
 /// `dst[i] = src[i * S]`, with the stride known at compile time so the loop vectorises.
@@ -426,41 +549,37 @@ fn gather<const S: usize>(dst: &mut [f32], src: &[f32]) {
 }
 
 /// The adjoint of [`im2col`]: sums every column entry back onto the input pixel it was read
-/// from. Returns `[n, c_in, h, w]`.
-fn col2im(g: &Geometry, dcols: &[f32]) -> Vec<f32> {
+/// from, into `dx` (`[n, c_in, h, w]`, overwritten).
+fn col2im(g: &Geometry, dcols: &[f32], dx: &mut [f32]) {
     let [kh, kw] = g.kernel;
     let [h, w] = g.input;
     let [oh, ow] = g.out();
     let columns = g.columns();
-    // One channel per task, so tasks write disjoint planes: [c_in, n, h, w], swapped at the end.
-    with_scratch(Slot::Input, g.input_len(), |dx_cn| {
-        for_each_chunk(dx_cn, g.batch * h * w, |c, planes| {
-            planes.fill(0.0);
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let row = &dcols[((c * kh + ky) * kw + kx) * columns..][..columns];
-                    let ys = g.inside(ky, h, oh);
-                    let xs = g.inside(kx, w, ow);
-                    if xs.is_empty() {
-                        continue;
-                    }
-                    let first = xs.start * g.stride + kx - g.padding;
-                    for n in 0..g.batch {
-                        let plane = &mut planes[n * h * w..][..h * w];
-                        for oy in ys.clone() {
-                            let iy = oy * g.stride + ky - g.padding;
-                            let dst = plane[iy * w + first..].iter_mut().step_by(g.stride);
-                            let src = &row[(n * oh + oy) * ow..][xs.clone()];
-                            for (d, s) in dst.zip(src) {
-                                *d += *s;
-                            }
+    dx.fill(0.0);
+    for c in 0..g.channels_in {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let row = &dcols[((c * kh + ky) * kw + kx) * columns..][..columns];
+                let ys = g.inside(ky, h, oh);
+                let xs = g.inside(kx, w, ow);
+                if xs.is_empty() {
+                    continue;
+                }
+                let first = xs.start * g.stride + kx - g.padding;
+                for n in 0..g.batch {
+                    let plane = &mut dx[(n * g.channels_in + c) * h * w..][..h * w];
+                    for oy in ys.clone() {
+                        let iy = oy * g.stride + ky - g.padding;
+                        let dst = plane[iy * w + first..].iter_mut().step_by(g.stride);
+                        let src = &row[(n * oh + oy) * ow..][xs.clone()];
+                        for (d, s) in dst.zip(src) {
+                            *d += *s;
                         }
                     }
                 }
             }
-        });
-        swap_outer(dx_cn, g.channels_in, g.batch, h * w)
-    })
+        }
+    }
 }
 
 /// `dst[c, r] = src[r, c]` for a row-major `[rows, columns]` source.
@@ -498,18 +617,18 @@ fn transpose(src: &[f32], rows: usize, columns: usize, dst: &mut [f32]) {
     }
 }
 
-/// Intermediate buffers, kept between calls per thread. At batch 32 the im2col matrix alone
-/// is 25 MB; fresh buffers per call cost page faults on every layer of every step, and in a
-/// VM each first write to a zeroed page also flushes the other CPUs' TLBs, which took a fifth
-/// of the kernels' time.
+/// Intermediate buffers, kept between calls per thread. At batch 32 one chunk's im2col matrix
+/// is up to a few MB; fresh buffers per call cost page faults on every layer of every step,
+/// and in a VM each first write to a zeroed page also flushes the other CPUs' TLBs, which took
+/// a fifth of the kernels' time.
 #[derive(Clone, Copy)]
 enum Slot {
     /// `cols` or `dcols`.
     Columns,
-    /// An output-shaped intermediate.
-    Output,
-    /// An input-shaped intermediate.
-    Input,
+    /// A product in `[c_out, n*l]` order before it is scattered to NCHW.
+    Product,
+    /// An output-shaped tensor as rows, `[n*l, c]`.
+    Rows,
 }
 
 thread_local! {
@@ -529,15 +648,14 @@ fn with_scratch<R>(slot: Slot, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R
     result
 }
 
-/// `[a, b, inner]` -> `[b, a, inner]`: swaps the two outer axes, copying `inner`-long runs.
-fn swap_outer(src: &[f32], a: usize, b: usize, inner: usize) -> Vec<f32> {
-    let mut dst = vec![0.0; a * b * inner];
-    for_each_chunk(&mut dst, a * inner, |j, block| {
+/// `[a, b, inner]` -> `[b, a, inner]` from `src` to `dst`: swaps the two outer axes, copying
+/// `inner`-long runs.
+fn swap_outer(src: &[f32], a: usize, b: usize, inner: usize, dst: &mut [f32]) {
+    for (j, block) in dst.chunks_mut(a * inner).take(b).enumerate() {
         for i in 0..a {
             block[i * inner..][..inner].copy_from_slice(&src[(i * b + j) * inner..][..inner]);
         }
-    });
-    dst
+    }
 }
 
 /// A read-only matrix view with arbitrary strides.
@@ -573,54 +691,88 @@ impl<'a> Matrix<'a> {
     }
 }
 
-/// `dst = lhs * rhs`, `dst` row-major `[lhs.rows, rhs.columns]`.
-fn matmul(lhs: Matrix, rhs: Matrix, dst: &mut [f32]) {
+/// Where a product goes: a row-major buffer, overwritten or added to, by one thread or all.
+struct Target<'a> {
+    data: &'a mut [f32],
+    accumulate: bool,
+    parallel: bool,
+}
+
+impl<'a> Target<'a> {
+    fn new(data: &'a mut [f32], parallel: bool) -> Self {
+        Self {
+            data,
+            accumulate: false,
+            parallel,
+        }
+    }
+}
+
+/// `dst = lhs * rhs` (or `dst += lhs * rhs`), `dst` row-major `[lhs.rows, rhs.columns]`.
+fn matmul(lhs: Matrix, rhs: Matrix, dst: Target) {
     let (m, k, n) = (lhs.rows, lhs.columns, rhs.columns);
     assert_eq!(k, rhs.rows, "inner dimensions");
-    assert_eq!(dst.len(), m * n, "output buffer size");
+    assert_eq!(dst.data.len(), m * n, "output buffer size");
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
-        dst.fill(0.0);
+        if !dst.accumulate {
+            dst.data.fill(0.0);
+        }
         return;
     }
     // SAFETY: the three views are in bounds (asserted sizes and strides of dense row-major
     // buffers, or their transposes), `dst` is exclusively borrowed and does not alias the
-    // inputs, and `read_dst = false` means `dst` is only written.
+    // inputs; it is read (`read_dst`) only when it holds a sum to add to.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst.data.as_mut_ptr(),
             1,
             n as isize,
-            false,
+            dst.accumulate,
             lhs.data.as_ptr(),
             lhs.column_stride,
             lhs.row_stride,
             rhs.data.as_ptr(),
             rhs.column_stride,
             rhs.row_stride,
-            0.0,
+            1.0,
             1.0,
             false,
             false,
             false,
-            parallelism(),
+            parallelism(dst.parallel),
         );
     }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn parallelism() -> gemm::Parallelism {
-    gemm::Parallelism::Rayon(0)
+fn parallelism(parallel: bool) -> gemm::Parallelism {
+    if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
-fn parallelism() -> gemm::Parallelism {
+fn parallelism(_: bool) -> gemm::Parallelism {
     gemm::Parallelism::None
+}
+
+/// Threads the chunked kernels spread over.
+#[cfg(not(target_arch = "wasm32"))]
+fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn threads() -> usize {
+    1
 }
 
 /// Runs `f(index, chunk)` over `len`-long chunks of `buffer`, in parallel where threads exist.
@@ -641,6 +793,45 @@ fn for_each_chunk(buffer: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) 
         .chunks_mut(len)
         .enumerate()
         .for_each(|(i, chunk)| f(i, chunk));
+}
+
+/// Runs `f(index, chunk, sum)` for `count` chunks, in parallel where threads exist: chunk `i`
+/// of `buffer` (`len` long; an empty slice when `buffer` is empty) and a running sum that
+/// each thread keeps (`None` until `f` starts it). Returns the threads' sums added up, `None`
+/// when no `f` started one.
+fn fold_chunks(
+    buffer: &mut [f32],
+    len: usize,
+    count: usize,
+    f: impl Fn(usize, &mut [f32], &mut Option<Vec<f32>>) + Sync + Send,
+) -> Option<Vec<f32>> {
+    let chunks: Vec<&mut [f32]> = if buffer.is_empty() || len == 0 {
+        (0..count).map(|_| Default::default()).collect()
+    } else {
+        buffer.chunks_mut(len).collect()
+    };
+    let step = |mut sum: Option<Vec<f32>>, (i, chunk): (usize, &mut [f32])| {
+        f(i, chunk, &mut sum);
+        sum
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        let add = |a: Option<Vec<f32>>, b: Option<Vec<f32>>| match (a, b) {
+            (Some(mut a), Some(b)) => {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        };
+        chunks
+            .into_par_iter()
+            .enumerate()
+            .fold(|| None, step)
+            .reduce(|| None, add)
+    }
+    #[cfg(target_arch = "wasm32")]
+    chunks.into_iter().enumerate().fold(None, step)
 }
 
 #[cfg(test)]
@@ -705,6 +896,9 @@ mod tests {
             g(3, 5, [4, 4], 2, [4, 4], 1, 0), // discriminator head / generator projection
             g(1, 2, [7, 5], 3, [3, 2], 2, 2), // odd sizes, padding wider than a tap
             g(2, 4, [6, 6], 3, [1, 1], 1, 0), // pointwise
+            // More output pixels than CHUNK_COLUMNS per image: one image per chunk, so
+            // threads add several chunks' weight gradients into their sums.
+            g(5, 2, [24, 24], 3, [3, 3], 1, 1),
         ]
     }
 
