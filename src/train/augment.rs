@@ -7,6 +7,7 @@
 use burn::prelude::*;
 
 use crate::latent::SplitMix64;
+use crate::model::conv::{self, cpu::AUGMENT_PARAMS};
 
 /// Which augmentations to apply.
 #[derive(Config, Debug, PartialEq)]
@@ -37,30 +38,120 @@ impl AugmentConfig {
     }
 }
 
-fn per_sample(rng: &mut SplitMix64, n: usize, device: &Device) -> Tensor<4> {
-    let values: Vec<f32> = (0..n).map(|_| rng.next_f32()).collect();
-    Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), device)
+/// The random draws of one call, per image, in the order the trainer's RNG produces them.
+struct Draws {
+    /// Added to every value, in `[-0.5, 0.5)`.
+    brightness: Vec<f32>,
+    /// Scale of each pixel's deviation from its channel mean, in `[0, 2)`.
+    saturation: Vec<f32>,
+    /// Scale of each value's deviation from the image mean, in `[0.5, 1.5)`.
+    contrast: Vec<f32>,
+    /// Shift (rows, columns) of the image.
+    shift: Vec<[i64; 2]>,
+    /// Cutout square (top, left, height, width), or `None`.
+    cut: Vec<Option<[i64; 4]>>,
 }
 
-/// Applies the configured augmentations to a batch.
+impl Draws {
+    fn new(config: &AugmentConfig, [n, h, w]: [usize; 3], rng: &mut SplitMix64) -> Self {
+        let uniform = |rng: &mut SplitMix64, f: fn(f32) -> f32| {
+            (0..n).map(|_| f(rng.next_f32())).collect::<Vec<_>>()
+        };
+        // Ranges from the DiffAugment reference implementation.
+        let (brightness, saturation, contrast) = if config.color {
+            (
+                uniform(rng, |u| u - 0.5),
+                uniform(rng, |u| u * 2.0),
+                uniform(rng, |u| u + 0.5),
+            )
+        } else {
+            (vec![0.0; n], vec![1.0; n], vec![1.0; n])
+        };
+        let (mut shift, mut cut) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        if config.translation || config.cutout {
+            for _ in 0..n {
+                shift.push(if config.translation {
+                    let (sy, sx) = ((h / 8) as i64, (w / 8) as i64);
+                    [
+                        rng.below(2 * sy as usize + 1) as i64 - sy,
+                        rng.below(2 * sx as usize + 1) as i64 - sx,
+                    ]
+                } else {
+                    [0, 0]
+                });
+                cut.push(config.cutout.then(|| {
+                    let (ch, cw) = (h / 2, w / 2);
+                    // Centre anywhere in the image, square clipped at the borders.
+                    let (cy, cx) = (rng.below(h) as i64, rng.below(w) as i64);
+                    [cy - ch as i64 / 2, cx - cw as i64 / 2, ch as i64, cw as i64]
+                }));
+            }
+        } else {
+            shift = vec![[0, 0]; n];
+            cut = vec![None; n];
+        }
+        Self {
+            brightness,
+            saturation,
+            contrast,
+            shift,
+            cut,
+        }
+    }
+
+    /// The numbers of `model::conv::cpu::augment`, per image.
+    fn params(&self) -> Vec<f32> {
+        let mut params = Vec::with_capacity(self.shift.len() * AUGMENT_PARAMS);
+        for i in 0..self.shift.len() {
+            let [dy, dx] = self.shift[i];
+            let [top, left, height, width] = self.cut[i].unwrap_or([0; 4]);
+            params.extend([
+                self.brightness[i],
+                self.saturation[i],
+                self.contrast[i],
+                dy as f32,
+                dx as f32,
+                top as f32,
+                left as f32,
+                height as f32,
+                width as f32,
+            ]);
+        }
+        params
+    }
+}
+
+/// Applies the configured augmentations to a batch: one kernel on `flex`, burn's tensor
+/// operations elsewhere; the same draws from `rng` either way.
 ///
 /// # Shapes
 /// - images: `[n, c, h, w]`
 /// - output: `[n, c, h, w]`
 pub fn diff_augment(images: Tensor<4>, config: &AugmentConfig, rng: &mut SplitMix64) -> Tensor<4> {
+    let [n, _, h, w] = images.dims();
+    if !config.any() {
+        return images;
+    }
+    let draws = Draws::new(config, [n, h, w], rng);
+    conv::augment(images, draws.params(), |images| {
+        with_tensor_ops(images, config, &draws)
+    })
+}
+
+/// [`diff_augment`] as burn tensor operations.
+fn with_tensor_ops(images: Tensor<4>, config: &AugmentConfig, draws: &Draws) -> Tensor<4> {
     let [n, c, h, w] = images.dims();
     let device = images.device();
+    let per_sample = |values: &[f32]| {
+        Tensor::<4>::from_data(TensorData::new(values.to_vec(), [n, 1, 1, 1]), &device)
+    };
     let mut x = images;
     if config.color {
-        // Ranges from the DiffAugment reference implementation.
-        let brightness = per_sample(rng, n, &device).sub_scalar(0.5);
-        x = x + brightness;
-        let saturation = per_sample(rng, n, &device).mul_scalar(2.0);
+        x = x + per_sample(&draws.brightness);
         let mean = x.clone().mean_dim(1); // [n, 1, h, w]
-        x = (x - mean.clone()) * saturation + mean;
-        let contrast = per_sample(rng, n, &device).add_scalar(0.5);
+        x = (x - mean.clone()) * per_sample(&draws.saturation) + mean;
         let mean = x.clone().mean_dims(&[1, 2, 3]); // [n, 1, 1, 1]
-        x = (x - mean.clone()) * contrast + mean;
+        x = (x - mean.clone()) * per_sample(&draws.contrast) + mean;
     }
     if config.translation || config.cutout {
         // One gather moves every pixel (translation) and one mask zeroes what fell off the
@@ -68,27 +159,12 @@ pub fn diff_augment(images: Tensor<4>, config: &AugmentConfig, rng: &mut SplitMi
         let plane = h * w;
         let mut index = Vec::with_capacity(n * plane);
         let mut mask = Vec::with_capacity(n * plane);
-        for _ in 0..n {
-            let (dy, dx) = if config.translation {
-                let (sy, sx) = ((h / 8) as i64, (w / 8) as i64);
-                (
-                    rng.below(2 * sy as usize + 1) as i64 - sy,
-                    rng.below(2 * sx as usize + 1) as i64 - sx,
-                )
-            } else {
-                (0, 0)
-            };
-            let cut = config.cutout.then(|| {
-                let (ch, cw) = (h / 2, w / 2);
-                // Centre anywhere in the image, square clipped at the borders.
-                let (cy, cx) = (rng.below(h) as i64, rng.below(w) as i64);
-                (cy - ch as i64 / 2, cx - cw as i64 / 2, ch as i64, cw as i64)
-            });
+        for (&[dy, dx], cut) in draws.shift.iter().zip(&draws.cut) {
             for y in 0..h as i64 {
                 for x_ in 0..w as i64 {
                     let (sy, sx) = (y - dy, x_ - dx);
                     let inside = sy >= 0 && sy < h as i64 && sx >= 0 && sx < w as i64;
-                    let cut_here = cut.is_some_and(|(y0, x0, ch, cw)| {
+                    let cut_here = cut.is_some_and(|[y0, x0, ch, cw]| {
                         y >= y0 && y < y0 + ch && x_ >= x0 && x_ < x0 + cw
                     });
                     index.push(if inside { sy * w as i64 + sx } else { 0 });
@@ -120,6 +196,42 @@ mod tests {
         assert!(out.iter().all(|v| *v == 0.0 || *v == 1.0));
         let zeros = out.iter().filter(|v| **v == 0.0).count();
         assert!(zeros > 0 && zeros < out.len() / 2, "zeros: {zeros}");
+    }
+
+    /// The `flex` kernel and burn's tensor operations agree, output and gradient, for each
+    /// augmentation alone and all together.
+    #[test]
+    fn kernel_matches_tensor_ops_with_gradients() {
+        use burn::tensor::Distribution;
+        let device = default_device().autodiff();
+        let configs = [
+            AugmentConfig::new(),
+            AugmentConfig::none().with_color(true),
+            AugmentConfig::none().with_translation(true),
+            AugmentConfig::none().with_cutout(true),
+        ];
+        for config in configs {
+            let x =
+                Tensor::<4>::random([3, 3, 16, 12], Distribution::Default, &device).require_grad();
+            let draws = Draws::new(&config, [3, 16, 12], &mut SplitMix64::new(9));
+            let ours = conv::augment(x.clone(), draws.params(), |_| unreachable!("on flex"));
+            let burns = with_tensor_ops(x.clone(), &config, &draws);
+            let difference: f32 = (ours.clone() - burns.clone()).abs().max().into_scalar();
+            assert!(
+                difference < 1e-5,
+                "{config:?}: outputs differ by {difference}"
+            );
+            let mix = Tensor::<4>::random(ours.dims(), Distribution::Default, &device);
+            let grad_ours = x
+                .grad(&(ours * mix.clone()).sum().backward())
+                .expect("grad");
+            let grad_burns = x.grad(&(burns * mix).sum().backward()).expect("grad");
+            let difference: f32 = (grad_ours - grad_burns).abs().max().into_scalar();
+            assert!(
+                difference < 1e-5,
+                "{config:?}: gradients differ by {difference}"
+            );
+        }
     }
 
     #[test]

@@ -474,6 +474,126 @@ pub fn batch_norm_grad(
     (dx, dgamma, dbeta)
 }
 
+/// Numbers per image of a DiffAugment transform: brightness, saturation, contrast, the shift
+/// (rows, columns) and the cutout square (top, left, height, width; height 0 for none).
+pub const AUGMENT_PARAMS: usize = 9;
+
+/// One image's DiffAugment transform, from its [`AUGMENT_PARAMS`] numbers.
+struct Augment {
+    /// `x3 = gain * x + pixel_gain * m + offset` where `m` is the pixel's channel mean:
+    /// brightness, saturation and contrast in one affine map (see [`augment`]).
+    gain: f32,
+    pixel_gain: f32,
+    contrast: f32,
+    brightness: f32,
+    shift: [isize; 2],
+    cut: [isize; 4],
+    size: [usize; 3],
+}
+
+impl Augment {
+    fn new(p: &[f32], size: [usize; 3]) -> Self {
+        let (brightness, saturation, contrast) = (p[0], p[1], p[2]);
+        let int = |v: f32| v as isize;
+        Self {
+            gain: contrast * saturation,
+            pixel_gain: contrast - contrast * saturation,
+            contrast,
+            brightness,
+            shift: [int(p[3]), int(p[4])],
+            cut: [int(p[5]), int(p[6]), int(p[7]), int(p[8])],
+            size,
+        }
+    }
+
+    /// The source pixel of output pixel `(y, x)`, or `None` where the output is zero (shifted
+    /// in from outside, or under the cutout).
+    fn source(&self, y: usize, x: usize) -> Option<usize> {
+        let [_, h, w] = self.size;
+        let (y, x) = (y as isize, x as isize);
+        let (sy, sx) = (y - self.shift[0], x - self.shift[1]);
+        let [top, left, height, width] = self.cut;
+        let inside = sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize;
+        let cut = y >= top && y < top + height && x >= left && x < left + width;
+        (inside && !cut).then(|| sy as usize * w + sx as usize)
+    }
+
+    /// Per-pixel sum over channels of `image` (`[c, h*w]`).
+    fn channel_sums(&self, image: &[f32]) -> Vec<f32> {
+        let plane = self.size[1] * self.size[2];
+        let mut sums = vec![0.0; plane];
+        for channel in image.chunks(plane) {
+            sums.iter_mut().zip(channel).for_each(|(s, v)| *s += v);
+        }
+        sums
+    }
+}
+
+/// DiffAugment (colour, translation, cutout) of `x` `[n, c, h, w]` with [`AUGMENT_PARAMS`]
+/// numbers per image in `params`. The colour steps, `x + b`, then saturation `s` about the
+/// pixel's channel mean `m` and contrast `k` about the image mean `M`, are one affine map:
+/// `k*s*x + k*(1-s)*m + (1-k)*M + b`; then each output pixel takes its shifted source pixel,
+/// or zero.
+pub fn augment(x: &[f32], [n, c, h, w]: [usize; 4], params: &[f32]) -> Vec<f32> {
+    assert_eq!(
+        params.len(),
+        n * AUGMENT_PARAMS,
+        "augment: numbers per image"
+    );
+    let mut y = vec![0.0; x.len()];
+    let image = c * h * w;
+    for_each_chunk(&mut y, image, |i, out| {
+        let a = Augment::new(&params[i * AUGMENT_PARAMS..][..AUGMENT_PARAMS], [c, h, w]);
+        let x = &x[i * image..][..image];
+        let mut means = a.channel_sums(x);
+        means.iter_mut().for_each(|m| *m /= c as f32);
+        let mean = means.iter().map(|m| f64::from(*m)).sum::<f64>() / (h * w) as f64;
+        let offset = (1.0 - a.contrast) * mean as f32 + a.brightness;
+        for (out, x) in out.chunks_mut(h * w).zip(x.chunks(h * w)) {
+            for (p, value) in out.iter_mut().enumerate() {
+                *value = a
+                    .source(p / w, p % w)
+                    .map_or(0.0, |q| a.gain * x[q] + a.pixel_gain * means[q] + offset);
+            }
+        }
+    });
+    y
+}
+
+/// Gradient of [`augment`] with respect to `x` given `dy`: the shift's adjoint moves each
+/// kept output pixel's gradient back to its source, then the colour map's adjoint.
+pub fn augment_grad(dy: &[f32], [n, c, h, w]: [usize; 4], params: &[f32]) -> Vec<f32> {
+    assert_eq!(
+        params.len(),
+        n * AUGMENT_PARAMS,
+        "augment: numbers per image"
+    );
+    let mut dx = vec![0.0; dy.len()];
+    let (plane, image) = (h * w, c * h * w);
+    for_each_chunk(&mut dx, image, |i, out| {
+        let a = Augment::new(&params[i * AUGMENT_PARAMS..][..AUGMENT_PARAMS], [c, h, w]);
+        let dy = &dy[i * image..][..image];
+        for (out, dy) in out.chunks_mut(plane).zip(dy.chunks(plane)) {
+            for (p, dy) in dy.iter().enumerate() {
+                if let Some(q) = a.source(p / w, p % w) {
+                    out[q] = *dy;
+                }
+            }
+        }
+        // Now out = d(loss)/d(x3); x3 = gain*x + pixel_gain*m + (1-k)*M + b.
+        let sums = a.channel_sums(out);
+        let total: f64 = sums.iter().map(|s| f64::from(*s)).sum();
+        let per_pixel = a.pixel_gain / c as f32;
+        let constant = ((1.0 - a.contrast) as f64 * total / image as f64) as f32;
+        for channel in out.chunks_mut(plane) {
+            for (g, s) in channel.iter_mut().zip(&sums) {
+                *g = a.gain * *g + per_pixel * s + constant;
+            }
+        }
+    });
+    dx
+}
+
 /// Both sums of `f(a[i], b[i])` over `i`, in eight `f32` lanes (which vectorise; one
 /// accumulator would chain every addition) added up in `f64`. Planes here hold at most a few
 /// thousand values, so the lanes' rounding stays near `f32` precision.

@@ -79,6 +79,11 @@ pub trait FastConv: Backend {
         epsilon: f32,
         slope: f32,
     ) -> FloatTensor<Self>;
+
+    /// DiffAugment of `x` `[n, c, h, w]` with the per-image `params` `[n, AUGMENT_PARAMS]` of
+    /// [`cpu::augment`]; differentiated with respect to `x` only. burn's version is a dozen
+    /// broadcasting tensor operations and a gather.
+    fn fast_augment(x: FloatTensor<Self>, params: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// The activation after a batch norm.
@@ -149,6 +154,31 @@ pub fn batch_norm(module: &BatchNorm, x: Tensor<4>, activation: Activation) -> T
     update(&module.running_mean, mean);
     update(&module.running_var, variance);
     y
+}
+
+/// DiffAugment with [`cpu::AUGMENT_PARAMS`] numbers per image in `params` (see
+/// [`cpu::augment`]) on `flex`; elsewhere `burns(x)`, burn's tensor operations for the same.
+///
+/// # Shapes
+/// - x: `[n, c, h, w]`
+/// - output: `[n, c, h, w]`
+pub fn augment(
+    x: Tensor<4>,
+    params: Vec<f32>,
+    burns: impl FnOnce(Tensor<4>) -> Tensor<4>,
+) -> Tensor<4> {
+    if !on_flex_f32(&x) {
+        return burns(x);
+    }
+    let n = x.dims()[0];
+    let params = Tensor::<2>::from_data(
+        TensorData::new(params, [n, cpu::AUGMENT_PARAMS]),
+        &x.device(),
+    );
+    Tensor::from_dispatch(<Dispatch as FastConv>::fast_augment(
+        x.into_dispatch(),
+        params.into_dispatch(),
+    ))
 }
 
 /// LeakyReLU; the same as `burn::tensor::activation::leaky_relu`.
@@ -399,7 +429,16 @@ fn batch_norm_forward(x: &FlexTensor, norm: &NormTensors) -> FlexTensor {
     x.like(y)
 }
 
+fn augment_forward(x: &FlexTensor, params: &FlexTensor) -> FlexTensor {
+    let (x, params) = (Host::new(x), Host::flat(params));
+    x.like(cpu::augment(x.values(), x.dims, params.values()))
+}
+
 impl FastConv for Flex {
+    fn fast_augment(x: FlexTensor, params: FlexTensor) -> FlexTensor {
+        augment_forward(&x, &params)
+    }
+
     fn fast_leaky_relu(x: FlexTensor, slope: f32) -> FlexTensor {
         leaky_relu_forward(&x, slope)
     }
@@ -592,7 +631,37 @@ impl Backward<Flex, 3> for BatchNormBackward {
     }
 }
 
+/// Backward of DiffAugment, with respect to the images.
+#[derive(Debug)]
+struct AugmentBackward;
+
+impl Backward<Flex, 1> for AugmentBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = Host::new(&grads.consume::<Flex>(&ops.node));
+        if let Some(node) = node_x {
+            let params = Host::flat(&ops.state);
+            let dx = cpu::augment_grad(dy.values(), dy.dims, params.values());
+            grads.register::<Flex>(node.id, dy.like(dx));
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
+    fn fast_augment(x: FloatTensor<Self>, params: FloatTensor<Self>) -> FloatTensor<Self> {
+        let y = augment_forward(x.primitive(), params.primitive());
+        match AugmentBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(params.primitive().clone(), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
     fn fast_channel_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
         // A new leaf: the statistics carry no gradient.
         FloatTensor::<Self>::new(channel_stats(x.primitive()))
