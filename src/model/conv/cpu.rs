@@ -661,17 +661,19 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// `dst[i] = src[i * S]`, with the stride known at compile time. Eight outputs at a time from
-/// `8 * S` inputs (two loads and a shuffle per four for `S = 2`, which the compiler finds in
-/// straight-line code but not in a loop over `chunks(S)`), then the rest one by one.
+/// `dst[i] = src[i * S]`, with the stride known at compile time. Eight outputs at a time, each
+/// block from a source window of exactly the `7 * S + 1` values it reads (so a row that ends
+/// at the end of the image still fills its last block), in straight-line code without bounds
+/// checks; then the rest one by one. A loop over `chunks(S)` ran one scalar copy per element.
 fn gather<const S: usize>(dst: &mut [f32], src: &[f32]) {
-    let done = dst.len() - dst.len() % 8;
-    for (d, s) in dst[..done].chunks_exact_mut(8).zip(src.chunks_exact(8 * S)) {
+    let blocks = dst.len() / 8;
+    for (b, d) in dst.chunks_exact_mut(8).enumerate() {
+        let s = &src[8 * b * S..][..7 * S + 1];
         for (i, d) in d.iter_mut().enumerate() {
             *d = s[i * S];
         }
     }
-    for (i, d) in dst.iter_mut().enumerate().skip(done) {
+    for (i, d) in dst.iter_mut().enumerate().skip(blocks * 8) {
         *d = src[i * S];
     }
 }
@@ -924,42 +926,52 @@ fn for_each_chunk(buffer: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) 
 }
 
 /// Runs `f(index, chunk, sum)` for `count` chunks, in parallel where threads exist: chunk `i`
-/// of `buffer` (`len` long; an empty slice when `buffer` is empty) and a running sum that
-/// each thread keeps (`None` until `f` starts it). Returns the threads' sums added up, `None`
-/// when no `f` started one.
+/// of `buffer` (`len` long, the last one possibly shorter; an empty slice when `buffer` is
+/// empty) and a running sum (`None` until `f` starts it). The chunks are cut into one
+/// contiguous group per thread, each with its own sum, and the groups' sums are added in
+/// order, so the result does not depend on which thread ran what (training runs repeat
+/// exactly; a work-stealing reduction summed in a different order each time).
 fn fold_chunks(
     buffer: &mut [f32],
     len: usize,
     count: usize,
     f: impl Fn(usize, &mut [f32], &mut Option<Vec<f32>>) + Sync + Send,
 ) -> Option<Vec<f32>> {
-    let chunks: Vec<&mut [f32]> = if buffer.is_empty() || len == 0 {
-        (0..count).map(|_| Default::default()).collect()
-    } else {
-        buffer.chunks_mut(len).collect()
-    };
-    let step = |mut sum: Option<Vec<f32>>, (i, chunk): (usize, &mut [f32])| {
-        f(i, chunk, &mut sum);
+    let groups = threads().clamp(1, count.max(1));
+    let mut rest = buffer;
+    let mut work = Vec::with_capacity(groups);
+    for group in 0..groups {
+        let chunks = group * count / groups..(group + 1) * count / groups;
+        let take = (chunks.len() * len).min(rest.len());
+        let (region, tail) = std::mem::take(&mut rest).split_at_mut(take);
+        rest = tail;
+        work.push((chunks, region));
+    }
+    let run = |(chunks, mut region): (std::ops::Range<usize>, &mut [f32])| {
+        let mut sum = None;
+        for i in chunks {
+            let take = len.min(region.len());
+            let (chunk, tail) = std::mem::take(&mut region).split_at_mut(take);
+            region = tail;
+            f(i, chunk, &mut sum);
+        }
         sum
     };
     #[cfg(not(target_arch = "wasm32"))]
-    {
+    let sums: Vec<Option<Vec<f32>>> = {
         use rayon::prelude::*;
-        let add = |a: Option<Vec<f32>>, b: Option<Vec<f32>>| match (a, b) {
-            (Some(mut a), Some(b)) => {
-                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                Some(a)
-            }
-            (a, b) => a.or(b),
-        };
-        chunks
-            .into_par_iter()
-            .enumerate()
-            .fold(|| None, step)
-            .reduce(|| None, add)
-    }
+        work.into_par_iter().map(run).collect()
+    };
     #[cfg(target_arch = "wasm32")]
-    chunks.into_iter().enumerate().fold(None, step)
+    let sums: Vec<Option<Vec<f32>>> = work.into_iter().map(run).collect();
+    sums.into_iter()
+        .fold(None, |total, sum| match (total, sum) {
+            (Some(mut total), Some(sum)) => {
+                total.iter_mut().zip(&sum).for_each(|(t, s)| *t += s);
+                Some(total)
+            }
+            (total, sum) => total.or(sum),
+        })
 }
 
 #[cfg(test)]
@@ -1090,6 +1102,22 @@ mod tests {
                     assert_eq!(dst[c * rows + r], src[r * columns + c], "{rows}x{columns}");
                 }
             }
+        }
+    }
+
+    /// Every output written from its own source, also when the source ends right after the
+    /// last value read (the last row of an image), which a stale buffer would show.
+    #[test]
+    fn gather_fills_every_output_up_to_the_end_of_the_source() {
+        for len in [1, 7, 8, 9, 16, 20, 31] {
+            let src2 = values(2 * (len - 1) + 1, 7);
+            let mut dst = vec![f32::NAN; len];
+            gather::<2>(&mut dst, &src2);
+            assert!((0..len).all(|i| dst[i] == src2[2 * i]), "stride 2, {len}");
+            let src1 = values(len, 8);
+            let mut dst = vec![f32::NAN; len];
+            gather::<1>(&mut dst, &src1);
+            assert_eq!(dst, src1, "stride 1, {len}");
         }
     }
 

@@ -1,5 +1,5 @@
-//! The networks' convolutions, batch norms and LeakyReLUs, with faster kernels on burn's
-//! `flex` CPU backend.
+//! The networks' convolutions, batch norms (fused with the activation after them) and
+//! LeakyReLUs, and the trainers' DiffAugment, with faster kernels on burn's `flex` CPU backend.
 //!
 //! [`conv2d`], [`conv_transpose2d`] and [`batch_norm`] take burn's own modules (so weights,
 //! configs and files are unchanged) and compute the same function as their `forward`, as does
@@ -12,7 +12,7 @@
 //! whose kernel is the output gradient, and differentiates LeakyReLU and training-mode batch
 //! norm through chains of small tensor operations with masked selects and transposed copies;
 //! together that made a DCGAN training step 2.2-2.7x slower than PyTorch's on the build
-//! machine. With these kernels it is about 1.6x (`cargo bench --bench throughput`).
+//! machine. With these kernels it is about 1.4x (`cargo bench --bench throughput`).
 
 pub mod cpu;
 
