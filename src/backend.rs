@@ -7,7 +7,7 @@ use crate::{Error, Result};
 
 /// The native default: burn's pure-Rust `flex` CPU backend. Measured on the 2-core build
 /// machine it trains these convolution nets ~200x faster than `ndarray` and ~30x faster than
-/// wgpu on lavapipe; with the kernels of [`crate::model::conv`] a GAN step takes about 1.4x
+/// wgpu on lavapipe; with the kernels of [`crate::model::conv`] a GAN step takes about 1.3x
 /// PyTorch's time on the same CPU (`cargo bench --bench throughput`).
 pub fn default_device() -> Device {
     Device::flex()

@@ -12,7 +12,7 @@
 //! whose kernel is the output gradient, and differentiates LeakyReLU and training-mode batch
 //! norm through chains of small tensor operations with masked selects and transposed copies;
 //! together that made a DCGAN training step 2.2-2.7x slower than PyTorch's on the build
-//! machine. With these kernels it is about 1.4x (`cargo bench --bench throughput`).
+//! machine. With these kernels it is about 1.3x (`cargo bench --bench throughput`).
 
 pub mod cpu;
 
