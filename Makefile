@@ -5,17 +5,28 @@ CARGO ?= cargo
 PORT ?= 8000
 BIN = $(or $(CARGO_TARGET_DIR),target)/release/latentpad
 
-.PHONY: serve web test test-native test-wasm test-browser cli demo data bench bench-web
+.PHONY: serve web web-cpu web-webgpu test test-native test-wasm test-browser cli demo data bench bench-web
 
-# Build the browser package and serve the demo page on the shipped models.
-serve: web
-	python3 scripts/serve.py $(PORT)
+# Build the browser package and serve the demo page on the shipped models. The page is served as
+# soon as the CPU build exists (minutes sooner on a cold machine); the WebGPU build goes on in the
+# background into webgpu-build.log, and the page uses it once it is there (reload).
+serve: web-cpu
+	@scripts/build-web.sh webgpu > webgpu-build.log 2>&1 & \
+	echo "serving the CPU build; the WebGPU build goes on in the background (webgpu-build.log)"; \
+	trap 'kill $$! 2>/dev/null' EXIT; python3 scripts/serve.py $(PORT)
 
 web:
-	scripts/build-web.sh
+	scripts/build-web.sh cpu webgpu
 
-# Everything: native tests, then the browser build, the wasm facade's tests in Chromium
-# (wasm-bindgen-test) and the end-to-end tests of the page and the widget (Playwright).
+web-cpu:
+	scripts/build-web.sh cpu
+
+web-webgpu:
+	scripts/build-web.sh webgpu
+
+# Everything: native tests, then the CPU browser build and the wasm facade's tests in Chromium
+# (wasm-bindgen-test), then the WebGPU build and the end-to-end tests of the page and the
+# widget (Playwright), which need both builds.
 test: test-native test-wasm test-browser
 
 test-native:
@@ -23,12 +34,12 @@ test-native:
 
 # wasm-bindgen-test-runner comes with wasm-bindgen-cli (installed by `web`); it drives
 # Debian's chromedriver with the options in webdriver.json.
-test-wasm: web
+test-wasm: web-cpu
 	scripts/ensure-browser-deps.sh
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
 	  $(CARGO) test --release --target wasm32-unknown-unknown --test wasm
 
-test-browser: web
+test-browser: web-cpu web-webgpu
 	scripts/ensure-browser-deps.sh
 	npm run test:e2e
 

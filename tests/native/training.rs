@@ -2,16 +2,11 @@
 
 use latentpad::backend::{default_device, read_f32_blocking};
 use latentpad::image::{RGB_LEN, Rgb64};
-use latentpad::model::{DiscriminatorConfig, EncoderConfig, GanConfig, GeneratorConfig, VaeConfig};
+use latentpad::model::{DiscriminatorConfig, EncoderConfig, GeneratorConfig, VaeConfig};
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
 
-fn tiny_gan() -> GanConfig {
-    GanConfig::new(
-        GeneratorConfig::new().with_latent_dim(16).with_width(8),
-        DiscriminatorConfig::new().with_width(8),
-    )
-}
+use super::tiny_gan;
 
 /// Eight images: a red disc on white, at different places.
 fn discs() -> Vec<Rgb64> {

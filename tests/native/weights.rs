@@ -2,18 +2,11 @@
 
 use latentpad::Error;
 use latentpad::backend::{default_device, read_f32_blocking};
-use latentpad::model::{
-    DiscriminatorConfig, GanConfig, GeneratorConfig, LatentModel, ModelConfig, VaeConfig,
-};
+use latentpad::model::{GanConfig, GeneratorConfig, LatentModel, ModelConfig, VaeConfig};
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::weights::WeightsFile;
 
-fn tiny_gan() -> GanConfig {
-    GanConfig::new(
-        GeneratorConfig::new().with_latent_dim(16).with_width(8),
-        DiscriminatorConfig::new().with_width(8),
-    )
-}
+use super::tiny_gan;
 
 fn exported() -> (GanTrainer, Vec<u8>) {
     let trainer = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &default_device()).unwrap();
