@@ -14,7 +14,8 @@ use burn::prelude::*;
 
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
-use crate::model::Classifier;
+use crate::model::{Classifier, LatentModel};
+use crate::report::classify;
 use crate::{Error, Result};
 
 /// Neighbours that define the manifold radius (the paper's default).
@@ -54,6 +55,40 @@ pub async fn features_of_tensor(
     let f = classifier.features(images);
     let dim = f.dims()[1];
     Ok(read_f32(f).await?.chunks(dim).map(|c| c.to_vec()).collect())
+}
+
+/// Features of `n` images sampled from `model`, seeds `first_seed` onwards, in batches.
+pub async fn features_of_samples(
+    classifier: &Classifier,
+    model: &LatentModel,
+    n: usize,
+    first_seed: u64,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(128) {
+        let images = model.sample(128.min(n - start), first_seed + start as u64)?;
+        out.extend(features_of_tensor(classifier, images).await?);
+    }
+    Ok(out)
+}
+
+/// Share of `labelled` images that `classifier` puts in their class.
+pub async fn accuracy(
+    classifier: &Classifier,
+    labelled: &[(&Rgb64, usize)],
+    device: &Device,
+) -> Result<f64> {
+    let mut correct = 0;
+    for chunk in labelled.chunks(128) {
+        let images: Vec<&Rgb64> = chunk.iter().map(|e| e.0).collect();
+        let predicted = classify(classifier, image::to_tensor(&images, device)).await?;
+        correct += predicted
+            .iter()
+            .zip(chunk)
+            .filter(|(p, e)| **p == e.1)
+            .count();
+    }
+    Ok(correct as f64 / labelled.len().max(1) as f64)
 }
 
 /// All three scores of `generated` against `real`; each set needs more than

@@ -176,6 +176,15 @@ pub struct Provenance {
 }
 
 impl Provenance {
+    /// The provenance of images from the model whose weights carry `meta`, made from `latent`.
+    pub fn of(meta: &crate::weights::WeightsMeta, latent: String) -> Self {
+        Self {
+            model: meta.name.clone(),
+            fine_tuned: meta.fine_tuned,
+            latent,
+        }
+    }
+
     /// The (keyword, text) pairs written into a PNG.
     pub fn chunks(&self) -> Vec<(String, String)> {
         vec![
@@ -228,6 +237,20 @@ pub fn encode_png(
     writer.write_image_data(rgba).map_err(fail)?;
     writer.finish().map_err(fail)?;
     Ok(out)
+}
+
+/// A PNG of the first `n` images of `images` (`[n, 3, 64, 64]`, any device) in a grid of
+/// `columns`, carrying `provenance` (blocking read: native callers).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn grid_png(
+    images: Tensor<4>,
+    n: usize,
+    columns: usize,
+    provenance: &Provenance,
+) -> Result<Vec<u8>> {
+    let rgba = pollster::block_on(to_rgba(images))?;
+    let canvas = grid(&rgba, n, columns);
+    encode_png(canvas.as_raw(), canvas.width(), canvas.height(), provenance)
 }
 
 /// The text chunks of a PNG file, in file order.

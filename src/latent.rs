@@ -152,14 +152,6 @@ pub fn interpolate(a: &[f32], b: &[f32], frames: usize, how: Interpolation) -> V
         .collect()
 }
 
-/// The truncation trick (Brock et al. 2019, BigGAN): scale latents towards the mean by `psi`
-/// (1.0 = off) to trade variety for fidelity.
-pub fn truncate(z: &mut [f32], psi: f32) {
-    for v in z {
-        *v *= psi;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,8 +16,7 @@ use burn::tensor::{Bytes, FloatDType};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::read_f32;
-use crate::model::ModelConfig;
-use crate::train::ema::FloatsByPath;
+use crate::model::{ModelConfig, params};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"LPADW\x01\r\n";
@@ -83,40 +82,18 @@ impl ModuleMapper for CastFloats {
     }
 }
 
-/// Puts host values, by parameter path, into a module on the CPU device.
-struct PutFloats {
-    path: Vec<String>,
-    values: HashMap<String, Vec<f32>>,
-    device: Device,
-}
-
-impl ModuleMapper for PutFloats {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let values = self.values.remove(&self.path.join(".")).unwrap_or_default();
-        let device = self.device.clone();
-        param.map(|t| Tensor::from_data(TensorData::new(values, t.shape()), &device))
-    }
-}
-
 /// A copy of `module` on the CPU device, read back asynchronously. Serialising reads tensors
 /// synchronously, which panics on WebGPU, so weights leave a GPU through this first.
 pub async fn to_host<M: Module>(module: &M) -> Result<M> {
     let mut values = HashMap::new();
-    for (path, tensor) in FloatsByPath::of(module).values {
+    for (path, tensor) in params::floats_by_path(module) {
         values.insert(path, read_f32(tensor).await?);
     }
-    Ok(module.valid().map(&mut PutFloats {
-        path: Vec::new(),
-        values,
-        device: crate::backend::default_device(),
+    let host = crate::backend::default_device();
+    Ok(params::map_floats(module.valid(), |path, _, flat| {
+        let values = values.remove(path).unwrap_or_default();
+        let n = flat.dims()[0];
+        Tensor::from_data(TensorData::new(values, [n]), &host)
     }))
 }
 

@@ -4,7 +4,6 @@ import { call, onWorkerEvent } from "./client.js";
 
 /** Images are 64x64 RGBA. */
 export const SIZE = 64;
-const PIXELS = SIZE * SIZE * 4;
 /** Shipped models, by name; any other `model` is the URL of a model folder. */
 export const SHIPPED_MODELS = ["emoji-gan", "emoji-vae"];
 const MODELS_DIR = new URL("../models/", import.meta.url);

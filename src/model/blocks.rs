@@ -2,18 +2,10 @@
 //! convolution) and a stride-2 down-sampling block (convolution), as in DCGAN (Radford et al.
 //! 2016): 4x4 kernels, batch norm, ReLU going up and LeakyReLU(0.2) going down.
 
-use super::conv::{self, Activation};
+use crate::backend::flex::{self, Activation};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
-
-/// DCGAN's weight init: N(0, 0.02).
-pub fn dcgan_init() -> Initializer {
-    Initializer::Normal {
-        mean: 0.0,
-        std: 0.02,
-    }
-}
 
 /// Doubles the spatial size: ConvTranspose(4, stride 2, pad 1) -> BatchNorm -> ReLU.
 #[derive(Module, Debug)]
@@ -30,7 +22,6 @@ impl UpBlock {
                 .with_stride([2, 2])
                 .with_padding([1, 1])
                 .with_bias(false)
-                .with_initializer(dcgan_init())
                 .init(device),
             norm: BatchNormConfig::new(channels_out).init(device),
         }
@@ -40,8 +31,8 @@ impl UpBlock {
     /// - input: `[n, channels_in, s, s]`
     /// - output: `[n, channels_out, 2s, 2s]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = conv::conv_transpose2d(&self.conv, x);
-        conv::batch_norm(&self.norm, x, Activation::Relu)
+        let x = flex::conv_transpose2d(&self.conv, x);
+        flex::batch_norm(&self.norm, x, Activation::Relu)
     }
 }
 
@@ -60,7 +51,6 @@ impl DownBlock {
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .with_bias(!normalise)
-                .with_initializer(dcgan_init())
                 .init(device),
             norm: normalise.then(|| BatchNormConfig::new(channels_out).init(device)),
         }
@@ -70,10 +60,10 @@ impl DownBlock {
     /// - input: `[n, channels_in, s, s]`
     /// - output: `[n, channels_out, s/2, s/2]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = conv::conv2d(&self.conv, x);
+        let x = flex::conv2d(&self.conv, x);
         match &self.norm {
-            Some(norm) => conv::batch_norm(norm, x, Activation::LeakyRelu(0.2)),
-            None => conv::leaky_relu(x, 0.2),
+            Some(norm) => flex::batch_norm(norm, x, Activation::LeakyRelu(0.2)),
+            None => flex::leaky_relu(x, 0.2),
         }
     }
 }

@@ -5,8 +5,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 
-use super::blocks::{DownBlock, UpBlock, dcgan_init, pyramid};
-use super::conv::{self, Activation};
+use super::blocks::{DownBlock, UpBlock, pyramid};
+use crate::backend::flex::{self, Activation};
 
 /// Generator architecture.
 #[derive(Config, Debug, PartialEq)]
@@ -27,7 +27,6 @@ impl GeneratorConfig {
         Generator {
             project: ConvTranspose2dConfig::new([self.latent_dim, widths[3]], [4, 4])
                 .with_bias(false)
-                .with_initializer(dcgan_init())
                 .init(device),
             project_norm: BatchNormConfig::new(widths[3]).init(device),
             blocks: (1..4)
@@ -37,7 +36,6 @@ impl GeneratorConfig {
             to_rgb: ConvTranspose2dConfig::new([widths[0], 3], [4, 4])
                 .with_stride([2, 2])
                 .with_padding([1, 1])
-                .with_initializer(dcgan_init())
                 .init(device),
             latent_dim: self.latent_dim,
         }
@@ -67,12 +65,12 @@ impl Generator {
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
         let [n, d] = z.dims();
         let x = z.reshape([n, d, 1, 1]); // [n, latent, 1, 1]
-        let x = conv::conv_transpose2d(&self.project, x); // [n, 8w, 4, 4]
-        let mut x = conv::batch_norm(&self.project_norm, x, Activation::Relu);
+        let x = flex::conv_transpose2d(&self.project, x); // [n, 8w, 4, 4]
+        let mut x = flex::batch_norm(&self.project_norm, x, Activation::Relu);
         for block in &self.blocks {
             x = block.forward(x); // 4 -> 8 -> 16 -> 32
         }
-        conv::conv_transpose2d(&self.to_rgb, x).tanh() // [n, 3, 64, 64]
+        flex::conv_transpose2d(&self.to_rgb, x).tanh() // [n, 3, 64, 64]
     }
 }
 
@@ -92,9 +90,7 @@ impl DiscriminatorConfig {
         blocks.extend((1..4).map(|i| DownBlock::new(widths[i - 1], widths[i], true, device)));
         Discriminator {
             blocks,
-            head: Conv2dConfig::new([widths[3], 1], [4, 4])
-                .with_initializer(dcgan_init())
-                .init(device),
+            head: Conv2dConfig::new([widths[3], 1], [4, 4]).init(device),
         }
     }
 }
@@ -117,7 +113,7 @@ impl Discriminator {
         for block in &self.blocks {
             x = block.forward(x); // 64 -> 32 -> 16 -> 8 -> 4
         }
-        conv::conv2d(&self.head, x).reshape([n]) // [n, 1, 1, 1] -> [n]
+        flex::conv2d(&self.head, x).reshape([n]) // [n, 1, 1, 1] -> [n]
     }
 
     /// FreezeD (Mo et al. 2020): stop training the first `layers` blocks, which hold generic

@@ -5,12 +5,12 @@
 
 pub mod blocks;
 pub mod classifier;
-pub mod conv;
 pub mod gan;
 pub mod latent_model;
+pub mod params;
 pub mod vae;
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 
 use crate::latent::SplitMix64;
 use burn::prelude::*;
@@ -21,49 +21,27 @@ pub use gan::{Discriminator, DiscriminatorConfig, GanConfig, Generator, Generato
 pub use latent_model::LatentModel;
 pub use vae::{Encoder, EncoderConfig, VaeConfig};
 
-struct SeededInit {
-    rng: SplitMix64,
-    path: Vec<String>,
-}
-
-impl ModuleMapper for SeededInit {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let is_bias = self.path.last().is_some_and(|p| p == "bias");
-        if D < 2 && !is_bias {
-            return param; // batch-norm scales, shifts and statistics keep their constants
-        }
-        let rng = &mut self.rng;
-        param.map(|t| {
-            let shape = t.shape();
-            let n = shape.num_elements();
-            let values: Vec<f32> = if is_bias {
-                vec![0.0; n]
-            } else {
-                (0..n).map(|_| 0.02 * rng.next_gaussian()).collect()
-            };
-            Tensor::from_data(TensorData::new(values, shape), &t.device())
-                .set_require_grad(t.is_require_grad())
-        })
-    }
-}
-
-/// Re-initialises weights from `seed` with DCGAN's N(0, 0.02) and biases with zero.
+/// Initialises weights from `seed` with DCGAN's N(0, 0.02) (Radford et al. 2016) and biases
+/// with zero: the only initialisation of every trained network (layers are built with burn's
+/// default initialiser, which this replaces).
 ///
 /// burn initialises parameters lazily from a process-global RNG, so two models built after
 /// the same `device.seed` can differ when anything else (another thread, a test running
 /// beside this one) draws in between. Our own RNG makes "same seed, same model" hold.
 pub fn seeded_init<M: Module>(module: M, seed: u64) -> M {
-    module.map(&mut SeededInit {
-        rng: SplitMix64::new(seed ^ 0x1D17),
-        path: Vec::new(),
+    let mut rng = SplitMix64::new(seed ^ 0x1D17);
+    params::map_floats(module, |path, dims, flat| {
+        let is_bias = path.rsplit('.').next() == Some("bias");
+        if dims.len() < 2 && !is_bias {
+            return flat; // batch-norm scales, shifts and statistics keep their constants
+        }
+        let n = flat.dims()[0];
+        let values: Vec<f32> = if is_bias {
+            vec![0.0; n]
+        } else {
+            (0..n).map(|_| 0.02 * rng.next_gaussian()).collect()
+        };
+        Tensor::from_data(TensorData::new(values, [n]), &flat.device())
     })
 }
 

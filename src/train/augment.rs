@@ -6,8 +6,8 @@
 
 use burn::prelude::*;
 
+use crate::backend::flex::{self, AUGMENT_PARAMS};
 use crate::latent::SplitMix64;
-use crate::model::conv::{self, cpu::AUGMENT_PARAMS};
 
 /// Which augmentations to apply.
 #[derive(Config, Debug, PartialEq)]
@@ -99,7 +99,7 @@ impl Draws {
         }
     }
 
-    /// The numbers of `model::conv::cpu::augment`, per image.
+    /// The numbers of `backend::flex::augment`, per image.
     fn params(&self) -> Vec<f32> {
         let mut params = Vec::with_capacity(self.shift.len() * AUGMENT_PARAMS);
         for i in 0..self.shift.len() {
@@ -121,8 +121,8 @@ impl Draws {
     }
 }
 
-/// Applies the configured augmentations to a batch: one kernel on `flex`, burn's tensor
-/// operations elsewhere; the same draws from `rng` either way.
+/// Applies the configured augmentations to a batch (`backend::flex::augment`: one kernel on
+/// `flex`, burn's tensor operations elsewhere); the same draws from `rng` either way.
 ///
 /// # Shapes
 /// - images: `[n, c, h, w]`
@@ -133,52 +133,7 @@ pub fn diff_augment(images: Tensor<4>, config: &AugmentConfig, rng: &mut SplitMi
         return images;
     }
     let draws = Draws::new(config, [n, h, w], rng);
-    conv::augment(images, draws.params(), |images| {
-        with_tensor_ops(images, config, &draws)
-    })
-}
-
-/// [`diff_augment`] as burn tensor operations.
-fn with_tensor_ops(images: Tensor<4>, config: &AugmentConfig, draws: &Draws) -> Tensor<4> {
-    let [n, c, h, w] = images.dims();
-    let device = images.device();
-    let per_sample = |values: &[f32]| {
-        Tensor::<4>::from_data(TensorData::new(values.to_vec(), [n, 1, 1, 1]), &device)
-    };
-    let mut x = images;
-    if config.color {
-        x = x + per_sample(&draws.brightness);
-        let mean = x.clone().mean_dim(1); // [n, 1, h, w]
-        x = (x - mean.clone()) * per_sample(&draws.saturation) + mean;
-        let mean = x.clone().mean_dims(&[1, 2, 3]); // [n, 1, 1, 1]
-        x = (x - mean.clone()) * per_sample(&draws.contrast) + mean;
-    }
-    if config.translation || config.cutout {
-        // One gather moves every pixel (translation) and one mask zeroes what fell off the
-        // edge or under the cutout square.
-        let plane = h * w;
-        let mut index = Vec::with_capacity(n * plane);
-        let mut mask = Vec::with_capacity(n * plane);
-        for (&[dy, dx], cut) in draws.shift.iter().zip(&draws.cut) {
-            for y in 0..h as i64 {
-                for x_ in 0..w as i64 {
-                    let (sy, sx) = (y - dy, x_ - dx);
-                    let inside = sy >= 0 && sy < h as i64 && sx >= 0 && sx < w as i64;
-                    let cut_here = cut.is_some_and(|[y0, x0, ch, cw]| {
-                        y >= y0 && y < y0 + ch && x_ >= x0 && x_ < x0 + cw
-                    });
-                    index.push(if inside { sy * w as i64 + sx } else { 0 });
-                    mask.push(if inside && !cut_here { 1.0f32 } else { 0.0 });
-                }
-            }
-        }
-        let index = Tensor::<3, Int>::from_data(TensorData::new(index, [n, 1, plane]), &device)
-            .repeat_dim(1, c); // [n, c, h*w]
-        let mask = Tensor::<4>::from_data(TensorData::new(mask, [n, 1, h, w]), &device);
-        let moved = x.reshape([n, c, plane]).gather(2, index); // [n, c, h*w]
-        x = moved.reshape([n, c, h, w]) * mask;
-    }
-    x
+    flex::augment(images, &draws.params())
 }
 
 #[cfg(test)]
@@ -196,42 +151,6 @@ mod tests {
         assert!(out.iter().all(|v| *v == 0.0 || *v == 1.0));
         let zeros = out.iter().filter(|v| **v == 0.0).count();
         assert!(zeros > 0 && zeros < out.len() / 2, "zeros: {zeros}");
-    }
-
-    /// The `flex` kernel and burn's tensor operations agree, output and gradient, for each
-    /// augmentation alone and all together.
-    #[test]
-    fn kernel_matches_tensor_ops_with_gradients() {
-        use burn::tensor::Distribution;
-        let device = default_device().autodiff();
-        let configs = [
-            AugmentConfig::new(),
-            AugmentConfig::none().with_color(true),
-            AugmentConfig::none().with_translation(true),
-            AugmentConfig::none().with_cutout(true),
-        ];
-        for config in configs {
-            let x =
-                Tensor::<4>::random([3, 3, 16, 12], Distribution::Default, &device).require_grad();
-            let draws = Draws::new(&config, [3, 16, 12], &mut SplitMix64::new(9));
-            let ours = conv::augment(x.clone(), draws.params(), |_| unreachable!("on flex"));
-            let burns = with_tensor_ops(x.clone(), &config, &draws);
-            let difference: f32 = (ours.clone() - burns.clone()).abs().max().into_scalar();
-            assert!(
-                difference < 1e-5,
-                "{config:?}: outputs differ by {difference}"
-            );
-            let mix = Tensor::<4>::random(ours.dims(), Distribution::Default, &device);
-            let grad_ours = x
-                .grad(&(ours * mix.clone()).sum().backward())
-                .expect("grad");
-            let grad_burns = x.grad(&(burns * mix).sum().backward()).expect("grad");
-            let difference: f32 = (grad_ours - grad_burns).abs().max().into_scalar();
-            assert!(
-                difference < 1e-5,
-                "{config:?}: gradients differ by {difference}"
-            );
-        }
     }
 
     #[test]

@@ -7,13 +7,18 @@ use burn::prelude::*;
 use burn::tensor::activation::softplus;
 
 use super::augment::{AugmentConfig, diff_augment};
+#[cfg(not(target_arch = "wasm32"))]
+use super::checkpoint;
 use super::ema;
+use super::state::TrainState;
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
-use crate::latent::SplitMix64;
 use crate::model::{Discriminator, GanConfig, Generator, LatentModel, ModelConfig, seeded_init};
-use crate::weights::{WeightsFile, WeightsMeta, module_to_bytes_async, software};
+use crate::weights::{WeightsFile, module_to_bytes_async};
 use crate::{Error, Result};
+
+/// Mixed into the seed for the trainer's RNG, so its draws differ from the initialisation's.
+const RNG_SALT: u64 = 0x6761_6e;
 
 /// Hyper-parameters of GAN training.
 #[derive(Config, Debug, PartialEq)]
@@ -66,28 +71,19 @@ pub struct GanTrainer {
     ema: Generator,
     opt_g: ModuleOptimizer,
     opt_d: ModuleOptimizer,
-    rng: SplitMix64,
-    step: u64,
-    base_steps: u64,
-    fine_tuned: bool,
-    device: Device,
+    state: TrainState,
 }
 
 impl GanTrainer {
     /// A freshly initialised GAN on `device` (autodiff is enabled here).
     pub fn new(model_config: GanConfig, config: GanTrainConfig, device: &Device) -> Result<Self> {
-        let ad = device.clone().autodiff();
-        let generator = seeded_init(model_config.generator.init(&ad), config.seed);
-        let discriminator = seeded_init(model_config.discriminator.init(&ad), config.seed + 1);
-        Self::from_networks(
-            model_config,
-            config,
-            generator,
-            discriminator,
-            0,
-            false,
-            &ad,
-        )
+        let state = TrainState::new(device, config.seed ^ RNG_SALT, None);
+        let generator = seeded_init(model_config.generator.init(&state.device), config.seed);
+        let discriminator = seeded_init(
+            model_config.discriminator.init(&state.device),
+            config.seed + 1,
+        );
+        Self::from_networks(model_config, config, generator, discriminator, state)
     }
 
     /// Continues training (fine-tuning) from a weights file with a `generator` part and, if
@@ -104,22 +100,15 @@ impl GanTrainer {
                 found: file.config.describe(),
             });
         };
-        let ad = device.clone().autodiff();
-        let generator = file.load("generator", model_config.generator.init(&ad))?;
+        let state = TrainState::new(device, config.seed ^ RNG_SALT, Some(&file.meta));
+        let ad = &state.device;
+        let generator = file.load("generator", model_config.generator.init(ad))?;
         let discriminator = if file.has("discriminator") {
-            file.load("discriminator", model_config.discriminator.init(&ad))?
+            file.load("discriminator", model_config.discriminator.init(ad))?
         } else {
-            model_config.discriminator.init(&ad)
+            seeded_init(model_config.discriminator.init(ad), config.seed + 1)
         };
-        Self::from_networks(
-            model_config,
-            config,
-            generator,
-            discriminator,
-            file.meta.steps,
-            true,
-            &ad,
-        )
+        Self::from_networks(model_config, config, generator, discriminator, state)
     }
 
     fn from_networks(
@@ -127,9 +116,7 @@ impl GanTrainer {
         config: GanTrainConfig,
         generator: Generator,
         discriminator: Discriminator,
-        base_steps: u64,
-        fine_tuned: bool,
-        ad: &Device,
+        state: TrainState,
     ) -> Result<Self> {
         if config.batch_size == 0 || config.freeze_discriminator_layers > 4 {
             return Err(Error::Config(format!(
@@ -149,25 +136,21 @@ impl GanTrainer {
             discriminator,
             opt_g: adam.init(),
             opt_d: adam.init(),
-            rng: SplitMix64::new(config.seed ^ 0x6761_6e),
-            step: 0,
-            base_steps,
-            fine_tuned,
+            state,
             model_config,
             config,
-            device: ad.clone(),
         })
     }
 
     /// Steps taken by this trainer.
     pub fn step_count(&self) -> u64 {
-        self.step
+        self.state.step
     }
 
     fn noise(&mut self, n: usize) -> Tensor<2> {
         let d = self.model_config.generator.latent_dim;
-        let z: Vec<f32> = (0..n * d).map(|_| self.rng.next_gaussian()).collect();
-        Tensor::from_data(TensorData::new(z, [n, d]), &self.device)
+        let z: Vec<f32> = (0..n * d).map(|_| self.state.rng.next_gaussian()).collect();
+        Tensor::from_data(TensorData::new(z, [n, d]), &self.state.device)
     }
 
     /// One discriminator update and one generator update on a batch of real images.
@@ -180,15 +163,15 @@ impl GanTrainer {
         let augment = self.config.augment.clone();
 
         // Discriminator: real up, fake down.
-        let real = image::to_tensor(real, &self.device);
+        let real = image::to_tensor(real, &self.state.device);
         let z = self.noise(n);
         let fake = self.generator.forward(z).detach();
-        let real_logits = self
-            .discriminator
-            .forward(diff_augment(real, &augment, &mut self.rng));
-        let fake_logits = self
-            .discriminator
-            .forward(diff_augment(fake, &augment, &mut self.rng));
+        let real_logits =
+            self.discriminator
+                .forward(diff_augment(real, &augment, &mut self.state.rng));
+        let fake_logits =
+            self.discriminator
+                .forward(diff_augment(fake, &augment, &mut self.state.rng));
         let loss_d = softplus(real_logits.neg(), 1.0).mean() + softplus(fake_logits, 1.0).mean();
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.discriminator);
         self.discriminator = self.opt_d.step(lr, self.discriminator.clone(), grads);
@@ -199,15 +182,15 @@ impl GanTrainer {
         let z = self.noise(n);
         let fake = self.generator.forward(z);
         let discriminator = self.discriminator.clone().no_grad();
-        let logits = discriminator.forward(diff_augment(fake, &augment, &mut self.rng));
+        let logits = discriminator.forward(diff_augment(fake, &augment, &mut self.state.rng));
         let loss_g = softplus(logits.neg(), 1.0).mean();
         let mut grads = loss_g.backward();
         let grads = GradientsParams::from_module(&mut grads, &self.generator);
         self.generator = self.opt_g.step(lr, self.generator.clone(), grads);
 
-        self.step += 1;
+        self.state.step += 1;
         self.ema = if self.config.use_ema {
-            let t = self.step as f64;
+            let t = self.state.step as f64;
             let decay = self.config.ema_decay.min((1.0 + t) / (10.0 + t));
             ema::update(self.ema.clone(), &self.generator, decay)
         } else {
@@ -227,12 +210,11 @@ impl GanTrainer {
         } else {
             self.generator.valid()
         };
-        let plain = self.device.clone().without_autodiff();
         LatentModel::new(
             ModelConfig::Gan(self.model_config.clone()),
             generator,
             None,
-            &plain,
+            &self.state.plain_device(),
         )
     }
 
@@ -240,25 +222,16 @@ impl GanTrainer {
     /// Reads the weights back asynchronously, so it works on every device (WebGPU included).
     pub async fn export_async(&self, name: &str) -> Result<WeightsFile> {
         let model = self.latent_model();
-        Ok(WeightsFile::new(
-            ModelConfig::Gan(self.model_config.clone()),
-            WeightsMeta {
-                name: name.to_string(),
-                fine_tuned: self.fine_tuned,
-                steps: self.base_steps + self.step,
-                software: software(),
-            },
-            vec![
-                (
-                    "generator".into(),
-                    module_to_bytes_async(&model.generator).await?,
-                ),
-                (
-                    "discriminator".into(),
-                    module_to_bytes_async(&self.discriminator).await?,
-                ),
-            ],
-        ))
+        let parts = vec![
+            ("generator", module_to_bytes_async(&model.generator).await?),
+            (
+                "discriminator",
+                module_to_bytes_async(&self.discriminator).await?,
+            ),
+        ];
+        Ok(self
+            .state
+            .export(ModelConfig::Gan(self.model_config.clone()), name, parts))
     }
 
     /// Blocking [`Self::export_async`] for the CPU device (CLI, tests).
@@ -268,80 +241,44 @@ impl GanTrainer {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-mod checkpoint {
-    //! Full-precision checkpoints of everything a resumed run needs.
-
-    use std::path::Path;
-
-    use burn::module::Module;
-    use serde::{Deserialize, Serialize};
-
-    use super::*;
-    use crate::train::checkpoint::{load_record, read_state, record_err, save_record, write_state};
-
-    #[derive(Serialize, Deserialize)]
-    struct State {
-        step: u64,
-        rng: u64,
-        config: GanTrainConfig,
-        model: GanConfig,
+impl GanTrainer {
+    /// Writes networks, EMA, optimiser states and counters into `dir` (created).
+    pub fn save_checkpoint(&self, dir: &std::path::Path) -> Result<()> {
+        use burn::module::Module;
+        checkpoint::save(
+            dir,
+            &self.state,
+            &self.config,
+            &self.model_config,
+            vec![
+                ("generator", self.generator.valid().into_record()),
+                ("discriminator", self.discriminator.valid().into_record()),
+                ("ema", self.ema.valid().into_record()),
+            ],
+            &[("opt_g", &self.opt_g), ("opt_d", &self.opt_d)],
+        )
     }
 
-    impl GanTrainer {
-        /// Writes networks, EMA, optimiser states and counters into `dir` (created).
-        pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            save_record(dir, "generator.bpk", self.generator.valid().into_record())?;
-            save_record(
-                dir,
-                "discriminator.bpk",
-                self.discriminator.valid().into_record(),
-            )?;
-            save_record(dir, "ema.bpk", self.ema.valid().into_record())?;
-            let path = dir.join("opt_g.bpk");
-            self.opt_g.save(&path).map_err(record_err(&path))?;
-            let path = dir.join("opt_d.bpk");
-            self.opt_d.save(&path).map_err(record_err(&path))?;
-            write_state(
-                dir,
-                &State {
-                    step: self.step,
-                    rng: self.rng.state(),
-                    config: self.config.clone(),
-                    model: self.model_config.clone(),
-                },
-            )
-        }
-
-        /// Resumes a run saved by [`GanTrainer::save_checkpoint`].
-        pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<Self> {
-            let state: State = read_state(dir)?;
-            let ad = device.clone().autodiff();
-            let plain = device.clone().without_autodiff();
-            let generator = load_record(dir, "generator.bpk", state.model.generator.init(&ad))?;
-            let discriminator = load_record(
-                dir,
-                "discriminator.bpk",
-                state.model.discriminator.init(&ad),
-            )?;
-            let ema = load_record(dir, "ema.bpk", state.model.generator.init(&plain))?;
-            let mut trainer = GanTrainer::from_networks(
-                state.model,
-                state.config,
-                generator,
-                discriminator,
-                0,
-                false,
-                &ad,
-            )?;
-            let path = dir.join("opt_g.bpk");
-            trainer.opt_g = trainer.opt_g.load(&path).map_err(record_err(&path))?;
-            let path = dir.join("opt_d.bpk");
-            trainer.opt_d = trainer.opt_d.load(&path).map_err(record_err(&path))?;
-            trainer.ema = ema;
-            trainer.step = state.step;
-            trainer.rng = SplitMix64::new(state.rng);
-            Ok(trainer)
-        }
+    /// Resumes a run saved by [`GanTrainer::save_checkpoint`].
+    pub fn load_checkpoint(dir: &std::path::Path, device: &Device) -> Result<Self> {
+        let saved: checkpoint::State<GanTrainConfig, GanConfig> = checkpoint::load_state(dir)?;
+        let mut state = TrainState::new(device, 0, None);
+        saved.restore(&mut state);
+        let model = &saved.model;
+        let generator =
+            checkpoint::load_network(dir, "generator", model.generator.init(&state.device))?;
+        let discriminator = checkpoint::load_network(
+            dir,
+            "discriminator",
+            model.discriminator.init(&state.device),
+        )?;
+        let ema =
+            checkpoint::load_network(dir, "ema", model.generator.init(&state.plain_device()))?;
+        let mut trainer =
+            GanTrainer::from_networks(saved.model, saved.config, generator, discriminator, state)?;
+        trainer.opt_g = checkpoint::load_optimizer(dir, "opt_g", trainer.opt_g)?;
+        trainer.opt_d = checkpoint::load_optimizer(dir, "opt_d", trainer.opt_d)?;
+        trainer.ema = ema;
+        Ok(trainer)
     }
 }

@@ -8,6 +8,9 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod ema;
 pub mod gan;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod run;
+mod state;
 pub mod vae;
 
 use burn::prelude::*;

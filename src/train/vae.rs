@@ -5,12 +5,17 @@
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
+#[cfg(not(target_arch = "wasm32"))]
+use super::checkpoint;
+use super::state::TrainState;
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
-use crate::latent::SplitMix64;
 use crate::model::{Encoder, Generator, LatentModel, ModelConfig, VaeConfig, seeded_init};
-use crate::weights::{WeightsFile, WeightsMeta, module_to_bytes_async, software};
+use crate::weights::{WeightsFile, module_to_bytes_async};
 use crate::{Error, Result};
+
+/// Mixed into the seed for the trainer's RNG, so its draws differ from the initialisation's.
+const RNG_SALT: u64 = 0x7661_65;
 
 /// Hyper-parameters of VAE training.
 #[derive(Config, Debug, PartialEq)]
@@ -46,20 +51,16 @@ pub struct VaeTrainer {
     decoder: Generator,
     opt_e: ModuleOptimizer,
     opt_d: ModuleOptimizer,
-    rng: SplitMix64,
-    step: u64,
-    base_steps: u64,
-    fine_tuned: bool,
-    device: Device,
+    state: TrainState,
 }
 
 impl VaeTrainer {
     /// A freshly initialised VAE on `device`.
     pub fn new(model_config: VaeConfig, config: VaeTrainConfig, device: &Device) -> Result<Self> {
-        let ad = device.clone().autodiff();
-        let encoder = seeded_init(model_config.encoder.init(&ad), config.seed);
-        let decoder = seeded_init(model_config.decoder.init(&ad), config.seed + 1);
-        Self::from_networks(model_config, config, encoder, decoder, 0, false, &ad)
+        let state = TrainState::new(device, config.seed ^ RNG_SALT, None);
+        let encoder = seeded_init(model_config.encoder.init(&state.device), config.seed);
+        let decoder = seeded_init(model_config.decoder.init(&state.device), config.seed + 1);
+        Self::from_networks(model_config, config, encoder, decoder, state)
     }
 
     /// Continues training from a weights file with `encoder` and `decoder` parts.
@@ -75,18 +76,10 @@ impl VaeTrainer {
                 found: file.config.describe(),
             });
         };
-        let ad = device.clone().autodiff();
-        let encoder = file.load("encoder", model_config.encoder.init(&ad))?;
-        let decoder = file.load("decoder", model_config.decoder.init(&ad))?;
-        Self::from_networks(
-            model_config,
-            config,
-            encoder,
-            decoder,
-            file.meta.steps,
-            true,
-            &ad,
-        )
+        let state = TrainState::new(device, config.seed ^ RNG_SALT, Some(&file.meta));
+        let encoder = file.load("encoder", model_config.encoder.init(&state.device))?;
+        let decoder = file.load("decoder", model_config.decoder.init(&state.device))?;
+        Self::from_networks(model_config, config, encoder, decoder, state)
     }
 
     fn from_networks(
@@ -94,9 +87,7 @@ impl VaeTrainer {
         config: VaeTrainConfig,
         encoder: Encoder,
         decoder: Generator,
-        base_steps: u64,
-        fine_tuned: bool,
-        ad: &Device,
+        state: TrainState,
     ) -> Result<Self> {
         if config.batch_size == 0
             || model_config.encoder.latent_dim != model_config.decoder.latent_dim
@@ -111,19 +102,15 @@ impl VaeTrainer {
             decoder,
             opt_e: adam.init(),
             opt_d: adam.init(),
-            rng: SplitMix64::new(config.seed ^ 0x7661_65),
-            step: 0,
-            base_steps,
-            fine_tuned,
+            state,
             model_config,
             config,
-            device: ad.clone(),
         })
     }
 
     /// Steps taken by this trainer.
     pub fn step_count(&self) -> u64 {
-        self.step
+        self.state.step
     }
 
     /// One update on a batch of images.
@@ -133,10 +120,10 @@ impl VaeTrainer {
         }
         let n = images.len();
         let d = self.model_config.decoder.latent_dim;
-        let x = image::to_tensor(images, &self.device);
+        let x = image::to_tensor(images, &self.state.device);
         let (mean, log_var) = self.encoder.forward(x.clone());
-        let eps: Vec<f32> = (0..n * d).map(|_| self.rng.next_gaussian()).collect();
-        let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, d]), &self.device);
+        let eps: Vec<f32> = (0..n * d).map(|_| self.state.rng.next_gaussian()).collect();
+        let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, d]), &self.state.device);
         let z = mean.clone() + log_var.clone().mul_scalar(0.5).exp() * eps;
         let recon = self.decoder.forward(z);
         let reconstruction = (recon - x).square().sum().div_scalar(n as f64);
@@ -151,7 +138,7 @@ impl VaeTrainer {
         let grads_d = GradientsParams::from_module(&mut grads, &self.decoder);
         self.encoder = self.opt_e.step(lr, self.encoder.clone(), grads_e);
         self.decoder = self.opt_d.step(lr, self.decoder.clone(), grads_d);
-        self.step += 1;
+        self.state.step += 1;
 
         Ok(VaeLosses {
             total: read_f32(total).await?[0],
@@ -162,37 +149,24 @@ impl VaeTrainer {
 
     /// Encoder and decoder ready for inference.
     pub fn latent_model(&self) -> LatentModel {
-        let plain = self.device.clone().without_autodiff();
         LatentModel::new(
             ModelConfig::Vae(self.model_config.clone()),
             self.decoder.valid(),
             Some(self.encoder.valid()),
-            &plain,
+            &self.state.plain_device(),
         )
     }
 
     /// Weights file with encoder and decoder in half precision.
     /// Reads the weights back asynchronously, so it works on every device (WebGPU included).
     pub async fn export_async(&self, name: &str) -> Result<WeightsFile> {
-        Ok(WeightsFile::new(
-            ModelConfig::Vae(self.model_config.clone()),
-            WeightsMeta {
-                name: name.to_string(),
-                fine_tuned: self.fine_tuned,
-                steps: self.base_steps + self.step,
-                software: software(),
-            },
-            vec![
-                (
-                    "encoder".into(),
-                    module_to_bytes_async(&self.encoder).await?,
-                ),
-                (
-                    "decoder".into(),
-                    module_to_bytes_async(&self.decoder).await?,
-                ),
-            ],
-        ))
+        let parts = vec![
+            ("encoder", module_to_bytes_async(&self.encoder).await?),
+            ("decoder", module_to_bytes_async(&self.decoder).await?),
+        ];
+        Ok(self
+            .state
+            .export(ModelConfig::Vae(self.model_config.clone()), name, parts))
     }
 
     /// Blocking [`Self::export_async`] for the CPU device (CLI, tests).
@@ -202,68 +176,35 @@ impl VaeTrainer {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-mod checkpoint {
-    //! Full-precision checkpoints of everything a resumed run needs.
-
-    use std::path::Path;
-
-    use burn::module::Module;
-    use serde::{Deserialize, Serialize};
-
-    use super::*;
-    use crate::train::checkpoint::{load_record, record_err, save_record, write_state};
-
-    #[derive(Serialize, Deserialize)]
-    struct State {
-        step: u64,
-        rng: u64,
-        config: VaeTrainConfig,
-        model: VaeConfig,
+impl VaeTrainer {
+    /// Writes networks, optimiser states and counters into `dir` (created).
+    pub fn save_checkpoint(&self, dir: &std::path::Path) -> Result<()> {
+        use burn::module::Module;
+        checkpoint::save(
+            dir,
+            &self.state,
+            &self.config,
+            &self.model_config,
+            vec![
+                ("encoder", self.encoder.valid().into_record()),
+                ("decoder", self.decoder.valid().into_record()),
+            ],
+            &[("opt_e", &self.opt_e), ("opt_d", &self.opt_d)],
+        )
     }
 
-    impl VaeTrainer {
-        /// Writes networks, optimiser states and counters into `dir` (created).
-        pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            save_record(dir, "encoder.bpk", self.encoder.valid().into_record())?;
-            save_record(dir, "decoder.bpk", self.decoder.valid().into_record())?;
-            let path = dir.join("opt_e.bpk");
-            self.opt_e.save(&path).map_err(record_err(&path))?;
-            let path = dir.join("opt_d.bpk");
-            self.opt_d.save(&path).map_err(record_err(&path))?;
-            write_state(
-                dir,
-                &State {
-                    step: self.step,
-                    rng: self.rng.state(),
-                    config: self.config.clone(),
-                    model: self.model_config.clone(),
-                },
-            )
-        }
-
-        /// Resumes a run saved by [`VaeTrainer::save_checkpoint`].
-        pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<Self> {
-            let state: State = crate::train::checkpoint::read_state(dir)?;
-            let ad = device.clone().autodiff();
-            let encoder = load_record(dir, "encoder.bpk", state.model.encoder.init(&ad))?;
-            let decoder = load_record(dir, "decoder.bpk", state.model.decoder.init(&ad))?;
-            let mut trainer = VaeTrainer::from_networks(
-                state.model,
-                state.config,
-                encoder,
-                decoder,
-                0,
-                false,
-                &ad,
-            )?;
-            let path = dir.join("opt_e.bpk");
-            trainer.opt_e = trainer.opt_e.load(&path).map_err(record_err(&path))?;
-            let path = dir.join("opt_d.bpk");
-            trainer.opt_d = trainer.opt_d.load(&path).map_err(record_err(&path))?;
-            trainer.step = state.step;
-            trainer.rng = SplitMix64::new(state.rng);
-            Ok(trainer)
-        }
+    /// Resumes a run saved by [`VaeTrainer::save_checkpoint`].
+    pub fn load_checkpoint(dir: &std::path::Path, device: &Device) -> Result<Self> {
+        let saved: checkpoint::State<VaeTrainConfig, VaeConfig> = checkpoint::load_state(dir)?;
+        let mut state = TrainState::new(device, 0, None);
+        saved.restore(&mut state);
+        let model = &saved.model;
+        let encoder = checkpoint::load_network(dir, "encoder", model.encoder.init(&state.device))?;
+        let decoder = checkpoint::load_network(dir, "decoder", model.decoder.init(&state.device))?;
+        let mut trainer =
+            VaeTrainer::from_networks(saved.model, saved.config, encoder, decoder, state)?;
+        trainer.opt_e = checkpoint::load_optimizer(dir, "opt_e", trainer.opt_e)?;
+        trainer.opt_d = checkpoint::load_optimizer(dir, "opt_d", trainer.opt_d)?;
+        Ok(trainer)
     }
 }

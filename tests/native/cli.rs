@@ -24,7 +24,18 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in [
+    let top = String::from_utf8_lossy(&latentpad(&["--help"]).stdout).to_string();
+    // clap lists the subcommands under "Commands:", one per line, name first.
+    let commands: Vec<&str> = top
+        .split("Commands:")
+        .nth(1)
+        .expect("a Commands section")
+        .lines()
+        .map_while(|line| line.strip_prefix("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .collect();
+    for expected in [
         "fetch-data",
         "train",
         "sample",
@@ -32,7 +43,14 @@ fn every_command_has_help() {
         "finetune",
         "eval",
         "provenance",
+        "report",
     ] {
+        assert!(
+            commands.contains(&expected),
+            "{expected} missing from {commands:?}"
+        );
+    }
+    for cmd in commands {
         let o = latentpad(&[cmd, "--help"]);
         assert!(o.status.success(), "{cmd} --help");
         assert!(

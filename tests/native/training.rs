@@ -2,7 +2,10 @@
 
 use latentpad::backend::{default_device, read_f32_blocking};
 use latentpad::image::{RGB_LEN, Rgb64};
-use latentpad::model::{DiscriminatorConfig, EncoderConfig, GeneratorConfig, VaeConfig};
+use latentpad::model::params::floats_by_path;
+use latentpad::model::{
+    DiscriminatorConfig, EncoderConfig, GeneratorConfig, VaeConfig, seeded_init,
+};
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
 
@@ -196,36 +199,40 @@ fn same_seed_same_initial_model() {
 
 #[test]
 fn seeded_init_zeroes_biases_and_keeps_norm_constants() {
-    use burn::module::Module;
     let device = default_device();
-    let d =
-        latentpad::model::seeded_init(DiscriminatorConfig::new().with_width(8).init(&device), 3);
-    let record = latentpad::weights::module_to_bytes(&d).unwrap();
-    assert!(!record.is_empty());
-    // Block 0 has a bias (no norm); its values must be exactly zero.
-    let text = format!("{:?}", d.blocks[0]);
-    assert!(text.contains("Conv2d"), "{text}");
-    let mut zeros = 0;
-    struct Check<'a>(&'a mut usize, Vec<String>);
-    impl burn::module::ModuleVisitor for Check<'_> {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.1.push(name.into());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.1.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<burn::Tensor<D>>) {
-            if self.1.last().is_some_and(|n| n == "bias") {
-                assert!(
-                    read_f32_blocking(p.val())
-                        .unwrap()
-                        .iter()
-                        .all(|v| *v == 0.0)
-                );
-                *self.0 += 1;
-            }
-        }
+    let d = seeded_init(DiscriminatorConfig::new().with_width(8).init(&device), 3);
+    let values: Vec<(String, Vec<f32>)> = floats_by_path(&d)
+        .into_iter()
+        .map(|(path, t)| (path, read_f32_blocking(t).unwrap()))
+        .collect();
+    let ending = |suffix: &str| {
+        values
+            .iter()
+            .filter(move |(path, _)| path.rsplit('.').next() == Some(suffix))
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect::<Vec<f32>>()
+    };
+    let (biases, weights) = (ending("bias"), ending("weight"));
+    assert!(
+        !biases.is_empty() && biases.iter().all(|v| *v == 0.0),
+        "biases: {biases:?}"
+    );
+    for (name, constant) in [
+        ("gamma", 1.0),
+        ("beta", 0.0),
+        ("running_mean", 0.0),
+        ("running_var", 1.0),
+    ] {
+        let found = ending(name);
+        assert!(!found.is_empty(), "no {name} in the discriminator");
+        assert!(found.iter().all(|v| *v == constant), "{name}: {found:?}");
     }
-    d.visit(&mut Check(&mut zeros, vec![]));
-    assert!(zeros >= 2, "biases found: {zeros}");
+    // DCGAN's N(0, 0.02) on the convolution weights.
+    let n = weights.len() as f32;
+    let mean = weights.iter().sum::<f32>() / n;
+    let std = (weights.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
+    assert!(
+        mean.abs() < 0.002 && (std - 0.02).abs() < 0.002,
+        "mean {mean}, std {std}"
+    );
 }

@@ -1,214 +1,31 @@
-//! The command-line program itself (native only).
+//! The command-line program's dispatch: each command calls the library (`latentpad::train::run`
+//! for the training loops, `eval` and `report` for the scores) and shows progress and results.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::args::{Cli, Command, Kind, Path_, Target, TrainArgs};
 use latentpad::backend::default_device;
-use latentpad::data::{self, BatchSampler, Example};
-use latentpad::image::{self as img, Rgb64};
+use latentpad::data::{self, Example};
+use latentpad::eval;
+use latentpad::image::{self as img, Provenance, Rgb64};
 use latentpad::latent::Interpolation;
-use latentpad::model::{ClassifierConfig, GanConfig, LatentModel, ModelConfig, VaeConfig};
-use latentpad::report::{PEOPLE, TONES, classify, skin_tone_report, tone_label};
-use latentpad::train::Trainer;
+use latentpad::model::{
+    Classifier, ClassifierConfig, GanConfig, LatentModel, ModelConfig, VaeConfig,
+};
+use latentpad::report::{PEOPLE, TONES, skin_tone_report, tone_label};
 use latentpad::train::augment::AugmentConfig;
 use latentpad::train::classifier::ClassifierTrainer;
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
+use latentpad::train::run::{self, Event, Pretraining};
 use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
+use latentpad::train::{Trainer, checkpoint};
 use latentpad::weights::{WeightsFile, WeightsMeta};
-use latentpad::{eval, model::Classifier};
 
-#[derive(Parser)]
-#[command(
-    name = "latentpad",
-    version,
-    about = "Train, sample and fine-tune small generative image models"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Download the Noto emoji set (npm package emoji-datasource-google) into the data folder.
-    FetchData {
-        /// Where to put it (git-ignored).
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
-    },
-    /// Train a model from scratch (resumes from --checkpoint when one is there).
-    Train(TrainArgs),
-    /// Write a grid of samples as PNG.
-    Sample {
-        /// Model folder (or .lpw file).
-        #[arg(long, default_value = "models/emoji-gan")]
-        model: PathBuf,
-        /// Number of images.
-        #[arg(long, default_value_t = 64)]
-        n: usize,
-        /// Seed of the first image; image i uses seed + i.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Images per row.
-        #[arg(long, default_value_t = 8)]
-        columns: usize,
-        /// Output PNG.
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Write a strip of images walking from one seed's image to another's.
-    Interpolate {
-        /// Model folder (or .lpw file).
-        #[arg(long, default_value = "models/emoji-gan")]
-        model: PathBuf,
-        /// Start seed.
-        #[arg(long)]
-        from_seed: u64,
-        /// End seed.
-        #[arg(long)]
-        to_seed: u64,
-        /// Number of images including both ends.
-        #[arg(long, default_value_t = 16)]
-        frames: usize,
-        /// Path through latent space.
-        #[arg(long, value_enum, default_value_t = Path_::Slerp)]
-        path: Path_,
-        /// Output PNG.
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Fine-tune a trained model on a folder of your images.
-    Finetune {
-        /// Model folder to start from.
-        #[arg(long, default_value = "models/emoji-gan")]
-        model: PathBuf,
-        /// Folder of images (PNG, JPEG, WebP, GIF).
-        #[arg(long)]
-        images: PathBuf,
-        /// Training steps.
-        #[arg(long, default_value_t = 300)]
-        steps: u64,
-        /// Images per step.
-        #[arg(long, default_value_t = 16)]
-        batch_size: usize,
-        /// GAN only: discriminator blocks to freeze (FreezeD).
-        #[arg(long, default_value_t = 2)]
-        freeze_discriminator_layers: usize,
-        /// Output model folder.
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Print the provenance text a latentpad PNG carries (software, model, seeds).
-    Provenance {
-        /// A PNG written by latentpad (CLI or browser).
-        file: PathBuf,
-    },
-    /// Score a model against the held-out emoji (Frechet distance, precision, recall).
-    Eval {
-        /// Model folder.
-        #[arg(long, default_value = "models/emoji-gan")]
-        model: PathBuf,
-        /// Classifier whose features the metrics use.
-        #[arg(long, default_value = "models/emoji-classifier")]
-        classifier: PathBuf,
-        /// Data folder of fetch-data.
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
-        /// Also score real training images against the held-out set (the floor).
-        #[arg(long)]
-        floor: bool,
-    },
-    /// Compare the skin tones of a model's generated people emoji with the training data's.
-    Report {
-        /// Model folder.
-        #[arg(long, default_value = "models/emoji-gan")]
-        model: PathBuf,
-        /// Emoji-category classifier (finds the people among the samples).
-        #[arg(long, default_value = "models/emoji-classifier")]
-        classifier: PathBuf,
-        /// Skin-tone classifier (`train classifier --target skin-tone`).
-        #[arg(long, default_value = "models/skin-tone-classifier")]
-        tone_classifier: PathBuf,
-        /// Data folder of fetch-data.
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
-        /// Images to generate.
-        #[arg(long, default_value_t = 4096)]
-        n: usize,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum Target {
-    /// The emoji's category (10 classes): the evaluation classifier.
-    Category,
-    /// Skin tone of emoji that come in tones (default yellow + 5 tones): for `report`.
-    SkinTone,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Path_ {
-    Lerp,
-    Slerp,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum Kind {
-    Gan,
-    Vae,
-    Classifier,
-}
-
-#[derive(Args)]
-struct TrainArgs {
-    /// What to train.
-    #[arg(value_enum)]
-    kind: Kind,
-    /// Data folder of fetch-data.
-    #[arg(long, default_value = "data")]
-    data_dir: PathBuf,
-    /// Train on this folder of images instead of the emoji set.
-    #[arg(long)]
-    images: Option<PathBuf>,
-    /// Total training steps (a resumed run continues up to this number).
-    #[arg(long, default_value_t = 5000)]
-    steps: u64,
-    /// Images per step.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
-    /// Checkpoint folder; the run resumes from it when it holds one.
-    #[arg(long)]
-    checkpoint: PathBuf,
-    /// Steps between checkpoints (and preview grids).
-    #[arg(long, default_value_t = 250)]
-    checkpoint_every: u64,
-    /// Model folder written at every checkpoint and at the end.
-    #[arg(long)]
-    out: PathBuf,
-    /// Name recorded in the weights.
-    #[arg(long)]
-    name: Option<String>,
-    /// GAN ablation: no DiffAugment.
-    #[arg(long)]
-    no_augment: bool,
-    /// GAN ablation: sample from the last generator instead of the EMA one.
-    #[arg(long)]
-    no_ema: bool,
-    /// Generator/discriminator/encoder width.
-    #[arg(long, default_value_t = 48)]
-    width: usize,
-    /// Seed.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Classifier: what it learns to tell apart.
-    #[arg(long, value_enum, default_value_t = Target::Category)]
-    target: Target,
-}
-
+/// Parses the command line and runs the command.
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -237,7 +54,7 @@ pub fn main() -> Result<()> {
             let (model, meta) = load_model(&model)?;
             let images = model.sample(n, seed)?;
             let latent = format!("seeds {seed} to {}", seed + n as u64 - 1);
-            write_grid(images, n, columns, &out, &provenance(&meta, latent))?;
+            write_grid(images, n, columns, &out, &Provenance::of(&meta, latent))?;
         }
         Command::Interpolate {
             model,
@@ -255,7 +72,7 @@ pub fn main() -> Result<()> {
             let images = model.interpolate_seeds(from_seed, to_seed, frames, how)?;
             let latent =
                 format!("{how:?} from seed {from_seed} to seed {to_seed}, {frames} frames");
-            write_grid(images, frames, frames, &out, &provenance(&meta, latent))?;
+            write_grid(images, frames, frames, &out, &Provenance::of(&meta, latent))?;
         }
         Command::Finetune {
             model,
@@ -308,24 +125,14 @@ fn load_model(path: &Path) -> Result<(LatentModel, WeightsMeta)> {
     ))
 }
 
-fn provenance(meta: &WeightsMeta, latent: String) -> img::Provenance {
-    img::Provenance {
-        model: meta.name.clone(),
-        fine_tuned: meta.fine_tuned,
-        latent,
-    }
-}
-
 fn write_grid(
     images: burn::Tensor<4>,
     n: usize,
     columns: usize,
     out: &Path,
-    provenance: &img::Provenance,
+    provenance: &Provenance,
 ) -> Result<()> {
-    let rgba = pollster::block_on(img::to_rgba(images))?;
-    let canvas = img::grid(&rgba, n, columns);
-    let png = img::encode_png(canvas.as_raw(), canvas.width(), canvas.height(), provenance)?;
+    let png = img::grid_png(images, n, columns, provenance)?;
     std::fs::write(out, png).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {}", out.display());
     Ok(())
@@ -339,6 +146,21 @@ fn progress(total: u64, done: u64) -> ProgressBar {
             .progress_chars("=> "),
     );
     bar
+}
+
+/// Shows a training run's events on `bar`. Progress bars are hidden when output is not a
+/// terminal (background runs): checkpoints are then said in a line each.
+fn show(bar: &ProgressBar) -> impl FnMut(Event) + '_ {
+    move |event| match event {
+        Event::Step { step, losses } => {
+            bar.set_position(step);
+            bar.set_message(losses.summary());
+        }
+        Event::Checkpoint { step, wall_seconds } if bar.is_hidden() => {
+            println!("checkpoint at step {step} ({wall_seconds:.0} s of training)");
+        }
+        Event::Checkpoint { .. } => {}
+    }
 }
 
 fn training_images(args: &TrainArgs) -> Result<Vec<Example>> {
@@ -366,46 +188,11 @@ fn report_skipped(skipped: &[latentpad::Error]) {
     }
 }
 
-/// Progress bars are hidden when output is not a terminal (background runs): say something
-/// at each checkpoint instead.
-fn log_checkpoint(bar: &ProgressBar, step: u64, wall: f64) {
-    if bar.is_hidden() {
-        println!("checkpoint at step {step} ({:.0} s of training)", wall);
-    }
-}
-
-/// The wall time of earlier sessions of a run, from the last line of its loss log.
-fn previous_wall_time(log: &Path) -> f64 {
-    std::fs::read_to_string(log)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .last()
-                .and_then(|l| l.rsplit(',').next()?.parse().ok())
-        })
-        .unwrap_or(0.0)
-}
-
-/// Replaces `dir` with a checkpoint written by `save`, never leaving it half-written.
-fn checkpoint_atomically(
-    dir: &Path,
-    save: impl FnOnce(&Path) -> latentpad::Result<()>,
-) -> Result<()> {
-    let fresh = dir.with_extension("new");
-    let old = dir.with_extension("old");
-    let _ = std::fs::remove_dir_all(&fresh);
-    save(&fresh)?;
-    if dir.exists() {
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(dir, &old)?;
-    }
-    std::fs::rename(&fresh, dir)?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
-}
-
 fn train(args: TrainArgs) -> Result<()> {
     let device = default_device();
+    if args.kind == Kind::Classifier {
+        return train_classifier(&args, &device);
+    }
     let examples = training_images(&args)?;
     println!("training on {} images", examples.len());
     let name = args.name.clone().unwrap_or_else(|| {
@@ -414,133 +201,47 @@ fn train(args: TrainArgs) -> Result<()> {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default()
     });
-    // A checkpoint left by a run killed between the two renames is still whole.
-    let old = args.checkpoint.with_extension("old");
-    if !args.checkpoint.join("state.json").is_file() && old.join("state.json").is_file() {
-        std::fs::rename(&old, &args.checkpoint)?;
-    }
-    let resume = args.checkpoint.join("state.json").is_file();
-    let log_path = args.checkpoint.with_extension("csv");
-    let wall_before = previous_wall_time(&log_path);
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)?;
-
-    let run = RunLog {
-        examples: &examples,
-        args: &args,
-        name: &name,
-        wall_before,
-        started: Instant::now(),
+    let resume = checkpoint::recover(&args.checkpoint)?;
+    let mut trainer = match (args.kind, resume) {
+        (Kind::Gan, true) => Trainer::Gan(GanTrainer::load_checkpoint(&args.checkpoint, &device)?),
+        (Kind::Gan, false) => {
+            let config = GanTrainConfig::new()
+                .with_batch_size(args.batch_size)
+                .with_use_ema(!args.no_ema)
+                .with_seed(args.seed)
+                .with_augment(if args.no_augment {
+                    AugmentConfig::none()
+                } else {
+                    AugmentConfig::new()
+                });
+            let mut model = GanConfig::emoji();
+            model.generator.width = args.width;
+            model.discriminator.width = args.width;
+            Trainer::Gan(GanTrainer::new(model, config, &device)?)
+        }
+        (_, true) => Trainer::Vae(VaeTrainer::load_checkpoint(&args.checkpoint, &device)?),
+        (_, false) => {
+            let config = VaeTrainConfig::new()
+                .with_batch_size(args.batch_size)
+                .with_seed(args.seed);
+            let mut model = VaeConfig::emoji();
+            model.encoder.width = args.width;
+            model.decoder.width = args.width;
+            Trainer::Vae(VaeTrainer::new(model, config, &device)?)
+        }
     };
-    match args.kind {
-        Kind::Gan => {
-            let trainer = if resume {
-                GanTrainer::load_checkpoint(&args.checkpoint, &device)?
-            } else {
-                let config = GanTrainConfig::new()
-                    .with_batch_size(args.batch_size)
-                    .with_use_ema(!args.no_ema)
-                    .with_seed(args.seed)
-                    .with_augment(if args.no_augment {
-                        AugmentConfig::none()
-                    } else {
-                        AugmentConfig::new()
-                    });
-                let mut model = GanConfig::emoji();
-                model.generator.width = args.width;
-                model.discriminator.width = args.width;
-                GanTrainer::new(model, config, &device)?
-            };
-            run.train(&mut Trainer::Gan(trainer), &mut log)?;
-        }
-        Kind::Vae => {
-            let trainer = if resume {
-                VaeTrainer::load_checkpoint(&args.checkpoint, &device)?
-            } else {
-                let config = VaeTrainConfig::new()
-                    .with_batch_size(args.batch_size)
-                    .with_seed(args.seed);
-                let mut model = VaeConfig::emoji();
-                model.encoder.width = args.width;
-                model.decoder.width = args.width;
-                VaeTrainer::new(model, config, &device)?
-            };
-            run.train(&mut Trainer::Vae(trainer), &mut log)?;
-        }
-        Kind::Classifier => train_classifier(&args, &device)?,
-    }
-    Ok(())
-}
-
-/// One pretraining run's data, options and clock.
-struct RunLog<'a> {
-    examples: &'a [Example],
-    args: &'a TrainArgs,
-    name: &'a str,
-    wall_before: f64,
-    started: Instant,
-}
-
-impl RunLog<'_> {
-    /// Steps up to `--steps`, logging every step and checkpointing and exporting every
-    /// `--checkpoint-every` steps and at the end.
-    fn train(&self, trainer: &mut Trainer, log: &mut std::fs::File) -> Result<()> {
-        use std::io::Write;
-        let args = self.args;
-        let mut sampler = BatchSampler::new(self.examples.len(), args.seed ^ trainer.step_count());
-        let bar = progress(args.steps, trainer.step_count());
-        while trainer.step_count() < args.steps {
-            let idx = sampler.next_batch(trainer.batch_size());
-            let images: Vec<&Rgb64> = idx.iter().map(|i| &self.examples[*i].image).collect();
-            let losses = pollster::block_on(trainer.step(&images))?;
-            let step = trainer.step_count();
-            let wall = self.wall_before + self.started.elapsed().as_secs_f64();
-            let values: Vec<String> = losses.values().iter().map(|l| l.to_string()).collect();
-            writeln!(log, "{step},{},{wall:.1}", values.join(","))?;
-            bar.set_position(step);
-            bar.set_message(losses.summary());
-            if step % args.checkpoint_every == 0 || step == args.steps {
-                checkpoint_atomically(&args.checkpoint, |d| trainer.save_checkpoint(d))?;
-                log_checkpoint(&bar, step, wall);
-                write_model(trainer, trainer.export(self.name)?, &args.out)?;
-            }
-        }
-        bar.finish();
-        Ok(())
-    }
-}
-
-/// Writes a model folder: the weights and a grid of seeds 0 to 63 with their provenance.
-fn write_model(trainer: &Trainer, weights: WeightsFile, out: &Path) -> Result<()> {
-    weights.write_dir(out)?;
-    let grid = provenance(&weights.meta, "seeds 0 to 63".into());
-    let samples = trainer.latent_model().sample(64, 0)?;
-    write_grid(samples, 64, 8, &out.join("samples.png"), &grid)
-}
-
-/// Fine-tunes for `steps` on `examples` and writes the model folder `out`.
-fn fine_tune_loop(
-    trainer: &mut Trainer,
-    examples: &[Example],
-    steps: u64,
-    name: &str,
-    out: &Path,
-) -> Result<()> {
-    let mut sampler = BatchSampler::new(examples.len(), 1);
-    let bar = progress(steps, 0);
-    for step in 1..=steps {
-        let idx = sampler.next_batch(trainer.batch_size());
-        let batch: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
-        let losses = pollster::block_on(trainer.step(&batch))?;
-        bar.set_position(step);
-        bar.set_message(losses.summary());
-    }
+    let run = Pretraining {
+        steps: args.steps,
+        checkpoint: &args.checkpoint,
+        checkpoint_every: args.checkpoint_every,
+        out: &args.out,
+        name: &name,
+        seed: args.seed,
+    };
+    let bar = progress(args.steps, trainer.step_count());
+    run.run(&mut trainer, &examples, show(&bar))?;
     bar.finish();
-    let mut weights = trainer.export(name)?;
-    weights.meta.fine_tuned = true;
-    write_model(trainer, weights, out)
+    Ok(())
 }
 
 fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<()> {
@@ -566,27 +267,21 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
     let (train, held_out) = (pick(&data.train, labelled), pick(&data.held_out, labelled));
     let config = ClassifierConfig::new(classes.len());
     let mut trainer = ClassifierTrainer::new(config, 1e-3, args.seed, device);
-    let mut sampler = BatchSampler::new(train.len(), args.seed);
     let bar = progress(args.steps, 0);
-    for step in 1..=args.steps {
-        let idx = sampler.next_batch(args.batch_size);
-        let images: Vec<&Rgb64> = idx.iter().map(|i| train[*i].0).collect();
-        let labels: Vec<usize> = idx.iter().map(|i| train[*i].1).collect();
-        let loss = pollster::block_on(trainer.step(&images, &labels))?;
-        bar.set_position(step);
-        bar.set_message(format!("loss {loss:.3}"));
-    }
+    run::train_classifier(
+        &mut trainer,
+        &train,
+        args.steps,
+        args.batch_size,
+        args.seed,
+        |step, loss| {
+            bar.set_position(step);
+            bar.set_message(format!("loss {loss:.3}"));
+        },
+    )?;
     bar.finish();
     let classifier = trainer.classifier();
-    let accuracy = |set: &[(&Rgb64, usize)]| -> Result<f64> {
-        let mut correct = 0;
-        for chunk in set.chunks(128) {
-            let images: Vec<&Rgb64> = chunk.iter().map(|e| e.0).collect();
-            let pred = pollster::block_on(classify(&classifier, img::to_tensor(&images, device)))?;
-            correct += pred.iter().zip(chunk).filter(|(p, e)| **p == e.1).count();
-        }
-        Ok(correct as f64 / set.len().max(1) as f64)
-    };
+    let accuracy = |set| pollster::block_on(eval::accuracy(&classifier, set, device));
     println!(
         "{name} accuracy: train {:.3} (n={}), held-out {:.3} (n={}), {} classes",
         accuracy(&train)?,
@@ -653,7 +348,10 @@ fn finetune(
     );
     let name = format!("{}-finetuned", file.meta.name);
     let mut trainer = Trainer::fine_tune(&file, batch_size, freeze, &device)?;
-    fine_tune_loop(&mut trainer, &examples, steps, &name, out)
+    let bar = progress(steps, 0);
+    run::fine_tune(&mut trainer, &examples, steps, &name, out, show(&bar))?;
+    bar.finish();
+    Ok(())
 }
 
 fn load_classifier(path: &Path, device: &burn::tensor::Device) -> Result<Classifier> {
@@ -677,15 +375,8 @@ fn evaluate(model_path: &Path, classifier: &Path, data_dir: &Path, floor: bool) 
     let n = held.len();
     let (model, _) = load_model(model_path)?;
     // Fixed seeds far from the ones shown in grids: the score is reproducible.
-    let mut generated = Vec::new();
-    for start in (0..n).step_by(128) {
-        let count = 128.min(n - start);
-        let images = model.sample(count, 1_000_000 + start as u64)?;
-        generated.extend(pollster::block_on(eval::features_of_tensor(
-            &classifier,
-            images,
-        ))?);
-    }
+    let generated =
+        pollster::block_on(eval::features_of_samples(&classifier, &model, n, 1_000_000))?;
     let scores = eval::score(&real, &generated)?;
     println!(
         "{}: FD-emoji {:.3}  precision {:.3}  recall {:.3}  (n = {n} vs held-out)",

@@ -1,5 +1,8 @@
-//! Which compute device the library runs on by default, and the async read-back every caller
-//! uses (a synchronous read panics on WebGPU, burn#4487, so reads are async everywhere).
+//! Which compute device the library runs on by default, the async read-back every caller uses
+//! (a synchronous read panics on WebGPU, burn#4487, so reads are async everywhere), and
+//! latentpad's own kernels for burn's `flex` CPU backend ([`flex`]).
+
+pub mod flex;
 
 use burn::prelude::*;
 
@@ -7,7 +10,7 @@ use crate::{Error, Result};
 
 /// The native default: burn's pure-Rust `flex` CPU backend. Measured on the 2-core build
 /// machine it trains these convolution nets ~200x faster than `ndarray` and ~30x faster than
-/// wgpu on lavapipe; with the kernels of [`crate::model::conv`] a GAN step takes about 1.3x
+/// wgpu on lavapipe; with the kernels of [`flex`] a GAN step takes about 1.3x
 /// PyTorch's time on the same CPU (`cargo bench --bench throughput`).
 pub fn default_device() -> Device {
     Device::flex()

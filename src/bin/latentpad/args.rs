@@ -1,0 +1,193 @@
+//! The command line's arguments: commands, their options, defaults and help texts (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "latentpad",
+    version,
+    about = "Train, sample and fine-tune small generative image models"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Download the Noto emoji set (npm package emoji-datasource-google) into the data folder.
+    FetchData {
+        /// Where to put it (git-ignored).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Train a model from scratch (resumes from --checkpoint when one is there).
+    Train(TrainArgs),
+    /// Write a grid of samples as PNG.
+    Sample {
+        /// Model folder (or .lpw file).
+        #[arg(long, default_value = "models/emoji-gan")]
+        model: PathBuf,
+        /// Number of images.
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        /// Seed of the first image; image i uses seed + i.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Images per row.
+        #[arg(long, default_value_t = 8)]
+        columns: usize,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a strip of images walking from one seed's image to another's.
+    Interpolate {
+        /// Model folder (or .lpw file).
+        #[arg(long, default_value = "models/emoji-gan")]
+        model: PathBuf,
+        /// Start seed.
+        #[arg(long)]
+        from_seed: u64,
+        /// End seed.
+        #[arg(long)]
+        to_seed: u64,
+        /// Number of images including both ends.
+        #[arg(long, default_value_t = 16)]
+        frames: usize,
+        /// Path through latent space.
+        #[arg(long, value_enum, default_value_t = Path_::Slerp)]
+        path: Path_,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Fine-tune a trained model on a folder of your images.
+    Finetune {
+        /// Model folder to start from.
+        #[arg(long, default_value = "models/emoji-gan")]
+        model: PathBuf,
+        /// Folder of images (PNG, JPEG, WebP, GIF).
+        #[arg(long)]
+        images: PathBuf,
+        /// Training steps.
+        #[arg(long, default_value_t = 300)]
+        steps: u64,
+        /// Images per step.
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        /// GAN only: discriminator blocks to freeze (FreezeD).
+        #[arg(long, default_value_t = 2)]
+        freeze_discriminator_layers: usize,
+        /// Output model folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the provenance text a latentpad PNG carries (software, model, seeds).
+    Provenance {
+        /// A PNG written by latentpad (CLI or browser).
+        file: PathBuf,
+    },
+    /// Score a model against the held-out emoji (Frechet distance, precision, recall).
+    Eval {
+        /// Model folder.
+        #[arg(long, default_value = "models/emoji-gan")]
+        model: PathBuf,
+        /// Classifier whose features the metrics use.
+        #[arg(long, default_value = "models/emoji-classifier")]
+        classifier: PathBuf,
+        /// Data folder of fetch-data.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Also score real training images against the held-out set (the floor).
+        #[arg(long)]
+        floor: bool,
+    },
+    /// Compare the skin tones of a model's generated people emoji with the training data's.
+    Report {
+        /// Model folder.
+        #[arg(long, default_value = "models/emoji-gan")]
+        model: PathBuf,
+        /// Emoji-category classifier (finds the people among the samples).
+        #[arg(long, default_value = "models/emoji-classifier")]
+        classifier: PathBuf,
+        /// Skin-tone classifier (`train classifier --target skin-tone`).
+        #[arg(long, default_value = "models/skin-tone-classifier")]
+        tone_classifier: PathBuf,
+        /// Data folder of fetch-data.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Images to generate.
+        #[arg(long, default_value_t = 4096)]
+        n: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub(crate) enum Target {
+    /// The emoji's category (10 classes): the evaluation classifier.
+    Category,
+    /// Skin tone of emoji that come in tones (default yellow + 5 tones): for `report`.
+    SkinTone,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Path_ {
+    Lerp,
+    Slerp,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub(crate) enum Kind {
+    Gan,
+    Vae,
+    Classifier,
+}
+
+#[derive(Args)]
+pub(crate) struct TrainArgs {
+    /// What to train.
+    #[arg(value_enum)]
+    pub(crate) kind: Kind,
+    /// Data folder of fetch-data.
+    #[arg(long, default_value = "data")]
+    pub(crate) data_dir: PathBuf,
+    /// Train on this folder of images instead of the emoji set.
+    #[arg(long)]
+    pub(crate) images: Option<PathBuf>,
+    /// Total training steps (a resumed run continues up to this number).
+    #[arg(long, default_value_t = 5000)]
+    pub(crate) steps: u64,
+    /// Images per step.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) batch_size: usize,
+    /// Checkpoint folder; the run resumes from it when it holds one.
+    #[arg(long)]
+    pub(crate) checkpoint: PathBuf,
+    /// Steps between checkpoints (and preview grids).
+    #[arg(long, default_value_t = 250)]
+    pub(crate) checkpoint_every: u64,
+    /// Model folder written at every checkpoint and at the end.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Name recorded in the weights.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// GAN ablation: no DiffAugment.
+    #[arg(long)]
+    pub(crate) no_augment: bool,
+    /// GAN ablation: sample from the last generator instead of the EMA one.
+    #[arg(long)]
+    pub(crate) no_ema: bool,
+    /// Generator/discriminator/encoder width.
+    #[arg(long, default_value_t = 48)]
+    pub(crate) width: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Classifier: what it learns to tell apart.
+    #[arg(long, value_enum, default_value_t = Target::Category)]
+    pub(crate) target: Target,
+}

@@ -1,0 +1,172 @@
+//! Native training runs, as the CLI drives them: pretraining that logs its losses, replaces its
+//! checkpoint and model folder as it goes and resumes where it stopped; fine-tuning on a folder
+//! of images; a classifier's run. Progress goes to a callback, so the caller owns the display.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use super::checkpoint;
+use super::classifier::ClassifierTrainer;
+use super::{Losses, Trainer};
+use crate::data::{BatchSampler, Example};
+use crate::image::{self, Provenance, Rgb64};
+use crate::model::LatentModel;
+use crate::weights::WeightsFile;
+use crate::{Error, Result};
+
+/// What a run reports as it goes.
+pub enum Event<'a> {
+    /// A step was taken.
+    Step {
+        /// Steps taken so far.
+        step: u64,
+        /// Its losses.
+        losses: &'a Losses,
+    },
+    /// The checkpoint and the model folder were replaced.
+    Checkpoint {
+        /// At this step.
+        step: u64,
+        /// Seconds of training behind it, earlier sessions of the run included.
+        wall_seconds: f64,
+    },
+}
+
+/// A pretraining run's settings.
+pub struct Pretraining<'a> {
+    /// Total steps; a resumed run continues up to this number.
+    pub steps: u64,
+    /// Checkpoint folder; its loss log is the same path with `.csv`.
+    pub checkpoint: &'a Path,
+    /// Steps between checkpoints (and model folders).
+    pub checkpoint_every: u64,
+    /// Model folder written at every checkpoint and at the end.
+    pub out: &'a Path,
+    /// Name recorded in the weights.
+    pub name: &'a str,
+    /// Seed of the batch draws (mixed with the step a run resumes at).
+    pub seed: u64,
+}
+
+impl Pretraining<'_> {
+    /// Steps `trainer` on `examples` up to `steps`, appending `step,losses...,wall_seconds` to
+    /// the loss log after every step and replacing the checkpoint and the model folder every
+    /// `checkpoint_every` steps and at the end.
+    pub fn run(
+        &self,
+        trainer: &mut Trainer,
+        examples: &[Example],
+        mut on: impl FnMut(Event),
+    ) -> Result<()> {
+        if examples.is_empty() {
+            return Err(Error::NoImages("the training set".into()));
+        }
+        let log_path = self.checkpoint.with_extension("csv");
+        let wall_before = previous_wall_time(&log_path);
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| Error::io(&log_path, e))?;
+        let started = Instant::now();
+        let mut sampler = BatchSampler::new(examples.len(), self.seed ^ trainer.step_count());
+        while trainer.step_count() < self.steps {
+            let idx = sampler.next_batch(trainer.batch_size());
+            let images: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
+            let losses = pollster::block_on(trainer.step(&images))?;
+            let step = trainer.step_count();
+            let wall_seconds = wall_before + started.elapsed().as_secs_f64();
+            let values: Vec<String> = losses.values().iter().map(|l| l.to_string()).collect();
+            writeln!(log, "{step},{},{wall_seconds:.1}", values.join(","))
+                .map_err(|e| Error::io(&log_path, e))?;
+            on(Event::Step {
+                step,
+                losses: &losses,
+            });
+            if step % self.checkpoint_every.max(1) == 0 || step == self.steps {
+                checkpoint::replace(self.checkpoint, |dir| trainer.save_checkpoint(dir))?;
+                write_model(
+                    &trainer.latent_model(),
+                    &trainer.export(self.name)?,
+                    self.out,
+                )?;
+                on(Event::Checkpoint { step, wall_seconds });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fine-tunes `trainer` for `steps` on `examples`, reporting each step, and writes the model
+/// folder `out` named `name`.
+pub fn fine_tune(
+    trainer: &mut Trainer,
+    examples: &[Example],
+    steps: u64,
+    name: &str,
+    out: &Path,
+    mut on: impl FnMut(Event),
+) -> Result<()> {
+    if examples.is_empty() {
+        return Err(Error::NoImages("the fine-tuning set".into()));
+    }
+    let mut sampler = BatchSampler::new(examples.len(), 1);
+    for step in 1..=steps {
+        let idx = sampler.next_batch(trainer.batch_size());
+        let batch: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
+        let losses = pollster::block_on(trainer.step(&batch))?;
+        on(Event::Step {
+            step,
+            losses: &losses,
+        });
+    }
+    let mut weights = trainer.export(name)?;
+    weights.meta.fine_tuned = true;
+    write_model(&trainer.latent_model(), &weights, out)
+}
+
+/// Trains `trainer` for `steps` on labelled images, reporting each step's loss.
+pub fn train_classifier(
+    trainer: &mut ClassifierTrainer,
+    labelled: &[(&Rgb64, usize)],
+    steps: u64,
+    batch_size: usize,
+    seed: u64,
+    mut on: impl FnMut(u64, f32),
+) -> Result<()> {
+    if labelled.is_empty() {
+        return Err(Error::NoImages("the classifier's training set".into()));
+    }
+    let mut sampler = BatchSampler::new(labelled.len(), seed);
+    for step in 1..=steps {
+        let idx = sampler.next_batch(batch_size);
+        let images: Vec<&Rgb64> = idx.iter().map(|i| labelled[*i].0).collect();
+        let labels: Vec<usize> = idx.iter().map(|i| labelled[*i].1).collect();
+        let loss = pollster::block_on(trainer.step(&images, &labels))?;
+        on(step, loss);
+    }
+    Ok(())
+}
+
+/// Writes a model folder: the weights and `samples.png`, a grid of seeds 0 to 63 with its
+/// provenance.
+pub fn write_model(model: &LatentModel, weights: &WeightsFile, out: &Path) -> Result<()> {
+    weights.write_dir(out)?;
+    let provenance = Provenance::of(&weights.meta, "seeds 0 to 63".into());
+    let png = image::grid_png(model.sample(64, 0)?, 64, 8, &provenance)?;
+    let path = out.join("samples.png");
+    std::fs::write(&path, png).map_err(|e| Error::io(&path, e))
+}
+
+/// The wall time of earlier sessions of a run, from the last line of its loss log.
+fn previous_wall_time(log: &Path) -> f64 {
+    std::fs::read_to_string(log)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .last()
+                .and_then(|l| l.rsplit(',').next()?.parse().ok())
+        })
+        .unwrap_or(0.0)
+}
