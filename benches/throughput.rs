@@ -1,5 +1,5 @@
 //! Throughput of the shipped architectures on the native CPU backend (flex, with latentpad's
-//! convolution kernels from `src/model/conv`), next to the PyTorch CPU reference of the same
+//! convolution kernels from `src/backend/flex`), next to the PyTorch CPU reference of the same
 //! networks (`benches/reference_torch.py`, run when `python3 -c "import torch"` works).
 //! Prints a table and one JSON line.
 //!

@@ -1,7 +1,7 @@
 // The host page's script: it drives widget 2 through the element's methods, uses the module
 // API directly, and logs every widget event (the end-to-end test reads window.latentpadEvents).
 import "../www/latent-pad.js";
-import { Generator } from "../www/latentpad.js";
+import { Generator } from "../www/api.js";
 
 const events = (window.latentpadEvents = []);
 const log = document.getElementById("log");

@@ -1,7 +1,7 @@
 // Runs the browser benchmark headless and prints one JSON object: transfer sizes (raw, gzip,
 // brotli) of both wasm builds and the weights, and per backend (CPU; WebGPU on this machine's
 // software adapter, SwiftShader) the time from navigation to the first drawn image on the
-// demo page and www/bench.html's sampling and fine-tuning figures. Needs `make web` first.
+// demo page and www/demo/bench.html's sampling and fine-tuning figures. Needs `make web` first.
 //   node scripts/bench-web.mjs [cpu|webgpu ...]
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -39,7 +39,7 @@ try {
       const firstImageMs = Number(await page.getAttribute("latent-pad", "data-first-image-ms"));
       const ran = await page.getAttribute("latent-pad", "data-backend");
       const bench = await browser.newPage();
-      await bench.goto(`${origin}/www/bench.html?backend=${backend}`);
+      await bench.goto(`${origin}/www/demo/bench.html?backend=${backend}`);
       await bench.waitForFunction(() => window.__bench, null, { timeout: 1_200_000 });
       results[backend] = { demo_backend: ran, navigation_to_first_image_ms: firstImageMs, ...(await bench.evaluate(() => window.__bench)) };
     } finally {

@@ -8,20 +8,45 @@ use burn::prelude::*;
 use image::{DynamicImage, ImageReader, Limits, RgbImage, imageops::FilterType};
 
 use crate::backend::read_f32;
+use crate::limits::{MAX_SIDE, MIN_SIDE};
 use crate::{Error, Result};
 
 /// Side of every image the models see.
 pub const IMAGE_SIZE: usize = 64;
 /// Bytes in one RGB image of [`IMAGE_SIZE`].
 pub const RGB_LEN: usize = IMAGE_SIZE * IMAGE_SIZE * 3;
-/// Smallest side we accept: below this there is nothing to learn from.
-pub const MIN_SIDE: u32 = 16;
-/// Largest side we accept; a 20000x20000 upload would need 1.6 GB to decode.
-pub const MAX_SIDE: u32 = 8192;
 
 /// One image at the model's size: `IMAGE_SIZE * IMAGE_SIZE` RGB pixels, row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rgb64(pub Vec<u8>);
+
+impl Rgb64 {
+    /// The pixels as opaque RGBA bytes.
+    pub fn to_rgba(&self) -> Vec<u8> {
+        self.0
+            .chunks(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect()
+    }
+}
+
+/// Bytes in one RGBA image of [`IMAGE_SIZE`].
+pub const RGBA_LEN: usize = IMAGE_SIZE * IMAGE_SIZE * 4;
+
+/// Whole [`IMAGE_SIZE`] RGBA images (`n * RGBA_LEN` bytes, alpha ignored) as [`Rgb64`]s.
+pub fn from_rgba(rgba: &[u8]) -> Result<Vec<Rgb64>> {
+    if rgba.is_empty() || rgba.len() % RGBA_LEN != 0 {
+        return Err(Error::Shape {
+            what: "RGBA images",
+            expected: vec![IMAGE_SIZE, IMAGE_SIZE, 4],
+            actual: vec![rgba.len()],
+        });
+    }
+    Ok(rgba
+        .chunks(RGBA_LEN)
+        .map(|px| Rgb64(px.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect()))
+        .collect())
+}
 
 /// Decodes PNG, JPEG, WebP or GIF (first frame) bytes, composites any transparency onto
 /// white, center-crops to a square and resizes to [`IMAGE_SIZE`].

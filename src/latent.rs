@@ -1,8 +1,11 @@
 //! Latent-space maths: seeded Gaussian noise that is identical on every backend and platform,
-//! linear and spherical interpolation, and truncation.
+//! linear and spherical interpolation, and seeds given as JS numbers.
 //!
 //! Noise is drawn on the host with a fixed PRNG (SplitMix64 + Box-Muller) rather than with the
 //! backend's RNG, so "same seed, same image" holds across CPU, WebGPU and native builds.
+
+use crate::limits::MAX_SEED;
+use crate::{Error, Result};
 
 /// SplitMix64 (Steele, Lea & Flood 2014): tiny, seedable, and the same on every platform.
 #[derive(Debug, Clone)]
@@ -150,6 +153,17 @@ pub fn interpolate(a: &[f32], b: &[f32], frames: usize, how: Interpolation) -> V
             }
         })
         .collect()
+}
+
+/// A seed given as a JS number: a whole number from 0 to [`MAX_SEED`].
+pub fn seed_from_f64(seed: f64) -> Result<u64> {
+    if seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0 && seed <= MAX_SEED as f64 {
+        Ok(seed as u64)
+    } else {
+        Err(Error::Config(format!(
+            "seed must be a whole number from 0 to 2^53 - 1, not {seed}"
+        )))
+    }
 }
 
 #[cfg(test)]

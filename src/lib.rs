@@ -7,6 +7,7 @@ pub mod error;
 pub mod eval;
 pub mod image;
 pub mod latent;
+pub mod limits;
 pub mod model;
 pub mod report;
 pub mod train;

@@ -5,11 +5,11 @@ use burn::prelude::*;
 use js_sys::{Array, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::prelude::*;
 
-use crate::data::BatchSampler;
 use crate::image::{self, Rgb64};
 use crate::latent::Interpolation;
+use crate::limits::MAX_SAMPLE;
 use crate::model::LatentModel;
-use crate::train::Trainer;
+use crate::train::finetune::FineTuning;
 use crate::weights::WeightsFile;
 
 /// Installs the panic hook so a bug shows a readable message in the console.
@@ -64,13 +64,13 @@ fn js_error(e: crate::Error) -> JsError {
 }
 
 fn seed_of(seed: f64) -> Result<u64, JsError> {
-    if seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0 {
-        Ok(seed as u64)
-    } else {
-        Err(JsError::new(&format!(
-            "seed must be a whole number from 0 to 2^53 - 1, not {seed}"
-        )))
-    }
+    crate::latent::seed_from_f64(seed).map_err(js_error)
+}
+
+/// RGBA bytes out as the typed array the page draws from.
+async fn rgba_of(images: Tensor<4>) -> Result<Uint8ClampedArray, JsError> {
+    let rgba = image::to_rgba(images).await.map_err(js_error)?;
+    Ok(Uint8ClampedArray::from(rgba.as_slice()))
 }
 
 fn parse_files(files: Array) -> Result<WeightsFile, JsError> {
@@ -85,17 +85,6 @@ fn parse_files(files: Array) -> Result<WeightsFile, JsError> {
         );
     }
     WeightsFile::merge(parsed).map_err(js_error)
-}
-
-fn rgba_images(rgba: &[u8]) -> Result<Vec<Rgb64>, JsError> {
-    let len = image::IMAGE_SIZE * image::IMAGE_SIZE * 4;
-    if rgba.is_empty() || rgba.len() % len != 0 {
-        return Err(JsError::new("images must be whole 64x64 RGBA images"));
-    }
-    Ok(rgba
-        .chunks(len)
-        .map(|px| Rgb64(px.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect()))
-        .collect())
 }
 
 /// A generative model loaded in the browser.
@@ -166,22 +155,21 @@ impl Generator {
 
     /// `n` images for seeds `seed .. seed + n`, as `n * 64 * 64` RGBA pixels.
     pub async fn sample(&self, n: u32, seed: f64) -> Result<Uint8ClampedArray, JsError> {
-        if n == 0 || n > 256 {
-            return Err(JsError::new(&format!("n must be 1 to 256, not {n}")));
+        if n == 0 || n as usize > MAX_SAMPLE {
+            return Err(JsError::new(&format!(
+                "n must be 1 to {MAX_SAMPLE}, not {n}"
+            )));
         }
         let images = self
             .inner
             .sample(n as usize, seed_of(seed)?)
             .map_err(js_error)?;
-        let rgba = image::to_rgba(images).await.map_err(js_error)?;
-        Ok(Uint8ClampedArray::from(rgba.as_slice()))
+        rgba_of(images).await
     }
 
     /// Images for latent vectors (`n * latentDim` floats).
     pub async fn decode(&self, z: Vec<f32>) -> Result<Uint8ClampedArray, JsError> {
-        let images = self.inner.decode(&z).map_err(js_error)?;
-        let rgba = image::to_rgba(images).await.map_err(js_error)?;
-        Ok(Uint8ClampedArray::from(rgba.as_slice()))
+        rgba_of(self.inner.decode(&z).map_err(js_error)?).await
     }
 
     /// The latent vector of a seed.
@@ -205,13 +193,12 @@ impl Generator {
             .inner
             .interpolate(&a, &b, frames as usize, how)
             .map_err(js_error)?;
-        let rgba = image::to_rgba(images).await.map_err(js_error)?;
-        Ok(Uint8ClampedArray::from(rgba.as_slice()))
+        rgba_of(images).await
     }
 
     /// Latent vectors (posterior means) of 64x64 RGBA images (`n * 64 * 64 * 4` bytes).
     pub async fn encode(&self, rgba: Vec<u8>) -> Result<Vec<f32>, JsError> {
-        let images = rgba_images(&rgba)?;
+        let images = image::from_rgba(&rgba).map_err(js_error)?;
         let refs: Vec<&Rgb64> = images.iter().collect();
         self.inner.encode(&refs).await.map_err(js_error)
     }
@@ -241,24 +228,14 @@ pub fn encode_png(
 #[wasm_bindgen(js_name = decodeImage)]
 pub fn decode_image(bytes: &[u8], name: &str) -> Result<Uint8ClampedArray, JsError> {
     let rgb = image::decode(bytes, name).map_err(js_error)?;
-    let rgba: Vec<u8> = rgb
-        .0
-        .chunks(3)
-        .flat_map(|p| [p[0], p[1], p[2], 255])
-        .collect();
-    Ok(Uint8ClampedArray::from(rgba.as_slice()))
+    Ok(Uint8ClampedArray::from(rgb.to_rgba().as_slice()))
 }
 
-/// Fine-tuning of a loaded model on the user's images, a few steps per call so the page can
-/// show progress and cancel between calls.
+/// Fine-tuning of a loaded model on the user's images (`train::finetune::FineTuning`), a few
+/// steps per call so the worker can post progress and cancel between calls.
 #[wasm_bindgen]
 pub struct FineTuner {
-    inner: Trainer,
-    images: Vec<Rgb64>,
-    sampler: BatchSampler,
-    name: String,
-    /// What `reset` starts again from.
-    start: (WeightsFile, usize, usize, Device),
+    inner: FineTuning,
 }
 
 #[wasm_bindgen]
@@ -274,32 +251,28 @@ impl FineTuner {
     ) -> Result<FineTuner, JsError> {
         let device = device_for(&backend)?;
         let file = parse_files(files)?;
-        let images = rgba_images(&rgba)
+        let images = image::from_rgba(&rgba)
             .map_err(|_| JsError::new("add at least one image before fine-tuning"))?;
-        let batch_size = (batch_size as usize).clamp(1, 64);
-        let freeze = freeze_discriminator_layers as usize;
-        let inner = Trainer::fine_tune(&file, batch_size, freeze, &device).map_err(js_error)?;
-        Ok(FineTuner {
-            inner,
-            sampler: BatchSampler::new(images.len(), 1),
+        let inner = FineTuning::new(
+            file,
             images,
-            name: format!("{}-finetuned", file.meta.name),
-            start: (file, batch_size, freeze, device),
-        })
+            batch_size as usize,
+            freeze_discriminator_layers as usize,
+            &device,
+        )
+        .map_err(js_error)?;
+        Ok(FineTuner { inner })
     }
 
     /// Back to the pretrained weights it started from (step 0, same images).
     pub fn reset(&mut self) -> Result<(), JsError> {
-        let (file, batch_size, freeze, device) = &self.start;
-        self.inner = Trainer::fine_tune(file, *batch_size, *freeze, device).map_err(js_error)?;
-        self.sampler = BatchSampler::new(self.images.len(), 1);
-        Ok(())
+        self.inner.reset().map_err(js_error)
     }
 
     /// Steps taken so far.
     #[wasm_bindgen(getter)]
     pub fn steps(&self) -> f64 {
-        self.inner.step_count() as f64
+        self.inner.steps() as f64
     }
 
     /// Runs `k` steps; returns the losses of each, two numbers per step (GAN: discriminator,
@@ -308,34 +281,25 @@ impl FineTuner {
     pub async fn train_steps(&mut self, k: u32) -> Result<Vec<f32>, JsError> {
         let mut losses = Vec::with_capacity(2 * k as usize);
         for _ in 0..k {
-            let idx = self.sampler.next_batch(self.inner.batch_size());
-            let batch: Vec<&Rgb64> = idx.iter().map(|i| &self.images[*i]).collect();
-            let step = self.inner.step(&batch).await.map_err(js_error)?;
-            losses.extend(step.pair());
+            losses.extend(self.inner.step().await.map_err(js_error)?.pair());
         }
         Ok(losses)
     }
 
     /// Preview samples of the model as trained so far (RGBA).
     pub async fn sample(&self, n: u32, seed: f64) -> Result<Uint8ClampedArray, JsError> {
-        let model = self.inner.latent_model();
-        let images = model
-            .sample(n.clamp(1, 64) as usize, seed_of(seed)?)
-            .map_err(js_error)?;
-        let rgba = image::to_rgba(images).await.map_err(js_error)?;
-        Ok(Uint8ClampedArray::from(rgba.as_slice()))
+        rgba_of(
+            self.inner
+                .preview(n as usize, seed_of(seed)?)
+                .map_err(js_error)?,
+        )
+        .await
     }
 
     /// The fine-tuned model as one `.lpw` file (marked fine-tuned), loadable by
     /// `Generator.load` and `FineTuner.create`.
     #[wasm_bindgen(js_name = exportWeights)]
     pub async fn export_weights(&self) -> Result<Vec<u8>, JsError> {
-        let mut file = self
-            .inner
-            .export_async(&self.name)
-            .await
-            .map_err(js_error)?;
-        file.meta.fine_tuned = true;
-        Ok(file.to_bytes())
+        Ok(self.inner.export().await.map_err(js_error)?.to_bytes())
     }
 }

@@ -1,5 +1,5 @@
 // Types of the <latent-pad> custom element (latent-pad.js).
-import type { ErrorType, Generator, Rgba } from "./latentpad.js";
+import type { ErrorType, Generator, Rgba } from "./api.js";
 
 export interface LatentPadEventMap {
   load: CustomEvent<{ model: string; name: string; kind: "gan" | "vae"; backend: "webgpu" | "cpu"; fineTuned: boolean }>;

@@ -2,95 +2,15 @@
 // Attributes: model, mode ("sample interpolate finetune"), seed, count, backend, controls.
 // Methods: sample(), interpolate(a, b, frames), fineTune(files, { steps }), toBlob(index),
 // exportModel(). Events (detail): load, progress, sample, error ({ type, message }).
-// Drawing and input only: the models run in the page's shared worker (latentpad.js).
-import { BACKENDS, Generator, LatentpadError, MAX_UPLOADS, SHIPPED_MODELS, SIZE, decodeImages, loadSavedModel, onDeviceLost, saveModel, savedModels } from "./latentpad.js";
+// Drawing and input only: the models run in the page's shared worker (api.js).
+import { BACKENDS, Generator, LatentpadError, SHIPPED_MODELS, SIZE, decodeImages, loadSavedModel, onDeviceLost, saveModel, savedModels } from "./api.js";
+import { TEMPLATE } from "./latent-pad-template.js";
+import { FRAMES, MAX_UPLOADS, NUMBERS, STEPS } from "./limits.js";
+import { draw, drawStrip, plotLosses, saveBytes } from "./paint.js";
 
 const MODES = ["sample", "interpolate", "finetune"];
-const FRAMES = 16;
-const STYLE = new URL("./latent-pad.css", import.meta.url).href;
 
-const TEMPLATE = `
-<link rel="stylesheet" href="${STYLE}">
-<div class="lp" part="container">
-  <div class="status-bar" aria-live="polite">
-    <span class="status">Waiting to be scrolled into view…</span>
-    <progress class="progress" max="1" hidden></progress>
-    <span class="badge backend" hidden></span>
-  </div>
-  <section class="panel samples">
-    <div class="toolbar controls-only">
-      <div class="model-picker" role="radiogroup" aria-label="Model">
-        <label><input type="radio" name="model" value="emoji-gan"> GAN</label>
-        <label><input type="radio" name="model" value="emoji-vae"> VAE</label>
-      </div>
-      <label>Seed <input class="seed" type="number" min="0" step="1" value="0"></label>
-      <button class="new-samples" disabled>New samples</button>
-    </div>
-    <p class="hint controls-only pick-hint">Click two images to walk between them.</p>
-    <div class="grid"></div>
-  </section>
-  <section class="panel interpolate">
-    <h2>Interpolation</h2>
-    <p class="pair hint">Pick two images above.</p>
-    <div class="interp">
-      <canvas class="interp-view big" width="64" height="64"></canvas>
-      <div class="interp-controls controls-only">
-        <input class="interp-slider" type="range" min="0" max="${FRAMES - 1}" value="0" disabled aria-label="Position">
-        <label><input class="interp-play" type="checkbox" checked> Animate</label>
-        <button class="interp-download" disabled>Download strip</button>
-        <button class="interp-uploads secondary" hidden>Walk between my first two images</button>
-      </div>
-    </div>
-    <canvas class="strip" width="${FRAMES * SIZE}" height="64"></canvas>
-  </section>
-  <section class="panel finetune">
-    <h2>Teach it your images</h2>
-    <p class="hint">Add 10 to 100 pictures; they are decoded and trained on here, on your device, and never uploaded.</p>
-    <label class="dropzone">
-      <input class="files" type="file" accept="image/png,image/jpeg,image/webp,image/gif" multiple>
-      <span>Drop images here or <u>choose files</u></span>
-    </label>
-    <p class="upload-status hint" aria-live="polite"></p>
-    <div class="thumbs"></div>
-    <div class="toolbar">
-      <label>Steps <input class="ft-steps" type="number" min="1" max="5000" value="60"></label>
-      <button class="ft-start" disabled>Fine-tune</button>
-      <button class="ft-cancel secondary" disabled>Cancel</button>
-      <button class="ft-reset secondary" disabled>Reset to pretrained</button>
-      <progress class="ft-progress" max="1" value="0"></progress>
-      <span class="ft-status hint" aria-live="polite"></span>
-    </div>
-    <div class="ft-results">
-      <canvas class="loss-plot" width="360" height="160" aria-label="Loss curve"></canvas>
-      <div class="previews"></div>
-    </div>
-    <div class="toolbar">
-      <button class="ft-save secondary" disabled>Save model file</button>
-      <button class="ft-store secondary" disabled>Keep in this browser</button>
-      <label class="file-button">Load model file <input class="model-file" type="file" accept=".lpw"></label>
-      <select class="saved" aria-label="Models kept in this browser"><option value="">Kept in this browser…</option></select>
-    </div>
-  </section>
-</div>`;
 
-function draw(canvas, rgba, index = 0) {
-  const pixels = new Uint8ClampedArray(rgba.buffer, rgba.byteOffset + index * SIZE * SIZE * 4, SIZE * SIZE * 4);
-  canvas.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(pixels), SIZE, SIZE), 0, 0);
-}
-
-function saveBytes(blob, name) {
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(blob);
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-}
-
-/** The numeric attributes: their range, the default a missing or bad value falls back to. */
-const NUMBERS = {
-  seed: { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0, rule: "the seed must be a whole number from 0 to 2^53 - 1" },
-  count: { min: 1, max: 64, fallback: 16, rule: "count must be a whole number from 1 to 64" },
-};
 
 const modeTokens = (value) => value.split(/[\s,]+/).filter(Boolean);
 
@@ -158,7 +78,7 @@ export class LatentPad extends HTMLElement {
     return BACKENDS.includes(b) ? b : "auto";
   }
 
-  /** The model the widget shows now (a Generator from latentpad.js), or null while loading. */
+  /** The model the widget shows now (a Generator from api.js), or null while loading. */
   get generator() {
     return this.#generator;
   }
@@ -281,7 +201,7 @@ export class LatentPad extends HTMLElement {
    * Fine-tunes the current model on `files` (File objects or { name, rgba } images).
    * Returns { cancel(), done }: `done` resolves when the run ends, with the steps taken.
    */
-  fineTune(files, { steps = Number(this.#q(".ft-steps").value) || 60 } = {}) {
+  fineTune(files, { steps = Number(this.#q(".ft-steps").value) || STEPS.fallback } = {}) {
     const handle = { cancelled: false, cancel: () => ((handle.cancelled = true), this.#run?.cancel()) };
     handle.done = (async () => {
       if (files) {
@@ -554,13 +474,7 @@ export class LatentPad extends HTMLElement {
     this.#stripLabel = label;
     const canvas = this.#q(".strip");
     canvas.width = frames * SIZE;
-    const ctx = canvas.getContext("2d");
-    const tmp = document.createElement("canvas");
-    tmp.width = tmp.height = SIZE;
-    for (let f = 0; f < frames; f++) {
-      draw(tmp, strip, f);
-      ctx.drawImage(tmp, f * SIZE, 0);
-    }
+    drawStrip(canvas, strip, frames);
     const slider = this.#q(".interp-slider");
     slider.max = String(frames - 1);
     slider.disabled = false;
@@ -654,29 +568,7 @@ export class LatentPad extends HTMLElement {
 
 
   #plotLosses(labels) {
-    const c = this.#q(".loss-plot");
-    const ctx = c.getContext("2d");
-    ctx.clearRect(0, 0, c.width, c.height);
-    const losses = this.#losses;
-    if (losses.length < 2) return;
-    const all = losses.flat();
-    const max = Math.max(...all);
-    const min = Math.min(0, ...all);
-    const colors = ["#e8590c", "#1c7ed6"];
-    for (let k = 0; k < 2; k++) {
-      ctx.strokeStyle = colors[k];
-      ctx.lineWidth = 1.5;
-      ctx.beginPath();
-      losses.forEach((l, i) => {
-        const x = 8 + (i / (losses.length - 1)) * (c.width - 16);
-        const y = c.height - 18 - ((l[k] - min) / (max - min || 1)) * (c.height - 30);
-        i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
-      });
-      ctx.stroke();
-      ctx.fillStyle = colors[k];
-      ctx.font = "12px system-ui";
-      ctx.fillText(labels[k], 10 + k * 150, c.height - 4);
-    }
+    plotLosses(this.#q(".loss-plot"), this.#losses, labels);
   }
 
   #showPreviews(rgba) {
@@ -693,7 +585,7 @@ export class LatentPad extends HTMLElement {
       await this.#ready();
       const base = this.#generator;
       if (!this.#uploads.length) throw new LatentpadError("finetune", "add at least one image before fine-tuning");
-      if (!Number.isInteger(total) || total < 1 || total > 5000) throw new LatentpadError("finetune", "steps must be a whole number from 1 to 5000");
+      if (!Number.isInteger(total) || total < STEPS.min || total > STEPS.max) throw new LatentpadError("finetune", `steps must be a whole number from ${STEPS.min} to ${STEPS.max}`);
       this.#losses = [];
       this.#q(".ft-progress").value = 0;
       this.#note(".ft-status", "Preparing…");

@@ -24,9 +24,7 @@ pub fn update<M: Module>(average: M, current: &M, decay: f64) -> M {
 
 #[cfg(test)]
 mod tests {
-    use burn::module::{ModuleMapper, Param};
     use burn::nn::LinearConfig;
-    use burn::prelude::*;
 
     use super::*;
     use crate::backend::{default_device, read_f32_blocking};
@@ -36,15 +34,9 @@ mod tests {
         let device = default_device();
         let current = LinearConfig::new(2, 2).init(&device);
         let average = current.valid();
-        // Make `current` differ: every weight + 1.
-        struct AddOne;
-        impl ModuleMapper for AddOne {
-            fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-                p.map(|t| t.add_scalar(1.0))
-            }
-        }
         let before = read_f32_blocking(average.weight.val()).unwrap();
-        let current = current.map(&mut AddOne);
+        // Make `current` differ: every weight + 1.
+        let current = params::map_floats(current, |_, _, flat| flat.add_scalar(1.0));
         let average = update(average, &current, 0.75);
         let after = read_f32_blocking(average.weight.val()).unwrap();
         for (a, b) in after.iter().zip(&before) {

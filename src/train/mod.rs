@@ -7,6 +7,7 @@ pub mod augment;
 pub mod checkpoint;
 pub mod classifier;
 pub mod ema;
+pub mod finetune;
 pub mod gan;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod run;

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::checkpoint;
 use super::classifier::ClassifierTrainer;
+use super::finetune::FineTuning;
 use super::{Losses, Trainer};
 use crate::data::{BatchSampler, Example};
 use crate::image::{self, Provenance, Rgb64};
@@ -98,32 +99,23 @@ impl Pretraining<'_> {
     }
 }
 
-/// Fine-tunes `trainer` for `steps` on `examples`, reporting each step, and writes the model
-/// folder `out` named `name`.
+/// Runs `steps` steps of a fine-tuning session, reporting each, and writes the fine-tuned
+/// model folder `out`.
 pub fn fine_tune(
-    trainer: &mut Trainer,
-    examples: &[Example],
+    session: &mut FineTuning,
     steps: u64,
-    name: &str,
     out: &Path,
     mut on: impl FnMut(Event),
 ) -> Result<()> {
-    if examples.is_empty() {
-        return Err(Error::NoImages("the fine-tuning set".into()));
-    }
-    let mut sampler = BatchSampler::new(examples.len(), 1);
-    for step in 1..=steps {
-        let idx = sampler.next_batch(trainer.batch_size());
-        let batch: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
-        let losses = pollster::block_on(trainer.step(&batch))?;
+    for _ in 0..steps {
+        let losses = pollster::block_on(session.step())?;
         on(Event::Step {
-            step,
+            step: session.steps(),
             losses: &losses,
         });
     }
-    let mut weights = trainer.export(name)?;
-    weights.meta.fine_tuned = true;
-    write_model(&trainer.latent_model(), &weights, out)
+    let weights = pollster::block_on(session.export())?;
+    write_model(&session.latent_model(), &weights, out)
 }
 
 /// Trains `trainer` for `steps` on labelled images, reporting each step's loss.

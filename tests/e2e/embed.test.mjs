@@ -82,7 +82,7 @@ test("two widgets render under a strict CSP, the host's CSS leaves them intact, 
 
   // pkg/ as an npm package: its own copy of the API finds its worker and wasm beside it.
   const fromPkg = await page.evaluate(async () => {
-    const { Generator } = await import("/pkg/latentpad.js");
+    const { Generator } = await import("/pkg/api.js");
     const g = await Generator.load("emoji-gan", { backend: "cpu" });
     return (await g.sample(1, 3)).length;
   });

@@ -15,7 +15,7 @@ test("WebGPU: samples match the CPU's, fine-tuning runs, and a lost device falls
   assert.equal(await page.$eval("latent-pad", (el) => el.dataset.backend), "webgpu");
   // "auto" passes over this software adapter: the CPU build is faster than emulated WebGPU.
   const auto = await page.evaluate(async () => {
-    const { Generator } = await import("/www/latentpad.js");
+    const { Generator } = await import("/www/api.js");
     const g = await Generator.load("emoji-gan", { backend: "auto" });
     return { backend: g.backend, why: g.why };
   });
@@ -25,7 +25,7 @@ test("WebGPU: samples match the CPU's, fine-tuning runs, and a lost device falls
 
   // Same seed, same image: the GPU's first sample against the CPU build's, pixel by pixel.
   const diff = await page.evaluate(async () => {
-    const { Generator } = await import("/www/latentpad.js");
+    const { Generator } = await import("/www/api.js");
     const [gpu, cpu] = await Promise.all([Generator.load("emoji-gan", { backend: "webgpu" }), Generator.load("emoji-gan", { backend: "cpu" })]);
     const [a, b] = await Promise.all([gpu.sample(4, 0), cpu.sample(4, 0)]);
     let sum = 0, max = 0;

@@ -6,6 +6,7 @@ use latentpad::model::params::floats_by_path;
 use latentpad::model::{
     DiscriminatorConfig, EncoderConfig, GeneratorConfig, VaeConfig, seeded_init,
 };
+use latentpad::train::finetune::FineTuning;
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
 
@@ -235,4 +236,65 @@ fn seeded_init_zeroes_biases_and_keeps_norm_constants() {
         mean.abs() < 0.002 && (std - 0.02).abs() < 0.002,
         "mean {mean}, std {std}"
     );
+}
+
+/// The fine-tuning session the CLI and the browser share: steps move the model, reset brings
+/// back the pretrained weights (same previews as before any step), the export is marked
+/// fine-tuned with the steps behind it, and no images is an error, not a panic.
+#[test]
+fn fine_tuning_session_steps_resets_and_exports() {
+    let device = default_device();
+    let base = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
+        .unwrap()
+        .export("tiny")
+        .unwrap();
+    let preview = |s: &FineTuning| read_f32_blocking(s.preview(4, 3).unwrap()).unwrap();
+    let mut session = FineTuning::new(base.clone(), discs(), 4, 2, &device).unwrap();
+    let before = preview(&session);
+    for _ in 0..3 {
+        let losses = pollster::block_on(session.step()).unwrap();
+        assert!(losses.pair().iter().all(|l| l.is_finite()));
+    }
+    assert_eq!(session.steps(), 3);
+    assert_ne!(preview(&session), before, "three steps changed nothing");
+    let exported = pollster::block_on(session.export()).unwrap();
+    assert!(exported.meta.fine_tuned);
+    assert_eq!(exported.meta.name, "tiny-finetuned");
+    assert_eq!(exported.meta.steps, base.meta.steps + 3);
+    session.reset().unwrap();
+    assert_eq!(session.steps(), 0);
+    assert_eq!(
+        preview(&session),
+        before,
+        "reset is not the pretrained model"
+    );
+    let none = FineTuning::new(base, Vec::new(), 4, 2, &device);
+    assert!(matches!(none, Err(latentpad::Error::NoImages(_))));
+}
+
+/// A resumed fine-tuning run still knows where its weights came from: its exports stay marked
+/// fine-tuned and count the base model's steps.
+#[test]
+fn a_resumed_fine_tune_keeps_its_provenance() {
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().take(4).collect();
+    let device = default_device();
+    let mut base = GanTrainer::new(
+        tiny_gan(),
+        GanTrainConfig::new().with_batch_size(4),
+        &device,
+    )
+    .unwrap();
+    pollster::block_on(base.step(&batch)).unwrap();
+    let file = base.export("tiny").unwrap();
+    let config = GanTrainConfig::new().with_batch_size(4);
+    let mut tuning = GanTrainer::from_weights(&file, config, &device).unwrap();
+    pollster::block_on(tuning.step(&batch)).unwrap();
+    let dir = std::env::temp_dir().join(format!("latentpad-resume-ft-{}", std::process::id()));
+    tuning.save_checkpoint(&dir).unwrap();
+    let resumed = GanTrainer::load_checkpoint(&dir, &device).unwrap();
+    let meta = resumed.export("tiny-ft").unwrap().meta;
+    assert!(meta.fine_tuned);
+    assert_eq!(meta.steps, 2, "one base step and one fine-tuning step");
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -13,7 +13,7 @@
 //! norm through chains of small tensor operations with masked selects and transposed copies;
 //! together that made a DCGAN training step 2.2-2.7x slower than PyTorch's on the build
 //! machine. With these kernels it is about 1.3x (`cargo bench --bench throughput`).
-
+//!
 //! Layout, after burn's `examples/custom-cubecl-kernel` and burn-flex's `ops/`: the extension
 //! trait and the forward dispatch here; one file per op with its public function (burn's
 //! modules in, the same result as burn's own), its kernels on `f32` slices and its test

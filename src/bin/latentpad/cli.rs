@@ -13,12 +13,14 @@ use latentpad::data::{self, Example};
 use latentpad::eval;
 use latentpad::image::{self as img, Provenance, Rgb64};
 use latentpad::latent::Interpolation;
+use latentpad::limits::MAX_GRID;
 use latentpad::model::{
     Classifier, ClassifierConfig, GanConfig, LatentModel, ModelConfig, VaeConfig,
 };
 use latentpad::report::{PEOPLE, TONES, skin_tone_report, tone_label};
 use latentpad::train::augment::AugmentConfig;
 use latentpad::train::classifier::ClassifierTrainer;
+use latentpad::train::finetune::FineTuning;
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::train::run::{self, Event, Pretraining};
 use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
@@ -48,8 +50,8 @@ pub fn main() -> Result<()> {
             columns,
             out,
         } => {
-            if n == 0 || n > 4096 {
-                bail!("--n must be between 1 and 4096");
+            if n == 0 || n > MAX_GRID {
+                bail!("--n must be between 1 and {MAX_GRID}");
             }
             let (model, meta) = load_model(&model)?;
             let images = model.sample(n, seed)?;
@@ -346,10 +348,10 @@ fn finetune(
         file.meta.name,
         examples.len()
     );
-    let name = format!("{}-finetuned", file.meta.name);
-    let mut trainer = Trainer::fine_tune(&file, batch_size, freeze, &device)?;
+    let images = examples.into_iter().map(|e| e.image).collect();
+    let mut session = FineTuning::new(file, images, batch_size, freeze, &device)?;
     let bar = progress(steps, 0);
-    run::fine_tune(&mut trainer, &examples, steps, &name, out, show(&bar))?;
+    run::fine_tune(&mut session, steps, out, show(&bar))?;
     bar.finish();
     Ok(())
 }

@@ -1,7 +1,7 @@
 // Browser benchmark through the public API (the worker the widget uses): model load, sampling
 // images/s at batch 64 and GAN fine-tuning step time at batch 16. ?backend=auto|webgpu|cpu.
 // The result is shown and left in window.__bench.
-import { Generator } from "./latentpad.js";
+import { Generator } from "../api.js";
 
 const backend = new URLSearchParams(location.search).get("backend") ?? "auto";
 

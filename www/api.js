@@ -1,6 +1,7 @@
 // latentpad's script API: load a model, sample, interpolate, encode, fine-tune, export, all
-// computed in the page's shared Web Worker. Types: latentpad.d.ts. No model logic here.
+// computed in the page's shared Web Worker. Types: api.d.ts. No model logic here.
 import { call, onWorkerEvent } from "./client.js";
+import { MAX_FILE_BYTES, MAX_UPLOADS } from "./limits.js";
 
 /** Images are 64x64 RGBA. */
 export const SIZE = 64;
@@ -8,9 +9,8 @@ export const SIZE = 64;
 export const SHIPPED_MODELS = ["emoji-gan", "emoji-vae"];
 const MODELS_DIR = new URL("../models/", import.meta.url);
 export const BACKENDS = ["auto", "webgpu", "cpu"];
-/** Upload limits: images per fine-tune and bytes per file. */
-export const MAX_UPLOADS = 1000;
-export const MAX_FILE_BYTES = 50 * 1024 * 1024;
+/** Upload limits: images per fine-tune and bytes per file (limits.js). */
+export { MAX_FILE_BYTES, MAX_UPLOADS };
 
 const FILES = { gan: [["generator.lpw"], ["discriminator.lpw"]], vae: [["encoder.lpw", "decoder.lpw"], []] };
 

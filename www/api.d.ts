@@ -1,4 +1,4 @@
-// Types of latentpad's script API (latentpad.js).
+// Types of latentpad's script API (api.js).
 
 /** Width and height of every image: 64. */
 export const SIZE: 64;

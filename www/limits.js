@@ -1,0 +1,17 @@
+// Every limit the browser side enforces, in one place (the Rust library's are in src/limits.rs):
+// uploads, file sizes, and the ranges of the element's numeric attributes and fields.
+
+/** Images kept for one fine-tuning run. */
+export const MAX_UPLOADS = 1000;
+/** Bytes per uploaded file (a bigger file is most likely not an emoji-sized picture). */
+export const MAX_FILE_BYTES = 50 * 1024 * 1024;
+/** Fine-tuning steps per run from the element. */
+export const STEPS = { min: 1, max: 5000, fallback: 60 };
+/** Frames of an interpolation strip. */
+export const FRAMES = 16;
+
+/** The element's numeric attributes: their range, the default a missing or bad value falls back to. */
+export const NUMBERS = {
+  seed: { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0, rule: "the seed must be a whole number from 0 to 2^53 - 1" },
+  count: { min: 1, max: 64, fallback: 16, rule: "count must be a whole number from 1 to 64" },
+};
