@@ -75,8 +75,11 @@ impl<F: FnMut(&str, &[usize], Tensor<1>) -> Tensor<1>> ModuleMapper for Map<F> {
             let shape = t.shape();
             let require_grad = t.is_require_grad();
             let flat = t.flatten::<1>(0, D - 1); // [numel]
+            // A parameter is a leaf: what `f` computed it from (a reshape, a blend) is cut
+            // away before it can require a gradient again.
             f(&path, shape.as_slice(), flat)
                 .reshape(shape) // [dims...]
+                .detach()
                 .set_require_grad(require_grad)
         })
     }

@@ -31,6 +31,7 @@ fn every_command_has_help() {
         .nth(1)
         .expect("a Commands section")
         .lines()
+        .skip(1) // the rest of the "Commands:" line
         .map_while(|line| line.strip_prefix("  "))
         .filter_map(|line| line.split_whitespace().next())
         .filter(|name| *name != "help")
