@@ -35,7 +35,7 @@ pub const RGBA_LEN: usize = IMAGE_SIZE * IMAGE_SIZE * 4;
 
 /// Whole [`IMAGE_SIZE`] RGBA images (`n * RGBA_LEN` bytes, alpha ignored) as [`Rgb64`]s.
 pub fn from_rgba(rgba: &[u8]) -> Result<Vec<Rgb64>> {
-    if rgba.is_empty() || rgba.len() % RGBA_LEN != 0 {
+    if rgba.is_empty() || !rgba.len().is_multiple_of(RGBA_LEN) {
         return Err(Error::Shape {
             what: "RGBA images",
             expected: vec![IMAGE_SIZE, IMAGE_SIZE, 4],

@@ -18,7 +18,7 @@ use crate::weights::{WeightsFile, module_to_bytes_async};
 use crate::{Error, Result};
 
 /// Mixed into the seed for the trainer's RNG, so its draws differ from the initialisation's.
-const RNG_SALT: u64 = 0x6761_6e;
+const RNG_SALT: u64 = 0x0067_616e; // "gan"
 
 /// Hyper-parameters of GAN training.
 #[derive(Config, Debug, PartialEq)]

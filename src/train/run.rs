@@ -85,7 +85,7 @@ impl Pretraining<'_> {
                 step,
                 losses: &losses,
             });
-            if step % self.checkpoint_every.max(1) == 0 || step == self.steps {
+            if step.is_multiple_of(self.checkpoint_every.max(1)) || step == self.steps {
                 checkpoint::replace(self.checkpoint, |dir| trainer.save_checkpoint(dir))?;
                 write_model(
                     &trainer.latent_model(),

@@ -15,7 +15,7 @@ use crate::weights::{WeightsFile, module_to_bytes_async};
 use crate::{Error, Result};
 
 /// Mixed into the seed for the trainer's RNG, so its draws differ from the initialisation's.
-const RNG_SALT: u64 = 0x7661_65;
+const RNG_SALT: u64 = 0x0076_6165; // "vae"
 
 /// Hyper-parameters of VAE training.
 #[derive(Config, Debug, PartialEq)]
