@@ -1,4 +1,5 @@
-//! Data sets: the Noto emoji set from the `emoji-datasource-google` npm package (fetched with
+//! Data sets: the emoji sets of the `emoji-datasource-*` npm packages (Noto, which the models
+//! train on, and Twemoji, a second style for evaluation and the few-shot benchmark; fetched with
 //! `npm pack`, never committed), any folder of images, a fixed held-out split, and a seeded
 //! batch sampler.
 
@@ -11,8 +12,34 @@ use crate::image::{self, Rgb64};
 use crate::latent::SplitMix64;
 use crate::{Error, Result};
 
-/// The npm package and version the emoji models are trained on.
-pub const EMOJI_PACKAGE: &str = "emoji-datasource-google@16.0.0";
+/// An emoji style, as packaged by `emoji-datasource` (one metadata file, one image folder per
+/// style).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmojiStyle {
+    /// Google's Noto Emoji (Apache-2.0): what the shipped models are trained on.
+    Noto,
+    /// Twitter's Twemoji (CC-BY 4.0).
+    Twemoji,
+}
+
+impl EmojiStyle {
+    /// The npm package and version.
+    pub fn package(self) -> &'static str {
+        match self {
+            Self::Noto => "emoji-datasource-google@16.0.0",
+            Self::Twemoji => "emoji-datasource-twitter@16.0.0",
+        }
+    }
+
+    /// The image set's name inside the package (`img/<set>/64`, `has_img_<set>`).
+    fn set(self) -> &'static str {
+        match self {
+            Self::Noto => "google",
+            Self::Twemoji => "twitter",
+        }
+    }
+}
+
 /// Fraction of base emoji (with all their skin-tone variants) held out for evaluation.
 pub const HELD_OUT_FRACTION: f64 = 0.1;
 const SPLIT_SEED: u64 = 0x5EED_0F_5EED;
@@ -24,6 +51,8 @@ pub struct Example {
     pub image: Rgb64,
     /// File name it came from.
     pub name: String,
+    /// The emoji's short name in the metadata (`red_heart`); empty for folder images.
+    pub short_name: String,
     /// Index into [`EmojiData::categories`] (0 for plain folders).
     pub category: usize,
     /// Fitzpatrick skin tone 1-5 for skin-tone variants (types 1-2 share one modifier, so
@@ -50,7 +79,9 @@ struct EmojiEntry {
     image: String,
     category: String,
     #[serde(default)]
-    has_img_google: bool,
+    short_name: String,
+    #[serde(flatten)]
+    has: HasImage,
     #[serde(default)]
     skin_variations: BTreeMap<String, SkinVariation>,
 }
@@ -58,8 +89,26 @@ struct EmojiEntry {
 #[derive(Deserialize)]
 struct SkinVariation {
     image: String,
+    #[serde(flatten)]
+    has: HasImage,
+}
+
+/// Which styles draw an emoji.
+#[derive(Deserialize, Default)]
+struct HasImage {
     #[serde(default)]
     has_img_google: bool,
+    #[serde(default)]
+    has_img_twitter: bool,
+}
+
+impl HasImage {
+    fn drawn_in(&self, style: EmojiStyle) -> bool {
+        match style {
+            EmojiStyle::Noto => self.has_img_google,
+            EmojiStyle::Twemoji => self.has_img_twitter,
+        }
+    }
 }
 
 /// Skin tone of a variation key such as `1F3FB` or `1F3FB-1F3FF` (the first person's tone).
@@ -74,21 +123,35 @@ fn skin_tone(key: &str) -> Option<u8> {
     }
 }
 
-/// Where `fetch` puts the package inside `data_dir`.
+/// Where [`fetch_emoji`] puts the Noto package inside `data_dir`.
 pub fn emoji_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("emoji-datasource-google").join("package")
+    style_dir(data_dir, EmojiStyle::Noto)
 }
 
-/// Downloads the emoji package with `npm pack` and unpacks its metadata and 64x64 images
-/// into `data_dir`. Does nothing when they are already there.
+/// Where [`fetch_style`] puts a style's package inside `data_dir`.
+pub fn style_dir(data_dir: &Path, style: EmojiStyle) -> PathBuf {
+    data_dir
+        .join(format!("emoji-datasource-{}", style.set()))
+        .join("package")
+}
+
+/// Fetches the Noto set (see [`fetch_style`]).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn fetch_emoji(data_dir: &Path) -> Result<PathBuf> {
+    fetch_style(data_dir, EmojiStyle::Noto)
+}
+
+/// Downloads a style's emoji package with `npm pack` and unpacks its metadata and 64x64
+/// images into `data_dir`. Does nothing when they are already there.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn fetch_style(data_dir: &Path, style: EmojiStyle) -> Result<PathBuf> {
     use std::process::Command;
-    let target = emoji_dir(data_dir);
-    if target.join("emoji.json").is_file() && target.join("img/google/64").is_dir() {
+    let target = style_dir(data_dir, style);
+    let images = format!("img/{}/64", style.set());
+    if target.join("emoji.json").is_file() && target.join(&images).is_dir() {
         return Ok(target);
     }
-    let unpack_dir = data_dir.join("emoji-datasource-google");
+    let unpack_dir = target.parent().unwrap_or(data_dir).to_path_buf();
     std::fs::create_dir_all(&unpack_dir).map_err(|e| Error::io(&unpack_dir, e))?;
     let run = |cmd: &mut Command, what: &str| -> Result<String> {
         let out = cmd.output().map_err(|e| Error::io(what, e))?;
@@ -102,7 +165,7 @@ pub fn fetch_emoji(data_dir: &Path) -> Result<PathBuf> {
     };
     let tarball = run(
         Command::new("npm")
-            .args(["pack", EMOJI_PACKAGE, "--silent", "--pack-destination"])
+            .args(["pack", style.package(), "--silent", "--pack-destination"])
             .arg(&unpack_dir),
         "npm pack",
     )?;
@@ -113,7 +176,8 @@ pub fn fetch_emoji(data_dir: &Path) -> Result<PathBuf> {
             .arg(&tarball)
             .arg("-C")
             .arg(&unpack_dir)
-            .args(["package/emoji.json", "package/img/google/64"]),
+            .arg("package/emoji.json")
+            .arg(format!("package/{images}")),
         "tar",
     )?;
     std::fs::remove_file(&tarball).map_err(|e| Error::io(&tarball, e))?;
@@ -129,8 +193,15 @@ fn held_out(key: &str) -> bool {
     SplitMix64::new(hash ^ SPLIT_SEED).next_f64() < HELD_OUT_FRACTION
 }
 
-/// Loads the unpacked emoji package (see [`fetch_emoji`]).
+/// Loads the unpacked Noto package (see [`fetch_emoji`]).
 pub fn load_emoji(package_dir: &Path) -> Result<EmojiData> {
+    load_style(package_dir, EmojiStyle::Noto)
+}
+
+/// Loads a style's unpacked package (see [`fetch_style`]): every emoji the style draws, with
+/// its skin-tone variants, split by code point into training and held-out parts (the same
+/// split for every style).
+pub fn load_style(package_dir: &Path, style: EmojiStyle) -> Result<EmojiData> {
     let meta_path = package_dir.join("emoji.json");
     let meta = std::fs::read(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
     let entries: Vec<EmojiEntry> = serde_json::from_slice(&meta).map_err(|e| Error::Decode {
@@ -140,24 +211,27 @@ pub fn load_emoji(package_dir: &Path) -> Result<EmojiData> {
     let mut categories: Vec<String> = entries.iter().map(|e| e.category.clone()).collect();
     categories.sort();
     categories.dedup();
-    let image_dir = package_dir.join("img/google/64");
+    let image_dir = package_dir.join(format!("img/{}/64", style.set()));
     let mut data = EmojiData {
         train: Vec::new(),
         held_out: Vec::new(),
         categories,
     };
-    for entry in entries.iter().filter(|e| e.has_img_google) {
+    for entry in entries.iter().filter(|e| e.has.drawn_in(style)) {
         let category = data
             .categories
             .iter()
             .position(|c| *c == entry.category)
             .unwrap_or_default();
-        let has_skin_tones = entry.skin_variations.values().any(|v| v.has_img_google);
+        let has_skin_tones = entry
+            .skin_variations
+            .values()
+            .any(|v| v.has.drawn_in(style));
         let variants = std::iter::once((entry.image.as_str(), None)).chain(
             entry
                 .skin_variations
                 .iter()
-                .filter(|(_, v)| v.has_img_google)
+                .filter(|(_, v)| v.has.drawn_in(style))
                 .map(|(k, v)| (v.image.as_str(), skin_tone(k))),
         );
         let split = if held_out(&entry.unified) {
@@ -171,6 +245,7 @@ pub fn load_emoji(package_dir: &Path) -> Result<EmojiData> {
             split.push(Example {
                 image: image::decode(&bytes, file)?,
                 name: file.to_string(),
+                short_name: entry.short_name.clone(),
                 category,
                 skin_tone,
                 has_skin_tones,
@@ -204,6 +279,7 @@ pub fn load_folder(dir: &Path) -> Result<(Vec<Example>, Vec<Error>)> {
             Ok(image) => images.push(Example {
                 image,
                 name,
+                short_name: String::new(),
                 category: 0,
                 skin_tone: None,
                 has_skin_tones: false,

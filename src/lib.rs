@@ -5,6 +5,8 @@ pub mod backend;
 pub mod data;
 pub mod error;
 pub mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fewshot;
 pub mod image;
 pub mod latent;
 pub mod limits;

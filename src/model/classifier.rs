@@ -18,7 +18,7 @@ pub struct ClassifierConfig {
 }
 
 impl ClassifierConfig {
-    /// A classifier with DCGAN initialisation.
+    /// A classifier (burn's default initialisation; trainers use `seeded_init`).
     pub fn init(&self, device: &Device) -> Classifier {
         let w = [self.width, 2 * self.width, 4 * self.width, 4 * self.width];
         let mut blocks = vec![DownBlock::new(3, w[0], false, device)];

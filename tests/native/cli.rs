@@ -45,6 +45,7 @@ fn every_command_has_help() {
         "eval",
         "provenance",
         "report",
+        "bench-finetune",
     ] {
         assert!(
             commands.contains(&expected),

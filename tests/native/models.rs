@@ -100,6 +100,7 @@ fn the_skin_tone_report_counts_what_it_is_given() {
     let example = |f: &str, skin_tone: Option<u8>, has_skin_tones: bool| Example {
         image: image(f),
         name: f.into(),
+        short_name: String::new(),
         category: 6,
         skin_tone,
         has_skin_tones,

@@ -298,3 +298,85 @@ fn a_resumed_fine_tune_keeps_its_provenance() {
     assert_eq!(meta.steps, 2, "one base step and one fine-tuning step");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The few-shot benchmark end to end on a tiny GAN and an untrained classifier: a target set
+/// cut from a kind, the floor row first, one row per step count with finite scores, the
+/// memorisation distances, and the grids written.
+#[test]
+fn few_shot_benchmark_scores_each_step_count_and_writes_grids() {
+    use latentpad::data::{EmojiData, Example};
+    use latentpad::fewshot::{self, Bench, Kind};
+    use latentpad::model::ClassifierConfig;
+    let device = default_device();
+    let example = |i: usize, image: Rgb64| Example {
+        image,
+        name: format!("{i:02}.png"),
+        short_name: if i % 4 == 3 {
+            "dog".into()
+        } else {
+            format!("heart_{i}")
+        },
+        category: 0,
+        skin_tone: None,
+        has_skin_tones: false,
+    };
+    let data = EmojiData {
+        train: discs()
+            .into_iter()
+            // A darker copy of each disc: 16 different images.
+            .chain(
+                discs()
+                    .into_iter()
+                    .map(|d| Rgb64(d.0.iter().map(|v| v / 2).collect())),
+            )
+            .enumerate()
+            .map(|(i, d)| example(i, d))
+            .collect(),
+        held_out: Vec::new(),
+        categories: vec!["Smileys & Emotion".into()],
+    };
+    let set = fewshot::target_set(&data, Kind::Hearts, 4).unwrap();
+    assert_eq!(
+        (set.name.as_str(), set.uploads.len(), set.held_out.len()),
+        ("hearts-4", 4, 8)
+    );
+    assert!(
+        fewshot::target_set(&data, Kind::Hearts, 10).is_err(),
+        "too few left to hold out"
+    );
+    let base = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
+        .unwrap()
+        .export("tiny")
+        .unwrap();
+    let classifier = seeded_init(ClassifierConfig::new(2).with_width(4).init(&device), 1);
+    let grids = std::env::temp_dir().join(format!("latentpad-fewshot-{}", std::process::id()));
+    let bench = Bench {
+        base: &base,
+        classifier: &classifier,
+        device: &device,
+        grids: Some(&grids),
+    };
+    let recipe = "freeze-1".parse().unwrap();
+    let mut seen = 0;
+    let rows = fewshot::run(&bench, &set, &recipe, &[0, 2], |_| seen += 1).unwrap();
+    assert_eq!(seen, 3);
+    let recipes: Vec<(&str, u64)> = rows.iter().map(|r| (r.recipe.as_str(), r.steps)).collect();
+    assert_eq!(recipes, [("floor", 0), ("freeze-1", 0), ("freeze-1", 2)]);
+    for row in &rows {
+        assert!(row.scores.frechet_distance.is_finite(), "{row:?}");
+        assert!(row.nearest_held_out > 0.0, "{row:?}");
+    }
+    assert_eq!(
+        rows[0].nearest_sample, 0.0,
+        "the floor's samples are the uploads"
+    );
+    assert!(rows[1].nearest_sample > 0.0 && rows[2].seconds > 0.0);
+    for name in [
+        "hearts-4-uploads.png",
+        "hearts-4-freeze-1-0.png",
+        "hearts-4-freeze-1-2.png",
+    ] {
+        assert!(grids.join(name).is_file(), "{name}");
+    }
+    std::fs::remove_dir_all(grids).unwrap();
+}

@@ -17,11 +17,41 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
-    /// Download the Noto emoji set (npm package emoji-datasource-google) into the data folder.
+    /// Download the emoji sets (npm packages emoji-datasource-google, the Noto set the models
+    /// train on, and emoji-datasource-twitter, Twemoji, for the few-shot benchmark) into the
+    /// data folder.
     FetchData {
-        /// Where to put it (git-ignored).
+        /// Where to put them (git-ignored).
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+    },
+    /// Few-shot fine-tuning benchmark: fine-tune on Twemoji target sets and score the samples
+    /// against each set's held-out images, beside the floor and a memorisation check.
+    BenchFinetune {
+        /// Model folder to fine-tune.
+        #[arg(long, default_value = "models/emoji-gan")]
+        model: PathBuf,
+        /// Classifier whose features the scores use.
+        #[arg(long, default_value = "models/emoji-classifier")]
+        classifier: PathBuf,
+        /// Data folder of fetch-data (needs the Twemoji set).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Kinds of target set: hearts, flags, animals.
+        #[arg(long, value_delimiter = ',', default_value = "hearts,flags,animals")]
+        kinds: Vec<String>,
+        /// Uploads per target set.
+        #[arg(long, value_delimiter = ',', default_value = "10,30")]
+        sizes: Vec<usize>,
+        /// Recipes: default (the page's: batch 16, FreezeD 2) or freeze-0 to freeze-4.
+        #[arg(long, value_delimiter = ',', default_value = "default")]
+        recipes: Vec<String>,
+        /// Step counts to score at (0: the base model).
+        #[arg(long, value_delimiter = ',', default_value = "0,60,150,300")]
+        steps: Vec<u64>,
+        /// Folder for the table (table.md) and the sample grids.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Train a model from scratch (resumes from --checkpoint when one is there).
     Train(TrainArgs),

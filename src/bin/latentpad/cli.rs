@@ -9,8 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::{Cli, Command, Kind, Path_, Target, TrainArgs};
 use latentpad::backend::default_device;
-use latentpad::data::{self, Example};
+use latentpad::data::{self, EmojiStyle, Example};
 use latentpad::eval;
+use latentpad::fewshot::{self, Bench, Recipe, Row};
 use latentpad::image::{self as img, Provenance, Rgb64};
 use latentpad::latent::Interpolation;
 use latentpad::limits::MAX_GRID;
@@ -32,16 +33,38 @@ pub fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::FetchData { data_dir } => {
-            let dir = data::fetch_emoji(&data_dir).context("fetching the emoji data set")?;
-            let data = data::load_emoji(&dir)?;
-            println!(
-                "{}: {} training and {} held-out images in {} categories",
-                dir.display(),
-                data.train.len(),
-                data.held_out.len(),
-                data.categories.len()
-            );
+            for style in [EmojiStyle::Noto, EmojiStyle::Twemoji] {
+                let dir = data::fetch_style(&data_dir, style)
+                    .with_context(|| format!("fetching {}", style.package()))?;
+                let data = data::load_style(&dir, style)?;
+                println!(
+                    "{}: {} training and {} held-out images in {} categories",
+                    dir.display(),
+                    data.train.len(),
+                    data.held_out.len(),
+                    data.categories.len()
+                );
+            }
         }
+        Command::BenchFinetune {
+            model,
+            classifier,
+            data_dir,
+            kinds,
+            sizes,
+            recipes,
+            steps,
+            out,
+        } => bench_finetune(
+            &model,
+            &classifier,
+            &data_dir,
+            &kinds,
+            &sizes,
+            &recipes,
+            &steps,
+            &out,
+        )?,
         Command::Train(args) => train(args)?,
         Command::Sample {
             model,
@@ -398,5 +421,69 @@ fn evaluate(model_path: &Path, classifier: &Path, data_dir: &Path, floor: bool) 
             s.frechet_distance, s.precision, s.recall
         );
     }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)] // one per command-line option
+fn bench_finetune(
+    model: &Path,
+    classifier: &Path,
+    data_dir: &Path,
+    kinds: &[String],
+    sizes: &[usize],
+    recipes: &[String],
+    steps: &[u64],
+    out: &Path,
+) -> Result<()> {
+    let kinds: Vec<fewshot::Kind> = kinds.iter().map(|k| k.parse()).collect::<Result<_, _>>()?;
+    let recipes: Vec<Recipe> = recipes
+        .iter()
+        .map(|r| r.parse())
+        .collect::<Result<_, _>>()?;
+    let mut steps = steps.to_vec();
+    steps.sort_unstable();
+    steps.dedup();
+    let device = default_device();
+    let dir = data::style_dir(data_dir, EmojiStyle::Twemoji);
+    if !dir.join("emoji.json").is_file() {
+        bail!(
+            "{} has no Twemoji data; run `latentpad fetch-data` first",
+            dir.display()
+        );
+    }
+    let data = data::load_style(&dir, EmojiStyle::Twemoji)?;
+    let base = WeightsFile::read(model)?;
+    let classifier = load_classifier(classifier, &device)?;
+    let bench = Bench {
+        base: &base,
+        classifier: &classifier,
+        device: &device,
+        grids: Some(out),
+    };
+    let mut table = vec![Row::HEADER.to_string()];
+    println!("{}", Row::HEADER);
+    for kind in kinds {
+        for &size in sizes {
+            let set = fewshot::target_set(&data, kind, size)?;
+            println!(
+                "<!-- {}: {} uploads, {} held out -->",
+                set.name,
+                set.uploads.len(),
+                set.held_out.len()
+            );
+            for recipe in &recipes {
+                let rows = fewshot::run(&bench, &set, recipe, &steps, |row| {
+                    println!("{}", row.to_markdown());
+                })?;
+                // The floor is the same for every recipe: the table keeps it once per set.
+                let skip = if recipe == &recipes[0] { 0 } else { 1 };
+                table.extend(rows.iter().skip(skip).map(Row::to_markdown));
+            }
+        }
+    }
+    let path = out.join("table.md");
+    std::fs::write(&path, table.join("\n") + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {} and the grids beside it", path.display());
     Ok(())
 }

@@ -1,0 +1,357 @@
+//! The few-shot fine-tuning benchmark (`latentpad bench-finetune`): target sets cut from an
+//! emoji style the model was not trained on (Twemoji), fine-tuning runs of the same session
+//! type the browser uses ([`FineTuning`]) under named recipes, and for each recipe and step
+//! count the scores of its samples against the target set's held-out images, beside the floor
+//! (the uploads themselves against the held-out) and a memorisation check.
+//!
+//! Scores are in the feature space of the evaluation classifier (`eval`). Memorisation is
+//! measured in pixels: the RMS distance (0-255) from each image to its nearest upload. A
+//! model that copies its uploads puts samples nearer to them than any held-out image of the
+//! same kind is.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::prelude::*;
+
+use crate::data::{EmojiData, Example};
+use crate::eval::{self, Scores};
+use crate::image::{self, Provenance, Rgb64};
+use crate::latent::SplitMix64;
+use crate::model::{Classifier, LatentModel};
+use crate::train::finetune::FineTuning;
+use crate::weights::WeightsFile;
+use crate::{Error, Result};
+
+/// Which emoji of a style make up a target set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Emoji whose short name mentions a heart.
+    Hearts,
+    /// The "Flags" category.
+    Flags,
+    /// The "Animals & Nature" category.
+    Animals,
+}
+
+impl Kind {
+    /// Every kind, in the benchmark's order.
+    pub const ALL: [Kind; 3] = [Kind::Hearts, Kind::Flags, Kind::Animals];
+
+    /// Its name on the command line and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hearts => "hearts",
+            Self::Flags => "flags",
+            Self::Animals => "animals",
+        }
+    }
+
+    fn contains(self, example: &Example, categories: &[String]) -> bool {
+        let category = categories.get(example.category).map(String::as_str);
+        match self {
+            Self::Hearts => example.short_name.contains("heart"),
+            Self::Flags => category == Some("Flags"),
+            Self::Animals => category == Some("Animals & Nature"),
+        }
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| Error::Config(format!("unknown kind {s:?}: hearts, flags or animals")))
+    }
+}
+
+/// Uploads and the held-out images of the same kind they are scored against.
+pub struct TargetSet {
+    /// `<kind>-<uploads>`, e.g. `hearts-10`.
+    pub name: String,
+    /// What a person would upload.
+    pub uploads: Vec<Rgb64>,
+    /// Images of the same kind not uploaded.
+    pub held_out: Vec<Rgb64>,
+}
+
+/// The target set of `uploads` images of `kind` from `data` (default-tone images only, both
+/// halves of the data's split), drawn in a fixed order; the rest of the kind is held out.
+/// Needs more than [`eval::K_NEAREST`] held-out images.
+pub fn target_set(data: &EmojiData, kind: Kind, uploads: usize) -> Result<TargetSet> {
+    let mut pool: Vec<&Example> = data
+        .train
+        .iter()
+        .chain(&data.held_out)
+        .filter(|e| e.skin_tone.is_none() && kind.contains(e, &data.categories))
+        .collect();
+    pool.sort_by(|a, b| a.name.cmp(&b.name));
+    SplitMix64::new(0xF3E5_0001).shuffle(&mut pool);
+    if pool.len() <= uploads + eval::K_NEAREST {
+        return Err(Error::Config(format!(
+            "{} {}: only {} images, too few to hold {uploads} uploads and a held-out set",
+            kind.name(),
+            uploads,
+            pool.len()
+        )));
+    }
+    let (up, held) = pool.split_at(uploads);
+    Ok(TargetSet {
+        name: format!("{}-{uploads}", kind.name()),
+        uploads: up.iter().map(|e| e.image.clone()).collect(),
+        held_out: held.iter().map(|e| e.image.clone()).collect(),
+    })
+}
+
+/// A fine-tuning recipe: what the browser's session takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipe {
+    /// Its name in tables.
+    pub name: String,
+    /// Images per step.
+    pub batch_size: usize,
+    /// FreezeD: discriminator blocks not trained.
+    pub freeze_discriminator_layers: usize,
+}
+
+impl std::str::FromStr for Recipe {
+    type Err = Error;
+    /// `default` (the page's: batch 16, FreezeD 2) or `freeze-N` (batch 16, FreezeD N).
+    fn from_str(s: &str) -> Result<Self> {
+        let freeze = match s {
+            "default" => Some(2),
+            _ => s.strip_prefix("freeze-").and_then(|n| n.parse().ok()),
+        };
+        match freeze {
+            Some(freeze) if freeze <= 4 => Ok(Recipe {
+                name: s.to_string(),
+                batch_size: 16,
+                freeze_discriminator_layers: freeze,
+            }),
+            _ => Err(Error::Config(format!(
+                "unknown recipe {s:?}: default, or freeze-0 to freeze-4"
+            ))),
+        }
+    }
+}
+
+/// One line of the benchmark's table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Target set.
+    pub set: String,
+    /// Recipe, or "floor" for the uploads themselves.
+    pub recipe: String,
+    /// Fine-tuning steps (0: the base model).
+    pub steps: u64,
+    /// Scores against the held-out images.
+    pub scores: Scores,
+    /// RMS pixel distance from the sample nearest to an upload to that upload.
+    pub nearest_sample: f64,
+    /// The same for the held-out image nearest to an upload: the bar samples must not pass.
+    pub nearest_held_out: f64,
+    /// Seconds of fine-tuning behind the row.
+    pub seconds: f64,
+}
+
+impl Row {
+    /// The table's header, in Markdown.
+    pub const HEADER: &'static str = "| set | recipe | steps | FD | precision | recall | nearest sample to an upload | nearest held-out to an upload | fine-tuning s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+
+    /// The row in Markdown.
+    pub fn to_markdown(&self) -> String {
+        format!(
+            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} |",
+            self.set,
+            self.recipe,
+            self.steps,
+            self.scores.frechet_distance,
+            self.scores.precision,
+            self.scores.recall,
+            self.nearest_sample,
+            self.nearest_held_out,
+            self.seconds
+        )
+    }
+}
+
+/// Seeds of the scored samples: far from the grids' (0..64) and eval's.
+const SAMPLE_SEED: u64 = 3_000_000;
+/// Samples scored per row (at least the held-out count).
+const MIN_SAMPLES: usize = 128;
+
+/// What every run of a benchmark shares.
+pub struct Bench<'a> {
+    /// The model fine-tuned.
+    pub base: &'a WeightsFile,
+    /// Whose features the scores use.
+    pub classifier: &'a Classifier,
+    /// Where it all runs.
+    pub device: &'a Device,
+    /// Where grids of 64 samples per row (and of the uploads) go, if anywhere.
+    pub grids: Option<&'a Path>,
+}
+
+/// Measures how `recipe` moves the base model towards `set`, at each of `checkpoints`
+/// (ascending step counts; 0 is the base model), and the floor; each row also goes to
+/// `on_row` as soon as it is measured.
+pub fn run(
+    bench: &Bench,
+    set: &TargetSet,
+    recipe: &Recipe,
+    checkpoints: &[u64],
+    mut on_row: impl FnMut(&Row),
+) -> Result<Vec<Row>> {
+    let Bench {
+        base,
+        classifier,
+        device,
+        grids,
+    } = *bench;
+    let uploads: Vec<&Rgb64> = set.uploads.iter().collect();
+    let held: Vec<&Rgb64> = set.held_out.iter().collect();
+    let real = pollster::block_on(eval::features_of_images(classifier, &held, device))?;
+    let nearest_held_out = nearest_to(&uploads, &held);
+    let mut rows = Vec::new();
+    let mut add = |row: Row, rows: &mut Vec<Row>| {
+        on_row(&row);
+        rows.push(row);
+    };
+    let floor = pollster::block_on(eval::features_of_images(classifier, &uploads, device))?;
+    add(
+        Row {
+            set: set.name.clone(),
+            recipe: "floor".into(),
+            steps: 0,
+            scores: eval::score(&real, &floor)?,
+            nearest_sample: 0.0,
+            nearest_held_out,
+            seconds: 0.0,
+        },
+        &mut rows,
+    );
+    if let Some(dir) = grids {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let tensor = image::to_tensor(&uploads, device);
+        let provenance = Provenance {
+            model: "uploads".into(),
+            fine_tuned: false,
+            latent: set.name.clone(),
+        };
+        let path = dir.join(format!("{}-uploads.png", set.name));
+        let png = image::grid_png(tensor, uploads.len(), 8, &provenance)?;
+        std::fs::write(&path, png).map_err(|e| Error::io(&path, e))?;
+    }
+    let mut session = FineTuning::new(
+        base.clone(),
+        set.uploads.clone(),
+        recipe.batch_size,
+        recipe.freeze_discriminator_layers,
+        device,
+    )?;
+    let mut seconds = 0.0;
+    for &target in checkpoints {
+        let started = Instant::now();
+        while session.steps() < target {
+            pollster::block_on(session.step())?;
+        }
+        seconds += started.elapsed().as_secs_f64();
+        let model = session.latent_model();
+        let n = MIN_SAMPLES.max(held.len());
+        let generated = pollster::block_on(eval::features_of_samples(
+            classifier,
+            &model,
+            n,
+            SAMPLE_SEED,
+        ))?;
+        let samples = sample_images(&model, n)?;
+        let sample_refs: Vec<&Rgb64> = samples.iter().collect();
+        let row = Row {
+            set: set.name.clone(),
+            recipe: recipe.name.clone(),
+            steps: target,
+            scores: eval::score(&real, &generated)?,
+            nearest_sample: nearest_to(&uploads, &sample_refs),
+            nearest_held_out,
+            seconds,
+        };
+        if let Some(dir) = grids {
+            let provenance = Provenance {
+                model: format!("{} fine-tuned on {}", base.meta.name, set.name),
+                fine_tuned: target > 0,
+                latent: "seeds 0 to 63".into(),
+            };
+            let path = dir.join(format!("{}-{}-{target}.png", set.name, recipe.name));
+            let png = image::grid_png(model.sample(64, 0)?, 64, 8, &provenance)?;
+            std::fs::write(&path, png).map_err(|e| Error::io(&path, e))?;
+        }
+        add(row, &mut rows);
+    }
+    Ok(rows)
+}
+
+/// `n` samples of `model` (seeds from [`SAMPLE_SEED`]) as pixels.
+fn sample_images(model: &LatentModel, n: usize) -> Result<Vec<Rgb64>> {
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(128) {
+        let images = model.sample(128.min(n - start), SAMPLE_SEED + start as u64)?;
+        let rgba = pollster::block_on(image::to_rgba(images))?;
+        out.extend(image::from_rgba(&rgba)?);
+    }
+    Ok(out)
+}
+
+/// The smallest RMS pixel distance from any of `images` to its nearest upload.
+fn nearest_to(uploads: &[&Rgb64], images: &[&Rgb64]) -> f64 {
+    images
+        .iter()
+        .map(|image| {
+            uploads
+                .iter()
+                .map(|upload| rms(image, upload))
+                .fold(f64::INFINITY, f64::min)
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// RMS distance of two images' pixel values (0-255).
+fn rms(a: &Rgb64, b: &Rgb64) -> f64 {
+    let sum: f64 =
+        a.0.iter()
+            .zip(&b.0)
+            .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+            .sum();
+    (sum / a.0.len() as f64).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipes_parse_and_bad_names_list_the_valid_ones() {
+        let r: Recipe = "freeze-3".parse().unwrap();
+        assert_eq!((r.batch_size, r.freeze_discriminator_layers), (16, 3));
+        let d: Recipe = "default".parse().unwrap();
+        assert_eq!(d.freeze_discriminator_layers, 2);
+        let e = "freeze-9".parse::<Recipe>().unwrap_err().to_string();
+        assert!(e.contains("freeze-0 to freeze-4"), "{e}");
+        assert!(
+            "frogs"
+                .parse::<Kind>()
+                .unwrap_err()
+                .to_string()
+                .contains("hearts")
+        );
+    }
+
+    #[test]
+    fn nearest_distance_is_zero_for_a_copy_and_grows_with_difference() {
+        let a = Rgb64(vec![10; image::RGB_LEN]);
+        let b = Rgb64(vec![40; image::RGB_LEN]);
+        assert_eq!(nearest_to(&[&a], &[&a, &b]), 0.0);
+        assert!((nearest_to(&[&a], &[&b]) - 30.0).abs() < 1e-9);
+    }
+}
