@@ -162,16 +162,18 @@ pub struct Row {
 
 impl Row {
     /// The table's header, in Markdown.
-    pub const HEADER: &'static str = "| set | recipe | steps | FD | precision | recall | nearest sample to an upload | nearest held-out to an upload | fine-tuning s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+    pub const HEADER: &'static str = "| set | recipe | steps | FD | KID x 100 | precision | recall | nearest sample to an upload | nearest held-out to an upload | fine-tuning s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
 
     /// The row in Markdown.
     pub fn to_markdown(&self) -> String {
         format!(
-            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} |",
+            "| {} | {} | {} | {:.2} | {:.2} +- {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} |",
             self.set,
             self.recipe,
             self.steps,
             self.scores.frechet_distance,
+            100.0 * self.scores.kid,
+            100.0 * self.scores.kid_spread,
             self.scores.precision,
             self.scores.recall,
             self.nearest_sample,

@@ -404,9 +404,11 @@ fn evaluate(model_path: &Path, classifier: &Path, data_dir: &Path, floor: bool) 
         pollster::block_on(eval::features_of_samples(&classifier, &model, n, 1_000_000))?;
     let scores = eval::score(&real, &generated)?;
     println!(
-        "{}: FD-emoji {:.3}  precision {:.3}  recall {:.3}  (n = {n} vs held-out)",
+        "{}: FD-emoji {:.3}  KID {:.4} +- {:.4}  precision {:.3}  recall {:.3}  (n = {n} vs held-out)",
         model_path.display(),
         scores.frechet_distance,
+        scores.kid,
+        scores.kid_spread,
         scores.precision,
         scores.recall
     );
@@ -417,8 +419,8 @@ fn evaluate(model_path: &Path, classifier: &Path, data_dir: &Path, floor: bool) 
         let train = pollster::block_on(eval::features_of_images(&classifier, &train, &device))?;
         let s = eval::score(&real, &train)?;
         println!(
-            "floor (real training images vs held-out): FD-emoji {:.3}  precision {:.3}  recall {:.3}",
-            s.frechet_distance, s.precision, s.recall
+            "floor (real training images vs held-out): FD-emoji {:.3}  KID {:.4} +- {:.4}  precision {:.3}  recall {:.3}",
+            s.frechet_distance, s.kid, s.kid_spread, s.precision, s.recall
         );
     }
     Ok(())
