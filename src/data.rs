@@ -255,6 +255,53 @@ pub fn load_style(package_dir: &Path, style: EmojiStyle) -> Result<EmojiData> {
     Ok(data)
 }
 
+/// Emoji identities across two styles, for a classifier whose features do not hinge on one
+/// style: every emoji (each skin-tone variant its own) of the training split is a class.
+pub struct Identities<'a> {
+    /// Class names: the image file names, the same in every style (`2764-fe0f.png`).
+    pub classes: Vec<String>,
+    /// Every training image of the first style, and of the second style except the probes'.
+    pub train: Vec<(&'a Rgb64, usize)>,
+    /// The second style's images of about a tenth of the classes, which training sees only in
+    /// the first style: accuracy on these is how well identity carries across styles.
+    pub cross_style: Vec<(&'a Rgb64, usize)>,
+}
+
+/// The [`Identities`] of the training splits of `first` and `second` (the held-out splits stay
+/// out, as they do for every model).
+pub fn identities<'a>(first: &'a EmojiData, second: &'a EmojiData) -> Identities<'a> {
+    let mut classes: Vec<String> = first.train.iter().map(|e| e.name.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    let class = |e: &Example| classes.binary_search(&e.name).ok();
+    let probe = |name: &str| {
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+        SplitMix64::new(hash ^ 0xC055_57E1).next_f64() < HELD_OUT_FRACTION
+    };
+    let mut train: Vec<(&Rgb64, usize)> = first
+        .train
+        .iter()
+        .filter_map(|e| class(e).map(|c| (&e.image, c)))
+        .collect();
+    let mut cross_style = Vec::new();
+    for e in &second.train {
+        if let Some(c) = class(e) {
+            if probe(&e.name) {
+                cross_style.push((&e.image, c));
+            } else {
+                train.push((&e.image, c));
+            }
+        }
+    }
+    Identities {
+        classes,
+        train,
+        cross_style,
+    }
+}
+
 /// Images of a folder (PNG, JPEG, WebP, GIF first frame; by content, not extension), with
 /// the files that could not be used and why. Hidden files and sub-folders are ignored.
 pub fn load_folder(dir: &Path) -> Result<(Vec<Example>, Vec<Error>)> {
@@ -344,6 +391,39 @@ mod tests {
         let held = keys.iter().filter(|k| held_out(k)).count();
         assert!((400..600).contains(&held), "{held}");
         assert_eq!(held_out("1F600"), held_out("1F600"));
+    }
+
+    #[test]
+    fn identities_share_classes_across_styles_and_probe_only_the_second() {
+        let set = |shade: u8| EmojiData {
+            train: (0..200)
+                .map(|i| Example {
+                    image: Rgb64(vec![shade; image::RGB_LEN]),
+                    name: format!("{i:x}.png"),
+                    short_name: String::new(),
+                    category: 0,
+                    skin_tone: None,
+                    has_skin_tones: false,
+                })
+                .collect(),
+            held_out: Vec::new(),
+            categories: vec!["c".into()],
+        };
+        let (first, second) = (set(10), set(200));
+        let ids = identities(&first, &second);
+        assert_eq!(ids.classes.len(), 200);
+        // Probes are the second style's drawings of classes the first style still teaches.
+        assert!(
+            (5..50).contains(&ids.cross_style.len()),
+            "{}",
+            ids.cross_style.len()
+        );
+        assert!(ids.cross_style.iter().all(|(img, _)| img.0[0] == 200));
+        assert_eq!(ids.train.len(), 400 - ids.cross_style.len());
+        for (_, class) in &ids.cross_style {
+            let taught = ids.train.iter().filter(|(_, c)| c == class).count();
+            assert_eq!(taught, 1, "class {class} taught by the first style only");
+        }
     }
 
     #[test]

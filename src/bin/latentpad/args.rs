@@ -161,6 +161,9 @@ pub(crate) enum Target {
     Category,
     /// Skin tone of emoji that come in tones (default yellow + 5 tones): for `report`.
     SkinTone,
+    /// Which emoji it is, across the Noto and Twemoji styles (every training emoji a class):
+    /// a feature space for scores that does not hinge on one style.
+    Identity,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

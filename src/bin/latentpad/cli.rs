@@ -283,6 +283,7 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
                 "skin-tone-classifier",
                 tone_label,
             ),
+            Target::Identity => return train_identity_classifier(args, device),
         };
     fn pick(set: &[Example], labelled: fn(&Example) -> Option<usize>) -> Vec<(&Rgb64, usize)> {
         set.iter()
@@ -487,5 +488,57 @@ fn bench_finetune(
     std::fs::write(&path, table.join("\n") + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {} and the grids beside it", path.display());
+    Ok(())
+}
+
+/// The identity classifier: Noto and Twemoji training images, every emoji a class; its
+/// accuracy on Twemoji drawings of emoji it saw only in Noto is the held-out figure.
+fn train_identity_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<()> {
+    let mut styles = Vec::new();
+    for style in [EmojiStyle::Noto, EmojiStyle::Twemoji] {
+        let dir = data::style_dir(&args.data_dir, style);
+        if !dir.join("emoji.json").is_file() {
+            bail!(
+                "{} is missing; run `latentpad fetch-data` first",
+                dir.display()
+            );
+        }
+        styles.push(data::load_style(&dir, style)?);
+    }
+    let ids = data::identities(&styles[0], &styles[1]);
+    println!(
+        "{} classes, {} training images, {} cross-style probes",
+        ids.classes.len(),
+        ids.train.len(),
+        ids.cross_style.len()
+    );
+    let config = ClassifierConfig::new(ids.classes.len());
+    let mut trainer = ClassifierTrainer::new(config, 1e-3, args.seed, device);
+    let bar = progress(args.steps, 0);
+    run::train_classifier(
+        &mut trainer,
+        &ids.train,
+        args.steps,
+        args.batch_size,
+        args.seed,
+        |step, loss| {
+            bar.set_position(step);
+            bar.set_message(format!("loss {loss:.3}"));
+        },
+    )?;
+    bar.finish();
+    let classifier = trainer.classifier();
+    let accuracy = |set| pollster::block_on(eval::accuracy(&classifier, set, device));
+    println!(
+        "identity-classifier accuracy: train {:.3} (n={}), cross-style held-out {:.3} (n={}), {} classes",
+        accuracy(&ids.train)?,
+        ids.train.len(),
+        accuracy(&ids.cross_style)?,
+        ids.cross_style.len(),
+        ids.classes.len()
+    );
+    trainer
+        .export("identity-classifier")?
+        .write_dir(&args.out)?;
     Ok(())
 }
