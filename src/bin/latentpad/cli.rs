@@ -270,6 +270,9 @@ fn train(args: TrainArgs) -> Result<()> {
 }
 
 fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<()> {
+    if args.target == Target::Identity {
+        return train_identity_classifier(args, device);
+    }
     let dir = data::emoji_dir(&args.data_dir);
     let data = data::load_emoji(&dir)?;
     // Examples with their class: every emoji's category, or the tone of those with tones.
@@ -283,7 +286,7 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
                 "skin-tone-classifier",
                 tone_label,
             ),
-            Target::Identity => return train_identity_classifier(args, device),
+            Target::Identity => unreachable!("trained by train_identity_classifier above"),
         };
     fn pick(set: &[Example], labelled: fn(&Example) -> Option<usize>) -> Vec<(&Rgb64, usize)> {
         set.iter()
@@ -291,12 +294,34 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
             .collect()
     }
     let (train, held_out) = (pick(&data.train, labelled), pick(&data.held_out, labelled));
-    let config = ClassifierConfig::new(classes.len());
+    fit_classifier(
+        args,
+        device,
+        name,
+        classes.len(),
+        &train,
+        &held_out,
+        "held-out",
+    )
+}
+
+/// Trains a classifier of `classes` classes on `train`, prints its accuracy there and on
+/// `held_out` (called `held_out_name`), and writes it to `--out`.
+fn fit_classifier(
+    args: &TrainArgs,
+    device: &burn::tensor::Device,
+    name: &str,
+    classes: usize,
+    train: &[(&Rgb64, usize)],
+    held_out: &[(&Rgb64, usize)],
+    held_out_name: &str,
+) -> Result<()> {
+    let config = ClassifierConfig::new(classes);
     let mut trainer = ClassifierTrainer::new(config, 1e-3, args.seed, device);
     let bar = progress(args.steps, 0);
     run::train_classifier(
         &mut trainer,
-        &train,
+        train,
         args.steps,
         args.batch_size,
         args.seed,
@@ -309,12 +334,11 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
     let classifier = trainer.classifier();
     let accuracy = |set| pollster::block_on(eval::accuracy(&classifier, set, device));
     println!(
-        "{name} accuracy: train {:.3} (n={}), held-out {:.3} (n={}), {} classes",
-        accuracy(&train)?,
+        "{name} accuracy: train {:.3} (n={}), {held_out_name} {:.3} (n={}), {classes} classes",
+        accuracy(train)?,
         train.len(),
-        accuracy(&held_out)?,
+        accuracy(held_out)?,
         held_out.len(),
-        classes.len()
     );
     trainer.export(name)?.write_dir(&args.out)?;
     Ok(())
@@ -512,33 +536,13 @@ fn train_identity_classifier(args: &TrainArgs, device: &burn::tensor::Device) ->
         ids.train.len(),
         ids.cross_style.len()
     );
-    let config = ClassifierConfig::new(ids.classes.len());
-    let mut trainer = ClassifierTrainer::new(config, 1e-3, args.seed, device);
-    let bar = progress(args.steps, 0);
-    run::train_classifier(
-        &mut trainer,
+    fit_classifier(
+        args,
+        device,
+        "identity-classifier",
+        ids.classes.len(),
         &ids.train,
-        args.steps,
-        args.batch_size,
-        args.seed,
-        |step, loss| {
-            bar.set_position(step);
-            bar.set_message(format!("loss {loss:.3}"));
-        },
-    )?;
-    bar.finish();
-    let classifier = trainer.classifier();
-    let accuracy = |set| pollster::block_on(eval::accuracy(&classifier, set, device));
-    println!(
-        "identity-classifier accuracy: train {:.3} (n={}), cross-style held-out {:.3} (n={}), {} classes",
-        accuracy(&ids.train)?,
-        ids.train.len(),
-        accuracy(&ids.cross_style)?,
-        ids.cross_style.len(),
-        ids.classes.len()
-    );
-    trainer
-        .export("identity-classifier")?
-        .write_dir(&args.out)?;
-    Ok(())
+        &ids.cross_style,
+        "cross-style held-out",
+    )
 }
