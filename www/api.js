@@ -148,29 +148,25 @@ export class Generator {
       const transfer = bytes ? [...buffers, bytes] : buffers;
       await call("fineTuneStart", { run: id, urls: this.source.urls, bytes, images: buffers, batchSize, freeze, backend: backend ?? this.backend }, { transfer });
       try {
-        const preview = async () => onPreview?.(await call("fineTuneSample", { run: id, n: 8, seed: 0 }));
-        await preview();
-        let step = 0;
-        while (step < steps && !run.cancelled) {
-          const k = Math.min(2, steps - step);
-          const { losses } = await call("fineTuneSteps", { run: id, k });
-          for (let i = 0; i < losses.length; i += 2) {
-            step += 1;
-            onStep?.({ step, steps, losses: [losses[i], losses[i + 1]], labels });
-          }
-          if (step % previewEvery === 0 && step < steps) await preview();
-        }
-        await preview();
+        // The loop runs in the worker; each step and each preview comes back as progress.
+        const onProgress = (p) => (p.preview ? onPreview?.(p.preview) : onStep?.({ step: p.step, steps, losses: p.losses, labels }));
+        run.started = true;
+        if (run.cancelled) call("fineTuneCancel", { run: id }).catch(() => {});
+        const result = await call("fineTuneRun", { run: id, steps, previewEvery }, { onProgress });
         const weights = await call("fineTuneExport", { run: id });
         const tuned = await Generator.fromBytes(weights, { name: `${this.name}-finetuned`, backend: backend ?? this.backend });
-        tuned.stepsTrained = step;
-        tuned.cancelled = run.cancelled;
+        tuned.stepsTrained = result.steps;
+        tuned.cancelled = result.cancelled;
         return tuned;
       } finally {
         call("fineTuneEnd", { run: id }).catch(() => {});
       }
     })();
-    return { done, cancel: () => (run.cancelled = true), labels };
+    const cancel = () => {
+      run.cancelled = true;
+      if (run.started) call("fineTuneCancel", { run: id }).catch(() => {});
+    };
+    return { done, cancel, labels };
   }
 
   /** Releases the worker's copy (models loaded from bytes only; shared models stay). */

@@ -1,7 +1,7 @@
 // The Web Worker that owns the wasm and the models: every heavy step runs here so the page's
 // main thread only draws and handles input. One worker serves every widget on a page.
 // Messages: { id, type, ...args } in; { id, ok, result | error } out, { id, progress } while
-// loading, and { event: "device-lost", message } when the GPU goes away.
+// loading or fine-tuning, and { event: "device-lost", message } when the GPU goes away.
 
 // Where the wasm builds live: pkg/cpu (CPU only, small) and pkg/webgpu (WebGPU + CPU).
 // The npm package build rewrites this line (scripts/build-web.sh).
@@ -10,6 +10,7 @@ const WASM_DIR = new URL("../pkg/", import.meta.url);
 const builds = new Map(); // "cpu" | "webgpu" -> Promise<wasm module>
 const models = new Map(); // key -> Promise<Generator>
 const tuners = new Map(); // run id -> FineTuner
+const cancelled = new Set(); // run ids asked to stop
 let gpu = null; // Promise<{ software } | { reason }>: what WebGPU offers here
 let gpuLost = null; // the loss message once the device is gone
 let uploads = 0;
@@ -189,13 +190,31 @@ const handlers = {
     tuners.set(run, await m.FineTuner.create(files, rgba, batchSize, freeze, backend));
     return { backend };
   },
-  async fineTuneSteps(_id, { run, k }) {
+  // The whole loop runs here: each step's losses and every `previewEvery` steps 8 preview
+  // samples go out as progress; a `fineTuneCancel` for the run stops it after the step under
+  // way. Resolves to the steps taken and whether it was cancelled.
+  async fineTuneRun(id, { run, steps, previewEvery }) {
     const tuner = running(run);
-    const losses = await tuner.trainSteps(k);
-    return { steps: tuner.steps, losses: Array.from(losses) };
+    const preview = async (step) => {
+      const rgba = await tuner.sample(8, 0);
+      postMessage({ id, progress: { preview: rgba, step } }, [rgba.buffer]);
+    };
+    await preview(0);
+    let step = 0;
+    while (step < steps && !cancelled.has(run)) {
+      const losses = await tuner.trainSteps(1);
+      step += 1;
+      postMessage({ id, progress: { step, losses: [losses[0], losses[1]] } });
+      if (step % previewEvery === 0 && step < steps) await preview(step);
+      // A task boundary, so that a cancel message is handled between two steps.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    await preview(step);
+    const stopped = cancelled.delete(run);
+    return { steps: step, cancelled: stopped };
   },
-  async fineTuneSample(_id, { run, n, seed }) {
-    return running(run).sample(n, seed);
+  async fineTuneCancel(_id, { run }) {
+    if (tuners.has(run)) cancelled.add(run);
   },
   async fineTuneExport(_id, { run }) {
     return running(run).exportWeights();
@@ -203,6 +222,7 @@ const handlers = {
   async fineTuneEnd(_id, { run }) {
     tuners.get(run)?.free();
     tuners.delete(run);
+    cancelled.delete(run);
   },
   async encodePng(_id, { rgba, width, height, model, fineTuned, latent }) {
     return (await anyWasm()).encodePng(new Uint8Array(rgba), width, height, model, fineTuned, latent);
