@@ -80,11 +80,6 @@ impl FineTuning {
         self.trainer.step_count()
     }
 
-    /// Images the session trains on.
-    pub fn image_count(&self) -> usize {
-        self.images.len()
-    }
-
     /// One step on the next batch of the images.
     pub async fn step(&mut self) -> Result<Losses> {
         let idx = self.sampler.next_batch(self.trainer.batch_size());
