@@ -185,12 +185,17 @@ pub fn fetch_style(data_dir: &Path, style: EmojiStyle) -> Result<PathBuf> {
 }
 
 fn held_out(key: &str) -> bool {
-    // FNV-1a of the base emoji's code points, then mixed with a fixed seed: stable across
-    // runs and platforms, and all skin-tone variants of one emoji fall on the same side.
+    // Keyed by the base emoji's code points: all its skin-tone variants fall on one side.
+    in_fraction(key, SPLIT_SEED)
+}
+
+/// Whether `key` falls in a [`HELD_OUT_FRACTION`] of keys chosen by `seed`: FNV-1a of the key
+/// mixed with the seed, stable across runs and platforms.
+fn in_fraction(key: &str, seed: u64) -> bool {
     let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     });
-    SplitMix64::new(hash ^ SPLIT_SEED).next_f64() < HELD_OUT_FRACTION
+    SplitMix64::new(hash ^ seed).next_f64() < HELD_OUT_FRACTION
 }
 
 /// Loads the unpacked Noto package (see [`fetch_emoji`]).
@@ -274,12 +279,7 @@ pub fn identities<'a>(first: &'a EmojiData, second: &'a EmojiData) -> Identities
     classes.sort();
     classes.dedup();
     let class = |e: &Example| classes.binary_search(&e.name).ok();
-    let probe = |name: &str| {
-        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-        });
-        SplitMix64::new(hash ^ 0xC055_57E1).next_f64() < HELD_OUT_FRACTION
-    };
+    let probe = |name: &str| in_fraction(name, 0xC055_57E1);
     let mut train: Vec<(&Rgb64, usize)> = first
         .train
         .iter()
