@@ -265,14 +265,7 @@ pub fn run(
         }
         seconds += started.elapsed().as_secs_f64();
         let model = session.latent_model();
-        let n = MIN_SAMPLES.max(held.len());
-        let generated = pollster::block_on(eval::features_of_samples(
-            classifier,
-            &model,
-            n,
-            SAMPLE_SEED,
-        ))?;
-        let samples = sample_images(&model, n)?;
+        let (generated, samples) = samples(classifier, &model, MIN_SAMPLES.max(held.len()))?;
         let sample_refs: Vec<&Rgb64> = samples.iter().collect();
         let row = Row {
             set: set.name.clone(),
@@ -298,15 +291,24 @@ pub fn run(
     Ok(rows)
 }
 
-/// `n` samples of `model` (seeds from [`SAMPLE_SEED`]) as pixels.
-fn sample_images(model: &LatentModel, n: usize) -> Result<Vec<Rgb64>> {
-    let mut out = Vec::with_capacity(n);
+/// `n` samples of `model` (seeds from [`SAMPLE_SEED`]), drawn once in batches: their
+/// features and their pixels.
+fn samples(
+    classifier: &Classifier,
+    model: &LatentModel,
+    n: usize,
+) -> Result<(Vec<Vec<f32>>, Vec<Rgb64>)> {
+    let (mut features, mut pixels) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for start in (0..n).step_by(128) {
         let images = model.sample(128.min(n - start), SAMPLE_SEED + start as u64)?;
+        features.extend(pollster::block_on(eval::features_of_tensor(
+            classifier,
+            images.clone(),
+        ))?);
         let rgba = pollster::block_on(image::to_rgba(images))?;
-        out.extend(image::from_rgba(&rgba)?);
+        pixels.extend(image::from_rgba(&rgba)?);
     }
-    Ok(out)
+    Ok((features, pixels))
 }
 
 /// The smallest RMS pixel distance from any of `images` to its nearest upload.
