@@ -194,14 +194,19 @@ fn training_images(args: &TrainArgs) -> Result<Vec<Example>> {
         report_skipped(&skipped);
         return Ok(images);
     }
-    let dir = data::emoji_dir(&args.data_dir);
+    Ok(load_fetched(&args.data_dir, EmojiStyle::Noto)?.train)
+}
+
+/// A style's emoji data from `fetch-data`'s folder, or a message saying to fetch it.
+fn load_fetched(data_dir: &Path, style: EmojiStyle) -> Result<data::EmojiData> {
+    let dir = data::style_dir(data_dir, style);
     if !dir.join("emoji.json").is_file() {
         bail!(
-            "{} has no emoji data; run `latentpad fetch-data` first",
+            "{} has no {style:?} emoji data; run `latentpad fetch-data` first",
             dir.display()
         );
     }
-    Ok(data::load_emoji(&dir)?.train)
+    Ok(data::load_style(&dir, style)?)
 }
 
 fn report_skipped(skipped: &[latentpad::Error]) {
@@ -471,14 +476,7 @@ fn bench_finetune(
     steps.sort_unstable();
     steps.dedup();
     let device = default_device();
-    let dir = data::style_dir(data_dir, EmojiStyle::Twemoji);
-    if !dir.join("emoji.json").is_file() {
-        bail!(
-            "{} has no Twemoji data; run `latentpad fetch-data` first",
-            dir.display()
-        );
-    }
-    let data = data::load_style(&dir, EmojiStyle::Twemoji)?;
+    let data = load_fetched(data_dir, EmojiStyle::Twemoji)?;
     let base = WeightsFile::read(model)?;
     let classifier = load_classifier(classifier, &device)?;
     let bench = Bench {
@@ -518,18 +516,9 @@ fn bench_finetune(
 /// The identity classifier: Noto and Twemoji training images, every emoji a class; its
 /// accuracy on Twemoji drawings of emoji it saw only in Noto is the held-out figure.
 fn train_identity_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<()> {
-    let mut styles = Vec::new();
-    for style in [EmojiStyle::Noto, EmojiStyle::Twemoji] {
-        let dir = data::style_dir(&args.data_dir, style);
-        if !dir.join("emoji.json").is_file() {
-            bail!(
-                "{} is missing; run `latentpad fetch-data` first",
-                dir.display()
-            );
-        }
-        styles.push(data::load_style(&dir, style)?);
-    }
-    let ids = data::identities(&styles[0], &styles[1]);
+    let noto = load_fetched(&args.data_dir, EmojiStyle::Noto)?;
+    let twemoji = load_fetched(&args.data_dir, EmojiStyle::Twemoji)?;
+    let ids = data::identities(&noto, &twemoji);
     println!(
         "{} classes, {} training images, {} cross-style probes",
         ids.classes.len(),
