@@ -62,6 +62,14 @@ pub struct Example {
     pub has_skin_tones: bool,
 }
 
+/// An example's `(category, tone)` condition (tone indices of [`crate::model::TONES`]).
+pub fn condition_of(example: &Example) -> (usize, usize) {
+    (
+        example.category,
+        crate::model::condition::tone_index(example.has_skin_tones, example.skin_tone),
+    )
+}
+
 /// The emoji data set split into training and held-out parts.
 #[derive(Debug, Clone)]
 pub struct EmojiData {

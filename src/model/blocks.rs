@@ -34,6 +34,27 @@ impl UpBlock {
         let x = flex::conv_transpose2d(&self.conv, x);
         flex::batch_norm(&self.norm, x, Activation::Relu)
     }
+
+    /// Output channels.
+    pub fn channels_out(&self) -> usize {
+        self.norm.gamma.dims()[0]
+    }
+
+    /// [`Self::forward`] with a conditional batch norm ([`conditioned_norm`]).
+    pub fn forward_conditioned(&self, x: Tensor<4>, scale: Tensor<2>, shift: Tensor<2>) -> Tensor<4> {
+        let x = flex::conv_transpose2d(&self.conv, x);
+        conditioned_norm(&self.norm, x, scale, shift)
+    }
+}
+
+/// Batch norm, then per image and channel `x * (1 + scale) + shift`, then ReLU: conditional
+/// batch norm, with `scale` and `shift` `[n, c]` computed from each image's condition.
+pub fn conditioned_norm(norm: &BatchNorm, x: Tensor<4>, scale: Tensor<2>, shift: Tensor<2>) -> Tensor<4> {
+    let [n, c] = scale.dims();
+    // A LeakyReLU of slope 1 is the identity: the fused kernel's plain batch norm.
+    let x = flex::batch_norm(norm, x, Activation::LeakyRelu(1.0));
+    let scale = scale.add_scalar(1.0).reshape([n, c, 1, 1]);
+    burn::tensor::activation::relu(x * scale + shift.reshape([n, c, 1, 1]))
 }
 
 /// Halves the spatial size: Conv(4, stride 2, pad 1) -> [BatchNorm] -> LeakyReLU(0.2).

@@ -2,10 +2,12 @@
 //! discriminator scores an image as real or generated.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::module::Param;
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 
-use super::blocks::{DownBlock, UpBlock, pyramid};
+use super::blocks::{DownBlock, UpBlock, conditioned_norm, pyramid};
+use super::condition::Conditions;
 use crate::backend::flex::{self, Activation};
 
 /// Generator architecture.
@@ -18,13 +20,17 @@ pub struct GeneratorConfig {
     /// 48 keeps the f16 weights at ~4.6 MB, under the 8 MB budget for the browser.
     #[config(default = 48)]
     pub width: usize,
+    /// Length of the condition code appended to the latent (`None`: unconditional; an
+    /// `Option` so that configs written before conditioning existed still parse).
+    #[config(default = "None")]
+    pub condition_dim: Option<usize>,
 }
 
 impl GeneratorConfig {
     /// A generator with DCGAN initialisation.
     pub fn init(&self, device: &Device) -> Generator {
         let widths = pyramid(self.width);
-        Generator {
+        let generator = Generator {
             project: ConvTranspose2dConfig::new([self.latent_dim, widths[3]], [4, 4])
                 .with_bias(false)
                 .init(device),
@@ -37,9 +43,28 @@ impl GeneratorConfig {
                 .with_stride([2, 2])
                 .with_padding([1, 1])
                 .init(device),
+            condition: None,
             latent_dim: self.latent_dim,
+        };
+        match self.condition_dim {
+            None | Some(0) => generator,
+            Some(dim) => generator.with_conditioning(dim, device),
         }
     }
+}
+
+/// How a condition code steers the generator: a shift of the latent, and a scale and shift
+/// of every batch norm's output per channel (conditional batch norm, de Vries et al. 2017;
+/// Miyato and Koyama 2018), each a linear map of the code. Zero maps leave the unconditional
+/// generator unchanged, so a trained one can grow conditioning and keep what it drew.
+#[derive(Module, Debug)]
+pub struct GeneratorCondition {
+    /// `[condition_dim, latent_dim]`.
+    to_latent: Param<Tensor<2>>,
+    /// Per batch norm, `[condition_dim, channels]`: the output is multiplied by 1 + this.
+    scales: Vec<Param<Tensor<2>>>,
+    /// Per batch norm, `[condition_dim, channels]`: then this is added.
+    shifts: Vec<Param<Tensor<2>>>,
 }
 
 /// Latent vector to 64x64 RGB image in `[-1, 1]`.
@@ -49,28 +74,72 @@ pub struct Generator {
     project_norm: BatchNorm,
     blocks: Vec<UpBlock>,
     to_rgb: ConvTranspose2d,
+    /// Present in a conditional generator.
+    condition: Option<GeneratorCondition>,
     #[module(skip)]
     latent_dim: usize,
 }
 
 impl Generator {
-    /// Length of the latent vector this generator takes.
+    /// Length of the Gaussian latent vector (without the condition code).
     pub fn latent_dim(&self) -> usize {
         self.latent_dim
     }
 
+    /// Length of the condition code (0 for an unconditional generator).
+    pub fn condition_dim(&self) -> usize {
+        self.condition
+            .as_ref()
+            .map_or(0, |c| c.to_latent.dims()[0])
+    }
+
+    /// The same generator with conditioning added as zero maps (it draws what it drew before,
+    /// whatever the condition, until trained).
+    pub fn with_conditioning(mut self, condition_dim: usize, device: &Device) -> Self {
+        let zeros = |c: usize| Param::from_tensor(Tensor::zeros([condition_dim, c], device));
+        let channels: Vec<usize> = std::iter::once(self.project_norm.gamma.dims()[0])
+            .chain(self.blocks.iter().map(UpBlock::channels_out))
+            .collect();
+        self.condition = Some(GeneratorCondition {
+            to_latent: zeros(self.latent_dim),
+            scales: channels.iter().map(|&c| zeros(c)).collect(),
+            shifts: channels.iter().map(|&c| zeros(c)).collect(),
+        });
+        self
+    }
+
     /// # Shapes
-    /// - z: `[n, latent_dim]`
+    /// - z: `[n, latent_dim + condition_dim]`: the latent, then the condition code
     /// - output: `[n, 3, 64, 64]`
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
-        let [n, d] = z.dims();
-        let x = z.reshape([n, d, 1, 1]); // [n, latent, 1, 1]
-        let x = flex::conv_transpose2d(&self.project, x); // [n, 8w, 4, 4]
-        let mut x = flex::batch_norm(&self.project_norm, x, Activation::Relu);
-        for block in &self.blocks {
-            x = block.forward(x); // 4 -> 8 -> 16 -> 32
+        let [n, _] = z.dims();
+        let d = self.latent_dim;
+        let Some(condition) = &self.condition else {
+            let x = z.reshape([n, d, 1, 1]); // [n, latent, 1, 1]
+            let x = flex::conv_transpose2d(&self.project, x); // [n, 8w, 4, 4]
+            let mut x = flex::batch_norm(&self.project_norm, x, Activation::Relu);
+            for block in &self.blocks {
+                x = block.forward(x); // 4 -> 8 -> 16 -> 32
+            }
+            return flex::conv_transpose2d(&self.to_rgb, x).tanh(); // [n, 3, 64, 64]
+        };
+        let k = self.condition_dim();
+        let code = z.clone().slice([0..n, d..d + k]); // [n, k]
+        let latent = z.slice([0..n, 0..d]) + code.clone().matmul(condition.to_latent.val());
+        let scale_shift = |i: usize| {
+            (
+                code.clone().matmul(condition.scales[i].val()),
+                code.clone().matmul(condition.shifts[i].val()),
+            )
+        };
+        let x = flex::conv_transpose2d(&self.project, latent.reshape([n, d, 1, 1]));
+        let (scale, shift) = scale_shift(0);
+        let mut x = conditioned_norm(&self.project_norm, x, scale, shift);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let (scale, shift) = scale_shift(i + 1);
+            x = block.forward_conditioned(x, scale, shift);
         }
-        flex::conv_transpose2d(&self.to_rgb, x).tanh() // [n, 3, 64, 64]
+        flex::conv_transpose2d(&self.to_rgb, x).tanh()
     }
 }
 
@@ -80,6 +149,9 @@ pub struct DiscriminatorConfig {
     /// Channels of the first block; later blocks have 2x, 4x, 8x.
     #[config(default = 48)]
     pub width: usize,
+    /// Length of the condition code (`None`: unconditional).
+    #[config(default = "None")]
+    pub condition_dim: Option<usize>,
 }
 
 impl DiscriminatorConfig {
@@ -88,9 +160,14 @@ impl DiscriminatorConfig {
         let widths = pyramid(self.width);
         let mut blocks = vec![DownBlock::new(3, widths[0], false, device)];
         blocks.extend((1..4).map(|i| DownBlock::new(widths[i - 1], widths[i], true, device)));
-        Discriminator {
+        let discriminator = Discriminator {
             blocks,
             head: Conv2dConfig::new([widths[3], 1], [4, 4]).init(device),
+            projection: None,
+        };
+        match self.condition_dim {
+            None | Some(0) => discriminator,
+            Some(dim) => discriminator.with_projection(dim, device),
         }
     }
 }
@@ -101,19 +178,45 @@ pub struct Discriminator {
     /// Four stride-2 blocks, 64 -> 4; public so fine-tuning can freeze the first ones.
     pub blocks: Vec<DownBlock>,
     head: Conv2d,
+    /// Projection discriminator (Miyato and Koyama 2018): `[condition_dim, 8w]`, the
+    /// condition's embedding, whose inner product with the last features (summed over
+    /// positions) is added to the logit. Present in a conditional discriminator.
+    projection: Option<Param<Tensor<2>>>,
 }
 
 impl Discriminator {
+    /// The same discriminator with a zero projection added (it scores as before until
+    /// trained).
+    pub fn with_projection(mut self, condition_dim: usize, device: &Device) -> Self {
+        let channels = self.head.weight.dims()[1];
+        self.projection = Some(Param::from_tensor(Tensor::zeros(
+            [condition_dim, channels],
+            device,
+        )));
+        self
+    }
+
     /// # Shapes
     /// - images: `[n, 3, 64, 64]`
+    /// - condition: `[n, condition_dim]` codes, used by a conditional discriminator (`None`:
+    ///   the projection is left out, as when fine-tuning on images without labels)
     /// - output: `[n]` logits (positive = real)
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<1> {
+    pub fn forward(&self, images: Tensor<4>, condition: Option<Tensor<2>>) -> Tensor<1> {
         let n = images.dims()[0];
         let mut x = images;
         for block in &self.blocks {
             x = block.forward(x); // 64 -> 32 -> 16 -> 8 -> 4
         }
-        flex::conv2d(&self.head, x).reshape([n]) // [n, 1, 1, 1] -> [n]
+        let logits = flex::conv2d(&self.head, x.clone()).reshape([n]); // [n, 1, 1, 1] -> [n]
+        match (&self.projection, condition) {
+            (Some(projection), Some(code)) => {
+                let [_, c, h, w] = x.dims();
+                let features = x.reshape([n, c, h * w]).sum_dim(2).reshape([n, c]);
+                let embedded = code.matmul(projection.val()); // [n, c]
+                logits + (features * embedded).sum_dim(1).reshape([n])
+            }
+            _ => logits,
+        }
     }
 
     /// FreezeD (Mo et al. 2020): stop training the first `layers` blocks, which hold generic
@@ -136,12 +239,23 @@ pub struct GanConfig {
     pub generator: GeneratorConfig,
     /// The discriminator.
     pub discriminator: DiscriminatorConfig,
+    /// The conditions of a conditional GAN (`None`: unconditional).
+    #[config(default = "None")]
+    pub conditions: Option<Conditions>,
 }
 
 impl GanConfig {
     /// The shipped emoji architecture.
     pub fn emoji() -> Self {
         Self::new(GeneratorConfig::new(), DiscriminatorConfig::new())
+    }
+
+    /// The same GAN conditioned on `conditions`.
+    pub fn conditioned(mut self, conditions: Conditions) -> Self {
+        self.generator.condition_dim = Some(conditions.dim());
+        self.discriminator.condition_dim = Some(conditions.dim());
+        self.conditions = Some(conditions);
+        self
     }
 }
 
@@ -159,6 +273,52 @@ mod tests {
         let d = DiscriminatorConfig::new().with_width(8).init(&device);
         let images = g.forward(Tensor::zeros([3, 16], &device));
         assert_eq!(images.dims(), [3, 3, 64, 64]);
-        assert_eq!(d.forward(images).dims(), [3]);
+        assert_eq!(d.forward(images, None).dims(), [3]);
+    }
+
+    #[test]
+    fn the_condition_reaches_the_output() {
+        let device = crate::backend::default_device();
+        let config = GeneratorConfig::new()
+            .with_width(8)
+            .with_latent_dim(16)
+            .with_condition_dim(Some(5));
+        let g = crate::model::seeded_init(config.init(&device), 3).valid();
+        let d = crate::model::seeded_init(
+            DiscriminatorConfig::new()
+                .with_width(8)
+                .with_condition_dim(Some(5))
+                .init(&device),
+            4,
+        );
+        let noise: Vec<f32> = crate::latent::noise(9, 16);
+        let input = |code: [f32; 5]| {
+            let z: Vec<f32> = noise.iter().copied().chain(code).collect();
+            Tensor::<2>::from_data(TensorData::new(z, [1, 21]), &device)
+        };
+        let a = g.forward(input([1.0, 0.0, 0.0, 1.0, 0.0]));
+        let b = g.forward(input([0.0, 1.0, 0.0, 1.0, 0.0]));
+        assert_eq!(a.dims(), [1, 3, 64, 64]);
+        let difference = crate::backend::flex::tests::max_difference(a.clone(), b);
+        assert!(difference > 1e-3, "two conditions, one image: {difference}");
+        let codes = |c: [f32; 5]| Tensor::<2>::from_data(TensorData::new(c.to_vec(), [1, 5]), &device);
+        let one = d.forward(a.clone(), Some(codes([1.0, 0.0, 0.0, 1.0, 0.0])));
+        let other = d.forward(a, Some(codes([0.0, 1.0, 0.0, 1.0, 0.0])));
+        let difference = crate::backend::flex::tests::max_difference(one, other);
+        assert!(difference > 1e-6, "two conditions, one score: {difference}");
+    }
+
+    #[test]
+    fn zero_conditioning_keeps_the_generator() {
+        let device = crate::backend::default_device();
+        let config = GeneratorConfig::new().with_width(8).with_latent_dim(16);
+        let g = crate::model::seeded_init(config.init(&device), 3).valid();
+        let z = Tensor::<2>::from_data(TensorData::new(crate::latent::noise(2, 16), [1, 16]), &device);
+        let before = g.forward(z.clone());
+        let g = g.with_conditioning(4, &device);
+        let code = Tensor::<2>::from_data(TensorData::new(vec![0.0, 1.0, 1.0, 0.0], [1, 4]), &device);
+        let after = g.forward(Tensor::cat(vec![z, code], 1));
+        let difference = crate::backend::flex::tests::max_difference(before, after);
+        assert!(difference < 1e-5, "{difference}");
     }
 }

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use super::{Encoder, Generator, ModelConfig};
+use super::{Conditions, Encoder, Generator, ModelConfig, Steering};
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
 use crate::latent::{self, Interpolation};
@@ -69,9 +69,80 @@ impl LatentModel {
         &self.device
     }
 
-    /// Length of a latent vector.
+    /// Length of a latent vector: the Gaussian part, then (conditional GAN) the condition
+    /// code.
     pub fn latent_dim(&self) -> usize {
+        self.generator.latent_dim() + self.generator.condition_dim()
+    }
+
+    /// Length of the Gaussian part of a latent vector.
+    pub fn noise_dim(&self) -> usize {
         self.generator.latent_dim()
+    }
+
+    /// The conditions a conditional GAN can be steered to.
+    pub fn conditions(&self) -> Option<&Conditions> {
+        match &self.config {
+            ModelConfig::Gan(c) => c.conditions.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Checks that `steering` fits this model: any for a conditional GAN whose data has it,
+    /// none for other models.
+    pub fn check_steering(&self, steering: Steering) -> Result<()> {
+        match self.conditions() {
+            Some(conditions) => conditions.check(steering),
+            None if steering == Steering::default() => Ok(()),
+            None => Err(Error::Config(format!(
+                "this {} is not conditional: it cannot be steered to a category or skin tone",
+                self.config.kind()
+            ))),
+        }
+    }
+
+    /// The steering named by a category (`smileys`, or the metadata's `Smileys & Emotion`)
+    /// and a skin tone (`dark`), checked against this model; errors list the valid names.
+    pub fn steering(&self, category: Option<&str>, tone: Option<&str>) -> Result<Steering> {
+        let steering = match self.conditions() {
+            Some(conditions) => Steering {
+                category: category.map(|c| conditions.category(c)).transpose()?,
+                tone: tone.map(Conditions::tone).transpose()?,
+            },
+            None => Steering {
+                category: category.map(|_| 0),
+                tone: tone.map(|_| 1),
+            },
+        };
+        self.check_steering(steering)?;
+        Ok(steering)
+    }
+
+    /// `" (category smileys, skin tone dark)"` for provenance; empty without steering.
+    pub fn describe_steering(&self, steering: Steering) -> String {
+        let (Some(conditions), false) = (self.conditions(), steering == Steering::default()) else {
+            return String::new();
+        };
+        let mut parts = Vec::new();
+        if let Some(c) = steering.category {
+            parts.push(format!("category {}", conditions.category_names()[c.min(conditions.categories.len() - 1)]));
+        }
+        if let Some(t) = steering.tone {
+            parts.push(format!("skin tone {}", super::TONES[t.min(super::TONES.len() - 1)]));
+        }
+        format!(" ({})", parts.join(", "))
+    }
+
+    /// The latent vector of `seed`: Gaussian noise, then (conditional GAN) the code of the
+    /// condition `steering` asks for, the rest drawn from the data's frequencies by the seed.
+    pub fn latent(&self, seed: u64, steering: Steering) -> Result<Vec<f32>> {
+        self.check_steering(steering)?;
+        let mut z = latent::noise(seed, self.noise_dim());
+        if let Some(conditions) = self.conditions() {
+            let (category, tone) = conditions.resolve(steering, seed);
+            z.extend(conditions.code(category, tone));
+        }
+        Ok(z)
     }
 
     /// Images for latents `z` (row-major `[n, latent_dim]`).
@@ -92,8 +163,21 @@ impl LatentModel {
     }
 
     /// `n` images for seeds `seed .. seed + n`; image `i` depends only on seed `seed + i`.
+    /// A conditional GAN draws each image's condition from its data's frequencies.
     pub fn sample(&self, n: usize, seed: u64) -> Result<Tensor<4>> {
-        self.decode(&latent::noise_batch(seed, n, self.latent_dim()))
+        self.sample_steered(n, seed, Steering::default())
+    }
+
+    /// [`Self::sample`] steered to a category and/or tone (conditional GAN).
+    pub fn sample_steered(&self, n: usize, seed: u64, steering: Steering) -> Result<Tensor<4>> {
+        if self.conditions().is_none() && steering == Steering::default() {
+            return self.decode(&latent::noise_batch(seed, n, self.latent_dim()));
+        }
+        let mut z = Vec::with_capacity(n * self.latent_dim());
+        for i in 0..n as u64 {
+            z.extend(self.latent(seed.wrapping_add(i), steering)?);
+        }
+        self.decode(&z)
     }
 
     /// `frames` images walking from latent `a` to latent `b`.
@@ -116,21 +200,35 @@ impl LatentModel {
                 "frames must be 1..=1024, not {frames}"
             )));
         }
-        self.decode(&latent::interpolate(a, b, frames, how))
+        let k = self.noise_dim();
+        if k == self.latent_dim() {
+            return self.decode(&latent::interpolate(a, b, frames, how));
+        }
+        // Conditional: `how` walks the Gaussian part; the condition codes blend linearly, so
+        // the walk can go from one category or tone to another.
+        let noise = latent::interpolate(&a[..k], &b[..k], frames, how);
+        let codes = latent::interpolate(&a[k..], &b[k..], frames, Interpolation::Lerp);
+        let code_len = self.latent_dim() - k;
+        let z: Vec<f32> = noise
+            .chunks(k)
+            .zip(codes.chunks(code_len))
+            .flat_map(|(n, c)| n.iter().chain(c).copied())
+            .collect();
+        self.decode(&z)
     }
 
-    /// `frames` images walking from the image of `from_seed` to that of `to_seed`.
+    /// `frames` images walking from the image of `from` (a seed and its steering) to that of
+    /// `to`.
     pub fn interpolate_seeds(
         &self,
-        from_seed: u64,
-        to_seed: u64,
+        from: (u64, Steering),
+        to: (u64, Steering),
         frames: usize,
         how: Interpolation,
     ) -> Result<Tensor<4>> {
-        let d = self.latent_dim();
         self.interpolate(
-            &latent::noise(from_seed, d),
-            &latent::noise(to_seed, d),
+            &self.latent(from.0, from.1)?,
+            &self.latent(to.0, to.1)?,
             frames,
             how,
         )

@@ -4,6 +4,7 @@
 //! weights file so weights never load into the wrong network.
 
 pub mod blocks;
+pub mod condition;
 pub mod classifier;
 pub mod gan;
 pub mod latent_model;
@@ -17,6 +18,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use classifier::{Classifier, ClassifierConfig};
+pub use condition::{Conditions, Steering, TONES};
 pub use gan::{Discriminator, DiscriminatorConfig, GanConfig, Generator, GeneratorConfig};
 pub use latent_model::LatentModel;
 pub use vae::{Encoder, EncoderConfig, VaeConfig};
@@ -71,8 +73,11 @@ impl ModelConfig {
     pub fn describe(&self) -> String {
         match self {
             ModelConfig::Gan(c) => format!(
-                "gan (latent {}, generator width {}, discriminator width {})",
-                c.generator.latent_dim, c.generator.width, c.discriminator.width
+                "{}gan (latent {}, generator width {}, discriminator width {})",
+                if c.conditions.is_some() { "conditional " } else { "" },
+                c.generator.latent_dim,
+                c.generator.width,
+                c.discriminator.width
             ),
             ModelConfig::Vae(c) => format!(
                 "vae (latent {}, width {})",

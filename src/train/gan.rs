@@ -13,7 +13,10 @@ use super::ema;
 use super::state::TrainState;
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
-use crate::model::{Discriminator, GanConfig, Generator, LatentModel, ModelConfig, seeded_init};
+use crate::model::{
+    Conditions, Discriminator, GanConfig, Generator, LatentModel, ModelConfig, Steering,
+    seeded_init,
+};
 use crate::weights::{WeightsFile, module_to_bytes_async};
 use crate::{Error, Result};
 
@@ -86,6 +89,36 @@ impl GanTrainer {
         Self::from_networks(model_config, config, generator, discriminator, state)
     }
 
+    /// Continues training an unconditional GAN's weights as a conditional GAN on
+    /// `conditions`: the conditioning starts as zero maps, so training begins from the
+    /// images the unconditional GAN draws and learns to steer them.
+    pub fn conditioned_from(
+        file: &WeightsFile,
+        conditions: Conditions,
+        config: GanTrainConfig,
+        device: &Device,
+    ) -> Result<Self> {
+        let unconditional = Self::from_weights(file, config, device)?;
+        if unconditional.model_config.conditions.is_some() {
+            return Err(Error::Config(format!(
+                "{}: already a conditional GAN; continue it without new conditions",
+                file.source_name
+            )));
+        }
+        let dim = conditions.dim();
+        let model_config = unconditional.model_config.conditioned(conditions);
+        let ad = unconditional.state.device.clone();
+        let generator = unconditional.generator.with_conditioning(dim, &ad);
+        let discriminator = unconditional.discriminator.with_projection(dim, &ad);
+        Self::from_networks(
+            model_config,
+            unconditional.config,
+            generator,
+            discriminator,
+            unconditional.state,
+        )
+    }
+
     /// Continues training (fine-tuning) from a weights file with a `generator` part and, if
     /// present, a `discriminator` part (otherwise a fresh one).
     pub fn from_weights(
@@ -147,31 +180,81 @@ impl GanTrainer {
         self.state.step
     }
 
-    fn noise(&mut self, n: usize) -> Tensor<2> {
-        let d = self.model_config.generator.latent_dim;
-        let z: Vec<f32> = (0..n * d).map(|_| self.state.rng.next_gaussian()).collect();
-        Tensor::from_data(TensorData::new(z, [n, d]), &self.state.device)
+    /// The conditions of a conditional GAN.
+    pub fn conditions(&self) -> Option<&Conditions> {
+        self.model_config.conditions.as_ref()
     }
 
-    /// One discriminator update and one generator update on a batch of real images.
+    /// Generator input for `n` images: Gaussian latents, then (conditional GAN) the codes of
+    /// `labels`, or of pairs drawn from the data's frequencies without labels.
+    fn noise(&mut self, n: usize, labels: Option<&[(usize, usize)]>) -> Tensor<2> {
+        let d = self.model_config.generator.latent_dim;
+        let k = self.model_config.generator.condition_dim.unwrap_or(0);
+        let mut z: Vec<f32> = Vec::with_capacity(n * (d + k));
+        for i in 0..n {
+            z.extend((0..d).map(|_| self.state.rng.next_gaussian()));
+            if let Some(conditions) = &self.model_config.conditions {
+                let (c, t) = match labels {
+                    Some(labels) => labels[i],
+                    None => conditions.resolve(Steering::default(), self.state.rng.next_u64()),
+                };
+                z.extend(conditions.code(c, t));
+            }
+        }
+        let width = z.len() / n;
+        Tensor::from_data(TensorData::new(z, [n, width]), &self.state.device)
+    }
+
+    /// Condition codes `[n, condition_dim]` of labelled images (conditional GAN only).
+    fn codes(&self, labels: Option<&[(usize, usize)]>) -> Option<Tensor<2>> {
+        let conditions = self.model_config.conditions.as_ref()?;
+        let labels = labels?;
+        let codes: Vec<f32> = labels.iter().flat_map(|&(c, t)| conditions.code(c, t)).collect();
+        Some(Tensor::from_data(
+            TensorData::new(codes, [labels.len(), conditions.dim()]),
+            &self.state.device,
+        ))
+    }
+
+    /// One discriminator update and one generator update on a batch of real images without
+    /// labels (fine-tuning on a person's images): a conditional GAN draws the fakes'
+    /// conditions from its data's frequencies and its discriminator leaves the projection out.
     pub async fn step(&mut self, real: &[&Rgb64]) -> Result<GanLosses> {
+        self.step_labelled(real, None).await
+    }
+
+    /// [`Self::step`] with each real image's `(category, tone)` label: the fakes of the
+    /// discriminator step get the same labels (a batch of matching conditions), those of the
+    /// generator step too, and the discriminator projects them.
+    pub async fn step_labelled(
+        &mut self,
+        real: &[&Rgb64],
+        labels: Option<&[(usize, usize)]>,
+    ) -> Result<GanLosses> {
         if real.is_empty() {
             return Err(Error::NoImages("training batch".into()));
         }
         let n = real.len();
+        if labels.is_some_and(|l| l.len() != n) {
+            return Err(Error::Config(format!("{n} images but a different number of labels")));
+        }
+        let labels = labels.filter(|_| self.model_config.conditions.is_some());
         let lr = self.config.learning_rate;
         let augment = self.config.augment.clone();
+        let codes = self.codes(labels);
 
         // Discriminator: real up, fake down.
         let real = image::to_tensor(real, &self.state.device);
-        let z = self.noise(n);
+        let z = self.noise(n, labels);
         let fake = self.generator.forward(z).detach();
-        let real_logits =
-            self.discriminator
-                .forward(diff_augment(real, &augment, &mut self.state.rng));
-        let fake_logits =
-            self.discriminator
-                .forward(diff_augment(fake, &augment, &mut self.state.rng));
+        let real_logits = self.discriminator.forward(
+            diff_augment(real, &augment, &mut self.state.rng),
+            codes.clone(),
+        );
+        let fake_logits = self.discriminator.forward(
+            diff_augment(fake, &augment, &mut self.state.rng),
+            codes.clone(),
+        );
         let loss_d = softplus(real_logits.neg(), 1.0).mean() + softplus(fake_logits, 1.0).mean();
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.discriminator);
         self.discriminator = self.opt_d.step(lr, self.discriminator.clone(), grads);
@@ -179,10 +262,11 @@ impl GanTrainer {
         // Generator: make the discriminator call fakes real. The discriminator's weights are
         // constants here (`no_grad`), so the backward pass skips their gradients, which this
         // update would throw away; its batch norms still train as in the step above.
-        let z = self.noise(n);
+        let z = self.noise(n, labels);
         let fake = self.generator.forward(z);
         let discriminator = self.discriminator.clone().no_grad();
-        let logits = discriminator.forward(diff_augment(fake, &augment, &mut self.state.rng));
+        let logits =
+            discriminator.forward(diff_augment(fake, &augment, &mut self.state.rng), codes);
         let loss_g = softplus(logits.neg(), 1.0).mean();
         let mut grads = loss_g.backward();
         let grads = GradientsParams::from_module(&mut grads, &self.generator);

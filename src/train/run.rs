@@ -10,7 +10,7 @@ use super::checkpoint;
 use super::classifier::ClassifierTrainer;
 use super::finetune::FineTuning;
 use super::{Losses, Trainer};
-use crate::data::{BatchSampler, Example};
+use crate::data::{BatchSampler, Example, condition_of};
 use crate::image::{self, Provenance, Rgb64};
 use crate::model::LatentModel;
 use crate::weights::WeightsFile;
@@ -75,7 +75,9 @@ impl Pretraining<'_> {
         while trainer.step_count() < self.steps {
             let idx = sampler.next_batch(trainer.batch_size());
             let images: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
-            let losses = pollster::block_on(trainer.step(&images))?;
+            let labels: Vec<(usize, usize)> =
+                idx.iter().map(|i| condition_of(&examples[*i])).collect();
+            let losses = pollster::block_on(trainer.step_labelled(&images, &labels))?;
             let step = trainer.step_count();
             let wall_seconds = wall_before + started.elapsed().as_secs_f64();
             let values: Vec<String> = losses.values().iter().map(|l| l.to_string()).collect();

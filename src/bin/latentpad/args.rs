@@ -69,6 +69,13 @@ pub(crate) enum Command {
         /// Images per row.
         #[arg(long, default_value_t = 8)]
         columns: usize,
+        /// Conditional GAN: the emoji category (`smileys`, `people`, `animals`, ...).
+        #[arg(long)]
+        category: Option<String>,
+        /// Conditional GAN: the skin tone of people (`yellow`, `light`, `medium-light`,
+        /// `medium`, `medium-dark`, `dark`).
+        #[arg(long)]
+        skin_tone: Option<String>,
         /// Output PNG.
         #[arg(long)]
         out: PathBuf,
@@ -90,6 +97,18 @@ pub(crate) enum Command {
         /// Path through latent space.
         #[arg(long, value_enum, default_value_t = Path_::Slerp)]
         path: Path_,
+        /// Conditional GAN: the start's category.
+        #[arg(long)]
+        category: Option<String>,
+        /// Conditional GAN: the start's skin tone.
+        #[arg(long)]
+        skin_tone: Option<String>,
+        /// Conditional GAN: the end's category (default: the start's).
+        #[arg(long)]
+        to_category: Option<String>,
+        /// Conditional GAN: the end's skin tone (default: the start's).
+        #[arg(long)]
+        to_skin_tone: Option<String>,
         /// Output PNG.
         #[arg(long)]
         out: PathBuf,
@@ -223,4 +242,11 @@ pub(crate) struct TrainArgs {
     /// Classifier: what it learns to tell apart.
     #[arg(long, value_enum, default_value_t = Target::Category)]
     pub(crate) target: Target,
+    /// GAN: condition on the emoji category and skin tone (the steering of `sample`).
+    #[arg(long)]
+    pub(crate) conditional: bool,
+    /// GAN: start from this unconditional model folder's generator and discriminator instead
+    /// of random weights; with `--conditional` the conditioning starts at zero.
+    #[arg(long)]
+    pub(crate) init: Option<PathBuf>,
 }

@@ -9,14 +9,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::{Cli, Command, Kind, Path_, Target, TrainArgs};
 use latentpad::backend::default_device;
-use latentpad::data::{self, EmojiStyle, Example};
+use latentpad::data::{self, EmojiStyle, Example, condition_of};
 use latentpad::eval;
 use latentpad::fewshot::{self, Bench, Recipe, Row};
 use latentpad::image::{self as img, Provenance, Rgb64};
 use latentpad::latent::Interpolation;
 use latentpad::limits::MAX_GRID;
 use latentpad::model::{
-    Classifier, ClassifierConfig, GanConfig, LatentModel, ModelConfig, VaeConfig,
+    Classifier, ClassifierConfig, Conditions, GanConfig, LatentModel, ModelConfig, VaeConfig,
 };
 use latentpad::report::{PEOPLE, TONES, skin_tone_report, tone_label};
 use latentpad::train::augment::AugmentConfig;
@@ -71,14 +71,21 @@ pub fn main() -> Result<()> {
             n,
             seed,
             columns,
+            category,
+            skin_tone,
             out,
         } => {
             if n == 0 || n > MAX_GRID {
                 bail!("--n must be between 1 and {MAX_GRID}");
             }
             let (model, meta) = load_model(&model)?;
-            let images = model.sample(n, seed)?;
-            let latent = format!("seeds {seed} to {}", seed + n as u64 - 1);
+            let steering = model.steering(category.as_deref(), skin_tone.as_deref())?;
+            let images = model.sample_steered(n, seed, steering)?;
+            let latent = format!(
+                "seeds {seed} to {}{}",
+                seed + n as u64 - 1,
+                model.describe_steering(steering)
+            );
             write_grid(images, n, columns, &out, &Provenance::of(&meta, latent))?;
         }
         Command::Interpolate {
@@ -87,6 +94,10 @@ pub fn main() -> Result<()> {
             to_seed,
             frames,
             path,
+            category,
+            skin_tone,
+            to_category,
+            to_skin_tone,
             out,
         } => {
             let (model, meta) = load_model(&model)?;
@@ -94,9 +105,17 @@ pub fn main() -> Result<()> {
                 Path_::Lerp => Interpolation::Lerp,
                 Path_::Slerp => Interpolation::Slerp,
             };
-            let images = model.interpolate_seeds(from_seed, to_seed, frames, how)?;
-            let latent =
-                format!("{how:?} from seed {from_seed} to seed {to_seed}, {frames} frames");
+            let from = model.steering(category.as_deref(), skin_tone.as_deref())?;
+            let to = model.steering(
+                to_category.as_deref().or(category.as_deref()),
+                to_skin_tone.as_deref().or(skin_tone.as_deref()),
+            )?;
+            let images = model.interpolate_seeds((from_seed, from), (to_seed, to), frames, how)?;
+            let latent = format!(
+                "{how:?} from seed {from_seed}{} to seed {to_seed}{}, {frames} frames",
+                model.describe_steering(from),
+                model.describe_steering(to)
+            );
             write_grid(images, frames, frames, &out, &Provenance::of(&meta, latent))?;
         }
         Command::Finetune {
@@ -244,10 +263,36 @@ fn train(args: TrainArgs) -> Result<()> {
                 } else {
                     AugmentConfig::new()
                 });
-            let mut model = GanConfig::emoji();
-            model.generator.width = args.width;
-            model.discriminator.width = args.width;
-            Trainer::Gan(GanTrainer::new(model, config, &device)?)
+            let conditions = if args.conditional {
+                if args.images.is_some() {
+                    bail!("--conditional needs the labelled emoji set, not --images");
+                }
+                let data = load_fetched(&args.data_dir, EmojiStyle::Noto)?;
+                let labels: Vec<(usize, usize)> = data.train.iter().map(condition_of).collect();
+                Some(Conditions::from_labels(data.categories, &labels)?)
+            } else {
+                None
+            };
+            match (&args.init, conditions) {
+                (Some(init), Some(conditions)) => Trainer::Gan(GanTrainer::conditioned_from(
+                    &WeightsFile::read(init)?,
+                    conditions,
+                    config,
+                    &device,
+                )?),
+                (Some(init), None) => {
+                    Trainer::Gan(GanTrainer::from_weights(&WeightsFile::read(init)?, config, &device)?)
+                }
+                (None, conditions) => {
+                    let mut model = GanConfig::emoji();
+                    model.generator.width = args.width;
+                    model.discriminator.width = args.width;
+                    if let Some(conditions) = conditions {
+                        model = model.conditioned(conditions);
+                    }
+                    Trainer::Gan(GanTrainer::new(model, config, &device)?)
+                }
+            }
         }
         (_, true) => Trainer::Vae(VaeTrainer::load_checkpoint(&args.checkpoint, &device)?),
         (_, false) => {
