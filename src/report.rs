@@ -9,7 +9,7 @@ use burn::prelude::*;
 use crate::backend::read_f32;
 use crate::data::Example;
 use crate::image::{self, Rgb64};
-use crate::model::{Classifier, LatentModel};
+use crate::model::{Classifier, LatentModel, Steering};
 use crate::{Error, Result};
 
 /// The skin-tone classes: the default (yellow) image of an emoji that comes in tones, and
@@ -171,6 +171,82 @@ pub async fn skin_tone_report(
         generated_total: n,
         training_total: train.len(),
     })
+}
+
+/// How well a conditional GAN follows its steering: for each category, the share of samples
+/// asked for it that the category classifier puts in it; for each skin tone, the share of
+/// people asked for it that the skin-tone classifier calls that tone.
+#[derive(Debug, Clone)]
+pub struct Conditioning {
+    /// `(category name, samples, classified as asked)`.
+    pub categories: Vec<(String, usize, usize)>,
+    /// `(tone name, samples, classified as asked)`, people only.
+    pub tones: Vec<(String, usize, usize)>,
+}
+
+impl Conditioning {
+    /// Share of all samples (categories, then tones) classified as asked.
+    pub fn overall(rows: &[(String, usize, usize)]) -> f64 {
+        let (n, ok) = rows.iter().fold((0, 0), |(n, ok), r| (n + r.1, ok + r.2));
+        ok as f64 / n.max(1) as f64
+    }
+
+    /// The two tables as Markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::from("| asked for | samples | classified as asked |\n|---|---|---|\n");
+        for (name, n, ok) in self.categories.iter().chain(&self.tones) {
+            out += &format!("| {name} | {n} | {:.1}% |\n", 100.0 * *ok as f64 / (*n).max(1) as f64);
+        }
+        out += &format!(
+            "| all categories | {} | {:.1}% |\n| all tones (people) | {} | {:.1}% |\n",
+            self.categories.iter().map(|r| r.1).sum::<usize>(),
+            100.0 * Self::overall(&self.categories),
+            self.tones.iter().map(|r| r.1).sum::<usize>(),
+            100.0 * Self::overall(&self.tones),
+        );
+        out
+    }
+}
+
+/// [`Conditioning`] from `n` samples per condition (seeds from `seed`). `people` is the
+/// category index whose emoji come in tones; tones are asked for in it.
+pub async fn conditioning(
+    model: &LatentModel,
+    category: &Classifier,
+    people: usize,
+    tone: &Classifier,
+    n: usize,
+    seed: u64,
+) -> Result<Conditioning> {
+    let conditions = model
+        .conditions()
+        .ok_or_else(|| Error::Config("the model is not conditional".into()))?
+        .clone();
+    let mut report = Conditioning {
+        categories: Vec::new(),
+        tones: Vec::new(),
+    };
+    let names = conditions.category_names();
+    for (c, name) in names.iter().enumerate() {
+        let steering = Steering {
+            category: Some(c),
+            tone: None,
+        };
+        let predicted = classify(category, model.sample_steered(n, seed, steering)?).await?;
+        let ok = predicted.iter().filter(|&&p| p == c).count();
+        report.categories.push((name.clone(), n, ok));
+    }
+    for t in 1..crate::model::TONES.len() {
+        let steering = Steering {
+            category: Some(people),
+            tone: Some(t),
+        };
+        let predicted = classify(tone, model.sample_steered(n, seed, steering)?).await?;
+        // The tone classifier's class 0 is yellow, condition tone 1.
+        let ok = predicted.iter().filter(|&&p| p + 1 == t).count();
+        report.tones.push((crate::model::TONES[t].to_string(), n, ok));
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -147,22 +147,56 @@ impl Generator {
         self.inner.latent_dim()
     }
 
+    /// What the model can be steered to, as JSON: `{"categories": [...], "tones": [...],
+    /// "toned": [...]}` (short category names, skin-tone names, the categories that have
+    /// skin tones), or `null` for a model that is not conditional.
+    #[wasm_bindgen(getter)]
+    pub fn conditions(&self) -> String {
+        let Some(c) = self.inner.conditions() else {
+            return "null".into();
+        };
+        let names = c.category_names();
+        let toned: Vec<&String> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| c.has_tones(*i))
+            .map(|(_, n)| n)
+            .collect();
+        serde_json::json!({
+            "categories": names,
+            "tones": &crate::model::TONES[1..],
+            "toned": toned,
+        })
+        .to_string()
+    }
+
     /// Whether `encode` works (VAE).
     #[wasm_bindgen(getter, js_name = canEncode)]
     pub fn can_encode(&self) -> bool {
         self.inner.encoder.is_some()
     }
 
-    /// `n` images for seeds `seed .. seed + n`, as `n * 64 * 64` RGBA pixels.
-    pub async fn sample(&self, n: u32, seed: f64) -> Result<Uint8ClampedArray, JsError> {
+    /// `n` images for seeds `seed .. seed + n`, as `n * 64 * 64` RGBA pixels; a conditional
+    /// GAN can be steered to a `category` and a `tone` (names; `undefined` draws them).
+    pub async fn sample(
+        &self,
+        n: u32,
+        seed: f64,
+        category: Option<String>,
+        tone: Option<String>,
+    ) -> Result<Uint8ClampedArray, JsError> {
         if n == 0 || n as usize > MAX_SAMPLE {
             return Err(JsError::new(&format!(
                 "n must be 1 to {MAX_SAMPLE}, not {n}"
             )));
         }
+        let steering = self
+            .inner
+            .steering(category.as_deref(), tone.as_deref())
+            .map_err(js_error)?;
         let images = self
             .inner
-            .sample(n as usize, seed_of(seed)?)
+            .sample_steered(n as usize, seed_of(seed)?, steering)
             .map_err(js_error)?;
         rgba_of(images).await
     }
@@ -172,12 +206,19 @@ impl Generator {
         rgba_of(self.inner.decode(&z).map_err(js_error)?).await
     }
 
-    /// The latent vector of a seed.
-    pub fn latent(&self, seed: f64) -> Result<Vec<f32>, JsError> {
-        Ok(crate::latent::noise(
-            seed_of(seed)?,
-            self.inner.latent_dim(),
-        ))
+    /// The latent vector of a seed (with a conditional GAN's condition code, steered as in
+    /// `sample`).
+    pub fn latent(
+        &self,
+        seed: f64,
+        category: Option<String>,
+        tone: Option<String>,
+    ) -> Result<Vec<f32>, JsError> {
+        let steering = self
+            .inner
+            .steering(category.as_deref(), tone.as_deref())
+            .map_err(js_error)?;
+        self.inner.latent(seed_of(seed)?, steering).map_err(js_error)
     }
 
     /// `frames` images from latent `a` to latent `b`; `how` is "slerp" or "lerp".

@@ -11,6 +11,23 @@ export type Backend = "auto" | "webgpu" | "cpu";
 /** RGBA pixels, 64 * 64 * 4 bytes per image, images one after another. */
 export type Rgba = Uint8ClampedArray;
 
+/** Category and skin-tone names of a conditional GAN. */
+export interface Conditions {
+  readonly categories: string[];
+  readonly tones: string[];
+  /** The categories that have skin tones. */
+  readonly toned: string[];
+}
+
+/** What to steer a conditional GAN to; a missing field is drawn from the data's frequencies. */
+export interface Steering {
+  category?: string;
+  skinTone?: string;
+}
+
+/** An end of an interpolation. */
+export type End = number | ArrayLike<number> | ({ seed: number } & Steering);
+
 export type ErrorType = "load-failure" | "no-webgpu" | "decode" | "device-lost" | "attribute" | "sample" | "interpolate" | "finetune" | "save";
 
 export class LatentpadError extends Error {
@@ -57,6 +74,8 @@ export class Generator {
   readonly name: string;
   readonly fineTuned: boolean;
   readonly latentDim: number;
+  /** What a conditional GAN can be steered to; null for other models. */
+  readonly conditions: Conditions | null;
   readonly canEncode: boolean;
   /** Why the backend differs from the one asked for, if it does. */
   readonly notice: string | null;
@@ -64,9 +83,9 @@ export class Generator {
   readonly why: string | null;
 
   /** `n` images (1 to 256) for seeds `seed .. seed + n - 1`. Same seed, same image. */
-  sample(n: number, seed?: number): Promise<Rgba>;
-  /** Frames from `from` to `to`, each a seed or a latent vector (length `latentDim`). */
-  interpolate(from: number | ArrayLike<number>, to: number | ArrayLike<number>, frames?: number, how?: "slerp" | "lerp"): Promise<Rgba>;
+  sample(n: number, seed?: number, steering?: Steering): Promise<Rgba>;
+  /** Frames from `from` to `to`, each a seed, a latent vector (length `latentDim`) or a steered seed. */
+  interpolate(from: End, to: End, frames?: number, how?: "slerp" | "lerp"): Promise<Rgba>;
   /** VAE only: latent vectors (posterior means) of 64x64 RGBA images. */
   encode(rgba: Uint8Array | Uint8ClampedArray): Promise<Float32Array>;
   /** A PNG with provenance text chunks (software, model, latent, "AI-generated"). */

@@ -94,20 +94,28 @@ export class Generator {
   }
 
   constructor(info, source) {
-    Object.assign(this, { kind: info.kind, backend: info.backend, name: info.name, fineTuned: info.fineTuned, latentDim: info.latentDim, canEncode: info.canEncode, notice: info.notice ?? null, noWebGpu: Boolean(info.noWebGpu), why: info.why ?? null });
+    Object.assign(this, { kind: info.kind, backend: info.backend, name: info.name, fineTuned: info.fineTuned, latentDim: info.latentDim, conditions: info.conditions ?? null, canEncode: info.canEncode, notice: info.notice ?? null, noWebGpu: Boolean(info.noWebGpu), why: info.why ?? null });
     this.model = source.model;
     this.key = info.key;
     this.source = source;
   }
 
-  /** `n` images (RGBA, `n * 64 * 64 * 4` bytes) for seeds `seed .. seed + n`. */
-  sample(n, seed = 0) {
-    return call("sample", { key: this.key, n, seed });
+  /**
+   * `n` images (RGBA, `n * 64 * 64 * 4` bytes) for seeds `seed .. seed + n`. A conditional
+   * model (`conditions` not null) can be steered: `{ category: "smileys", skinTone: "dark" }`.
+   */
+  sample(n, seed = 0, { category, skinTone } = {}) {
+    return call("sample", { key: this.key, n, seed, category: category || null, skinTone: skinTone || null });
   }
 
-  /** `frames` images from `from` to `to`, each a seed or a latent vector; "slerp" or "lerp". */
+  /**
+   * `frames` images from `from` to `to`, each a seed, a latent vector, or (conditional model)
+   * `{ seed, category, skinTone }`, so a walk can go from one category or tone to another;
+   * "slerp" or "lerp".
+   */
   interpolate(from, to, frames = 16, how = "slerp") {
-    const latent = (x) => (typeof x === "number" ? x : Array.from(x));
+    const latent = (x) =>
+      typeof x === "number" ? x : ArrayBuffer.isView(x) || Array.isArray(x) ? Array.from(x) : { seed: x.seed ?? 0, category: x.category || null, skinTone: x.skinTone || null };
     return call("interpolate", { key: this.key, from: latent(from), to: latent(to), frames, how });
   }
 

@@ -20,6 +20,10 @@ export const TEMPLATE = `
         <label><input type="radio" name="model" value="emoji-vae"> VAE</label>
       </div>
       <label>Seed <input class="seed" type="number" min="0" step="1" value="0"></label>
+      <span class="steering" hidden>
+        <select class="category" aria-label="Category"></select>
+        <select class="skin-tone" aria-label="Skin tone"></select>
+      </span>
       <button class="new-samples" disabled>New samples</button>
     </div>
     <p class="hint controls-only pick-hint">Click two images to walk between them.</p>

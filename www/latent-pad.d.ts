@@ -1,5 +1,5 @@
 // Types of the <latent-pad> custom element (latent-pad.js).
-import type { ErrorType, Generator, Rgba } from "./api.js";
+import type { End, ErrorType, Generator, Rgba, Steering } from "./api.js";
 
 export interface LatentPadEventMap {
   load: CustomEvent<{ model: string; name: string; kind: "gan" | "vae"; backend: "webgpu" | "cpu"; fineTuned: boolean }>;
@@ -7,7 +7,7 @@ export interface LatentPadEventMap {
     | { phase: "load"; loaded: number; total: number }
     | { phase: "finetune"; step: number; total: number; losses: [number, number] }
   >;
-  sample: CustomEvent<{ seed: number; count: number; ms: number; model: string; backend: "webgpu" | "cpu" }>;
+  sample: CustomEvent<{ seed: number; count: number; ms: number; model: string; backend: "webgpu" | "cpu" } & Steering>;
   error: CustomEvent<{ type: ErrorType; message: string }>;
 }
 
@@ -28,9 +28,11 @@ export class LatentPad extends HTMLElement {
   /** Attribute `mode`: any of "sample", "interpolate", "finetune". */
   readonly modes: Array<"sample" | "interpolate" | "finetune">;
   readonly generator: Generator | null;
+  /** Attributes `category` and `skin-tone` (a conditional GAN's steering). */
+  readonly steering: Steering;
 
   sample(): Promise<{ seed: number; count: number; images: Rgba }>;
-  interpolate(a: number | ArrayLike<number>, b: number | ArrayLike<number>, frames?: number): Promise<Rgba>;
+  interpolate(a: End, b: End, frames?: number): Promise<Rgba>;
   fineTune(files: Iterable<File | { name: string; rgba: Rgba }> | null, options?: { steps?: number }): FineTuneHandle;
   toBlob(index?: number): Promise<Blob>;
   exportModel(): Promise<Blob>;

@@ -1,5 +1,6 @@
 // <latent-pad>: the whole latentpad UI as one custom element (the demo page is one of these).
-// Attributes: model, mode ("sample interpolate finetune"), seed, count, backend, controls.
+// Attributes: model, mode ("sample interpolate finetune"), seed, count, backend, controls,
+// category and skin-tone (a conditional GAN's steering; pickers in the controls).
 // Methods: sample(), interpolate(a, b, frames), fineTune(files, { steps }), toBlob(index),
 // exportModel(). Events (detail): load, progress, sample, error ({ type, message }).
 // Drawing and input only: the models run in the page's shared worker (api.js).
@@ -20,7 +21,7 @@ function whole(value, min, max) {
 }
 
 export class LatentPad extends HTMLElement {
-  static observedAttributes = ["model", "mode", "seed", "count", "backend", "controls"];
+  static observedAttributes = ["model", "mode", "seed", "count", "backend", "controls", "category", "skin-tone"];
 
   #root = null;
   #started = false;
@@ -73,6 +74,11 @@ export class LatentPad extends HTMLElement {
     return this.#number("count");
   }
 
+  /** What a conditional GAN is steered to: { category, skinTone }, empty fields drawn. */
+  get steering() {
+    return { category: this.getAttribute("category") || undefined, skinTone: this.getAttribute("skin-tone") || undefined };
+  }
+
   get backend() {
     const b = this.getAttribute("backend") || "auto";
     return BACKENDS.includes(b) ? b : "auto";
@@ -108,6 +114,9 @@ export class LatentPad extends HTMLElement {
       this.#sampleQuietly();
     } else if (name === "seed") {
       this.#q(".seed").value = String(this.seed);
+      this.#sampleQuietly();
+    } else if (name === "category" || name === "skin-tone") {
+      this.#showSteering();
       this.#sampleQuietly();
     }
   }
@@ -161,7 +170,8 @@ export class LatentPad extends HTMLElement {
       if (!generator) throw new Error("the model is loading");
       this.#status("Drawing…", { progress: NaN });
       const started = performance.now();
-      const images = await generator.sample(count, seed);
+      const steering = this.steering;
+      const images = await generator.sample(count, seed, steering);
       // Another model was asked for meanwhile: it will draw when it has loaded.
       if (this.#generator !== generator) return { seed, count, images };
       // The grid may have been rebuilt (a new count) while the worker drew: fill what fits,
@@ -175,7 +185,7 @@ export class LatentPad extends HTMLElement {
       this.#status(`${count} images from seed ${seed} in ${ms} ms`);
       this.#picks = [];
       this.#markPicks();
-      this.#emit("sample", { seed, count, ms, model: generator.name, backend: generator.backend });
+      this.#emit("sample", { seed, count, ms, model: generator.name, backend: generator.backend, ...steering });
       return { seed, count, images };
     });
   }
@@ -189,10 +199,12 @@ export class LatentPad extends HTMLElement {
       if (!generator) throw new Error("the model is loading");
       const strip = await generator.interpolate(a, b, frames, "slerp");
       if (this.#generator !== generator) return strip;
-      const label = typeof a === "number" && typeof b === "number" ? `slerp from seed ${a} to seed ${b}, ${frames} frames` : `slerp between two encoded images, ${frames} frames`;
+      const seedOf = (x) => (typeof x === "number" ? x : x?.seed);
+      const seeded = seedOf(a) !== undefined && seedOf(b) !== undefined;
+      const label = seeded ? `slerp from seed ${seedOf(a)} to seed ${seedOf(b)}, ${frames} frames` : `slerp between two encoded images, ${frames} frames`;
       this.#showStrip(strip, frames, label);
-      this.dataset.interpolated = typeof a === "number" ? `${a}-${b}` : "encoded";
-      this.#status(`Interpolated ${typeof a === "number" ? `seed ${a} → ${b}` : "between your images"}`);
+      this.dataset.interpolated = seeded ? `${seedOf(a)}-${seedOf(b)}` : "encoded";
+      this.#status(`Interpolated ${seeded ? `seed ${seedOf(a)} → ${seedOf(b)}` : "between your images"}`);
       return strip;
     });
   }
@@ -283,7 +295,26 @@ export class LatentPad extends HTMLElement {
     badge.textContent = generator.backend === "webgpu" ? "WebGPU" : "CPU (wasm)";
     badge.title = generator.backend === "webgpu" ? "Running on your GPU through WebGPU" : `Running on your CPU (WebAssembly)${generator.why ? `: ${generator.why}` : ""}`;
     this.dataset.backend = generator.backend;
+    this.#showSteering();
     this.#setEnabled(true);
+  }
+
+  /** The category and skin-tone pickers: shown for a conditional GAN, filled with its names. */
+  #showSteering() {
+    const conditions = this.#generator?.conditions;
+    const box = this.#q(".steering");
+    box.hidden = !conditions;
+    if (!conditions) return;
+    const { category, skinTone } = this.steering;
+    const fill = (select, names, value, any) => {
+      select.replaceChildren(new Option(any, ""), ...names.map((n) => new Option(n, n)));
+      select.value = names.includes(value) ? value : "";
+    };
+    fill(this.#q(".category"), conditions.categories, category, "any category");
+    // A tone only where the category has people; "any" otherwise.
+    const toned = !category || conditions.toned.includes(category);
+    fill(this.#q(".skin-tone"), toned ? conditions.tones : [], skinTone, toned ? "any skin tone" : "no skin tones");
+    this.#q(".skin-tone").disabled = !toned;
   }
 
   async #deviceLost(message) {
@@ -314,6 +345,14 @@ export class LatentPad extends HTMLElement {
       else this.seed = seed;
     });
     for (const r of this.#qa("input[name=model]")) r.addEventListener("change", () => (this.model = r.value));
+    const steer = (attribute) => (e) => (e.target.value ? this.setAttribute(attribute, e.target.value) : this.removeAttribute(attribute));
+    on(".category", "change", (e) => {
+      // A tone the new category does not have is dropped rather than refused.
+      const toned = this.#generator?.conditions?.toned ?? [];
+      if (e.target.value && !toned.includes(e.target.value)) this.removeAttribute("skin-tone");
+      steer("category")(e);
+    });
+    on(".skin-tone", "change", steer("skin-tone"));
     on(".interp-slider", "input", (e) => {
       this.#q(".interp-play").checked = false;
       this.#showFrame(Number(e.target.value));
@@ -452,7 +491,8 @@ export class LatentPad extends HTMLElement {
     if (!this.#generator || !this.modes.includes("interpolate")) return;
     this.#picks = this.#picks.length >= 2 ? [i] : [...this.#picks, i];
     this.#markPicks();
-    if (this.#picks.length === 2) await this.interpolate(this.seed + this.#picks[0], this.seed + this.#picks[1]).catch(() => {});
+    const end = (i) => (this.#generator.conditions ? { seed: this.seed + i, ...this.steering } : this.seed + i);
+    if (this.#picks.length === 2) await this.interpolate(end(this.#picks[0]), end(this.#picks[1])).catch(() => {});
   }
 
   async #interpolateUploads() {

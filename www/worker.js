@@ -133,7 +133,7 @@ function fetchAll(id, urls) {
 }
 
 function describe(key, model, { notice, noWebGpu, why }) {
-  return { key, kind: model.kind, backend: model.backend, latentDim: model.latentDim, canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned, notice, noWebGpu, why };
+  return { key, kind: model.kind, backend: model.backend, latentDim: model.latentDim, conditions: JSON.parse(model.conditions), canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned, notice, noWebGpu, why };
 }
 
 async function model(key) {
@@ -170,12 +170,14 @@ const handlers = {
     models.delete(key);
     (await m?.catch(() => null))?.free();
   },
-  async sample(_id, { key, n, seed }) {
-    return (await model(key)).sample(n, seed);
+  async sample(_id, { key, n, seed, category, skinTone }) {
+    return (await model(key)).sample(n, seed, category ?? undefined, skinTone ?? undefined);
   },
   async interpolate(_id, { key, from, to, frames, how }) {
     const m = await model(key);
-    const latent = (x) => (typeof x === "number" ? m.latent(x) : new Float32Array(x));
+    // An end is a seed, a latent vector, or { seed, category, skinTone } (conditional GAN).
+    const latent = (x) =>
+      typeof x === "number" ? m.latent(x) : Array.isArray(x) ? new Float32Array(x) : m.latent(x.seed, x.category ?? undefined, x.skinTone ?? undefined);
     return m.interpolate(latent(from), latent(to), frames, how);
   },
   async encode(_id, { key, rgba }) {

@@ -144,18 +144,19 @@ impl Conditions {
                 TONES[TONES.len() - 1]
             )));
         }
+        let toned: Vec<String> = (0..self.categories.len())
+            .filter(|&c| self.has_tones(c))
+            .map(|c| short_name(&self.categories[c]))
+            .collect();
         match steering.category {
-            Some(c) if !self.has_tones(c) => {
-                let toned: Vec<String> = (0..self.categories.len())
-                    .filter(|&c| self.has_tones(c))
-                    .map(|c| short_name(&self.categories[c]))
-                    .collect();
-                Err(Error::Config(format!(
-                    "category {:?} has no emoji with skin tones; a skin tone needs one of: {}",
-                    short_name(&self.categories[c]),
-                    toned.join(", ")
-                )))
-            }
+            _ if toned.is_empty() => Err(Error::Config(
+                "this model's data has no emoji with skin tones".into(),
+            )),
+            Some(c) if !self.has_tones(c) => Err(Error::Config(format!(
+                "category {:?} has no emoji with skin tones; a skin tone needs one of: {}",
+                short_name(&self.categories[c]),
+                toned.join(", ")
+            ))),
             _ => Ok(()),
         }
     }

@@ -151,7 +151,7 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 #[test]
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["provenance", "tests/fixtures/bad/notes.png"],
             "not a readable image",
@@ -201,6 +201,18 @@ fn bad_input_is_a_message_not_a_panic() {
                 "/dev/null",
             ],
             "--n must be between",
+        ),
+        (
+            &[
+                "sample",
+                "--model",
+                "models/emoji-vae",
+                "--category",
+                "smileys",
+                "--out",
+                "/dev/null",
+            ],
+            "this vae is not conditional",
         ),
     ];
     for (args, expected) in cases {

@@ -4,8 +4,10 @@ use latentpad::backend::{default_device, read_f32_blocking};
 use latentpad::image::{RGB_LEN, Rgb64};
 use latentpad::model::params::floats_by_path;
 use latentpad::model::{
-    DiscriminatorConfig, EncoderConfig, GeneratorConfig, VaeConfig, seeded_init,
+    Conditions, DiscriminatorConfig, EncoderConfig, GeneratorConfig, LatentModel, VaeConfig,
+    seeded_init,
 };
+use latentpad::weights::WeightsFile;
 use latentpad::train::finetune::FineTuning;
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
@@ -76,6 +78,68 @@ fn gan_learns_the_colours_of_a_tiny_data_set() {
         after[0] > after[1] + 0.05 && after[0] > after[2] + 0.05,
         "{after:?}"
     );
+}
+
+/// The discs of [`discs`] in blue: only the red channel of the disc is cleared.
+fn blue_discs() -> Vec<Rgb64> {
+    discs()
+        .into_iter()
+        .map(|Rgb64(mut px)| {
+            for p in px.chunks_mut(3) {
+                if p[1] == 0 {
+                    p.copy_from_slice(&[0, 0, 255]);
+                }
+            }
+            Rgb64(px)
+        })
+        .collect()
+}
+
+#[test]
+fn a_conditional_gan_learns_to_follow_its_condition() {
+    // Category 0 is red discs, category 1 blue discs; the generator must draw the colour asked.
+    let images: Vec<Rgb64> = discs().into_iter().chain(blue_discs()).collect();
+    let batch: Vec<&Rgb64> = images.iter().collect();
+    let labels: Vec<(usize, usize)> = (0..16).map(|i| (i / 8, 0)).collect();
+    let conditions =
+        Conditions::from_labels(vec!["Red".into(), "Blue".into()], &labels).unwrap();
+    let config = GanTrainConfig::new()
+        .with_batch_size(16)
+        .with_learning_rate(1e-3)
+        .with_ema_decay(0.9);
+    let model = tiny_gan().conditioned(conditions);
+    let mut trainer = GanTrainer::new(model, config, &default_device()).unwrap();
+    for _ in 0..150 {
+        pollster::block_on(trainer.step_labelled(&batch, Some(&labels))).unwrap();
+    }
+    let sampler = trainer.latent_model();
+    let steered = |name: &str| {
+        let steering = sampler.steering(Some(name), None).unwrap();
+        let images = sampler.sample_steered(16, 0, steering).unwrap();
+        channel_means(&read_f32_blocking(images).unwrap())
+    };
+    let (red, blue) = (steered("red"), steered("blue"));
+    // Red discs: more red than blue; blue discs: the other way round.
+    assert!(red[0] - red[2] > 0.05, "asked for red: {red:?}");
+    assert!(blue[2] - blue[0] > 0.05, "asked for blue: {blue:?}");
+    // The weights file keeps the conditions: reloaded, it steers the same way.
+    let file = trainer.export("tiny-conditional").unwrap();
+    let reloaded = LatentModel::from_weights(
+        &WeightsFile::parse(&file.to_bytes(), "tiny").unwrap(),
+        &default_device(),
+    )
+    .unwrap();
+    assert_eq!(reloaded.conditions(), sampler.conditions());
+    assert!(reloaded.steering(Some("blue"), None).is_ok());
+    for (category, tone, expected) in [
+        (Some("red"), Some("dark"), "has no emoji with skin tones"),
+        (None, Some("dark"), "has no emoji with skin tones"),
+        (Some("green"), None, "valid: red, blue"),
+        (None, Some("purple"), "valid: yellow, light"),
+    ] {
+        let err = reloaded.steering(category, tone).unwrap_err().to_string();
+        assert!(err.contains(expected), "{category:?} {tone:?}: {err}");
+    }
 }
 
 #[test]

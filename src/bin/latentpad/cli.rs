@@ -426,6 +426,22 @@ fn report(
         meta.name, n
     );
     print!("{}", report.to_markdown());
+    if model.conditions().is_some() {
+        let per_condition = 64;
+        let steered = pollster::block_on(latentpad::report::conditioning(
+            &model,
+            &category,
+            people,
+            &tone,
+            per_condition,
+            3_000_000,
+        ))?;
+        println!(
+            "\nConditioning: {per_condition} samples asked for each category (category classifier) \
+             and for people in each skin tone (skin-tone classifier)\n"
+        );
+        print!("{}", steered.to_markdown());
+    }
     Ok(())
 }
 
