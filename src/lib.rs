@@ -8,6 +8,7 @@ pub mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fewshot;
 pub mod image;
+pub mod invert;
 pub mod latent;
 pub mod limits;
 pub mod model;

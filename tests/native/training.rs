@@ -444,3 +444,50 @@ fn few_shot_benchmark_scores_each_step_count_and_writes_grids() {
     }
     std::fs::remove_dir_all(grids).unwrap();
 }
+
+#[test]
+fn inversion_finds_a_latent_that_draws_the_image_and_can_be_cancelled() {
+    use latentpad::invert::{InvertConfig, invert};
+    use latentpad::model::LatentModel;
+    let device = default_device();
+    // A briefly trained generator, so that different latents draw different images.
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().collect();
+    let config = GanTrainConfig::new()
+        .with_batch_size(8)
+        .with_learning_rate(1e-3)
+        .with_use_ema(false);
+    let mut trainer = GanTrainer::new(tiny_gan(), config, &device).unwrap();
+    for _ in 0..40 {
+        pollster::block_on(trainer.step(&batch)).unwrap();
+    }
+    let model: LatentModel = trainer.latent_model();
+    // Targets the generator can draw exactly: its own images of two other seeds.
+    let drawn = pollster::block_on(latentpad::image::to_rgba(model.sample(2, 1000).unwrap())).unwrap();
+    let targets = latentpad::image::from_rgba(&drawn).unwrap();
+    let refs: Vec<&Rgb64> = targets.iter().collect();
+    let config = |steps| InvertConfig {
+        candidates: 4,
+        steps,
+        learning_rate: 0.05,
+        ..Default::default()
+    };
+    let start = pollster::block_on(invert(&model, &refs, config(0), |_, _, _| true)).unwrap();
+    let found = pollster::block_on(invert(&model, &refs, config(100), |_, _, _| true)).unwrap();
+    assert_eq!(found.latents.len(), 2 * model.latent_dim());
+    assert!(
+        found.mean_error() < 0.5 * start.mean_error(),
+        "{} -> {}",
+        start.mean_error(),
+        found.mean_error()
+    );
+    let mut calls = 0;
+    let cancelled = pollster::block_on(invert(&model, &refs, config(100), |step, _, _| {
+        calls += 1;
+        step < 3
+    }))
+    .unwrap();
+    assert_eq!(calls, 3);
+    assert!(cancelled.errors.iter().all(|e| e.is_finite()));
+    assert!(pollster::block_on(invert(&model, &[], config(1), |_, _, _| true)).is_err());
+}

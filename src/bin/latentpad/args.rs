@@ -113,6 +113,30 @@ pub(crate) enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Find the GAN latents of images (GAN inversion) and write each beside its reconstruction.
+    Invert {
+        /// Model folder (a GAN).
+        #[arg(long, default_value = "models/emoji-gan")]
+        model: PathBuf,
+        /// Folder of images to invert.
+        #[arg(long, conflicts_with = "held_out")]
+        images: Option<PathBuf>,
+        /// Instead of --images: this many held-out Noto emoji (from fetch-data's folder).
+        #[arg(long)]
+        held_out: Option<usize>,
+        /// Data folder of fetch-data (for --held-out).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Adam steps on the latents.
+        #[arg(long, default_value_t = 150)]
+        steps: usize,
+        /// Output PNG: pairs of image and reconstruction, 8 pairs per row.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the latents as JSON (row per image).
+        #[arg(long)]
+        latents: Option<PathBuf>,
+    },
     /// Fine-tune a trained model on a folder of your images.
     Finetune {
         /// Model folder to start from.

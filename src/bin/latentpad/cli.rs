@@ -133,6 +133,15 @@ pub fn main() -> Result<()> {
             freeze_discriminator_layers,
             &out,
         )?,
+        Command::Invert {
+            model,
+            images,
+            held_out,
+            data_dir,
+            steps,
+            out,
+            latents,
+        } => invert(&model, images.as_deref(), held_out, &data_dir, steps, &out, latents.as_deref())?,
         Command::Provenance { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -157,6 +166,72 @@ pub fn main() -> Result<()> {
             data_dir,
             n,
         } => report(&model, &classifier, &tone_classifier, &data_dir, n)?,
+    }
+    Ok(())
+}
+
+fn invert(
+    model_path: &Path,
+    images: Option<&Path>,
+    held_out: Option<usize>,
+    data_dir: &Path,
+    steps: usize,
+    out: &Path,
+    latents_path: Option<&Path>,
+) -> Result<()> {
+    let (model, meta) = load_model(model_path)?;
+    if model.config.kind() != "gan" {
+        bail!("{} is a {}; inversion is for a GAN (a VAE encodes)", model_path.display(), model.config.kind());
+    }
+    let examples: Vec<Rgb64> = match (images, held_out) {
+        (Some(dir), _) => {
+            let (images, skipped) = data::load_folder(dir)?;
+            report_skipped(&skipped);
+            images.into_iter().map(|e| e.image).collect()
+        }
+        (None, Some(n)) => {
+            let data = load_fetched(data_dir, EmojiStyle::Noto)?;
+            // Every k-th held-out emoji: a spread over the categories, the same each run.
+            let k = (data.held_out.len() / n.max(1)).max(1);
+            data.held_out.iter().step_by(k).take(n).map(|e| e.image.clone()).collect()
+        }
+        (None, None) => bail!("give --images <folder> or --held-out <count>"),
+    };
+    if examples.is_empty() || examples.len() > MAX_GRID / 2 {
+        bail!("inversion takes 1 to {} images here, not {}", MAX_GRID / 2, examples.len());
+    }
+    let refs: Vec<&Rgb64> = examples.iter().collect();
+    let config = latentpad::invert::InvertConfig {
+        steps,
+        ..Default::default()
+    };
+    let bar = progress(steps as u64, 0);
+    let started = std::time::Instant::now();
+    let found = pollster::block_on(latentpad::invert::invert(&model, &refs, config, |step, _, error| {
+        bar.set_position(step as u64);
+        bar.set_message(format!("error {error:.4}"));
+        true
+    }))?;
+    bar.finish();
+    // Each image beside its reconstruction: [n, 2, 3, 64, 64] -> [2n, 3, 64, 64].
+    let n = refs.len();
+    let originals = img::to_tensor(&refs, model.device()).reshape([n, 1, 3, 64, 64]);
+    let reconstructions = model.decode(&found.latents)?.reshape([n, 1, 3, 64, 64]);
+    let grid = burn::Tensor::cat(vec![originals, reconstructions], 1).reshape([2 * n, 3, 64, 64]);
+    let latent = format!("inversions of {} images ({steps} steps)", examples.len());
+    write_grid(grid, 2 * examples.len(), 16, out, &Provenance::of(&meta, latent))?;
+    println!(
+        "{} images inverted in {:.1} s: mean squared pixel error {:.4} (pixels in [0, 1]); worst {:.4}",
+        examples.len(),
+        started.elapsed().as_secs_f64(),
+        found.mean_error(),
+        found.errors.iter().copied().fold(0.0f32, f32::max)
+    );
+    if let Some(path) = latents_path {
+        let d = model.latent_dim();
+        let rows: Vec<&[f32]> = found.latents.chunks(d).collect();
+        std::fs::write(path, serde_json::to_string(&rows)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
