@@ -118,24 +118,33 @@ pub struct Recipe {
     pub batch_size: usize,
     /// FreezeD: discriminator blocks not trained.
     pub freeze_discriminator_layers: usize,
+    /// Inversion steps of the quick mode's latent prior before fine-tuning (0: none).
+    pub prior_steps: usize,
 }
 
 impl std::str::FromStr for Recipe {
     type Err = Error;
-    /// `default` (the page's: batch 16, FreezeD 2) or `freeze-N` (batch 16, FreezeD N).
+    /// `default` (the page's: batch 16, FreezeD 2), `freeze-N` (batch 16, FreezeD N), or
+    /// `prior` / `prior-N` (the quick mode's latent prior from N inversion steps, 50 by
+    /// default, then the default recipe's steps).
     fn from_str(s: &str) -> Result<Self> {
-        let freeze = match s {
-            "default" => Some(2),
-            _ => s.strip_prefix("freeze-").and_then(|n| n.parse().ok()),
+        let (freeze, prior_steps) = match s {
+            "default" => (Some(2), Some(0)),
+            "prior" => (Some(2), Some(50)),
+            _ => match s.strip_prefix("prior-") {
+                Some(n) => (Some(2), n.parse().ok().filter(|&n| n > 0 && n <= 1000)),
+                None => (s.strip_prefix("freeze-").and_then(|n| n.parse().ok()), Some(0)),
+            },
         };
-        match freeze {
-            Some(freeze) if freeze <= 4 => Ok(Recipe {
+        match (freeze, prior_steps) {
+            (Some(freeze), Some(prior_steps)) if freeze <= 4 => Ok(Recipe {
                 name: s.to_string(),
                 batch_size: 16,
                 freeze_discriminator_layers: freeze,
+                prior_steps,
             }),
             _ => Err(Error::Config(format!(
-                "unknown recipe {s:?}: default, or freeze-0 to freeze-4"
+                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior or prior-N (1 to 1000)"
             ))),
         }
     }
@@ -258,6 +267,11 @@ pub fn run(
         device,
     )?;
     let mut seconds = 0.0;
+    if recipe.prior_steps > 0 {
+        let started = Instant::now();
+        pollster::block_on(session.fit_prior(recipe.prior_steps))?;
+        seconds += started.elapsed().as_secs_f64();
+    }
     for &target in checkpoints {
         let started = Instant::now();
         while session.steps() < target {
@@ -346,6 +360,9 @@ mod tests {
         assert_eq!(d.freeze_discriminator_layers, 2);
         let e = "freeze-9".parse::<Recipe>().unwrap_err().to_string();
         assert!(e.contains("freeze-0 to freeze-4"), "{e}");
+        let p: Recipe = "prior-80".parse().unwrap();
+        assert_eq!((p.prior_steps, p.freeze_discriminator_layers), (80, 2));
+        assert!("prior-0".parse::<Recipe>().is_err());
         assert!(
             "frogs"
                 .parse::<Kind>()

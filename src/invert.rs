@@ -83,100 +83,157 @@ fn errors_of(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
         .reshape([n])
 }
 
-/// Inverts `images` into `model`'s latent space (a GAN; a VAE has its encoder).
+/// An inversion under way, taken a few steps at a time so that a caller (the browser's
+/// worker) can show progress and cancel between calls.
+pub struct Inverter {
+    model: LatentModel,
+    generator: crate::model::Generator,
+    target: Tensor<4>,
+    target_ad: Tensor<4>,
+    /// The device with autodiff (a tensor's `device()` does not say autodiff).
+    ad: Device,
+    config: InvertConfig,
+    z: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    step: usize,
+    n: usize,
+}
+
+impl Inverter {
+    /// Starts inverting `images` into `model`'s latent space (a GAN; a VAE has its encoder):
+    /// each image's best candidate seed, with the data's average condition code.
+    pub async fn start(model: &LatentModel, images: &[&Rgb64], config: InvertConfig) -> Result<Self> {
+        if images.is_empty() {
+            return Err(Error::NoImages("inversion: add at least one image".into()));
+        }
+        if config.steps > 10_000 || config.candidates == 0 || config.candidates > 256 {
+            return Err(Error::Config(format!(
+                "inversion takes 0 to 10000 steps and 1 to 256 candidates (got {} and {})",
+                config.steps, config.candidates
+            )));
+        }
+        let n = images.len();
+        let k = model.noise_dim();
+        let device = model.device().clone();
+        let target = image::to_tensor(images, &device);
+        let average_code: Vec<f32> = match model.conditions() {
+            Some(c) => {
+                let tones = crate::model::TONES.len();
+                let mut code = vec![0.0; c.dim()];
+                for (i, w) in c.prior.iter().enumerate() {
+                    code[i / tones] += w;
+                    code[c.categories.len() + i % tones] += w;
+                }
+                code
+            }
+            None => Vec::new(),
+        };
+        let candidates: Vec<Vec<f32>> = (0..config.candidates)
+            .map(|j| {
+                let mut z = latent::noise(config.seed.wrapping_add(j as u64), k);
+                z.extend(&average_code);
+                z
+            })
+            .collect();
+        let flat: Vec<f32> = candidates.iter().flatten().copied().collect();
+        let drawn = model.decode(&flat)?; // [c, 3, 64, 64]
+        let mut z = Vec::with_capacity(n * model.latent_dim());
+        for i in 0..n {
+            let one = target.clone().slice([i..i + 1]).repeat_dim(0, config.candidates);
+            let errors = read_f32(errors_of(drawn.clone(), one)).await?;
+            let best = (0..errors.len())
+                .min_by(|a, b| errors[*a].total_cmp(&errors[*b]))
+                .unwrap_or(0);
+            z.extend(&candidates[best]);
+        }
+        let ad = device.autodiff();
+        Ok(Self {
+            generator: model.generator.clone().to_device(&ad).no_grad(),
+            target_ad: target.clone().to_device(&ad),
+            target,
+            ad,
+            model: model.clone(),
+            config,
+            m: vec![0.0; z.len()],
+            v: vec![0.0; z.len()],
+            z,
+            step: 0,
+            n,
+        })
+    }
+
+    /// Steps taken.
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    /// Whether all the configured steps are taken.
+    pub fn done(&self) -> bool {
+        self.step >= self.config.steps
+    }
+
+    /// One Adam step on the latents (the generator's weights fixed); returns the mean pixel
+    /// error before it. Does nothing and returns `None` once [`Self::done`].
+    pub async fn step(&mut self) -> Result<Option<f32>> {
+        if self.done() {
+            return Ok(None);
+        }
+        let (n, d, k) = (self.n, self.model.latent_dim(), self.model.noise_dim());
+        let zt = Tensor::<2>::from_data(TensorData::new(self.z.clone(), [n, d]), &self.ad)
+            .require_grad();
+        let per_image = errors_of(self.generator.forward(zt.clone()), self.target_ad.clone());
+        let noise = zt.clone().slice([0..n, 0..k]);
+        let shell = (noise.powf_scalar(2.0).mean_dim(1) - 1.0)
+            .powf_scalar(2.0)
+            .mean()
+            .mul_scalar(self.config.shell_weight);
+        let loss = per_image.clone().sum() + shell;
+        let grads = loss.backward();
+        let grad = zt.grad(&grads).ok_or(Error::Backend {
+            during: "inversion",
+            reason: "no gradient reached the latents".into(),
+        })?;
+        let grad = read_f32(grad).await?;
+        let errors = read_f32(per_image.detach()).await?;
+        self.step += 1;
+        let (beta_1, beta_2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+        let (c1, c2) = (
+            1.0 - beta_1.powi(self.step as i32),
+            1.0 - beta_2.powi(self.step as i32),
+        );
+        let lr = self.config.learning_rate;
+        for (j, g) in grad.iter().enumerate() {
+            self.m[j] = beta_1 * self.m[j] + (1.0 - beta_1) * g;
+            self.v[j] = beta_2 * self.v[j] + (1.0 - beta_2) * g * g;
+            self.z[j] -= lr * (self.m[j] / c1) / ((self.v[j] / c2).sqrt() + eps);
+        }
+        Ok(Some(errors.iter().sum::<f32>() / n as f32))
+    }
+
+    /// The latents found so far and their images' errors.
+    pub async fn finish(self) -> Result<Inversion> {
+        let errors = read_f32(errors_of(self.model.decode(&self.z)?, self.target)).await?;
+        Ok(Inversion {
+            latents: self.z,
+            errors,
+        })
+    }
+}
+
+/// Inverts `images` into `model`'s latent space (a GAN; a VAE has its encoder): an
+/// [`Inverter`] run to its end, `progress` told after each step.
 pub async fn invert(
     model: &LatentModel,
     images: &[&Rgb64],
     config: InvertConfig,
     mut progress: impl Progress,
 ) -> Result<Inversion> {
-    if images.is_empty() {
-        return Err(Error::NoImages("inversion: add at least one image".into()));
-    }
-    if config.steps > 10_000 || config.candidates == 0 || config.candidates > 256 {
-        return Err(Error::Config(format!(
-            "inversion takes 0 to 10000 steps and 1 to 256 candidates (got {} and {})",
-            config.steps, config.candidates
-        )));
-    }
-    let n = images.len();
-    let d = model.latent_dim();
-    let k = model.noise_dim();
-    let device = model.device().clone();
-    let target = image::to_tensor(images, &device);
-
-    // Start: each image's best candidate seed, with the data's average condition code.
-    let average_code: Vec<f32> = match model.conditions() {
-        Some(c) => {
-            let mut code = vec![0.0; c.dim()];
-            for cat in 0..c.categories.len() {
-                for tone in 0..crate::model::TONES.len() {
-                    let w = c.prior[cat * crate::model::TONES.len() + tone];
-                    code[cat] += w;
-                    code[c.categories.len() + tone] += w;
-                }
-            }
-            code
-        }
-        None => Vec::new(),
-    };
-    let candidate = |j: usize| -> Vec<f32> {
-        let mut z = latent::noise(config.seed.wrapping_add(j as u64), k);
-        z.extend(&average_code);
-        z
-    };
-    let candidates: Vec<Vec<f32>> = (0..config.candidates).map(candidate).collect();
-    let flat: Vec<f32> = candidates.iter().flatten().copied().collect();
-    let drawn = model.decode(&flat)?; // [c, 3, 64, 64]
-    let mut z = Vec::with_capacity(n * d);
-    for i in 0..n {
-        let one = target.clone().slice([i..i + 1]).repeat_dim(0, config.candidates);
-        let errors = read_f32(errors_of(drawn.clone(), one)).await?;
-        let best = (0..errors.len())
-            .min_by(|a, b| errors[*a].total_cmp(&errors[*b]))
-            .unwrap_or(0);
-        z.extend(&candidates[best]);
-    }
-
-    // Descent: Adam on the latents, the generator's weights fixed.
-    let ad = device.clone().autodiff();
-    let generator = model.generator.clone().to_device(&ad).no_grad();
-    let target_ad = target.clone().to_device(&ad);
-    let (mut m, mut v) = (vec![0.0f32; z.len()], vec![0.0f32; z.len()]);
-    let (beta_1, beta_2, eps) = (0.9f32, 0.999f32, 1e-8f32);
-    for step in 1..=config.steps {
-        let zt = Tensor::<2>::from_data(TensorData::new(z.clone(), [n, d]), &ad).require_grad();
-        let per_image = errors_of(generator.forward(zt.clone()), target_ad.clone());
-        let noise = zt.clone().slice([0..n, 0..k]);
-        let shell = (noise.powf_scalar(2.0).mean_dim(1) - 1.0)
-            .powf_scalar(2.0)
-            .mean()
-            .mul_scalar(config.shell_weight);
-        let loss = per_image.clone().sum() + shell;
-        let grads = loss.backward();
-        let grad = zt
-            .grad(&grads)
-            .ok_or(Error::Backend {
-                during: "inversion",
-                reason: "no gradient reached the latents".into(),
-            })?;
-        let grad = read_f32(grad).await?;
-        let step_errors = read_f32(per_image.detach()).await?;
-        let (c1, c2) = (
-            1.0 - beta_1.powi(step as i32),
-            1.0 - beta_2.powi(step as i32),
-        );
-        for j in 0..z.len() {
-            m[j] = beta_1 * m[j] + (1.0 - beta_1) * grad[j];
-            v[j] = beta_2 * v[j] + (1.0 - beta_2) * grad[j] * grad[j];
-            z[j] -= config.learning_rate * (m[j] / c1) / ((v[j] / c2).sqrt() + eps);
-        }
-        let mean = step_errors.iter().sum::<f32>() / n as f32;
-        if !progress.step(step, config.steps, mean) {
+    let mut inverter = Inverter::start(model, images, config).await?;
+    while let Some(error) = inverter.step().await? {
+        if !progress.step(inverter.step_count(), config.steps, error) {
             break;
         }
     }
-    // The errors of the latents returned (the loop's are one update behind).
-    let errors = read_f32(errors_of(model.decode(&z)?, target)).await?;
-    Ok(Inversion { latents: z, errors })
+    inverter.finish().await
 }

@@ -237,6 +237,21 @@ impl Generator {
         rgba_of(images).await
     }
 
+    /// GAN inversion ("find my image"): latent vectors (`n * latentDim`) whose images come
+    /// closest to 64x64 RGBA images, after `steps` steps; decode them to see the result.
+    pub async fn invert(&self, rgba: Vec<u8>, steps: u32) -> Result<Vec<f32>, JsError> {
+        let images = image::from_rgba(&rgba).map_err(js_error)?;
+        let refs: Vec<&Rgb64> = images.iter().collect();
+        let config = crate::invert::InvertConfig {
+            steps: steps as usize,
+            ..Default::default()
+        };
+        let found = crate::invert::invert(&self.inner, &refs, config, |_, _, _| true)
+            .await
+            .map_err(js_error)?;
+        Ok(found.latents)
+    }
+
     /// Latent vectors (posterior means) of 64x64 RGBA images (`n * 64 * 64 * 4` bytes).
     pub async fn encode(&self, rgba: Vec<u8>) -> Result<Vec<f32>, JsError> {
         let images = image::from_rgba(&rgba).map_err(js_error)?;
@@ -325,6 +340,26 @@ impl FineTuner {
             losses.extend(self.inner.step().await.map_err(js_error)?.pair());
         }
         Ok(losses)
+    }
+
+    /// Starts the quick mode: inverting the images (up to 32) into the GAN's latent space in
+    /// `steps` steps, taken by `priorStep`; then samples and training draw near them.
+    #[wasm_bindgen(js_name = startPrior)]
+    pub async fn start_prior(&mut self, steps: u32) -> Result<(), JsError> {
+        self.inner.start_prior(steps as usize).await.map_err(js_error)
+    }
+
+    /// One inversion step of the quick mode: the mean squared pixel error (pixels in 0-1), or
+    /// `undefined` once done (the prior is then in place).
+    #[wasm_bindgen(js_name = priorStep)]
+    pub async fn prior_step(&mut self) -> Result<Option<f32>, JsError> {
+        self.inner.prior_step().await.map_err(js_error)
+    }
+
+    /// Stops the quick mode's inversion; no prior is set.
+    #[wasm_bindgen(js_name = cancelPrior)]
+    pub fn cancel_prior(&mut self) {
+        self.inner.cancel_prior();
     }
 
     /// Preview samples of the model as trained so far (RGBA).

@@ -45,13 +45,17 @@ export interface FineTuneStep {
 export interface FineTuneOptions {
   /** 1 to 5000; default 60. */
   steps?: number;
+  /** Images per step; default 16. */
   batchSize?: number;
   /** Discriminator blocks kept frozen (FreezeD); default 2. */
   freeze?: number;
+  /** GAN only: inversion steps of the quick mode before fine-tuning (0 to 1000; default 50). */
+  priorSteps?: number;
   backend?: Backend;
   previewEvery?: number;
   onStep?(step: FineTuneStep): void;
   onPreview?(rgba: Rgba): void;
+  onInvert?(progress: { step: number; steps: number; error: number }): void;
 }
 
 export interface FineTuneRun {
@@ -88,6 +92,10 @@ export class Generator {
   interpolate(from: End, to: End, frames?: number, how?: "slerp" | "lerp"): Promise<Rgba>;
   /** VAE only: latent vectors (posterior means) of 64x64 RGBA images. */
   encode(rgba: Uint8Array | Uint8ClampedArray): Promise<Float32Array>;
+  /** GAN only ("find my image"): latents whose images come closest to 64x64 RGBA images. */
+  invert(rgba: Uint8Array | Uint8ClampedArray, options?: { steps?: number }): Promise<Float32Array>;
+  /** Images (RGBA) of latent vectors (`n * latentDim`). */
+  decode(latents: ArrayLike<number>): Promise<Rgba>;
   /** A PNG with provenance text chunks (software, model, latent, "AI-generated"). */
   toPng(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number, latent: string): Promise<Blob>;
   /** `.lpw` bytes of a model made or loaded in this page; null for a shipped model. */

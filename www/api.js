@@ -1,7 +1,7 @@
 // latentpad's script API: load a model, sample, interpolate, encode, fine-tune, export, all
 // computed in the page's shared Web Worker. Types: api.d.ts. No model logic here.
 import { call, onWorkerEvent } from "./client.js";
-import { MAX_FILE_BYTES, MAX_UPLOADS } from "./limits.js";
+import { BATCH_SIZE, MAX_FILE_BYTES, MAX_UPLOADS, PRIOR_STEPS, STEPS } from "./limits.js";
 
 /** Images are 64x64 RGBA. */
 export const SIZE = 64;
@@ -126,6 +126,18 @@ export class Generator {
     return call("encode", { key: this.key, rgba: copy }, { transfer: [copy] });
   }
 
+  /** GAN only ("find my image"): latents whose images come closest to 64x64 RGBA images. */
+  invert(rgba, { steps = 150 } = {}) {
+    if (this.kind !== "gan") return Promise.reject(new Error(`${this.name} is a ${this.kind.toUpperCase()}; it encodes images instead`));
+    const copy = new Uint8Array(rgba.buffer ? rgba.buffer.slice(rgba.byteOffset, rgba.byteOffset + rgba.byteLength) : rgba).buffer;
+    return call("invert", { key: this.key, rgba: copy, steps }, { transfer: [copy] });
+  }
+
+  /** Images (RGBA) of latent vectors (`n * latentDim` numbers). */
+  decode(latents) {
+    return call("decode", { key: this.key, latents: Array.from(latents) });
+  }
+
   /** A PNG (Blob) of RGBA pixels with provenance text: this model, the latent or seed, "AI-generated". */
   async toPng(rgba, width, height, latent) {
     const copy = new Uint8Array(rgba.buffer ? rgba.buffer.slice(rgba.byteOffset, rgba.byteOffset + rgba.byteLength) : rgba).buffer;
@@ -142,25 +154,30 @@ export class Generator {
    * Fine-tunes a copy of this model on `images` (an array of 64x64 RGBA arrays, see
    * `decodeImages`). Returns a run: `cancel()` stops it after the step under way, `done`
    * resolves to the fine-tuned Generator. `onStep({ step, steps, losses, labels })` follows
-   * every step; `onPreview(rgba)` gets 8 preview samples every `previewEvery` steps.
+   * every step; `onPreview(rgba)` gets 8 preview samples every `previewEvery` steps. A GAN
+   * first runs the quick mode: `priorSteps` inversion steps that find the images in its latent
+   * space (0 skips them), followed by `onInvert({ step, steps, error })`.
    */
-  fineTune(images, { steps = 60, batchSize = 8, freeze = 2, backend, previewEvery = 10, onStep, onPreview } = {}) {
+  fineTune(images, { steps = STEPS.fallback, batchSize = BATCH_SIZE, freeze = 2, priorSteps = PRIOR_STEPS, backend, previewEvery = 10, onStep, onPreview, onInvert } = {}) {
     const run = { cancelled: false };
     const id = `run-${++runs}`;
     const labels = this.kind === "gan" ? ["discriminator", "generator"] : ["reconstruction", "KL"];
     const done = (async () => {
       if (!Number.isInteger(steps) || steps < 1 || steps > 5000) throw new LatentpadError("finetune", "steps must be a whole number from 1 to 5000");
       if (!images?.length) throw new LatentpadError("finetune", "add at least one image before fine-tuning");
+      if (!Number.isInteger(priorSteps) || priorSteps < 0 || priorSteps > 1000) throw new LatentpadError("finetune", "priorSteps must be a whole number from 0 to 1000");
       const buffers = images.map((img) => new Uint8Array(img).slice().buffer);
       const bytes = this.source.bytes ? this.source.bytes.slice().buffer : undefined;
       const transfer = bytes ? [...buffers, bytes] : buffers;
       await call("fineTuneStart", { run: id, urls: this.source.urls, bytes, images: buffers, batchSize, freeze, backend: backend ?? this.backend }, { transfer });
       try {
         // The loop runs in the worker; each step and each preview comes back as progress.
-        const onProgress = (p) => (p.preview ? onPreview?.(p.preview) : onStep?.({ step: p.step, steps, losses: p.losses, labels }));
+        const onProgress = (p) =>
+          p.preview ? onPreview?.(p.preview) : p.phase === "invert" ? onInvert?.({ step: p.step, steps: p.total, error: p.error }) : onStep?.({ step: p.step, steps, losses: p.losses, labels });
         run.started = true;
         if (run.cancelled) call("fineTuneCancel", { run: id }).catch(() => {});
-        const result = await call("fineTuneRun", { run: id, steps, previewEvery }, { onProgress });
+        const prior = this.kind === "gan" ? priorSteps : 0;
+        const result = await call("fineTuneRun", { run: id, steps, previewEvery, priorSteps: prior }, { onProgress });
         const weights = await call("fineTuneExport", { run: id });
         const tuned = await Generator.fromBytes(weights, { name: `${this.name}-finetuned`, backend: backend ?? this.backend });
         tuned.stepsTrained = result.steps;

@@ -5,6 +5,7 @@ export interface LatentPadEventMap {
   load: CustomEvent<{ model: string; name: string; kind: "gan" | "vae"; backend: "webgpu" | "cpu"; fineTuned: boolean }>;
   progress: CustomEvent<
     | { phase: "load"; loaded: number; total: number }
+    | { phase: "invert"; step: number; total: number; error: number }
     | { phase: "finetune"; step: number; total: number; losses: [number, number] }
   >;
   sample: CustomEvent<{ seed: number; count: number; ms: number; model: string; backend: "webgpu" | "cpu" } & Steering>;

@@ -442,7 +442,7 @@ export class LatentPad extends HTMLElement {
   #setEnabled(on) {
     this.#q(".new-samples").disabled = !on || this.#busy;
     this.#q(".ft-start").disabled = !on || this.#uploads.length === 0 || this.#run !== null;
-    const canWalk = on && this.#generator?.canEncode && this.#uploads.length >= 2;
+    const canWalk = on && (this.#generator?.canEncode || this.#generator?.kind === "gan") && this.#uploads.length >= 2;
     this.#q(".interp-uploads").hidden = !canWalk;
   }
 
@@ -501,7 +501,10 @@ export class LatentPad extends HTMLElement {
       const rgba = new Uint8Array(2 * SIZE * SIZE * 4);
       rgba.set(a.rgba, 0);
       rgba.set(b.rgba, SIZE * SIZE * 4);
-      const z = await this.#generator.encode(rgba);
+      // A VAE encodes; a GAN finds the latents by inversion.
+      const generator = this.#generator;
+      if (generator.kind === "gan") this.#status("Finding your two images in the model…", { progress: NaN });
+      const z = generator.canEncode ? await generator.encode(rgba) : await generator.invert(rgba);
       const d = this.#generator.latentDim;
       await this.interpolate(z.slice(0, d), z.slice(d, 2 * d));
     } catch (e) {
@@ -640,6 +643,11 @@ export class LatentPad extends HTMLElement {
           this.#emit("progress", { phase: "finetune", step, total: steps, losses });
         },
         onPreview: (rgba) => this.#showPreviews(rgba),
+        onInvert: ({ step, steps, error }) => {
+          this.#q(".ft-progress").value = step / steps;
+          this.#note(".ft-status", `Finding your images in the model: ${step} of ${steps} (pixel error ${error.toFixed(3)})`);
+          this.#emit("progress", { phase: "invert", step, total: steps, error });
+        },
       });
       if (handle.cancelled) this.#run.cancel();
       this.#setEnabled(true);

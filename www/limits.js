@@ -7,6 +7,14 @@ export const MAX_UPLOADS = 1000;
 export const MAX_FILE_BYTES = 50 * 1024 * 1024;
 /** Fine-tuning steps per run from the element. */
 export const STEPS = { min: 1, max: 5000, fallback: 60 };
+/**
+ * The quick mode's inversion steps before a GAN's fine-tuning (0 turns it off): the images are
+ * found in the model's latent space first and samples are drawn near them, so 60 steps give
+ * hearts where they gave blobs (docs/finetune-bench.md, recipe `prior`).
+ */
+export const PRIOR_STEPS = 50;
+/** Images per fine-tuning step, as in the benchmark's recipes. */
+export const BATCH_SIZE = 16;
 /** Frames of an interpolation strip. */
 export const FRAMES = 16;
 

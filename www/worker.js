@@ -180,6 +180,12 @@ const handlers = {
       typeof x === "number" ? m.latent(x) : Array.isArray(x) ? new Float32Array(x) : m.latent(x.seed, x.category ?? undefined, x.skinTone ?? undefined);
     return m.interpolate(latent(from), latent(to), frames, how);
   },
+  async invert(_id, { key, rgba, steps }) {
+    return (await model(key)).invert(new Uint8Array(rgba), steps);
+  },
+  async decode(_id, { key, latents }) {
+    return (await model(key)).decode(new Float32Array(latents));
+  },
   async encode(_id, { key, rgba }) {
     return (await model(key)).encode(new Uint8Array(rgba));
   },
@@ -195,13 +201,31 @@ const handlers = {
   // The whole loop runs here: each step's losses and every `previewEvery` steps 8 preview
   // samples go out as progress; a `fineTuneCancel` for the run stops it after the step under
   // way. Resolves to the steps taken and whether it was cancelled.
-  async fineTuneRun(id, { run, steps, previewEvery }) {
+  async fineTuneRun(id, { run, steps, previewEvery, priorSteps = 0 }) {
     const tuner = running(run);
     const preview = async (step) => {
       const rgba = await tuner.sample(8, 0);
       postMessage({ id, progress: { preview: rgba, step } }, [rgba.buffer]);
     };
+    const yieldToMessages = () => new Promise((resolve) => setTimeout(resolve, 0));
     await preview(0);
+    // The quick mode first (a GAN): invert the images, then sample and train near them.
+    if (priorSteps > 0) {
+      await tuner.startPrior(priorSteps);
+      let inverted = 0;
+      for (;;) {
+        if (cancelled.has(run)) {
+          tuner.cancelPrior();
+          break;
+        }
+        const error = await tuner.priorStep();
+        if (error === undefined) break;
+        inverted += 1;
+        postMessage({ id, progress: { phase: "invert", step: Math.min(inverted, priorSteps), total: priorSteps, error } });
+        await yieldToMessages();
+      }
+      if (!cancelled.has(run)) await preview(0);
+    }
     let step = 0;
     while (step < steps && !cancelled.has(run)) {
       const losses = await tuner.trainSteps(1);
@@ -209,7 +233,7 @@ const handlers = {
       postMessage({ id, progress: { step, losses: [losses[0], losses[1]] } });
       if (step % previewEvery === 0 && step < steps) await preview(step);
       // A task boundary, so that a cancel message is handled between two steps.
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await yieldToMessages();
     }
     await preview(step);
     const stopped = cancelled.delete(run);

@@ -7,7 +7,7 @@ use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 
 use super::blocks::{DownBlock, UpBlock, conditioned_norm, pyramid};
-use super::condition::Conditions;
+use super::condition::{Conditions, LatentPrior};
 use crate::backend::flex::{self, Activation};
 
 /// Generator architecture.
@@ -242,6 +242,10 @@ pub struct GanConfig {
     /// The conditions of a conditional GAN (`None`: unconditional).
     #[config(default = "None")]
     pub conditions: Option<Conditions>,
+    /// Where sampling draws latents, if not from the standard Gaussian (a fine-tuned model's
+    /// fit to its images' latents).
+    #[config(default = "None")]
+    pub prior: Option<LatentPrior>,
 }
 
 impl GanConfig {

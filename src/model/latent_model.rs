@@ -88,6 +88,14 @@ impl LatentModel {
         }
     }
 
+    /// The fitted latent prior of a fine-tuned GAN, if any.
+    pub fn prior(&self) -> Option<&super::LatentPrior> {
+        match &self.config {
+            ModelConfig::Gan(c) => c.prior.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Checks that `steering` fits this model: any for a conditional GAN whose data has it,
     /// none for other models.
     pub fn check_steering(&self, steering: Steering) -> Result<()> {
@@ -137,10 +145,22 @@ impl LatentModel {
     /// condition `steering` asks for, the rest drawn from the data's frequencies by the seed.
     pub fn latent(&self, seed: u64, steering: Steering) -> Result<Vec<f32>> {
         self.check_steering(steering)?;
-        let mut z = latent::noise(seed, self.noise_dim());
+        let k = self.noise_dim();
+        let mut z = latent::noise(seed, k);
+        let centre = self.prior().map(|p| (p, p.centre(seed)));
+        if let Some((prior, centre)) = centre {
+            prior.apply(centre, &mut z);
+        }
         if let Some(conditions) = self.conditions() {
-            let (category, tone) = conditions.resolve(steering, seed);
-            z.extend(conditions.code(category, tone));
+            match centre {
+                Some((_, c)) if steering == Steering::default() && c.len() == k + conditions.dim() => {
+                    z.extend(&c[k..])
+                }
+                _ => {
+                    let (category, tone) = conditions.resolve(steering, seed);
+                    z.extend(conditions.code(category, tone));
+                }
+            }
         }
         Ok(z)
     }
@@ -170,7 +190,7 @@ impl LatentModel {
 
     /// [`Self::sample`] steered to a category and/or tone (conditional GAN).
     pub fn sample_steered(&self, n: usize, seed: u64, steering: Steering) -> Result<Tensor<4>> {
-        if self.conditions().is_none() && steering == Steering::default() {
+        if self.conditions().is_none() && self.prior().is_none() && steering == Steering::default() {
             return self.decode(&latent::noise_batch(seed, n, self.latent_dim()));
         }
         let mut z = Vec::with_capacity(n * self.latent_dim());

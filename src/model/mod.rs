@@ -18,7 +18,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use classifier::{Classifier, ClassifierConfig};
-pub use condition::{Conditions, Steering, TONES};
+pub use condition::{Conditions, LatentPrior, Steering, TONES};
 pub use gan::{Discriminator, DiscriminatorConfig, GanConfig, Generator, GeneratorConfig};
 pub use latent_model::LatentModel;
 pub use vae::{Encoder, EncoderConfig, VaeConfig};

@@ -8,9 +8,17 @@ use super::{Losses, Trainer};
 use crate::data::BatchSampler;
 use crate::image::Rgb64;
 use crate::limits::{MAX_BATCH, MAX_PREVIEW};
-use crate::model::LatentModel;
+use crate::invert::{InvertConfig, Inverter};
+use crate::model::{LatentModel, LatentPrior};
 use crate::weights::WeightsFile;
 use crate::{Error, Result};
+
+/// Most images [`FineTuning::fit_prior`] inverts (the first ones): enough for a mean and a
+/// spread, and a bounded wait.
+pub const MAX_PRIOR_IMAGES: usize = 32;
+
+/// How far the quick mode's samples go from the uploads' latents (see [`LatentPrior`]).
+pub const PRIOR_SPREAD: f32 = 0.5;
 
 /// What a session was started with: what [`FineTuning::reset`] starts again from.
 struct Start {
@@ -27,6 +35,8 @@ pub struct FineTuning {
     sampler: BatchSampler,
     name: String,
     start: Start,
+    /// The quick mode's inversion under way.
+    inverting: Option<Inverter>,
 }
 
 impl FineTuning {
@@ -56,6 +66,7 @@ impl FineTuning {
             name: format!("{}-finetuned", start.file.meta.name),
             images,
             start,
+            inverting: None,
         })
     }
 
@@ -68,10 +79,12 @@ impl FineTuning {
         )
     }
 
-    /// Back to the pretrained weights it started from (step 0, same images, same batches).
+    /// Back to the pretrained weights it started from (step 0, same images, same batches, no
+    /// fitted prior).
     pub fn reset(&mut self) -> Result<()> {
         self.trainer = Self::trainer(&self.start)?;
         self.sampler = BatchSampler::new(self.images.len(), 1);
+        self.inverting = None;
         Ok(())
     }
 
@@ -85,6 +98,64 @@ impl FineTuning {
         let idx = self.sampler.next_batch(self.trainer.batch_size());
         let batch: Vec<&Rgb64> = idx.iter().map(|i| &self.images[*i]).collect();
         self.trainer.step(&batch).await
+    }
+
+    /// Quick mode (MidiMe's idea): starts inverting up to [`MAX_PRIOR_IMAGES`] of the images
+    /// into the GAN's latent space (`steps` of [`crate::invert`]); once
+    /// [`Self::prior_step`] has taken them all, samples and training draw near where the
+    /// images land ([`LatentPrior`]). The weights are not touched by this.
+    pub async fn start_prior(&mut self, steps: usize) -> Result<()> {
+        let Trainer::Gan(trainer) = &self.trainer else {
+            return Err(Error::Config(
+                "the quick mode (a latent prior) is for a GAN; a VAE has its encoder".into(),
+            ));
+        };
+        let images: Vec<&Rgb64> = self.images.iter().take(MAX_PRIOR_IMAGES).collect();
+        let config = InvertConfig {
+            steps,
+            ..Default::default()
+        };
+        self.inverting = Some(Inverter::start(&trainer.latent_model(), &images, config).await?);
+        Ok(())
+    }
+
+    /// One inversion step of the quick mode; returns the mean pixel error, or `None` when
+    /// there is nothing left to do (the prior is then in place).
+    pub async fn prior_step(&mut self) -> Result<Option<f32>> {
+        let Some(inverter) = self.inverting.as_mut() else {
+            return Ok(None);
+        };
+        if let Some(error) = inverter.step().await? {
+            if !inverter.done() {
+                return Ok(Some(error));
+            }
+        }
+        let Some(inverter) = self.inverting.take() else {
+            return Ok(None);
+        };
+        let latent_dim = self.trainer.latent_model().latent_dim();
+        let found = inverter.finish().await?;
+        let error = found.mean_error();
+        let prior = LatentPrior::around(found.latents, latent_dim, PRIOR_SPREAD)?;
+        if let Trainer::Gan(trainer) = &mut self.trainer {
+            trainer.set_prior(Some(prior));
+        }
+        Ok(Some(error))
+    }
+
+    /// Stops an inversion under way; no prior is set.
+    pub fn cancel_prior(&mut self) {
+        self.inverting = None;
+    }
+
+    /// [`Self::start_prior`] and every [`Self::prior_step`]; returns the last mean error.
+    pub async fn fit_prior(&mut self, steps: usize) -> Result<f32> {
+        self.start_prior(steps).await?;
+        let mut last = f32::NAN;
+        while let Some(error) = self.prior_step().await? {
+            last = error;
+        }
+        Ok(last)
     }
 
     /// The model as fine-tuned so far, ready for inference.

@@ -180,6 +180,12 @@ impl GanTrainer {
         self.state.step
     }
 
+    /// Draws the generator's latents from `prior` from now on (and records it in the model:
+    /// samples and exported weights use it too).
+    pub fn set_prior(&mut self, prior: Option<crate::model::LatentPrior>) {
+        self.model_config.prior = prior;
+    }
+
     /// The conditions of a conditional GAN.
     pub fn conditions(&self) -> Option<&Conditions> {
         self.model_config.conditions.as_ref()
@@ -192,13 +198,23 @@ impl GanTrainer {
         let k = self.model_config.generator.condition_dim.unwrap_or(0);
         let mut z: Vec<f32> = Vec::with_capacity(n * (d + k));
         for i in 0..n {
-            z.extend((0..d).map(|_| self.state.rng.next_gaussian()));
+            let mut noise: Vec<f32> = (0..d).map(|_| self.state.rng.next_gaussian()).collect();
+            let prior = self.model_config.prior.as_ref();
+            let centre = prior.map(|p| p.centre(self.state.rng.next_u64()).to_vec());
+            if let (Some(prior), Some(centre)) = (prior, &centre) {
+                prior.apply(centre, &mut noise);
+            }
+            z.extend(noise);
             if let Some(conditions) = &self.model_config.conditions {
-                let (c, t) = match labels {
-                    Some(labels) => labels[i],
-                    None => conditions.resolve(Steering::default(), self.state.rng.next_u64()),
-                };
-                z.extend(conditions.code(c, t));
+                match (labels, centre) {
+                    (Some(labels), _) => z.extend(conditions.code(labels[i].0, labels[i].1)),
+                    (None, Some(c)) if c.len() == d + conditions.dim() => z.extend(&c[d..]),
+                    (None, _) => {
+                        let (c, t) =
+                            conditions.resolve(Steering::default(), self.state.rng.next_u64());
+                        z.extend(conditions.code(c, t));
+                    }
+                }
             }
         }
         let width = z.len() / n;

@@ -336,6 +336,58 @@ fn fine_tuning_session_steps_resets_and_exports() {
     assert!(matches!(none, Err(latentpad::Error::NoImages(_))));
 }
 
+#[test]
+fn the_quick_mode_moves_samples_to_the_uploads_latents_and_survives_export() {
+    let device = default_device();
+    let base = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
+        .unwrap()
+        .export("tiny")
+        .unwrap();
+    let preview = |s: &FineTuning| read_f32_blocking(s.preview(4, 3).unwrap()).unwrap();
+    let mut session = FineTuning::new(base.clone(), discs(), 4, 2, &device).unwrap();
+    let before = preview(&session);
+    // Cancelled half-way: no prior, samples unchanged.
+    pollster::block_on(session.start_prior(4)).unwrap();
+    assert!(pollster::block_on(session.prior_step()).unwrap().is_some());
+    session.cancel_prior();
+    assert_eq!(pollster::block_on(session.prior_step()).unwrap(), None);
+    assert_eq!(preview(&session), before);
+    // Run to the end: samples now come from near the uploads' latents; weights untouched.
+    let error = pollster::block_on(session.fit_prior(4)).unwrap();
+    assert!(error.is_finite());
+    assert_eq!(session.steps(), 0);
+    assert_ne!(preview(&session), before, "the prior changed nothing");
+    let exported = pollster::block_on(session.export()).unwrap();
+    let reloaded = LatentModel::from_weights(
+        &WeightsFile::parse(&exported.to_bytes(), "tuned").unwrap(),
+        &device,
+    )
+    .unwrap();
+    assert!(reloaded.prior().is_some());
+    assert_eq!(
+        read_f32_blocking(reloaded.sample(4, 3).unwrap()).unwrap(),
+        preview(&session),
+        "the exported model samples as the session did"
+    );
+    session.reset().unwrap();
+    assert_eq!(preview(&session), before, "reset keeps the prior");
+    // A VAE has no quick mode.
+    let vae = VaeTrainer::new(
+        VaeConfig::new(
+            EncoderConfig::new().with_latent_dim(16).with_width(8),
+            GeneratorConfig::new().with_latent_dim(16).with_width(8),
+        ),
+        VaeTrainConfig::new(),
+        &device,
+    )
+    .unwrap()
+    .export("tiny-vae")
+    .unwrap();
+    let mut session = FineTuning::new(vae, discs(), 4, 2, &device).unwrap();
+    let err = pollster::block_on(session.start_prior(4)).unwrap_err().to_string();
+    assert!(err.contains("for a GAN"), "{err}");
+}
+
 /// A resumed fine-tuning run still knows where its weights came from: its exports stay marked
 /// fine-tuned and count the base model's steps.
 #[test]

@@ -43,7 +43,8 @@ pub(crate) enum Command {
         /// Uploads per target set.
         #[arg(long, value_delimiter = ',', default_value = "10,30")]
         sizes: Vec<usize>,
-        /// Recipes: default (the page's: batch 16, FreezeD 2) or freeze-0 to freeze-4.
+        /// Recipes: default (the page's: batch 16, FreezeD 2), freeze-0 to freeze-4, or prior /
+        /// prior-N (a latent prior fitted to the uploads' inversions, N steps, then default).
         #[arg(long, value_delimiter = ',', default_value = "default")]
         recipes: Vec<String>,
         /// Step counts to score at (0: the base model).
