@@ -40,18 +40,18 @@ fn message<T>(result: Result<T, JsError>) -> String {
 async fn same_seed_gives_the_same_images_and_image_i_is_seed_plus_i() {
     let g = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
     assert_eq!((g.kind().as_str(), g.backend().as_str()), ("gan", "cpu"));
-    let a = ok(g.sample(4, 7.0).await).to_vec();
-    let b = ok(g.sample(4, 7.0).await).to_vec();
+    let a = ok(g.sample(4, 7.0, None, None).await).to_vec();
+    let b = ok(g.sample(4, 7.0, None, None).await).to_vec();
     assert_eq!(a.len(), 4 * IMAGE);
     assert_eq!(a, b);
-    let shifted = ok(g.sample(2, 8.0).await).to_vec();
+    let shifted = ok(g.sample(2, 8.0, None, None).await).to_vec();
     assert_eq!(&a[IMAGE..3 * IMAGE], &shifted[..]);
     assert!(
         a.chunks(4).any(|p| p[..3] != a[..3]),
         "the image is one flat colour"
     );
     let strip = ok(g
-        .interpolate(ok(g.latent(1.0)), ok(g.latent(2.0)), 5, "slerp".into())
+        .interpolate(ok(g.latent(1.0, None, None)), ok(g.latent(2.0, None, None)), 5, "slerp".into())
         .await);
     assert_eq!(strip.length() as usize, 5 * IMAGE);
 }
@@ -63,8 +63,8 @@ async fn bad_arguments_and_files_become_js_errors_with_messages() {
     let msg = message(Generator::load(files(&[GENERATOR]), "webgpu".into()).await);
     assert!(msg.contains("not in this build"), "{msg}");
     let g = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
-    assert!(message(g.sample(0, 1.0).await).contains("n must be 1 to 256"));
-    assert!(message(g.sample(1, -1.0).await).contains("seed must be a whole number"));
+    assert!(message(g.sample(0, 1.0, None, None).await).contains("n must be 1 to 256"));
+    assert!(message(g.sample(1, -1.0, None, None).await).contains("seed must be a whole number"));
     assert!(message(g.encode(vec![0; IMAGE]).await).contains("VAE"));
     let msg = message(decode_image(b"hello", "notes.png"));
     assert!(msg.contains("notes.png"), "{msg}");
@@ -88,13 +88,13 @@ async fn uploads_decode_and_a_fine_tuning_step_runs_and_exports() {
     let pretrained = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
     assert_eq!(
         ok(tuner.sample(1, 0.0).await).to_vec(),
-        ok(pretrained.sample(1, 0.0).await).to_vec()
+        ok(pretrained.sample(1, 0.0, None, None).await).to_vec()
     );
     assert_eq!(ok(tuner.train_steps(1).await).len(), 2);
     assert_eq!(tuner.steps(), 1.0);
     let tuned = ok(Generator::load(files(&[&bytes]), "cpu".into()).await);
     assert!(tuned.fine_tuned());
-    assert_eq!(ok(tuned.sample(1, 0.0).await).length() as usize, IMAGE);
+    assert_eq!(ok(tuned.sample(1, 0.0, None, None).await).length() as usize, IMAGE);
     let msg = message(
         FineTuner::create(
             files(&[GENERATOR, DISCRIMINATOR]),

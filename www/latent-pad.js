@@ -1,6 +1,7 @@
 // <latent-pad>: the whole latentpad UI as one custom element (the demo page is one of these).
 // Attributes: model, mode ("sample interpolate finetune"), seed, count, backend, controls,
-// category and skin-tone (a conditional GAN's steering; pickers in the controls).
+// category and skin-tone (a conditional GAN's steering; pickers in the controls), prior-steps
+// (the quick mode's inversion steps before a GAN's fine-tuning; 0 skips it).
 // Methods: sample(), interpolate(a, b, frames), fineTune(files, { steps }), toBlob(index),
 // exportModel(). Events (detail): load, progress, sample, error ({ type, message }).
 // Drawing and input only: the models run in the page's shared worker (api.js).
@@ -21,7 +22,7 @@ function whole(value, min, max) {
 }
 
 export class LatentPad extends HTMLElement {
-  static observedAttributes = ["model", "mode", "seed", "count", "backend", "controls", "category", "skin-tone"];
+  static observedAttributes = ["model", "mode", "seed", "count", "backend", "controls", "category", "skin-tone", "prior-steps"];
 
   #root = null;
   #started = false;
@@ -635,6 +636,7 @@ export class LatentPad extends HTMLElement {
       const started = performance.now();
       this.#run = base.fineTune(this.#uploads.map((u) => u.rgba), {
         steps: total,
+        priorSteps: this.#number("prior-steps"),
         onStep: ({ step, steps, losses, labels }) => {
           this.#losses.push(losses);
           this.#q(".ft-progress").value = step / steps;

@@ -22,4 +22,5 @@ export const FRAMES = 16;
 export const NUMBERS = {
   seed: { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0, rule: "the seed must be a whole number from 0 to 2^53 - 1" },
   count: { min: 1, max: 64, fallback: 16, rule: "count must be a whole number from 1 to 64" },
+  "prior-steps": { min: 0, max: 1000, fallback: PRIOR_STEPS, rule: "prior-steps must be a whole number from 0 to 1000" },
 };

@@ -117,9 +117,17 @@ test("uploads are decoded in the worker, bad files are named, and fine-tuning ru
   const before = await canvasStats(page, ".tile canvas");
   const uploadsStart = requests.length;
   await watchLongTasks(page);
+  // The quick mode first (3 inversion steps here, 50 by default), then 4 fine-tuning steps.
+  await page.$eval(PAD, (el) => {
+    el.setAttribute("prior-steps", "3");
+    window.__phases = [];
+    el.addEventListener("progress", (e) => window.__phases.push(`${e.detail.phase}:${e.detail.step}`));
+  });
   await page.fill(".ft-steps", "4");
   await page.click(".ft-start");
   await page.waitForSelector("latent-pad[data-finetuned='4']", { timeout: 300_000 });
+  const phases = await page.evaluate(() => window.__phases);
+  assert.deepEqual(phases, ["invert:1", "invert:2", "invert:3", "finetune:1", "finetune:2", "finetune:3", "finetune:4"]);
   const long = await longTasks(page);
   assert.ok(long.every((d) => d < 50), `main-thread tasks over 50 ms while fine-tuning: ${long}`);
   assert.match(await shadowText(page, ".ft-status"), /Done after 4 steps/);

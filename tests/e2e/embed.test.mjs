@@ -153,6 +153,17 @@ test("bad attributes, a missing or HTML model folder, and removal mid-fine-tune 
   assert.ok(outcome.steps >= 1 && outcome.steps < 200, JSON.stringify(outcome));
   const again = await page.$eval("#controlled", (el) => el.sample().then((r) => r.images.length));
   assert.ok(again > 0);
+
+  // Cancel during the quick mode's inversion: a clean stop before any training step.
+  const early = await page.$eval("#controlled", async (el) => {
+    el.setAttribute("prior-steps", "500");
+    const rgba = new Uint8ClampedArray(64 * 64 * 4).fill(90);
+    const handle = el.fineTune([{ name: "dark.png", rgba }], { steps: 50 });
+    await new Promise((resolve) => el.addEventListener("progress", (e) => e.detail.phase === "invert" && resolve()));
+    handle.cancel();
+    return handle.done.then((r) => r, (e) => ({ error: e.message }));
+  });
+  assert.deepEqual(early, { steps: 0, cancelled: true });
   assert.deepEqual(errors, []);
   await context.close();
 });
