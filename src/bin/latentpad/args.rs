@@ -77,6 +77,10 @@ pub(crate) enum Command {
         /// `medium`, `medium-dark`, `dark`).
         #[arg(long)]
         skin_tone: Option<String>,
+        /// Conditional GAN: one row of --n images per category (`category`) or per skin tone
+        /// of people (`skin-tone`), the same seeds in every row.
+        #[arg(long, value_enum, conflicts_with_all = ["category", "skin_tone"])]
+        by: Option<By>,
         /// Output PNG.
         #[arg(long)]
         out: PathBuf,
@@ -208,6 +212,12 @@ pub(crate) enum Target {
     /// Which emoji it is, across the Noto and Twemoji styles (every training emoji a class):
     /// a feature space for scores that does not hinge on one style.
     Identity,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub(crate) enum By {
+    Category,
+    SkinTone,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

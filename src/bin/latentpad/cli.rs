@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::args::{Cli, Command, Kind, Path_, Target, TrainArgs};
+use crate::args::{By, Cli, Command, Kind, Path_, Target, TrainArgs};
 use latentpad::backend::default_device;
 use latentpad::data::{self, EmojiStyle, Example, condition_of};
 use latentpad::eval;
@@ -73,12 +73,16 @@ pub fn main() -> Result<()> {
             columns,
             category,
             skin_tone,
+            by,
             out,
         } => {
             if n == 0 || n > MAX_GRID {
                 bail!("--n must be between 1 and {MAX_GRID}");
             }
             let (model, meta) = load_model(&model)?;
+            if let Some(by) = by {
+                return sample_by(&model, &meta, by, n, seed, &out);
+            }
             let steering = model.steering(category.as_deref(), skin_tone.as_deref())?;
             let images = model.sample_steered(n, seed, steering)?;
             let latent = format!(
@@ -167,6 +171,44 @@ pub fn main() -> Result<()> {
             n,
         } => report(&model, &classifier, &tone_classifier, &data_dir, n)?,
     }
+    Ok(())
+}
+
+/// One row of `n` samples per category or per skin tone of people.
+fn sample_by(model: &LatentModel, meta: &WeightsMeta, by: By, n: usize, seed: u64, out: &Path) -> Result<()> {
+    let Some(conditions) = model.conditions() else {
+        bail!("--by needs a conditional GAN; this {} is not conditional", model.config.kind());
+    };
+    let steerings: Vec<(String, latentpad::model::Steering)> = match by {
+        By::Category => conditions
+            .category_names()
+            .into_iter()
+            .map(|name| {
+                let steering = model.steering(Some(&name), None)?;
+                Ok((name, steering))
+            })
+            .collect::<Result<_>>()?,
+        By::SkinTone => latentpad::model::TONES[1..]
+            .iter()
+            .map(|tone| Ok((tone.to_string(), model.steering(Some("people"), Some(tone))?)))
+            .collect::<Result<_>>()?,
+    };
+    let rows = steerings.len();
+    if rows * n > MAX_GRID {
+        bail!("{rows} rows of {n} is more than {MAX_GRID} images; lower --n");
+    }
+    let mut images = Vec::with_capacity(rows);
+    for (_, steering) in &steerings {
+        images.push(model.sample_steered(n, seed, *steering)?);
+    }
+    let names: Vec<&str> = steerings.iter().map(|(name, _)| name.as_str()).collect();
+    let latent = format!(
+        "seeds {seed} to {} in rows by {}: {}",
+        seed + n as u64 - 1,
+        if by == By::Category { "category" } else { "skin tone of people" },
+        names.join(", ")
+    );
+    write_grid(burn::Tensor::cat(images, 0), rows * n, n, out, &Provenance::of(meta, latent))?;
     Ok(())
 }
 
