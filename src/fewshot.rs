@@ -19,7 +19,7 @@ use crate::eval::{self, Scores};
 use crate::image::{self, Provenance, Rgb64};
 use crate::latent::SplitMix64;
 use crate::model::{Classifier, LatentModel};
-use crate::train::finetune::FineTuning;
+use crate::train::finetune::{FineTuning, PRIOR_SPREAD};
 use crate::weights::WeightsFile;
 use crate::{Error, Result};
 
@@ -120,17 +120,20 @@ pub struct Recipe {
     pub freeze_discriminator_layers: usize,
     /// Inversion steps of the quick mode's latent prior before fine-tuning (0: none).
     pub prior_steps: usize,
+    /// The prior's spread (see [`crate::model::LatentPrior`]).
+    pub prior_spread: f32,
 }
 
 impl std::str::FromStr for Recipe {
     type Err = Error;
     /// `default` (the page's: batch 16, FreezeD 2), `freeze-N` (batch 16, FreezeD N), or
     /// `prior` / `prior-N` (the quick mode's latent prior from N inversion steps, 50 by
-    /// default, then the default recipe's steps).
+    /// default, then the default recipe's steps), `prior-wide` (spread 0.75 instead of 0.5).
     fn from_str(s: &str) -> Result<Self> {
+        let spread = if s == "prior-wide" { 0.75 } else { PRIOR_SPREAD };
         let (freeze, prior_steps) = match s {
             "default" => (Some(2), Some(0)),
-            "prior" => (Some(2), Some(50)),
+            "prior" | "prior-wide" => (Some(2), Some(50)),
             _ => match s.strip_prefix("prior-") {
                 Some(n) => (Some(2), n.parse().ok().filter(|&n| n > 0 && n <= 1000)),
                 None => (s.strip_prefix("freeze-").and_then(|n| n.parse().ok()), Some(0)),
@@ -142,9 +145,10 @@ impl std::str::FromStr for Recipe {
                 batch_size: 16,
                 freeze_discriminator_layers: freeze,
                 prior_steps,
+                prior_spread: spread,
             }),
             _ => Err(Error::Config(format!(
-                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior or prior-N (1 to 1000)"
+                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior, prior-wide or prior-N (1 to 1000)"
             ))),
         }
     }
@@ -269,6 +273,7 @@ pub fn run(
     let mut seconds = 0.0;
     if recipe.prior_steps > 0 {
         let started = Instant::now();
+        session.set_prior_spread(recipe.prior_spread);
         pollster::block_on(session.fit_prior(recipe.prior_steps))?;
         seconds += started.elapsed().as_secs_f64();
     }

@@ -37,6 +37,8 @@ pub struct FineTuning {
     start: Start,
     /// The quick mode's inversion under way.
     inverting: Option<Inverter>,
+    /// How far the quick mode's samples go from the uploads' latents.
+    prior_spread: f32,
 }
 
 impl FineTuning {
@@ -67,6 +69,7 @@ impl FineTuning {
             images,
             start,
             inverting: None,
+            prior_spread: PRIOR_SPREAD,
         })
     }
 
@@ -136,11 +139,17 @@ impl FineTuning {
         let latent_dim = self.trainer.latent_model().latent_dim();
         let found = inverter.finish().await?;
         let error = found.mean_error();
-        let prior = LatentPrior::around(found.latents, latent_dim, PRIOR_SPREAD)?;
+        let prior = LatentPrior::around(found.latents, latent_dim, self.prior_spread)?;
         if let Trainer::Gan(trainer) = &mut self.trainer {
             trainer.set_prior(Some(prior));
         }
         Ok(Some(error))
+    }
+
+    /// The quick mode's spread (see [`LatentPrior`]; [`PRIOR_SPREAD`] by default), for the
+    /// prior fitted next.
+    pub fn set_prior_spread(&mut self, spread: f32) {
+        self.prior_spread = spread;
     }
 
     /// Stops an inversion under way; no prior is set.

@@ -55,6 +55,16 @@ fn every_shipped_model_loads_and_samples() {
                     .map(|(a, b)| (a - b).abs())
                     .fold(0.0, f32::max);
                 assert!(worst < 1e-4, "{worst}");
+                // A conditional model: two conditions, one seed, two different images.
+                if model.conditions().is_some() {
+                    let steered = |category| {
+                        let steering = model.steering(Some(category), None).unwrap();
+                        read_f32_blocking(model.sample_steered(2, 42, steering).unwrap()).unwrap()
+                    };
+                    let (a, b) = (steered("smileys"), steered("flags"));
+                    let mean = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+                    assert!(mean > 0.01, "{}: conditions barely matter ({mean})", dir.display());
+                }
             }
         }
         checked += 1;
