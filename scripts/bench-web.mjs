@@ -2,7 +2,9 @@
 // brotli) of both wasm builds and the weights, and per backend (CPU; WebGPU on this machine's
 // software adapter, SwiftShader) the time from navigation to the first drawn image on the
 // demo page and www/demo/bench.html's sampling and fine-tuning figures. Needs `make web` first.
-//   node scripts/bench-web.mjs [cpu|webgpu ...]
+// With FULL=1 the CPU run also times a whole fine-tuning run at the page's defaults on 30
+// images (minutes).
+//   [FULL=1] node scripts/bench-web.mjs [cpu|webgpu ...]
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
@@ -39,7 +41,8 @@ try {
       const firstImageMs = Number(await page.getAttribute("latent-pad", "data-first-image-ms"));
       const ran = await page.getAttribute("latent-pad", "data-backend");
       const bench = await browser.newPage();
-      await bench.goto(`${origin}/www/demo/bench.html?backend=${backend}`);
+      const full = process.env.FULL && backend === "cpu" ? "&full=1" : "";
+      await bench.goto(`${origin}/www/demo/bench.html?backend=${backend}${full}`);
       await bench.waitForFunction(() => window.__bench, null, { timeout: 1_200_000 });
       results[backend] = { demo_backend: ran, navigation_to_first_image_ms: firstImageMs, ...(await bench.evaluate(() => window.__bench)) };
     } finally {

@@ -128,12 +128,13 @@ impl std::str::FromStr for Recipe {
     type Err = Error;
     /// `default` (the page's: batch 16, FreezeD 2), `freeze-N` (batch 16, FreezeD N), or
     /// `prior` / `prior-N` (the quick mode's latent prior from N inversion steps, 50 by
-    /// default, then the default recipe's steps), `prior-wide` (spread 0.75 instead of 0.5).
+    /// default, then the default recipe's steps; the page's quick mode), `prior-narrow` (its
+    /// spread 0.5 instead of 0.75).
     fn from_str(s: &str) -> Result<Self> {
-        let spread = if s == "prior-wide" { 0.75 } else { PRIOR_SPREAD };
+        let spread = if s == "prior-narrow" { 0.5 } else { PRIOR_SPREAD };
         let (freeze, prior_steps) = match s {
             "default" => (Some(2), Some(0)),
-            "prior" | "prior-wide" => (Some(2), Some(50)),
+            "prior" | "prior-narrow" => (Some(2), Some(50)),
             _ => match s.strip_prefix("prior-") {
                 Some(n) => (Some(2), n.parse().ok().filter(|&n| n > 0 && n <= 1000)),
                 None => (s.strip_prefix("freeze-").and_then(|n| n.parse().ok()), Some(0)),
@@ -148,7 +149,7 @@ impl std::str::FromStr for Recipe {
                 prior_spread: spread,
             }),
             _ => Err(Error::Config(format!(
-                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior, prior-wide or prior-N (1 to 1000)"
+                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior, prior-narrow or prior-N (1 to 1000)"
             ))),
         }
     }

@@ -18,7 +18,9 @@ use crate::{Error, Result};
 pub const MAX_PRIOR_IMAGES: usize = 32;
 
 /// How far the quick mode's samples go from the uploads' latents (see [`LatentPrior`]).
-pub const PRIOR_SPREAD: f32 = 0.5;
+/// 0.75 from the benchmark: 0.5 gave fewer kinds of image (hearts-10 at 60 steps, recall 0.04
+/// against 0.42; `docs/finetune-bench.md`).
+pub const PRIOR_SPREAD: f32 = 0.75;
 
 /// What a session was started with: what [`FineTuning::reset`] starts again from.
 struct Start {

@@ -1,9 +1,13 @@
 // Browser benchmark through the public API (the worker the widget uses): model load, sampling
-// images/s at batch 64 and GAN fine-tuning step time at batch 16. ?backend=auto|webgpu|cpu.
+// images/s at batch 64, GAN fine-tuning step time at batch 16, and (?full=1) a whole fine-tuning
+// run at the page's defaults on 30 images: the quick mode's inversion, then the steps.
+// ?backend=auto|webgpu|cpu.
 // The result is shown and left in window.__bench.
 import { Generator } from "../api.js";
+import { PRIOR_STEPS, STEPS } from "../limits.js";
 
-const backend = new URLSearchParams(location.search).get("backend") ?? "auto";
+const params = new URLSearchParams(location.search);
+const backend = params.get("backend") ?? "auto";
 
 async function run() {
   const t0 = performance.now();
@@ -20,19 +24,34 @@ async function run() {
   const stamps = [];
   let started = 0;
   const tuning = model.fineTune(list, {
-    steps: 4, batchSize: 16, previewEvery: 1000,
+    steps: 4, batchSize: 16, previewEvery: 1000, priorSteps: 0,
     onPreview: () => (started ||= performance.now()),
     onStep: ({ step }) => (stamps[step] = performance.now()),
   });
   await tuning.done;
-  // Steps run two per worker call: the first call includes the first-use set-up.
-  return {
+  const result = {
     backend: model.backend,
     model_load_ms: Math.round(loadMs),
     sample_images_per_s_batch64: +(64 / sampleS).toFixed(1),
     finetune_first_two_steps_ms_batch16: Math.round(stamps[2] - started),
     finetune_step_ms_batch16: Math.round((stamps[4] - stamps[2]) / 2),
   };
+  if (params.get("full")) {
+    // 30 "uploads" (samples of seeds 64.., standing in for a person's images), page defaults.
+    const uploads = await model.sample(30, 64);
+    const thirty = Array.from({ length: 30 }, (_, i) => uploads.slice(i * 16384, (i + 1) * 16384));
+    let inverted = 0;
+    const t1 = performance.now();
+    const run = model.fineTune(thirty, { previewEvery: 10, onInvert: () => (inverted = performance.now()) });
+    await run.done;
+    Object.assign(result, {
+      default_run_30_images_prior_steps: PRIOR_STEPS,
+      default_run_30_images_steps: STEPS.fallback,
+      default_run_30_images_inversion_s: +((inverted - t1) / 1000).toFixed(1),
+      default_run_30_images_total_s: +((performance.now() - t1) / 1000).toFixed(1),
+    });
+  }
+  return result;
 }
 
 run().then(
