@@ -52,6 +52,11 @@ export const TEMPLATE = `
     </label>
     <p class="upload-status hint" aria-live="polite"></p>
     <div class="thumbs"></div>
+    <div class="find controls-only">
+      <button class="find-mine secondary" hidden>Find my images in the model</button>
+      <span class="find-status hint" aria-live="polite"></span>
+      <div class="found"></div>
+    </div>
     <div class="toolbar">
       <label>Steps <input class="ft-steps" type="number" min="${STEPS.min}" max="${STEPS.max}" value="${STEPS.fallback}"></label>
       <button class="ft-start" disabled>Fine-tune</button>

@@ -36,6 +36,8 @@ export class LatentPad extends HTMLElement {
   sample(): Promise<{ seed: number; count: number; images: Rgba }>;
   interpolate(a: End, b: End, frames?: number): Promise<Rgba>;
   fineTune(files: Iterable<File | { name: string; rgba: Rgba }> | null, options?: { steps?: number }): FineTuneHandle;
+  /** GAN inversion of the first (up to 8) uploads, drawn beside them with their pixel errors. */
+  findUploads(options?: { steps?: number }): Promise<{ latents: Float32Array; errors: number[] }>;
   toBlob(index?: number): Promise<Blob>;
   exportModel(): Promise<Blob>;
 

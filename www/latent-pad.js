@@ -228,6 +228,54 @@ export class LatentPad extends HTMLElement {
     return handle;
   }
 
+  /**
+   * GAN inversion of the first (up to 8) uploads: each drawn beside the model's nearest image,
+   * with its mean squared pixel error (0-1), after `steps` inversion steps. Resolves to
+   * { latents, errors }.
+   */
+  async findUploads({ steps = 150 } = {}) {
+    await this.#ready();
+    const generator = this.#generator;
+    const uploads = this.#uploads.slice(0, 8);
+    if (!uploads.length) throw new LatentpadError("finetune", "add images first");
+    this.#note(".find-status", `Finding ${uploads.length} image(s) in the model…`);
+    try {
+      const rgba = new Uint8Array(uploads.length * SIZE * SIZE * 4);
+      uploads.forEach((u, i) => rgba.set(u.rgba, i * SIZE * SIZE * 4));
+      const latents = await generator.invert(rgba, { steps });
+      const drawn = await generator.decode(latents);
+      const plane = SIZE * SIZE * 4;
+      const errors = uploads.map((_, i) => {
+        let sum = 0;
+        for (let p = i * plane; p < (i + 1) * plane; p += 4) for (let c = 0; c < 3; c++) sum += ((rgba[p + c] - drawn[p + c]) / 255) ** 2;
+        return sum / (SIZE * SIZE * 3);
+      });
+      this.#q(".found").replaceChildren(
+        ...uploads.map((u, i) => {
+          const figure = document.createElement("figure");
+          const [a, b] = [document.createElement("canvas"), document.createElement("canvas")];
+          a.width = a.height = b.width = b.height = SIZE;
+          draw(a, u.rgba);
+          draw(b, drawn, i);
+          a.title = u.name;
+          b.title = `the model's nearest image to ${u.name}`;
+          const caption = document.createElement("figcaption");
+          caption.textContent = errors[i].toFixed(3);
+          figure.append(a, b, caption);
+          return figure;
+        }),
+      );
+      const mean = errors.reduce((x, y) => x + y, 0) / errors.length;
+      this.#note(".find-status", `Each image beside the model's nearest one; mean squared pixel error ${mean.toFixed(3)}.`);
+      this.dataset.found = String(uploads.length);
+      return { latents, errors };
+    } catch (e) {
+      this.#note(".find-status", `Could not find your images in the model: ${e.message}`, true);
+      this.#error("finetune", e.message);
+      throw e;
+    }
+  }
+
   /** The image at grid `index` as a PNG Blob with provenance text. */
   async toBlob(index = 0) {
     await this.#ready();
@@ -360,6 +408,7 @@ export class LatentPad extends HTMLElement {
     });
     on(".interp-download", "click", () => this.#download(this.#q(".strip"), "latentpad-interpolation.png", this.#stripLabel));
     on(".interp-uploads", "click", () => this.#interpolateUploads());
+    on(".find-mine", "click", () => this.findUploads().catch(() => {}));
     on(".files", "change", (e) => {
       const input = e.target; // an event's target is cleared once it leaves a shadow tree
       this.#addFiles([...input.files]).finally(() => (input.value = ""));
@@ -445,6 +494,9 @@ export class LatentPad extends HTMLElement {
     this.#q(".ft-start").disabled = !on || this.#uploads.length === 0 || this.#run !== null;
     const canWalk = on && (this.#generator?.canEncode || this.#generator?.kind === "gan") && this.#uploads.length >= 2;
     this.#q(".interp-uploads").hidden = !canWalk;
+    const find = this.#q(".find-mine");
+    find.hidden = !(this.#generator?.kind === "gan" && this.#uploads.length > 0);
+    find.disabled = !on || this.#run !== null;
   }
 
   /** Runs drawing work one call at a time (later calls wait), reporting failures. */

@@ -61,6 +61,49 @@ test("the page loads the GAN, samples, interpolates and downloads a PNG", { time
   await context.close();
 });
 
+test("a conditional GAN is steered by the pickers and the attributes; a tone without people is a message", { timeout: 240_000 }, async () => {
+  const { context, page, errors } = await openPage();
+  await page.goto(`${origin}/index.html`);
+  await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
+  const conditions = await page.$eval(PAD, (el) => el.generator.conditions);
+  assert.ok(conditions.categories.includes("people") && conditions.toned.includes("people"), JSON.stringify(conditions));
+  assert.equal(await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".steering").hidden), false, "pickers shown");
+  const unsteered = await canvasStats(page, ".tile canvas");
+
+  // Pickers: people, dark; the same seeds draw other images, and the event says what was asked.
+  await page.$eval(PAD, (el) => {
+    window.__samples = [];
+    el.addEventListener("sample", (e) => window.__samples.push(e.detail));
+  });
+  await page.selectOption(".category", "people");
+  await page.waitForFunction(() => window.__samples.some((d) => d.category === "people"));
+  await page.selectOption(".skin-tone", "dark");
+  await page.waitForFunction(() => window.__samples.some((d) => d.skinTone === "dark"));
+  assert.equal(await page.getAttribute(PAD, "skin-tone"), "dark");
+  const dark = await canvasStats(page, ".tile canvas");
+  assert.notDeepEqual(dark, unsteered, "steering should change the images");
+  await page.screenshot({ path: path.join(shots, "2b-steered.png"), fullPage: true });
+
+  // A category without people drops the tone in the picker, and greys the tone picker out.
+  await page.selectOption(".category", "flags");
+  await page.waitForFunction(() => window.__samples.some((d) => d.category === "flags"));
+  assert.equal(await page.getAttribute(PAD, "skin-tone"), null);
+  assert.equal(await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".skin-tone").disabled), true);
+
+  // Set by attributes, the same bad combination is an error event that says what is valid.
+  await page.$eval(PAD, (el) => {
+    window.__errors = [];
+    el.addEventListener("error", (e) => window.__errors.push(e.detail));
+    el.setAttribute("skin-tone", "dark");
+  });
+  await page.waitForFunction(() => window.__errors.length > 0);
+  const [error] = await page.evaluate(() => window.__errors);
+  assert.equal(error.type, "sample");
+  assert.match(error.message, /"flags" has no emoji with skin tones; a skin tone needs one of: people/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("the VAE loads and samples too", { timeout: 240_000 }, async () => {
   const { context, page, errors } = await openPage();
   await page.goto(`${origin}/index.html`);
@@ -113,6 +156,15 @@ test("uploads are decoded in the worker, bad files are named, and fine-tuning ru
   assert.match(message, /huge\.png: image is 20000x20000/);
   assert.match(message, /empty\.png: .*empty/);
   await page.screenshot({ path: path.join(shots, "5-uploads.png"), fullPage: true });
+
+  // Find my images (GAN inversion; 5 steps here, 150 from the button): each upload beside the
+  // model's nearest image, with its error.
+  assert.equal(await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".find-mine").hidden), false);
+  const found = await page.$eval(PAD, (el) => el.findUploads({ steps: 5 }).then((r) => ({ latents: r.latents.length, errors: r.errors, d: el.generator.latentDim })));
+  assert.equal(found.latents, 6 * found.d);
+  assert.ok(found.errors.length === 6 && found.errors.every((e) => e >= 0 && e < 1), JSON.stringify(found.errors));
+  assert.match(await shadowText(page, ".find-status"), /mean squared pixel error 0\.\d{3}/);
+  assert.ok((await canvasStats(page, ".found canvas")).variance > 0, "reconstructions drawn");
 
   const before = await canvasStats(page, ".tile canvas");
   const uploadsStart = requests.length;
