@@ -68,7 +68,12 @@ export interface FineTuneRun {
 
 export class Generator {
   /** A shipped model by name ("emoji-gan", "emoji-vae") or the URL of a model folder. */
-  static load(model?: string, options?: { backend?: Backend; onProgress?(p: { loaded: number; total: number }): void }): Promise<Generator>;
+  /**
+   * `backend: "auto"` with a GPU times 8 images on WebGPU and on the CPU build on first use, runs
+   * the faster and remembers it in this browser (localStorage); `probe: true` measures again
+   * (even on a software adapter, which "auto" otherwise passes over).
+   */
+  static load(model?: string, options?: { backend?: Backend; probe?: boolean; onProgress?(p: { loaded: number; total: number }): void }): Promise<Generator>;
   /** A model from the bytes of an exported `.lpw` file. */
   static fromBytes(bytes: ArrayBuffer | Uint8Array, options?: { name?: string; backend?: Backend }): Promise<Generator>;
 
@@ -78,6 +83,8 @@ export class Generator {
   readonly name: string;
   readonly fineTuned: boolean;
   readonly latentDim: number;
+  /** The speed probe's figures (ms for 8 images on each backend) when "auto" measured on this load. */
+  readonly measured: { cpu: number; webgpu: number | null } | null;
   /** What a conditional GAN can be steered to; null for other models. */
   readonly conditions: Conditions | null;
   readonly canEncode: boolean;
@@ -103,6 +110,9 @@ export class Generator {
   fineTune(images: Array<Uint8Array | Uint8ClampedArray>, options?: FineTuneOptions): FineTuneRun;
   free(): void;
 }
+
+/** Forgets the backend "auto" measured faster in this browser; the next load measures again. */
+export function forgetBackend(): void;
 
 /** Decodes PNG, JPEG, WebP or GIF files to 64x64 RGBA in the worker. */
 export function decodeImages(

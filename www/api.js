@@ -9,6 +9,35 @@ export const SIZE = 64;
 export const SHIPPED_MODELS = ["emoji-gan", "emoji-vae"];
 const MODELS_DIR = new URL("../models/", import.meta.url);
 export const BACKENDS = ["auto", "webgpu", "cpu"];
+
+/** Where "auto" keeps the backend it measured faster in this browser (`forgetBackend` clears it). */
+const BACKEND_KEY = "latentpad-backend";
+
+function rememberedBackend() {
+  try {
+    const saved = JSON.parse(globalThis.localStorage?.getItem(BACKEND_KEY) ?? "null");
+    return saved && (saved.backend === "cpu" || saved.backend === "webgpu") ? saved : null;
+  } catch {
+    return null; // storage blocked (privacy settings, sandboxed frame) or damaged: measure again
+  }
+}
+
+function rememberBackend(choice) {
+  try {
+    globalThis.localStorage?.setItem(BACKEND_KEY, JSON.stringify(choice));
+  } catch {
+    // Not remembered: the next visit measures again.
+  }
+}
+
+/** Forgets the measured choice, so the next "auto" load measures again (a new GPU, a new driver). */
+export function forgetBackend() {
+  try {
+    globalThis.localStorage?.removeItem(BACKEND_KEY);
+  } catch {
+    // Nothing stored.
+  }
+}
 /** Upload limits: images per fine-tune and bytes per file (limits.js). */
 export { MAX_FILE_BYTES, MAX_UPLOADS };
 
@@ -61,15 +90,17 @@ export class Generator {
    * `backend`: "auto" (WebGPU when the browser has it, else CPU), "webgpu" or "cpu".
    * `onProgress({ loaded, total })` follows the weight download.
    */
-  static load(model = "emoji-gan", { backend = "auto", onProgress } = {}) {
+  static load(model = "emoji-gan", { backend = "auto", onProgress, probe = false } = {}) {
     if (!BACKENDS.includes(backend)) return Promise.reject(new LatentpadError("attribute", `backend must be auto, webgpu or cpu, not "${backend}"`));
-    const key = `${model}|${backend}`;
+    const key = `${model}|${backend}${probe ? "|probe" : ""}`;
     if (!shared.has(key)) {
       const promise = (async () => {
         const folder = await modelFolder(model);
-        const info = await call("load", { urls: folder.sample, backend }, { onProgress: (p) => progressListeners.get(key)?.forEach((f) => f(p)) }).catch((e) => {
+        const remembered = probe ? null : rememberedBackend();
+        const info = await call("load", { urls: folder.sample, backend, remembered, probe }, { onProgress: (p) => progressListeners.get(key)?.forEach((f) => f(p)) }).catch((e) => {
           throw new LatentpadError("load-failure", `could not load ${model}: ${e.message}`);
         });
+        if (info.measured) rememberBackend({ backend: info.backend, why: `${info.why} (measured on ${new Date().toLocaleDateString()})`, measured: info.measured });
         return new Generator(info, { model, urls: folder.train });
       })();
       shared.set(key, promise);
@@ -94,7 +125,7 @@ export class Generator {
   }
 
   constructor(info, source) {
-    Object.assign(this, { kind: info.kind, backend: info.backend, name: info.name, fineTuned: info.fineTuned, latentDim: info.latentDim, conditions: info.conditions ?? null, canEncode: info.canEncode, notice: info.notice ?? null, noWebGpu: Boolean(info.noWebGpu), why: info.why ?? null });
+    Object.assign(this, { measured: info.measured ?? null, kind: info.kind, backend: info.backend, name: info.name, fineTuned: info.fineTuned, latentDim: info.latentDim, conditions: info.conditions ?? null, canEncode: info.canEncode, notice: info.notice ?? null, noWebGpu: Boolean(info.noWebGpu), why: info.why ?? null });
     this.model = source.model;
     this.key = info.key;
     this.source = source;

@@ -342,7 +342,7 @@ export class LatentPad extends HTMLElement {
     const badge = this.#q(".backend");
     badge.hidden = false;
     badge.textContent = generator.backend === "webgpu" ? "WebGPU" : "CPU (wasm)";
-    badge.title = generator.backend === "webgpu" ? "Running on your GPU through WebGPU" : `Running on your CPU (WebAssembly)${generator.why ? `: ${generator.why}` : ""}`;
+    badge.title = generator.backend === "webgpu" ? `Running on your GPU through WebGPU${generator.why ? `: ${generator.why}` : ""}` : `Running on your CPU (WebAssembly)${generator.why ? `: ${generator.why}` : ""}`;
     this.dataset.backend = generator.backend;
     this.#showSteering();
     this.#setEnabled(true);

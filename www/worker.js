@@ -70,17 +70,20 @@ function probeGpu() {
  * asked for, `why` when "auto" chose the CPU. "auto" passes over a software adapter
  * (SwiftShader and the like): the CPU build is many times faster than emulated WebGPU.
  */
-async function resolveBackend(requested) {
+async function resolveBackend(requested, { remembered = null, probe = false } = {}) {
   if (requested === "cpu") return { backend: "cpu", why: "the CPU was asked for" };
   if (gpuLost) return { backend: "cpu", notice: `${gpuLost}; running on the CPU.`, why: gpuLost };
   let { reason, software } = await probeGpu();
-  if (!reason && software && requested === "auto") {
+  if (!reason && software && requested === "auto" && !probe) {
     return { backend: "cpu", why: "this browser's WebGPU is software emulation, slower than the CPU build" };
   }
+  // "auto" with a GPU: the choice measured on an earlier visit, or measure now (see `speedProbe`).
+  if (!reason && requested === "auto" && remembered?.backend === "cpu") return { backend: "cpu", why: remembered.why };
   if (!reason) {
     try {
       await wasm("webgpu");
-      return { backend: "webgpu" };
+      if (requested === "auto" && remembered?.backend === "webgpu") return { backend: "webgpu", why: remembered.why };
+      return { backend: "webgpu", probe: requested === "auto" };
     } catch (e) {
       reason = `WebGPU failed to start: ${e?.message ?? e}`;
     }
@@ -132,8 +135,8 @@ function fetchAll(id, urls) {
   );
 }
 
-function describe(key, model, { notice, noWebGpu, why }) {
-  return { key, kind: model.kind, backend: model.backend, latentDim: model.latentDim, conditions: JSON.parse(model.conditions), canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned, notice, noWebGpu, why };
+function describe(key, model, { notice, noWebGpu, why, measured }) {
+  return { key, measured: measured ?? null, kind: model.kind, backend: model.backend, latentDim: model.latentDim, conditions: JSON.parse(model.conditions), canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned, notice, noWebGpu, why };
 }
 
 async function model(key) {
@@ -154,9 +157,45 @@ async function loadInto(key, makeFiles, backend) {
   return models.get(key);
 }
 
+/**
+ * Backend by measured speed: the model on WebGPU and on the CPU build, each timed drawing 8
+ * images (after a warm-up), and the faster kept. A GPU that burn runs slowly (or a lost one)
+ * must not make the page slower than the CPU. Returns the choice with `measured` (ms) for the
+ * page to remember.
+ */
+async function speedProbe(id, urls) {
+  const files = await fetchAll(id, urls);
+  const time = async (backend) => {
+    const key = `${urls.join("|")}|${backend}`;
+    const m = await loadInto(key, async () => files.map((f) => f.slice()), backend);
+    await m.sample(8, 1); // warm-up at this batch size
+    const t0 = performance.now();
+    await m.sample(8, 2);
+    return performance.now() - t0;
+  };
+  const cpu = await time("cpu");
+  let gpuMs;
+  try {
+    gpuMs = await time("webgpu");
+  } catch (e) {
+    const why = `WebGPU failed while being measured (${e?.message ?? e}); the CPU build runs`;
+    return { backend: "cpu", why, measured: { cpu: Math.round(cpu), webgpu: null } };
+  }
+  const measured = { cpu: Math.round(cpu), webgpu: Math.round(gpuMs) };
+  const numbers = `8 images in ${measured.webgpu} ms on WebGPU, ${measured.cpu} ms on the CPU`;
+  // The slower copy is not kept.
+  const loser = `${urls.join("|")}|${gpuMs < cpu ? "cpu" : "webgpu"}`;
+  (await models.get(loser)?.catch(() => null))?.free();
+  models.delete(loser);
+  return gpuMs < cpu
+    ? { backend: "webgpu", why: `measured faster than the CPU here: ${numbers}`, measured }
+    : { backend: "cpu", why: `measured faster than this GPU here: ${numbers}`, measured };
+}
+
 const handlers = {
-  async load(id, { urls, backend: requested }) {
-    const choice = await resolveBackend(requested);
+  async load(id, { urls, backend: requested, remembered, probe }) {
+    let choice = await resolveBackend(requested, { remembered, probe });
+    if (choice.probe || (probe && requested === "auto")) choice = await speedProbe(id, urls);
     const key = `${urls.join("|")}|${choice.backend}`;
     return describe(key, await loadInto(key, () => fetchAll(id, urls), choice.backend), choice);
   },

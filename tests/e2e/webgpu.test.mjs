@@ -20,6 +20,18 @@ test("WebGPU: samples match the CPU's, fine-tuning runs, and a lost device falls
     return { backend: g.backend, why: g.why };
   });
   assert.deepEqual(auto, { backend: "cpu", why: "this browser's WebGPU is software emulation, slower than the CPU build" });
+  // The speed probe, forced on this adapter: both backends timed, the faster (the CPU) kept and
+  // remembered in localStorage for the next "auto".
+  const probed = await page.evaluate(async () => {
+    const { Generator } = await import("/www/api.js");
+    const g = await Generator.load("emoji-gan", { backend: "auto", probe: true });
+    return { backend: g.backend, why: g.why, measured: g.measured, saved: JSON.parse(localStorage.getItem("latentpad-backend")) };
+  });
+  assert.equal(probed.backend, "cpu", JSON.stringify(probed));
+  assert.match(probed.why, /^measured faster than this GPU here: 8 images in \d+ ms on WebGPU, \d+ ms on the CPU$/);
+  assert.ok(probed.measured.webgpu > probed.measured.cpu, JSON.stringify(probed.measured));
+  assert.equal(probed.saved.backend, "cpu");
+  assert.match(probed.saved.why, /measured faster than this GPU here/);
   assert.match(await shadowText(page, ".backend"), /WebGPU/);
   await page.screenshot({ path: path.join(shots, "9-webgpu.png"), fullPage: true });
 
