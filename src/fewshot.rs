@@ -131,13 +131,20 @@ impl std::str::FromStr for Recipe {
     /// default, then the default recipe's steps; the page's quick mode), `prior-narrow` (its
     /// spread 0.5 instead of 0.75).
     fn from_str(s: &str) -> Result<Self> {
-        let spread = if s == "prior-narrow" { 0.5 } else { PRIOR_SPREAD };
+        let spread = if s == "prior-narrow" {
+            0.5
+        } else {
+            PRIOR_SPREAD
+        };
         let (freeze, prior_steps) = match s {
             "default" => (Some(2), Some(0)),
             "prior" | "prior-narrow" => (Some(2), Some(50)),
             _ => match s.strip_prefix("prior-") {
                 Some(n) => (Some(2), n.parse().ok().filter(|&n| n > 0 && n <= 1000)),
-                None => (s.strip_prefix("freeze-").and_then(|n| n.parse().ok()), Some(0)),
+                None => (
+                    s.strip_prefix("freeze-").and_then(|n| n.parse().ok()),
+                    Some(0),
+                ),
             },
         };
         match (freeze, prior_steps) {

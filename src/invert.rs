@@ -103,7 +103,11 @@ pub struct Inverter {
 impl Inverter {
     /// Starts inverting `images` into `model`'s latent space (a GAN; a VAE has its encoder):
     /// each image's best candidate seed, with the data's average condition code.
-    pub async fn start(model: &LatentModel, images: &[&Rgb64], config: InvertConfig) -> Result<Self> {
+    pub async fn start(
+        model: &LatentModel,
+        images: &[&Rgb64],
+        config: InvertConfig,
+    ) -> Result<Self> {
         if images.is_empty() {
             return Err(Error::NoImages("inversion: add at least one image".into()));
         }
@@ -140,7 +144,10 @@ impl Inverter {
         let drawn = model.decode(&flat)?; // [c, 3, 64, 64]
         let mut z = Vec::with_capacity(n * model.latent_dim());
         for i in 0..n {
-            let one = target.clone().slice([i..i + 1]).repeat_dim(0, config.candidates);
+            let one = target
+                .clone()
+                .slice(i..i + 1)
+                .repeat_dim(0, config.candidates);
             let errors = read_f32(errors_of(drawn.clone(), one)).await?;
             let best = (0..errors.len())
                 .min_by(|a, b| errors[*a].total_cmp(&errors[*b]))

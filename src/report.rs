@@ -193,9 +193,13 @@ impl Conditioning {
 
     /// The two tables as Markdown.
     pub fn to_markdown(&self) -> String {
-        let mut out = String::from("| asked for | samples | classified as asked |\n|---|---|---|\n");
+        let mut out =
+            String::from("| asked for | samples | classified as asked |\n|---|---|---|\n");
         for (name, n, ok) in self.categories.iter().chain(&self.tones) {
-            out += &format!("| {name} | {n} | {:.1}% |\n", 100.0 * *ok as f64 / (*n).max(1) as f64);
+            out += &format!(
+                "| {name} | {n} | {:.1}% |\n",
+                100.0 * *ok as f64 / (*n).max(1) as f64
+            );
         }
         out += &format!(
             "| all categories | {} | {:.1}% |\n| all tones (people) | {} | {:.1}% |\n",
@@ -244,7 +248,9 @@ pub async fn conditioning(
         let predicted = classify(tone, model.sample_steered(n, seed, steering)?).await?;
         // The tone classifier's class 0 is yellow, condition tone 1.
         let ok = predicted.iter().filter(|&&p| p + 1 == t).count();
-        report.tones.push((crate::model::TONES[t].to_string(), n, ok));
+        report
+            .tones
+            .push((crate::model::TONES[t].to_string(), n, ok));
     }
     Ok(report)
 }

@@ -218,7 +218,9 @@ impl Generator {
             .inner
             .steering(category.as_deref(), tone.as_deref())
             .map_err(js_error)?;
-        self.inner.latent(seed_of(seed)?, steering).map_err(js_error)
+        self.inner
+            .latent(seed_of(seed)?, steering)
+            .map_err(js_error)
     }
 
     /// `frames` images from latent `a` to latent `b`; `how` is "slerp" or "lerp".
@@ -346,7 +348,10 @@ impl FineTuner {
     /// `steps` steps, taken by `priorStep`; then samples and training draw near them.
     #[wasm_bindgen(js_name = startPrior)]
     pub async fn start_prior(&mut self, steps: u32) -> Result<(), JsError> {
-        self.inner.start_prior(steps as usize).await.map_err(js_error)
+        self.inner
+            .start_prior(steps as usize)
+            .await
+            .map_err(js_error)
     }
 
     /// One inversion step of the quick mode: the mean squared pixel error (pixels in 0-1), or

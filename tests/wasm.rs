@@ -51,7 +51,12 @@ async fn same_seed_gives_the_same_images_and_image_i_is_seed_plus_i() {
         "the image is one flat colour"
     );
     let strip = ok(g
-        .interpolate(ok(g.latent(1.0, None, None)), ok(g.latent(2.0, None, None)), 5, "slerp".into())
+        .interpolate(
+            ok(g.latent(1.0, None, None)),
+            ok(g.latent(2.0, None, None)),
+            5,
+            "slerp".into(),
+        )
         .await);
     assert_eq!(strip.length() as usize, 5 * IMAGE);
 }
@@ -94,7 +99,10 @@ async fn uploads_decode_and_a_fine_tuning_step_runs_and_exports() {
     assert_eq!(tuner.steps(), 1.0);
     let tuned = ok(Generator::load(files(&[&bytes]), "cpu".into()).await);
     assert!(tuned.fine_tuned());
-    assert_eq!(ok(tuned.sample(1, 0.0, None, None).await).length() as usize, IMAGE);
+    assert_eq!(
+        ok(tuned.sample(1, 0.0, None, None).await).length() as usize,
+        IMAGE
+    );
     let msg = message(
         FineTuner::create(
             files(&[GENERATOR, DISCRIMINATOR]),

@@ -41,7 +41,12 @@ impl UpBlock {
     }
 
     /// [`Self::forward`] with a conditional batch norm ([`conditioned_norm`]).
-    pub fn forward_conditioned(&self, x: Tensor<4>, scale: Tensor<2>, shift: Tensor<2>) -> Tensor<4> {
+    pub fn forward_conditioned(
+        &self,
+        x: Tensor<4>,
+        scale: Tensor<2>,
+        shift: Tensor<2>,
+    ) -> Tensor<4> {
         let x = flex::conv_transpose2d(&self.conv, x);
         conditioned_norm(&self.norm, x, scale, shift)
     }
@@ -49,7 +54,12 @@ impl UpBlock {
 
 /// Batch norm, then per image and channel `x * (1 + scale) + shift`, then ReLU: conditional
 /// batch norm, with `scale` and `shift` `[n, c]` computed from each image's condition.
-pub fn conditioned_norm(norm: &BatchNorm, x: Tensor<4>, scale: Tensor<2>, shift: Tensor<2>) -> Tensor<4> {
+pub fn conditioned_norm(
+    norm: &BatchNorm,
+    x: Tensor<4>,
+    scale: Tensor<2>,
+    shift: Tensor<2>,
+) -> Tensor<4> {
     let [n, c] = scale.dims();
     // A LeakyReLU of slope 1 is the identity: the fused kernel's plain batch norm.
     let x = flex::batch_norm(norm, x, Activation::LeakyRelu(1.0));

@@ -71,7 +71,9 @@ impl LatentPrior {
             return Err(Error::Config("no latents to centre a prior on".into()));
         }
         if !(0.0..=1.0).contains(&spread) {
-            return Err(Error::Config(format!("spread must be 0 to 1, not {spread}")));
+            return Err(Error::Config(format!(
+                "spread must be 0 to 1, not {spread}"
+            )));
         }
         Ok(Self::new(centres, latent_dim, spread))
     }
@@ -260,7 +262,10 @@ impl Conditions {
         let argmax = |xs: &[f32]| {
             xs.iter()
                 .enumerate()
-                .fold((0, f32::MIN), |best, (i, &x)| if x > best.1 { (i, x) } else { best })
+                .fold(
+                    (0, f32::MIN),
+                    |best, (i, &x)| if x > best.1 { (i, x) } else { best },
+                )
                 .0
         };
         let k = self.categories.len().min(code.len());
@@ -323,15 +328,24 @@ mod tests {
             counts[cat][tone] += 1;
         }
         // Prior: smileys/none 2/6, people/yellow 2/6, people/dark 1/6, people/none 1/6.
-        assert!((counts[0][0] as f32 / 6000.0 - 1.0 / 3.0).abs() < 0.03, "{counts:?}");
-        assert!((counts[1][6] as f32 / 6000.0 - 1.0 / 6.0).abs() < 0.03, "{counts:?}");
+        assert!(
+            (counts[0][0] as f32 / 6000.0 - 1.0 / 3.0).abs() < 0.03,
+            "{counts:?}"
+        );
+        assert!(
+            (counts[1][6] as f32 / 6000.0 - 1.0 / 6.0).abs() < 0.03,
+            "{counts:?}"
+        );
         assert_eq!(counts[0][1..].iter().sum::<usize>(), 0);
         let toned = Steering {
             category: None,
             tone: Some(6),
         };
         assert!((0..100).all(|s| c.resolve(toned, s) == (1, 6)));
-        assert_eq!(c.resolve(Steering::default(), 7), c.resolve(Steering::default(), 7));
+        assert_eq!(
+            c.resolve(Steering::default(), 7),
+            c.resolve(Steering::default(), 7)
+        );
         assert_eq!(c.decode_code(&c.code(1, 4)), (1, 4));
     }
 }

@@ -1,8 +1,8 @@
 //! DCGAN at 64x64 (Radford et al. 2016): the generator maps a latent vector to an image, the
 //! discriminator scores an image as real or generated.
 
-use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::module::Param;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 
@@ -88,9 +88,7 @@ impl Generator {
 
     /// Length of the condition code (0 for an unconditional generator).
     pub fn condition_dim(&self) -> usize {
-        self.condition
-            .as_ref()
-            .map_or(0, |c| c.to_latent.dims()[0])
+        self.condition.as_ref().map_or(0, |c| c.to_latent.dims()[0])
     }
 
     /// The same generator with conditioning added as zero maps (it draws what it drew before,
@@ -305,7 +303,8 @@ mod tests {
         assert_eq!(a.dims(), [1, 3, 64, 64]);
         let difference = crate::backend::flex::tests::max_difference(a.clone(), b);
         assert!(difference > 1e-3, "two conditions, one image: {difference}");
-        let codes = |c: [f32; 5]| Tensor::<2>::from_data(TensorData::new(c.to_vec(), [1, 5]), &device);
+        let codes =
+            |c: [f32; 5]| Tensor::<2>::from_data(TensorData::new(c.to_vec(), [1, 5]), &device);
         let one = d.forward(a.clone(), Some(codes([1.0, 0.0, 0.0, 1.0, 0.0])));
         let other = d.forward(a, Some(codes([0.0, 1.0, 0.0, 1.0, 0.0])));
         let difference = crate::backend::flex::tests::max_difference(one, other);
@@ -317,10 +316,14 @@ mod tests {
         let device = crate::backend::default_device();
         let config = GeneratorConfig::new().with_width(8).with_latent_dim(16);
         let g = crate::model::seeded_init(config.init(&device), 3).valid();
-        let z = Tensor::<2>::from_data(TensorData::new(crate::latent::noise(2, 16), [1, 16]), &device);
+        let z = Tensor::<2>::from_data(
+            TensorData::new(crate::latent::noise(2, 16), [1, 16]),
+            &device,
+        );
         let before = g.forward(z.clone());
         let g = g.with_conditioning(4, &device);
-        let code = Tensor::<2>::from_data(TensorData::new(vec![0.0, 1.0, 1.0, 0.0], [1, 4]), &device);
+        let code =
+            Tensor::<2>::from_data(TensorData::new(vec![0.0, 1.0, 1.0, 0.0], [1, 4]), &device);
         let after = g.forward(Tensor::cat(vec![z, code], 1));
         let difference = crate::backend::flex::tests::max_difference(before, after);
         assert!(difference < 1e-5, "{difference}");

@@ -133,10 +133,16 @@ impl LatentModel {
         };
         let mut parts = Vec::new();
         if let Some(c) = steering.category {
-            parts.push(format!("category {}", conditions.category_names()[c.min(conditions.categories.len() - 1)]));
+            parts.push(format!(
+                "category {}",
+                conditions.category_names()[c.min(conditions.categories.len() - 1)]
+            ));
         }
         if let Some(t) = steering.tone {
-            parts.push(format!("skin tone {}", super::TONES[t.min(super::TONES.len() - 1)]));
+            parts.push(format!(
+                "skin tone {}",
+                super::TONES[t.min(super::TONES.len() - 1)]
+            ));
         }
         format!(" ({})", parts.join(", "))
     }
@@ -153,7 +159,9 @@ impl LatentModel {
         }
         if let Some(conditions) = self.conditions() {
             match centre {
-                Some((_, c)) if steering == Steering::default() && c.len() == k + conditions.dim() => {
+                Some((_, c))
+                    if steering == Steering::default() && c.len() == k + conditions.dim() =>
+                {
                     z.extend(&c[k..])
                 }
                 _ => {
@@ -190,7 +198,8 @@ impl LatentModel {
 
     /// [`Self::sample`] steered to a category and/or tone (conditional GAN).
     pub fn sample_steered(&self, n: usize, seed: u64, steering: Steering) -> Result<Tensor<4>> {
-        if self.conditions().is_none() && self.prior().is_none() && steering == Steering::default() {
+        if self.conditions().is_none() && self.prior().is_none() && steering == Steering::default()
+        {
             return self.decode(&latent::noise_batch(seed, n, self.latent_dim()));
         }
         let mut z = Vec::with_capacity(n * self.latent_dim());

@@ -4,8 +4,8 @@
 //! weights file so weights never load into the wrong network.
 
 pub mod blocks;
-pub mod condition;
 pub mod classifier;
+pub mod condition;
 pub mod gan;
 pub mod latent_model;
 pub mod params;
@@ -74,7 +74,11 @@ impl ModelConfig {
         match self {
             ModelConfig::Gan(c) => format!(
                 "{}gan (latent {}, generator width {}, discriminator width {})",
-                if c.conditions.is_some() { "conditional " } else { "" },
+                if c.conditions.is_some() {
+                    "conditional "
+                } else {
+                    ""
+                },
                 c.generator.latent_dim,
                 c.generator.width,
                 c.discriminator.width

@@ -7,8 +7,8 @@ use burn::prelude::*;
 use super::{Losses, Trainer};
 use crate::data::BatchSampler;
 use crate::image::Rgb64;
-use crate::limits::{MAX_BATCH, MAX_PREVIEW};
 use crate::invert::{InvertConfig, Inverter};
+use crate::limits::{MAX_BATCH, MAX_PREVIEW};
 use crate::model::{LatentModel, LatentPrior};
 use crate::weights::WeightsFile;
 use crate::{Error, Result};
@@ -130,10 +130,10 @@ impl FineTuning {
         let Some(inverter) = self.inverting.as_mut() else {
             return Ok(None);
         };
-        if let Some(error) = inverter.step().await? {
-            if !inverter.done() {
-                return Ok(Some(error));
-            }
+        if let Some(error) = inverter.step().await?
+            && !inverter.done()
+        {
+            return Ok(Some(error));
         }
         let Some(inverter) = self.inverting.take() else {
             return Ok(None);

@@ -225,7 +225,10 @@ impl GanTrainer {
     fn codes(&self, labels: Option<&[(usize, usize)]>) -> Option<Tensor<2>> {
         let conditions = self.model_config.conditions.as_ref()?;
         let labels = labels?;
-        let codes: Vec<f32> = labels.iter().flat_map(|&(c, t)| conditions.code(c, t)).collect();
+        let codes: Vec<f32> = labels
+            .iter()
+            .flat_map(|&(c, t)| conditions.code(c, t))
+            .collect();
         Some(Tensor::from_data(
             TensorData::new(codes, [labels.len(), conditions.dim()]),
             &self.state.device,
@@ -252,7 +255,9 @@ impl GanTrainer {
         }
         let n = real.len();
         if labels.is_some_and(|l| l.len() != n) {
-            return Err(Error::Config(format!("{n} images but a different number of labels")));
+            return Err(Error::Config(format!(
+                "{n} images but a different number of labels"
+            )));
         }
         let labels = labels.filter(|_| self.model_config.conditions.is_some());
         let lr = self.config.learning_rate;

@@ -139,7 +139,11 @@ impl Trainer {
 
     /// One update on a batch with each image's `(category, tone)` label, used by a
     /// conditional GAN (the others ignore labels).
-    pub async fn step_labelled(&mut self, batch: &[&Rgb64], labels: &[(usize, usize)]) -> Result<Losses> {
+    pub async fn step_labelled(
+        &mut self,
+        batch: &[&Rgb64],
+        labels: &[(usize, usize)],
+    ) -> Result<Losses> {
         Ok(match self {
             Trainer::Gan(t) => Losses::Gan(t.step_labelled(batch, Some(labels)).await?),
             Trainer::Vae(t) => Losses::Vae(t.step(batch).await?),

@@ -62,8 +62,13 @@ fn every_shipped_model_loads_and_samples() {
                         read_f32_blocking(model.sample_steered(2, 42, steering).unwrap()).unwrap()
                     };
                     let (a, b) = (steered("smileys"), steered("flags"));
-                    let mean = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
-                    assert!(mean > 0.01, "{}: conditions barely matter ({mean})", dir.display());
+                    let mean =
+                        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+                    assert!(
+                        mean > 0.01,
+                        "{}: conditions barely matter ({mean})",
+                        dir.display()
+                    );
                 }
             }
         }

@@ -7,10 +7,10 @@ use latentpad::model::{
     Conditions, DiscriminatorConfig, EncoderConfig, GeneratorConfig, LatentModel, VaeConfig,
     seeded_init,
 };
-use latentpad::weights::WeightsFile;
 use latentpad::train::finetune::FineTuning;
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
+use latentpad::weights::WeightsFile;
 
 use super::tiny_gan;
 
@@ -101,8 +101,7 @@ fn a_conditional_gan_learns_to_follow_its_condition() {
     let images: Vec<Rgb64> = discs().into_iter().chain(blue_discs()).collect();
     let batch: Vec<&Rgb64> = images.iter().collect();
     let labels: Vec<(usize, usize)> = (0..16).map(|i| (i / 8, 0)).collect();
-    let conditions =
-        Conditions::from_labels(vec!["Red".into(), "Blue".into()], &labels).unwrap();
+    let conditions = Conditions::from_labels(vec!["Red".into(), "Blue".into()], &labels).unwrap();
     let config = GanTrainConfig::new()
         .with_batch_size(16)
         .with_learning_rate(1e-3)
@@ -384,7 +383,9 @@ fn the_quick_mode_moves_samples_to_the_uploads_latents_and_survives_export() {
     .export("tiny-vae")
     .unwrap();
     let mut session = FineTuning::new(vae, discs(), 4, 2, &device).unwrap();
-    let err = pollster::block_on(session.start_prior(4)).unwrap_err().to_string();
+    let err = pollster::block_on(session.start_prior(4))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("for a GAN"), "{err}");
 }
 
@@ -515,7 +516,8 @@ fn inversion_finds_a_latent_that_draws_the_image_and_can_be_cancelled() {
     }
     let model: LatentModel = trainer.latent_model();
     // Targets the generator can draw exactly: its own images of two other seeds.
-    let drawn = pollster::block_on(latentpad::image::to_rgba(model.sample(2, 1000).unwrap())).unwrap();
+    let drawn =
+        pollster::block_on(latentpad::image::to_rgba(model.sample(2, 1000).unwrap())).unwrap();
     let targets = latentpad::image::from_rgba(&drawn).unwrap();
     let refs: Vec<&Rgb64> = targets.iter().collect();
     let config = |steps| InvertConfig {

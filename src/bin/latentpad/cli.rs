@@ -145,7 +145,15 @@ pub fn main() -> Result<()> {
             steps,
             out,
             latents,
-        } => invert(&model, images.as_deref(), held_out, &data_dir, steps, &out, latents.as_deref())?,
+        } => invert(
+            &model,
+            images.as_deref(),
+            held_out,
+            &data_dir,
+            steps,
+            &out,
+            latents.as_deref(),
+        )?,
         Command::Provenance { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -175,9 +183,19 @@ pub fn main() -> Result<()> {
 }
 
 /// One row of `n` samples per category or per skin tone of people.
-fn sample_by(model: &LatentModel, meta: &WeightsMeta, by: By, n: usize, seed: u64, out: &Path) -> Result<()> {
+fn sample_by(
+    model: &LatentModel,
+    meta: &WeightsMeta,
+    by: By,
+    n: usize,
+    seed: u64,
+    out: &Path,
+) -> Result<()> {
     let Some(conditions) = model.conditions() else {
-        bail!("--by needs a conditional GAN; this {} is not conditional", model.config.kind());
+        bail!(
+            "--by needs a conditional GAN; this {} is not conditional",
+            model.config.kind()
+        );
     };
     let steerings: Vec<(String, latentpad::model::Steering)> = match by {
         By::Category => conditions
@@ -190,7 +208,12 @@ fn sample_by(model: &LatentModel, meta: &WeightsMeta, by: By, n: usize, seed: u6
             .collect::<Result<_>>()?,
         By::SkinTone => latentpad::model::TONES[1..]
             .iter()
-            .map(|tone| Ok((tone.to_string(), model.steering(Some("people"), Some(tone))?)))
+            .map(|tone| {
+                Ok((
+                    tone.to_string(),
+                    model.steering(Some("people"), Some(tone))?,
+                ))
+            })
             .collect::<Result<_>>()?,
     };
     let rows = steerings.len();
@@ -205,10 +228,20 @@ fn sample_by(model: &LatentModel, meta: &WeightsMeta, by: By, n: usize, seed: u6
     let latent = format!(
         "seeds {seed} to {} in rows by {}: {}",
         seed + n as u64 - 1,
-        if by == By::Category { "category" } else { "skin tone of people" },
+        if by == By::Category {
+            "category"
+        } else {
+            "skin tone of people"
+        },
         names.join(", ")
     );
-    write_grid(burn::Tensor::cat(images, 0), rows * n, n, out, &Provenance::of(meta, latent))?;
+    write_grid(
+        burn::Tensor::cat(images, 0),
+        rows * n,
+        n,
+        out,
+        &Provenance::of(meta, latent),
+    )?;
     Ok(())
 }
 
@@ -223,7 +256,11 @@ fn invert(
 ) -> Result<()> {
     let (model, meta) = load_model(model_path)?;
     if model.config.kind() != "gan" {
-        bail!("{} is a {}; inversion is for a GAN (a VAE encodes)", model_path.display(), model.config.kind());
+        bail!(
+            "{} is a {}; inversion is for a GAN (a VAE encodes)",
+            model_path.display(),
+            model.config.kind()
+        );
     }
     let examples: Vec<Rgb64> = match (images, held_out) {
         (Some(dir), _) => {
@@ -235,12 +272,21 @@ fn invert(
             let data = load_fetched(data_dir, EmojiStyle::Noto)?;
             // Every k-th held-out emoji: a spread over the categories, the same each run.
             let k = (data.held_out.len() / n.max(1)).max(1);
-            data.held_out.iter().step_by(k).take(n).map(|e| e.image.clone()).collect()
+            data.held_out
+                .iter()
+                .step_by(k)
+                .take(n)
+                .map(|e| e.image.clone())
+                .collect()
         }
         (None, None) => bail!("give --images <folder> or --held-out <count>"),
     };
     if examples.is_empty() || examples.len() > MAX_GRID / 2 {
-        bail!("inversion takes 1 to {} images here, not {}", MAX_GRID / 2, examples.len());
+        bail!(
+            "inversion takes 1 to {} images here, not {}",
+            MAX_GRID / 2,
+            examples.len()
+        );
     }
     let refs: Vec<&Rgb64> = examples.iter().collect();
     let config = latentpad::invert::InvertConfig {
@@ -249,11 +295,16 @@ fn invert(
     };
     let bar = progress(steps as u64, 0);
     let started = std::time::Instant::now();
-    let found = pollster::block_on(latentpad::invert::invert(&model, &refs, config, |step, _, error| {
-        bar.set_position(step as u64);
-        bar.set_message(format!("error {error:.4}"));
-        true
-    }))?;
+    let found = pollster::block_on(latentpad::invert::invert(
+        &model,
+        &refs,
+        config,
+        |step, _, error| {
+            bar.set_position(step as u64);
+            bar.set_message(format!("error {error:.4}"));
+            true
+        },
+    ))?;
     bar.finish();
     // Each image beside its reconstruction: [n, 2, 3, 64, 64] -> [2n, 3, 64, 64].
     let n = refs.len();
@@ -261,7 +312,13 @@ fn invert(
     let reconstructions = model.decode(&found.latents)?.reshape([n, 1, 3, 64, 64]);
     let grid = burn::Tensor::cat(vec![originals, reconstructions], 1).reshape([2 * n, 3, 64, 64]);
     let latent = format!("inversions of {} images ({steps} steps)", examples.len());
-    write_grid(grid, 2 * examples.len(), 16, out, &Provenance::of(&meta, latent))?;
+    write_grid(
+        grid,
+        2 * examples.len(),
+        16,
+        out,
+        &Provenance::of(&meta, latent),
+    )?;
     println!(
         "{} images inverted in {:.1} s: mean squared pixel error {:.4} (pixels in [0, 1]); worst {:.4}",
         examples.len(),
@@ -397,9 +454,11 @@ fn train(args: TrainArgs) -> Result<()> {
                     config,
                     &device,
                 )?),
-                (Some(init), None) => {
-                    Trainer::Gan(GanTrainer::from_weights(&WeightsFile::read(init)?, config, &device)?)
-                }
+                (Some(init), None) => Trainer::Gan(GanTrainer::from_weights(
+                    &WeightsFile::read(init)?,
+                    config,
+                    &device,
+                )?),
                 (None, conditions) => {
                     let mut model = GanConfig::emoji();
                     model.generator.width = args.width;
