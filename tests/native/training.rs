@@ -304,15 +304,25 @@ fn seeded_init_zeroes_biases_and_keeps_norm_constants() {
 /// The fine-tuning session the CLI and the browser share: steps move the model, reset brings
 /// back the pretrained weights (same previews as before any step), the export is marked
 /// fine-tuned with the steps behind it, and no images is an error, not a panic.
-#[test]
-fn fine_tuning_session_steps_resets_and_exports() {
-    let device = default_device();
-    let base = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
+/// A fresh tiny GAN's weights and a fine-tuning session of them on [`discs`].
+fn disc_session(device: &burn::tensor::Device) -> (WeightsFile, FineTuning) {
+    let base = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), device)
         .unwrap()
         .export("tiny")
         .unwrap();
-    let preview = |s: &FineTuning| read_f32_blocking(s.preview(4, 3).unwrap()).unwrap();
-    let mut session = FineTuning::new(base.clone(), discs(), 4, 2, &device).unwrap();
+    let session = FineTuning::new(base.clone(), discs(), 4, 2, device).unwrap();
+    (base, session)
+}
+
+/// A session's 4 preview images of seed 3.
+fn preview(session: &FineTuning) -> Vec<f32> {
+    read_f32_blocking(session.preview(4, 3).unwrap()).unwrap()
+}
+
+#[test]
+fn fine_tuning_session_steps_resets_and_exports() {
+    let device = default_device();
+    let (base, mut session) = disc_session(&device);
     let before = preview(&session);
     for _ in 0..3 {
         let losses = pollster::block_on(session.step()).unwrap();
@@ -338,12 +348,7 @@ fn fine_tuning_session_steps_resets_and_exports() {
 #[test]
 fn the_quick_mode_moves_samples_to_the_uploads_latents_and_survives_export() {
     let device = default_device();
-    let base = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
-        .unwrap()
-        .export("tiny")
-        .unwrap();
-    let preview = |s: &FineTuning| read_f32_blocking(s.preview(4, 3).unwrap()).unwrap();
-    let mut session = FineTuning::new(base.clone(), discs(), 4, 2, &device).unwrap();
+    let (_, mut session) = disc_session(&device);
     let before = preview(&session);
     // Cancelled half-way: no prior, samples unchanged.
     pollster::block_on(session.start_prior(4)).unwrap();
