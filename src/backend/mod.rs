@@ -16,6 +16,39 @@ pub fn default_device() -> Device {
     Device::flex()
 }
 
+/// The device for a backend name of the command line: `cpu` (burn's `flex`, the default) or
+/// `wgpu` (the machine's GPU through Vulkan, Metal or DX12; needs the `wgpu` feature and a
+/// GPU adapter, and says so when either is missing).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn device_named(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(default_device()),
+        "wgpu" => wgpu_device(),
+        other => Err(Error::Config(format!(
+            "unknown backend {other:?}; valid: cpu, wgpu"
+        ))),
+    }
+}
+
+#[cfg(all(feature = "wgpu", not(target_arch = "wasm32")))]
+fn wgpu_device() -> Result<Device> {
+    Device::wgpu_options().init().map_err(|e| Error::Backend {
+        during: "starting the GPU (wgpu)",
+        reason: format!(
+            "{e}; this needs a Vulkan, Metal or DX12 GPU adapter (--backend cpu runs on the CPU)"
+        ),
+    })
+}
+
+#[cfg(all(not(feature = "wgpu"), not(target_arch = "wasm32")))]
+fn wgpu_device() -> Result<Device> {
+    Err(Error::Config(
+        "this latentpad was built without the `wgpu` feature; `cargo build --release --features \
+         wgpu` adds the GPU backend (the CPU, --backend cpu, is the default)"
+            .into(),
+    ))
+}
+
 /// Reads a float tensor back to the host as `f32`, whatever the device.
 pub async fn read_f32<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     let data = tensor.into_data_async().await.map_err(|e| Error::Backend {

@@ -151,7 +151,7 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 #[test]
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["provenance", "tests/fixtures/bad/notes.png"],
             "not a readable image",
@@ -213,6 +213,15 @@ fn bad_input_is_a_message_not_a_panic() {
                 "/dev/null",
             ],
             "this vae is not conditional",
+        ),
+        (
+            &["--backend", "tpu", "sample", "--out", "/dev/null"],
+            "unknown backend \"tpu\"; valid: cpu, wgpu",
+        ),
+        // The test build has no `wgpu` feature: the message says how to get it.
+        (
+            &["sample", "--backend", "wgpu", "--out", "/dev/null"],
+            "built without the `wgpu` feature",
         ),
     ];
     for (args, expected) in cases {

@@ -11,6 +11,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Train, sample and fine-tune small generative image models"
 )]
 pub(crate) struct Cli {
+    /// Where to compute: `cpu` (default; burn's flex, multi-threaded) or `wgpu` (the GPU
+    /// through Vulkan, Metal or DX12; a build with `--features wgpu`).
+    #[arg(long, global = true, default_value = "cpu")]
+    pub(crate) backend: String,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -8,7 +8,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::{By, Cli, Command, Kind, Path_, Target, TrainArgs};
-use latentpad::backend::default_device;
+use latentpad::backend::{default_device, device_named};
 use latentpad::data::{self, EmojiStyle, Example, condition_of};
 use latentpad::eval;
 use latentpad::fewshot::{self, Bench, Recipe, Row};
@@ -29,8 +29,16 @@ use latentpad::train::{Trainer, checkpoint};
 use latentpad::weights::{WeightsFile, WeightsMeta};
 
 /// Parses the command line and runs the command.
+/// The device every command computes on, from `--backend` (set once in `main`).
+static DEVICE: std::sync::OnceLock<burn::tensor::Device> = std::sync::OnceLock::new();
+
+fn device() -> burn::tensor::Device {
+    DEVICE.get().cloned().unwrap_or_else(default_device)
+}
+
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
+    let _ = DEVICE.set(device_named(&cli.backend)?);
     match cli.command {
         Command::FetchData { data_dir } => {
             for style in [EmojiStyle::Noto, EmojiStyle::Twemoji] {
@@ -338,7 +346,7 @@ fn invert(
 fn load_model(path: &Path) -> Result<(LatentModel, WeightsMeta)> {
     let file = WeightsFile::read(path)?;
     Ok((
-        LatentModel::from_weights(&file, &default_device())?,
+        LatentModel::from_weights(&file, &device())?,
         file.meta,
     ))
 }
@@ -412,7 +420,7 @@ fn report_skipped(skipped: &[latentpad::Error]) {
 }
 
 fn train(args: TrainArgs) -> Result<()> {
-    let device = default_device();
+    let device = device();
     if args.kind == Kind::Classifier {
         return train_classifier(&args, &device);
     }
@@ -577,7 +585,7 @@ fn report(
     data_dir: &Path,
     n: usize,
 ) -> Result<()> {
-    let device = default_device();
+    let device = device();
     let category = load_classifier(classifier, &device)?;
     let tone = load_classifier(tone_classifier, &device)?;
     let data = data::load_emoji(&data::emoji_dir(data_dir))?;
@@ -629,7 +637,7 @@ fn finetune(
     freeze: usize,
     out: &Path,
 ) -> Result<()> {
-    let device = default_device();
+    let device = device();
     let file = WeightsFile::read(model)?;
     let (examples, skipped) = data::load_folder(images)?;
     report_skipped(&skipped);
@@ -659,7 +667,7 @@ fn load_classifier(path: &Path, device: &burn::tensor::Device) -> Result<Classif
 }
 
 fn evaluate(model_path: &Path, classifier: &Path, data_dir: &Path, floor: bool) -> Result<()> {
-    let device = default_device();
+    let device = device();
     let classifier = load_classifier(classifier, &device)?;
     let data = data::load_emoji(&data::emoji_dir(data_dir))?;
     let held: Vec<&Rgb64> = data.held_out.iter().map(|e| &e.image).collect();
@@ -712,7 +720,7 @@ fn bench_finetune(
     let mut steps = steps.to_vec();
     steps.sort_unstable();
     steps.dedup();
-    let device = default_device();
+    let device = device();
     let data = load_fetched(data_dir, EmojiStyle::Twemoji)?;
     let base = WeightsFile::read(model)?;
     let classifier = load_classifier(classifier, &device)?;
