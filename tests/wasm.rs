@@ -13,6 +13,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const GENERATOR: &[u8] = include_bytes!("../models/emoji-gan/generator.lpw");
 const DISCRIMINATOR: &[u8] = include_bytes!("../models/emoji-gan/discriminator.lpw");
+const CONDITIONAL: &[u8] = include_bytes!("../models/emoji-cgan/generator.lpw");
 const RGBA_PNG: &[u8] = include_bytes!("fixtures/good/rgba.png");
 const PHOTO_JPG: &[u8] = include_bytes!("fixtures/good/photo.jpg");
 const IMAGE: usize = 64 * 64 * 4;
@@ -61,6 +62,26 @@ async fn same_seed_gives_the_same_images_and_image_i_is_seed_plus_i() {
     assert_eq!(strip.length() as usize, 5 * IMAGE);
 }
 
+/// The shipped conditional GAN: steering reaches the images, names are checked with a
+/// message that lists the valid ones, and inversion returns one latent per image.
+#[wasm_bindgen_test]
+async fn steering_and_inversion_through_the_facade() {
+    let g = ok(Generator::load(files(&[CONDITIONAL]), "cpu".into()).await);
+    let conditions = g.conditions();
+    assert!(conditions.contains("\"people\"") && conditions.contains("\"dark\""), "{conditions}");
+    let dark = ok(g.sample(2, 7.0, Some("people".into()), Some("dark".into())).await).to_vec();
+    let smileys = ok(g.sample(2, 7.0, Some("smileys".into()), None).await).to_vec();
+    assert_ne!(dark, smileys);
+    let msg = message(g.sample(1, 0.0, Some("cats".into()), None).await);
+    assert!(msg.contains("unknown category \"cats\"; valid: activities"), "{msg}");
+    let msg = message(g.sample(1, 0.0, Some("flags".into()), Some("dark".into())).await);
+    assert!(msg.contains("has no emoji with skin tones"), "{msg}");
+    let latent = ok(g.latent(3.0, Some("people".into()), Some("light".into())));
+    assert_eq!(latent.len(), g.latent_dim());
+    let latents = ok(g.invert(dark[..IMAGE].to_vec(), 3).await);
+    assert_eq!(latents.len(), g.latent_dim());
+}
+
 #[wasm_bindgen_test]
 async fn bad_arguments_and_files_become_js_errors_with_messages() {
     let msg = message(Generator::load(files(&[b"not weights at all"]), "cpu".into()).await);
@@ -71,6 +92,8 @@ async fn bad_arguments_and_files_become_js_errors_with_messages() {
     assert!(message(g.sample(0, 1.0, None, None).await).contains("n must be 1 to 256"));
     assert!(message(g.sample(1, -1.0, None, None).await).contains("seed must be a whole number"));
     assert!(message(g.encode(vec![0; IMAGE]).await).contains("VAE"));
+    let msg = message(g.sample(1, 0.0, Some("people".into()), None).await);
+    assert!(msg.contains("this gan is not conditional"), "{msg}");
     let msg = message(decode_image(b"hello", "notes.png"));
     assert!(msg.contains("notes.png"), "{msg}");
 }

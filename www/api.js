@@ -6,7 +6,7 @@ import { BATCH_SIZE, MAX_FILE_BYTES, MAX_UPLOADS, PRIOR_STEPS, STEPS } from "./l
 /** Images are 64x64 RGBA. */
 export const SIZE = 64;
 /** Shipped models, by name; any other `model` is the URL of a model folder. */
-export const SHIPPED_MODELS = ["emoji-gan", "emoji-vae"];
+export const SHIPPED_MODELS = ["emoji-gan", "emoji-cgan", "emoji-vae"];
 const MODELS_DIR = new URL("../models/", import.meta.url);
 export const BACKENDS = ["auto", "webgpu", "cpu"];
 

@@ -98,7 +98,9 @@ impl GanTrainer {
         config: GanTrainConfig,
         device: &Device,
     ) -> Result<Self> {
-        let unconditional = Self::from_weights(file, config, device)?;
+        let mut unconditional = Self::from_weights(file, config, device)?;
+        // More pretraining, not a person's fine-tuning: its weights are not marked fine-tuned.
+        unconditional.state.fine_tuned = false;
         if unconditional.model_config.conditions.is_some() {
             return Err(Error::Config(format!(
                 "{}: already a conditional GAN; continue it without new conditions",

@@ -65,6 +65,11 @@ test("a conditional GAN is steered by the pickers and the attributes; a tone wit
   const { context, page, errors } = await openPage();
   await page.goto(`${origin}/index.html`);
   await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
+  // The default GAN is unconditional: no pickers. The steerable one is a click away.
+  assert.equal(await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".steering").hidden), true);
+  await page.$eval(PAD, (el) => delete el.dataset.sampled);
+  await page.check("input[value=emoji-cgan]");
+  await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
   const conditions = await page.$eval(PAD, (el) => el.generator.conditions);
   assert.ok(conditions.categories.includes("people") && conditions.toned.includes("people"), JSON.stringify(conditions));
   assert.equal(await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".steering").hidden), false, "pickers shown");
