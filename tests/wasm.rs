@@ -68,13 +68,25 @@ async fn same_seed_gives_the_same_images_and_image_i_is_seed_plus_i() {
 async fn steering_and_inversion_through_the_facade() {
     let g = ok(Generator::load(files(&[CONDITIONAL]), "cpu".into()).await);
     let conditions = g.conditions();
-    assert!(conditions.contains("\"people\"") && conditions.contains("\"dark\""), "{conditions}");
-    let dark = ok(g.sample(2, 7.0, Some("people".into()), Some("dark".into())).await).to_vec();
+    assert!(
+        conditions.contains("\"people\"") && conditions.contains("\"dark\""),
+        "{conditions}"
+    );
+    let dark = ok(g
+        .sample(2, 7.0, Some("people".into()), Some("dark".into()))
+        .await)
+    .to_vec();
     let smileys = ok(g.sample(2, 7.0, Some("smileys".into()), None).await).to_vec();
     assert_ne!(dark, smileys);
     let msg = message(g.sample(1, 0.0, Some("cats".into()), None).await);
-    assert!(msg.contains("unknown category \"cats\"; valid: activities"), "{msg}");
-    let msg = message(g.sample(1, 0.0, Some("flags".into()), Some("dark".into())).await);
+    assert!(
+        msg.contains("unknown category \"cats\"; valid: activities"),
+        "{msg}"
+    );
+    let msg = message(
+        g.sample(1, 0.0, Some("flags".into()), Some("dark".into()))
+            .await,
+    );
     assert!(msg.contains("has no emoji with skin tones"), "{msg}");
     let latent = ok(g.latent(3.0, Some("people".into()), Some("light".into())));
     assert_eq!(latent.len(), g.latent_dim());

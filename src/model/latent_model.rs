@@ -44,6 +44,25 @@ impl LatentModel {
     pub fn from_weights(file: &WeightsFile, device: &Device) -> Result<Self> {
         match &file.config {
             ModelConfig::Gan(c) => {
+                // A config whose conditions or prior do not fit the generator (a hand-edited
+                // file) is refused here, not met later as a shape panic.
+                let code = c.generator.condition_dim.unwrap_or(0);
+                let latent = c.generator.latent_dim + code;
+                let conditions_fit = c.conditions.as_ref().map_or(code == 0, |k| {
+                    k.dim() == code && k.prior.len() == k.categories.len() * super::TONES.len()
+                });
+                let prior_fit = c.prior.as_ref().is_none_or(|p| {
+                    p.latent_dim == latent
+                        && !p.centres.is_empty()
+                        && p.centres.len().is_multiple_of(latent)
+                        && (0.0..=1.0).contains(&p.spread)
+                });
+                if !(conditions_fit && prior_fit) {
+                    return Err(Error::WeightsFormat {
+                        source_name: file.source_name.clone(),
+                        reason: "its conditions or latent prior do not fit its generator".into(),
+                    });
+                }
                 let generator = file.load("generator", c.generator.init(device))?;
                 Ok(Self::new(file.config.clone(), generator, None, device))
             }
@@ -132,17 +151,14 @@ impl LatentModel {
             return String::new();
         };
         let mut parts = Vec::new();
-        if let Some(c) = steering.category {
-            parts.push(format!(
-                "category {}",
-                conditions.category_names()[c.min(conditions.categories.len() - 1)]
-            ));
+        if let Some(name) = steering
+            .category
+            .and_then(|c| conditions.category_names().get(c).cloned())
+        {
+            parts.push(format!("category {name}"));
         }
-        if let Some(t) = steering.tone {
-            parts.push(format!(
-                "skin tone {}",
-                super::TONES[t.min(super::TONES.len() - 1)]
-            ));
+        if let Some(name) = steering.tone.and_then(|t| super::TONES.get(t)) {
+            parts.push(format!("skin tone {name}"));
         }
         format!(" ({})", parts.join(", "))
     }

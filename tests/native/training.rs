@@ -129,6 +129,19 @@ fn a_conditional_gan_learns_to_follow_its_condition() {
     )
     .unwrap();
     assert_eq!(reloaded.conditions(), sampler.conditions());
+    // A hand-edited config whose conditions no longer fit the generator is refused by name.
+    let mut edited = file.clone();
+    if let latentpad::model::ModelConfig::Gan(c) = &mut edited.config {
+        c.conditions
+            .as_mut()
+            .unwrap()
+            .categories
+            .push("Extra".into());
+    }
+    let err = LatentModel::from_weights(&edited, &default_device())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("do not fit its generator"), "{err}");
     assert!(reloaded.steering(Some("blue"), None).is_ok());
     for (category, tone, expected) in [
         (Some("red"), Some("dark"), "has no emoji with skin tones"),

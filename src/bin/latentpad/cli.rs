@@ -345,10 +345,7 @@ fn invert(
 
 fn load_model(path: &Path) -> Result<(LatentModel, WeightsMeta)> {
     let file = WeightsFile::read(path)?;
-    Ok((
-        LatentModel::from_weights(&file, &device())?,
-        file.meta,
-    ))
+    Ok((LatentModel::from_weights(&file, &device())?, file.meta))
 }
 
 fn write_grid(
