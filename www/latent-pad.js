@@ -394,14 +394,16 @@ export class LatentPad extends HTMLElement {
       else this.seed = seed;
     });
     for (const r of this.#qa("input[name=model]")) r.addEventListener("change", () => (this.model = r.value));
-    const steer = (attribute) => (e) => (e.target.value ? this.setAttribute(attribute, e.target.value) : this.removeAttribute(attribute));
+    const steer = (attribute, value) => (value ? this.setAttribute(attribute, value) : this.removeAttribute(attribute));
     on(".category", "change", (e) => {
+      // Read first: changing an attribute refills the pickers.
+      const value = e.target.value;
       // A tone the new category does not have is dropped rather than refused.
       const toned = this.#generator?.conditions?.toned ?? [];
-      if (e.target.value && !toned.includes(e.target.value)) this.removeAttribute("skin-tone");
-      steer("category")(e);
+      if (value && !toned.includes(value)) this.removeAttribute("skin-tone");
+      steer("category", value);
     });
-    on(".skin-tone", "change", steer("skin-tone"));
+    on(".skin-tone", "change", (e) => steer("skin-tone", e.target.value));
     on(".interp-slider", "input", (e) => {
       this.#q(".interp-play").checked = false;
       this.#showFrame(Number(e.target.value));

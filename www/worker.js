@@ -165,6 +165,8 @@ async function loadInto(key, makeFiles, backend) {
  */
 async function speedProbe(id, urls) {
   const files = await fetchAll(id, urls);
+  // Copies loaded before the probe (another widget's) are shared: never freed here.
+  const existed = new Set(["cpu", "webgpu"].filter((b) => models.has(`${urls.join("|")}|${b}`)));
   const time = async (backend) => {
     const key = `${urls.join("|")}|${backend}`;
     const m = await loadInto(key, async () => files.map((f) => f.slice()), backend);
@@ -183,10 +185,13 @@ async function speedProbe(id, urls) {
   }
   const measured = { cpu: Math.round(cpu), webgpu: Math.round(gpuMs) };
   const numbers = `8 images in ${measured.webgpu} ms on WebGPU, ${measured.cpu} ms on the CPU`;
-  // The slower copy is not kept.
-  const loser = `${urls.join("|")}|${gpuMs < cpu ? "cpu" : "webgpu"}`;
-  (await models.get(loser)?.catch(() => null))?.free();
-  models.delete(loser);
+  // The slower copy is not kept (unless it was loaded before the probe).
+  const slower = gpuMs < cpu ? "cpu" : "webgpu";
+  if (!existed.has(slower)) {
+    const loser = `${urls.join("|")}|${slower}`;
+    (await models.get(loser)?.catch(() => null))?.free();
+    models.delete(loser);
+  }
   return gpuMs < cpu
     ? { backend: "webgpu", why: `measured faster than the CPU here: ${numbers}`, measured }
     : { backend: "cpu", why: `measured faster than this GPU here: ${numbers}`, measured };
