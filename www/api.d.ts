@@ -106,7 +106,7 @@ export class Generator {
   /** A PNG with provenance text chunks (software, model, latent, "AI-generated"). */
   toPng(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number, latent: string): Promise<Blob>;
   /** `.lpw` bytes of a model made or loaded in this page; null for a shipped model. */
-  weights(): Uint8Array | null;
+  weights(): Promise<Uint8Array | null>;
   fineTune(images: Array<Uint8Array | Uint8ClampedArray>, options?: FineTuneOptions): FineTuneRun;
   free(): void;
 }

@@ -176,9 +176,14 @@ export class Generator {
     return new Blob([png], { type: "image/png" });
   }
 
-  /** The `.lpw` bytes of a model made in this page (fine-tuned or loaded from a file), else null. */
-  weights() {
-    return this.source.bytes ?? null;
+  /**
+   * The `.lpw` bytes of a model made in this page (fine-tuned or loaded from a file), else
+   * null. A fine-tuned model's bytes live in the worker until asked for here.
+   */
+  async weights() {
+    if (this.source.bytes) return this.source.bytes;
+    if (this.source.inWorker) return new Uint8Array(await call("weights", { key: this.key }));
+    return null;
   }
 
   /**
@@ -200,7 +205,8 @@ export class Generator {
       const buffers = images.map((img) => new Uint8Array(img).slice().buffer);
       const bytes = this.source.bytes ? this.source.bytes.slice().buffer : undefined;
       const transfer = bytes ? [...buffers, bytes] : buffers;
-      await call("fineTuneStart", { run: id, urls: this.source.urls, bytes, images: buffers, batchSize, freeze, backend: backend ?? this.backend }, { transfer });
+      const key = this.source.inWorker ? this.key : undefined;
+      await call("fineTuneStart", { run: id, urls: this.source.urls, bytes, key, images: buffers, batchSize, freeze, backend: backend ?? this.backend }, { transfer });
       try {
         // The loop runs in the worker; each step and each preview comes back as progress.
         const onProgress = (p) =>
@@ -209,8 +215,12 @@ export class Generator {
         if (run.cancelled) call("fineTuneCancel", { run: id }).catch(() => {});
         const prior = this.kind === "gan" ? priorSteps : 0;
         const result = await call("fineTuneRun", { run: id, steps, previewEvery, priorSteps: prior }, { onProgress });
-        const weights = await call("fineTuneExport", { run: id });
-        const tuned = await Generator.fromBytes(weights, { name: `${this.name}-finetuned`, backend: backend ?? this.backend });
+        // Registered in the worker: the weights stay there until a save or an export.
+        const name = `${this.name}-finetuned`;
+        const info = await call("fineTuneRegister", { run: id, name, backend: backend ?? this.backend }).catch((e) => {
+          throw new LatentpadError("finetune", `could not load the fine-tuned model: ${e.message}`);
+        });
+        const tuned = new Generator(info, { model: name, inWorker: true });
         tuned.stepsTrained = result.steps;
         tuned.cancelled = result.cancelled;
         return tuned;
@@ -227,7 +237,7 @@ export class Generator {
 
   /** Releases the worker's copy (models loaded from bytes only; shared models stay). */
   free() {
-    if (this.source.bytes) call("free", { key: this.key }).catch(() => {});
+    if (this.source.bytes || this.source.inWorker) call("free", { key: this.key }).catch(() => {});
   }
 }
 let runs = 0;

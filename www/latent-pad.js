@@ -286,7 +286,7 @@ export class LatentPad extends HTMLElement {
 
   /** The fine-tuned (or loaded) model as an `.lpw` Blob. */
   async exportModel() {
-    const bytes = this.#generator?.weights();
+    const bytes = await this.#generator?.weights();
     if (!bytes) throw new Error("nothing to export yet: fine-tune the model or load a model file first");
     return new Blob([bytes], { type: "application/octet-stream" });
   }
@@ -371,7 +371,7 @@ export class LatentPad extends HTMLElement {
     const text = `${message}. latentpad moved to the CPU; your images and samples are kept.`;
     this.#error("device-lost", text);
     this.#run?.cancel();
-    const bytes = this.#generator?.weights();
+    const bytes = await this.#generator?.weights().catch(() => null);
     // Reload what was showing on the CPU: a fine-tuned model from its bytes, kept here.
     await this.#load(bytes ? { bytes, name: this.#generator.name } : null);
     if (this.#generator) this.#status(text, { error: true });
@@ -736,7 +736,7 @@ export class LatentPad extends HTMLElement {
   async #store() {
     try {
       const name = `${this.#generator.name} ${new Date().toLocaleString()}`;
-      await saveModel(name, this.#generator.weights());
+      await saveModel(name, await this.#generator.weights());
       await this.#listSaved();
       this.#note(".ft-status", `Kept in this browser as “${name}”.`);
     } catch (e) {

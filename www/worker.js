@@ -11,6 +11,7 @@ const builds = new Map(); // "cpu" | "webgpu" -> Promise<wasm module>
 const models = new Map(); // key -> Promise<Generator>
 const tuners = new Map(); // run id -> FineTuner
 const cancelled = new Set(); // run ids asked to stop
+const weightsByKey = new Map(); // key -> .lpw bytes of a model made or loaded here (fine-tuned, from a file)
 let gpu = null; // Promise<{ software } | { reason }>: what WebGPU offers here
 let gpuLost = null; // the loss message once the device is gone
 let uploads = 0;
@@ -207,11 +208,19 @@ const handlers = {
   async loadBytes(_id, { bytes, name, backend: requested }) {
     const choice = await resolveBackend(requested);
     const key = `file:${++uploads}:${name}|${choice.backend}`;
-    return describe(key, await loadInto(key, async () => [new Uint8Array(bytes)], choice.backend), choice);
+    weightsByKey.set(key, new Uint8Array(bytes));
+    return describe(key, await loadInto(key, async () => [weightsByKey.get(key).slice()], choice.backend), choice);
+  },
+  /** The `.lpw` bytes of a model made or loaded here (for a save, a keep or an export). */
+  async weights(_id, { key }) {
+    const bytes = weightsByKey.get(key);
+    if (!bytes) throw new Error("this model has no weights file of its own (a shipped model)");
+    return bytes.slice();
   },
   async free(_id, { key }) {
     const m = models.get(key);
     models.delete(key);
+    weightsByKey.delete(key);
     (await m?.catch(() => null))?.free();
   },
   async sample(_id, { key, n, seed, category, skinTone }) {
@@ -233,10 +242,12 @@ const handlers = {
   async encode(_id, { key, rgba }) {
     return (await model(key)).encode(new Uint8Array(rgba));
   },
-  async fineTuneStart(_id, { run, urls, bytes, images, batchSize, freeze, backend: requested }) {
+  async fineTuneStart(_id, { run, urls, bytes, key, images, batchSize, freeze, backend: requested }) {
     const { backend } = await resolveBackend(requested);
     const m = await wasm(backend);
-    const files = bytes ? [new Uint8Array(bytes)] : await fetchAll(null, urls);
+    // A model made here (key) starts from its bytes here: nothing crosses to the page.
+    const own = key && weightsByKey.get(key);
+    const files = own ? [own.slice()] : bytes ? [new Uint8Array(bytes)] : await fetchAll(null, urls);
     const rgba = new Uint8Array(images.length * 64 * 64 * 4);
     images.forEach((img, i) => rgba.set(new Uint8Array(img), i * 64 * 64 * 4));
     tuners.set(run, await m.FineTuner.create(files, rgba, batchSize, freeze, backend));
@@ -286,8 +297,14 @@ const handlers = {
   async fineTuneCancel(_id, { run }) {
     if (tuners.has(run)) cancelled.add(run);
   },
-  async fineTuneExport(_id, { run }) {
-    return running(run).exportWeights();
+  // The fine-tuned model is loaded and kept here, under a key of its own; its bytes stay here
+  // until a save or an export asks for them (`weights`).
+  async fineTuneRegister(_id, { run, name, backend: requested }) {
+    const bytes = await running(run).exportWeights();
+    const choice = await resolveBackend(requested);
+    const key = `file:${++uploads}:${name}|${choice.backend}`;
+    weightsByKey.set(key, bytes);
+    return describe(key, await loadInto(key, async () => [bytes.slice()], choice.backend), choice);
   },
   async fineTuneEnd(_id, { run }) {
     tuners.get(run)?.free();

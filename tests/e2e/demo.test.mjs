@@ -183,6 +183,9 @@ test("uploads are decoded in the worker, bad files are named, and fine-tuning ru
   await page.fill(".ft-steps", "4");
   await page.click(".ft-start");
   await page.waitForSelector("latent-pad[data-finetuned='4']", { timeout: 300_000 });
+  // Registered in the worker: the page holds no copy of the weights until asked.
+  const source = await page.$eval(PAD, (el) => ({ inWorker: el.generator.source.inWorker, bytes: el.generator.source.bytes ?? null, name: el.generator.name }));
+  assert.deepEqual(source, { inWorker: true, bytes: null, name: "emoji-gan-finetuned" });
   const phases = await page.evaluate(() => window.__phases);
   assert.deepEqual(phases, ["invert:1", "invert:2", "invert:3", "finetune:1", "finetune:2", "finetune:3", "finetune:4"]);
   const long = await longTasks(page);
