@@ -66,7 +66,8 @@ pub struct Example {
 pub fn condition_of(example: &Example) -> (usize, usize) {
     (
         example.category,
-        crate::model::condition::tone_index(example.has_skin_tones, example.skin_tone),
+        // Tone 0 is "no tones"; the report's tone classes (yellow, then the modifiers) follow.
+        crate::report::tone_label(example).map_or(0, |class| class + 1),
     )
 }
 

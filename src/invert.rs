@@ -48,6 +48,8 @@ pub struct Inversion {
     pub latents: Vec<f32>,
     /// Mean squared pixel error of each image's reconstruction, pixels in `[0, 1]`.
     pub errors: Vec<f32>,
+    /// The reconstructions, the latents' images: `[n, 3, 64, 64]` in `[-1, 1]`.
+    pub images: Tensor<4>,
 }
 
 impl Inversion {
@@ -121,18 +123,9 @@ impl Inverter {
         let k = model.noise_dim();
         let device = model.device().clone();
         let target = image::to_tensor(images, &device);
-        let average_code: Vec<f32> = match model.conditions() {
-            Some(c) => {
-                let tones = crate::model::TONES.len();
-                let mut code = vec![0.0; c.dim()];
-                for (i, w) in c.prior.iter().enumerate() {
-                    code[i / tones] += w;
-                    code[c.categories.len() + i % tones] += w;
-                }
-                code
-            }
-            None => Vec::new(),
-        };
+        let average_code = model
+            .conditions()
+            .map_or_else(Vec::new, |c| c.average_code());
         let candidates: Vec<Vec<f32>> = (0..config.candidates)
             .map(|j| {
                 let mut z = latent::noise(config.seed.wrapping_add(j as u64), k);
@@ -218,12 +211,14 @@ impl Inverter {
         Ok(Some(errors.iter().sum::<f32>() / n as f32))
     }
 
-    /// The latents found so far and their images' errors.
+    /// The latents found so far, their images and the images' errors.
     pub async fn finish(self) -> Result<Inversion> {
-        let errors = read_f32(errors_of(self.model.decode(&self.z)?, self.target)).await?;
+        let images = self.model.decode(&self.z)?;
+        let errors = read_f32(errors_of(images.clone(), self.target)).await?;
         Ok(Inversion {
             latents: self.z,
             errors,
+            images,
         })
     }
 }

@@ -239,9 +239,10 @@ impl Generator {
         rgba_of(images).await
     }
 
-    /// GAN inversion ("find my image"): latent vectors (`n * latentDim`) whose images come
-    /// closest to 64x64 RGBA images, after `steps` steps; decode them to see the result.
-    pub async fn invert(&self, rgba: Vec<u8>, steps: u32) -> Result<Vec<f32>, JsError> {
+    /// GAN inversion ("find my image") of 64x64 RGBA images, after `steps` steps:
+    /// `{ latents: Float32Array (n * latentDim), errors: Float32Array (mean squared pixel
+    /// error of each, pixels in 0-1), images: Uint8ClampedArray (the latents' images, RGBA) }`.
+    pub async fn invert(&self, rgba: Vec<u8>, steps: u32) -> Result<js_sys::Object, JsError> {
         let images = image::from_rgba(&rgba).map_err(js_error)?;
         let refs: Vec<&Rgb64> = images.iter().collect();
         let config = crate::invert::InvertConfig {
@@ -251,7 +252,22 @@ impl Generator {
         let found = crate::invert::invert(&self.inner, &refs, config, |_, _, _| true)
             .await
             .map_err(js_error)?;
-        Ok(found.latents)
+        let out = js_sys::Object::new();
+        let set = |key: &str, value: JsValue| {
+            js_sys::Reflect::set(&out, &JsValue::from_str(key), &value)
+                .map(|_| ())
+                .map_err(|_| JsError::new("could not build the inversion's result"))
+        };
+        set(
+            "latents",
+            js_sys::Float32Array::from(found.latents.as_slice()).into(),
+        )?;
+        set(
+            "errors",
+            js_sys::Float32Array::from(found.errors.as_slice()).into(),
+        )?;
+        set("images", rgba_of(found.images).await?.into())?;
+        Ok(out)
     }
 
     /// Latent vectors (posterior means) of 64x64 RGBA images (`n * 64 * 64 * 4` bytes).

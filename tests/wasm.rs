@@ -90,8 +90,15 @@ async fn steering_and_inversion_through_the_facade() {
     assert!(msg.contains("has no emoji with skin tones"), "{msg}");
     let latent = ok(g.latent(3.0, Some("people".into()), Some("light".into())));
     assert_eq!(latent.len(), g.latent_dim());
-    let latents = ok(g.invert(dark[..IMAGE].to_vec(), 3).await);
-    assert_eq!(latents.len(), g.latent_dim());
+    let found = ok(g.invert(dark[..IMAGE].to_vec(), 3).await);
+    let field = |key: &str| js_sys::Reflect::get(&found, &JsValue::from_str(key)).unwrap();
+    let latents: js_sys::Float32Array = field("latents").dyn_into().unwrap();
+    let errors: js_sys::Float32Array = field("errors").dyn_into().unwrap();
+    let images: js_sys::Uint8ClampedArray = field("images").dyn_into().unwrap();
+    assert_eq!(latents.length() as usize, g.latent_dim());
+    assert_eq!(errors.length(), 1);
+    assert!((0.0..1.0).contains(&errors.get_index(0)));
+    assert_eq!(images.length() as usize, IMAGE);
 }
 
 #[wasm_bindgen_test]

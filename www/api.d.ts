@@ -99,8 +99,11 @@ export class Generator {
   interpolate(from: End, to: End, frames?: number, how?: "slerp" | "lerp"): Promise<Rgba>;
   /** VAE only: latent vectors (posterior means) of 64x64 RGBA images. */
   encode(rgba: Uint8Array | Uint8ClampedArray): Promise<Float32Array>;
-  /** GAN only ("find my image"): latents whose images come closest to 64x64 RGBA images. */
-  invert(rgba: Uint8Array | Uint8ClampedArray, options?: { steps?: number }): Promise<Float32Array>;
+  /**
+   * GAN only ("find my image"): the latents whose images come closest to 64x64 RGBA images,
+   * each one's mean squared pixel error (pixels in 0-1), and those images.
+   */
+  invert(rgba: Uint8Array | Uint8ClampedArray, options?: { steps?: number }): Promise<{ latents: Float32Array; errors: Float32Array; images: Rgba }>;
   /** Images (RGBA) of latent vectors (`n * latentDim`). */
   decode(latents: ArrayLike<number>): Promise<Rgba>;
   /** A PNG with provenance text chunks (software, model, latent, "AI-generated"). */

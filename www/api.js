@@ -157,7 +157,11 @@ export class Generator {
     return call("encode", { key: this.key, rgba: copy }, { transfer: [copy] });
   }
 
-  /** GAN only ("find my image"): latents whose images come closest to 64x64 RGBA images. */
+  /**
+   * GAN only ("find my image"): for 64x64 RGBA images, `{ latents, errors, images }`: the
+   * latents whose images come closest, each one's mean squared pixel error (0-1), and those
+   * images (RGBA).
+   */
   invert(rgba, { steps = 150 } = {}) {
     if (this.kind !== "gan") return Promise.reject(new Error(`${this.name} is a ${this.kind.toUpperCase()}; it encodes images instead`));
     const copy = new Uint8Array(rgba.buffer ? rgba.buffer.slice(rgba.byteOffset, rgba.byteOffset + rgba.byteLength) : rgba).buffer;

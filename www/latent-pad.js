@@ -242,14 +242,8 @@ export class LatentPad extends HTMLElement {
     try {
       const rgba = new Uint8Array(uploads.length * SIZE * SIZE * 4);
       uploads.forEach((u, i) => rgba.set(u.rgba, i * SIZE * SIZE * 4));
-      const latents = await generator.invert(rgba, { steps });
-      const drawn = await generator.decode(latents);
-      const plane = SIZE * SIZE * 4;
-      const errors = uploads.map((_, i) => {
-        let sum = 0;
-        for (let p = i * plane; p < (i + 1) * plane; p += 4) for (let c = 0; c < 3; c++) sum += ((rgba[p + c] - drawn[p + c]) / 255) ** 2;
-        return sum / (SIZE * SIZE * 3);
-      });
+      const { latents, errors: found, images: drawn } = await generator.invert(rgba, { steps });
+      const errors = [...found];
       this.#q(".found").replaceChildren(
         ...uploads.map((u, i) => {
           const figure = document.createElement("figure");
@@ -559,7 +553,7 @@ export class LatentPad extends HTMLElement {
       // A VAE encodes; a GAN finds the latents by inversion.
       const generator = this.#generator;
       if (generator.kind === "gan") this.#status("Finding your two images in the model…", { progress: NaN });
-      const z = generator.canEncode ? await generator.encode(rgba) : await generator.invert(rgba);
+      const z = generator.canEncode ? await generator.encode(rgba) : (await generator.invert(rgba)).latents;
       const d = this.#generator.latentDim;
       await this.interpolate(z.slice(0, d), z.slice(d, 2 * d));
     } catch (e) {

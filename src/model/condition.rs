@@ -23,15 +23,6 @@ pub const TONES: [&str; 7] = [
 /// noise's random stream.
 const CONDITION_SALT: u64 = 0x636f_6e64; // "cond"
 
-/// Tone index of an example: 0 without tones, 1 the yellow default, 2-6 the modifiers.
-pub fn tone_index(has_skin_tones: bool, skin_tone: Option<u8>) -> usize {
-    match (has_skin_tones, skin_tone) {
-        (_, Some(t)) => 1 + usize::from(t.clamp(1, 5)),
-        (true, None) => 1,
-        (false, None) => 0,
-    }
-}
-
 /// The conditions a model knows: category names and how often each (category, tone) pair
 /// occurs in its training data.
 #[derive(Config, Debug, PartialEq)]
@@ -252,6 +243,39 @@ impl Conditions {
         }
         if let Some(x) = code.get_mut(self.categories.len() + tone) {
             *x = 1.0;
+        }
+        code
+    }
+
+    /// The code of one image: the pair `steering` fixes whole; unsteered near a prior centre
+    /// that carries a code, that code; otherwise a pair drawn by [`Self::resolve`] with the
+    /// seed `draw` gives (called only then, so callers that draw from a running RNG use it
+    /// only when needed).
+    pub fn code_for(
+        &self,
+        steering: Steering,
+        centre_code: Option<&[f32]>,
+        draw: impl FnOnce() -> u64,
+    ) -> Vec<f32> {
+        if let (Some(c), Some(t)) = (steering.category, steering.tone) {
+            return self.code(c, t);
+        }
+        if let Some(code) = centre_code.filter(|c| c.len() == self.dim())
+            && steering == Steering::default()
+        {
+            return code.to_vec();
+        }
+        let (c, t) = self.resolve(steering, draw());
+        self.code(c, t)
+    }
+
+    /// The data's average code: each pair's code weighted by its frequency (where inversion
+    /// starts a conditional GAN's code).
+    pub fn average_code(&self) -> Vec<f32> {
+        let mut code = vec![0.0; self.dim()];
+        for (i, w) in self.prior.iter().enumerate() {
+            code[i / TONES.len()] += w;
+            code[self.categories.len() + i % TONES.len()] += w;
         }
         code
     }

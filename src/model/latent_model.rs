@@ -174,17 +174,8 @@ impl LatentModel {
             prior.apply(centre, &mut z);
         }
         if let Some(conditions) = self.conditions() {
-            match centre {
-                Some((_, c))
-                    if steering == Steering::default() && c.len() == k + conditions.dim() =>
-                {
-                    z.extend(&c[k..])
-                }
-                _ => {
-                    let (category, tone) = conditions.resolve(steering, seed);
-                    z.extend(conditions.code(category, tone));
-                }
-            }
+            let centre_code = centre.and_then(|(_, c)| c.get(k..));
+            z.extend(conditions.code_for(steering, centre_code, || seed));
         }
         Ok(z)
     }

@@ -208,15 +208,13 @@ impl GanTrainer {
             }
             z.extend(noise);
             if let Some(conditions) = &self.model_config.conditions {
-                match (labels, centre) {
-                    (Some(labels), _) => z.extend(conditions.code(labels[i].0, labels[i].1)),
-                    (None, Some(c)) if c.len() == d + conditions.dim() => z.extend(&c[d..]),
-                    (None, _) => {
-                        let (c, t) =
-                            conditions.resolve(Steering::default(), self.state.rng.next_u64());
-                        z.extend(conditions.code(c, t));
-                    }
-                }
+                let steering = labels.map_or_else(Steering::default, |l| Steering {
+                    category: Some(l[i].0),
+                    tone: Some(l[i].1),
+                });
+                let centre_code = centre.as_deref().and_then(|c| c.get(d..));
+                let rng = &mut self.state.rng;
+                z.extend(conditions.code_for(steering, centre_code, || rng.next_u64()));
             }
         }
         let width = z.len() / n;

@@ -317,7 +317,7 @@ fn invert(
     // Each image beside its reconstruction: [n, 2, 3, 64, 64] -> [2n, 3, 64, 64].
     let n = refs.len();
     let originals = img::to_tensor(&refs, model.device()).reshape([n, 1, 3, 64, 64]);
-    let reconstructions = model.decode(&found.latents)?.reshape([n, 1, 3, 64, 64]);
+    let reconstructions = found.images.clone().reshape([n, 1, 3, 64, 64]);
     let grid = burn::Tensor::cat(vec![originals, reconstructions], 1).reshape([2 * n, 3, 64, 64]);
     let latent = format!("inversions of {} images ({steps} steps)", examples.len());
     write_grid(
