@@ -32,6 +32,10 @@ pub struct GanTrainConfig {
     /// Adam step size for both networks (DCGAN: 2e-4).
     #[config(default = 2e-4)]
     pub learning_rate: f64,
+    /// The discriminator's step size as a multiple of `learning_rate` (two time-scale update
+    /// rule, Heusel et al. 2017): below 1 slows a discriminator that wins the game.
+    #[config(default = 1.0)]
+    pub discriminator_lr_scale: f64,
     /// Adam beta 1 (DCGAN: 0.5, lower momentum keeps the game stable).
     #[config(default = 0.5)]
     pub beta_1: f32,
@@ -160,6 +164,12 @@ impl GanTrainer {
                 config.batch_size, config.freeze_discriminator_layers
             )));
         }
+        if !(config.discriminator_lr_scale > 0.0 && config.discriminator_lr_scale.is_finite()) {
+            return Err(Error::Config(format!(
+                "the discriminator's learning-rate scale must be a positive number (got {})",
+                config.discriminator_lr_scale
+            )));
+        }
         let adam = AdamConfig::new()
             .with_beta_1(config.beta_1)
             .with_beta_2(config.beta_2)
@@ -278,7 +288,8 @@ impl GanTrainer {
         );
         let loss_d = softplus(real_logits.neg(), 1.0).mean() + softplus(fake_logits, 1.0).mean();
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.discriminator);
-        self.discriminator = self.opt_d.step(lr, self.discriminator.clone(), grads);
+        let lr_d = lr * self.config.discriminator_lr_scale;
+        self.discriminator = self.opt_d.step(lr_d, self.discriminator.clone(), grads);
 
         // Generator: make the discriminator call fakes real. The discriminator's weights are
         // constants here (`no_grad`), so the backward pass skips their gradients, which this

@@ -262,6 +262,55 @@ fn freezed_keeps_the_first_discriminator_blocks_fixed() {
 }
 
 #[test]
+fn the_discriminator_learning_rate_scale_slows_only_the_discriminator() {
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let file = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
+        .unwrap()
+        .export("base")
+        .unwrap();
+    let d0 = tiny_gan().discriminator.init(&device);
+    let weights = |d: &latentpad::model::Discriminator| -> Vec<f32> {
+        let mut params: Vec<_> = latentpad::model::params::floats_by_path(d)
+            .into_iter()
+            .filter(|(path, _)| path.ends_with("weight"))
+            .collect();
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        params
+            .into_iter()
+            .flat_map(|(_, t)| latentpad::backend::read_f32_blocking(t).unwrap())
+            .collect()
+    };
+    let before = weights(&file.load("discriminator", d0.clone()).unwrap());
+    // How far one step moves the discriminator's weights (summed absolute change).
+    let moved = |scale: f64| -> f32 {
+        let config = GanTrainConfig::new()
+            .with_batch_size(8)
+            .with_discriminator_lr_scale(scale);
+        let mut trainer = GanTrainer::from_weights(&file, config, &device).unwrap();
+        pollster::block_on(trainer.step(&batch)).unwrap();
+        let tuned = trainer.export("t").unwrap();
+        let after = weights(&tuned.load("discriminator", d0.clone()).unwrap());
+        before.iter().zip(&after).map(|(a, b)| (a - b).abs()).sum()
+    };
+    let (full, slow) = (moved(1.0), moved(0.1));
+    assert!(full > 0.0, "the discriminator did not move");
+    assert!(
+        slow < 0.3 * full,
+        "scale 0.1 moved it {slow}, scale 1 moved it {full}"
+    );
+    for bad in [0.0, -1.0, f64::NAN] {
+        let config = GanTrainConfig::new().with_discriminator_lr_scale(bad);
+        let refused = GanTrainer::new(tiny_gan(), config, &device);
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("learning-rate scale")),
+            "scale {bad} was accepted"
+        );
+    }
+}
+
+#[test]
 fn same_seed_same_initial_model() {
     let device = default_device();
     let a = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device).unwrap();

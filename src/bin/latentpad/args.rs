@@ -270,6 +270,10 @@ pub(crate) struct TrainArgs {
     /// GAN ablation: no DiffAugment.
     #[arg(long)]
     pub(crate) no_augment: bool,
+    /// GAN: the discriminator's learning rate as a multiple of the generator's (below 1 slows
+    /// a discriminator that wins the game).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) d_lr_scale: f64,
     /// GAN ablation: sample from the last generator instead of the EMA one.
     #[arg(long)]
     pub(crate) no_ema: bool,

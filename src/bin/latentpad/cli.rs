@@ -436,6 +436,7 @@ fn train(args: TrainArgs) -> Result<()> {
             let config = GanTrainConfig::new()
                 .with_batch_size(args.batch_size)
                 .with_use_ema(!args.no_ema)
+                .with_discriminator_lr_scale(args.d_lr_scale)
                 .with_seed(args.seed)
                 .with_augment(if args.no_augment {
                     AugmentConfig::none()
