@@ -5,18 +5,19 @@ CARGO ?= cargo
 PORT ?= 8000
 BIN = $(or $(CARGO_TARGET_DIR),target)/release/latentpad
 
-.PHONY: serve web web-cpu web-webgpu test test-native test-wasm test-browser cli demo data bench bench-web
+.PHONY: serve web web-cpu web-webgpu web-threads test test-native test-wasm test-browser cli demo data bench bench-web
 
 # Build the browser package and serve the demo page on the shipped models. The page is served as
-# soon as the CPU build exists (minutes sooner on a cold machine); the WebGPU build goes on in the
-# background into webgpu-build.log, and the page uses it once it is there (reload).
+# soon as the CPU build exists (minutes sooner on a cold machine); the threaded CPU build and the
+# WebGPU build go on in the background into web-build.log, and the page uses each once it is
+# there (reload).
 serve: web-cpu
-	@scripts/build-web.sh webgpu > webgpu-build.log 2>&1 & \
-	echo "serving the CPU build; the WebGPU build goes on in the background (webgpu-build.log)"; \
+	@scripts/build-web.sh threads webgpu > web-build.log 2>&1 & \
+	echo "serving the CPU build; the threaded and WebGPU builds go on in the background (web-build.log)"; \
 	trap 'kill $$! 2>/dev/null' EXIT; python3 scripts/serve.py $(PORT)
 
 web:
-	scripts/build-web.sh cpu webgpu
+	scripts/build-web.sh cpu threads webgpu
 
 web-cpu:
 	scripts/build-web.sh cpu
@@ -24,9 +25,12 @@ web-cpu:
 web-webgpu:
 	scripts/build-web.sh webgpu
 
+web-threads:
+	scripts/build-web.sh threads
+
 # Everything: native tests, then the CPU browser build and the wasm facade's tests in Chromium
-# (wasm-bindgen-test), then the WebGPU build and the end-to-end tests of the page and the
-# widget (Playwright), which need both builds.
+# (wasm-bindgen-test), then the threaded CPU build and the WebGPU build and the end-to-end
+# tests of the page and the widget (Playwright), which need all three.
 test: test-native test-wasm test-browser
 
 test-native:
@@ -39,7 +43,7 @@ test-wasm: web-cpu
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
 	  $(CARGO) test --release --target wasm32-unknown-unknown --test wasm
 
-test-browser: web-cpu web-webgpu
+test-browser: web-cpu web-threads web-webgpu
 	scripts/ensure-browser-deps.sh
 	npm run test:e2e
 

@@ -3,8 +3,9 @@
 // software adapter, SwiftShader) the time from navigation to the first drawn image on the
 // demo page and www/demo/bench.html's sampling and fine-tuning figures. Needs `make web` first.
 // With FULL=1 the CPU run also times a whole fine-tuning run at the page's defaults on 30
-// images (minutes).
-//   [FULL=1] node scripts/bench-web.mjs [cpu|webgpu ...]
+// images (minutes). `cpu` runs the CPU build the page picks (threaded: the server sends COOP
+// and COEP), `cpu-N` the threaded build with N threads, `cpu-single` the single-threaded build.
+//   [FULL=1] node scripts/bench-web.mjs [cpu|cpu-N|cpu-single|webgpu ...]
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
@@ -21,8 +22,15 @@ const sizes = (file) => {
   };
 };
 const BASE = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"];
-const FLAGS = { cpu: [], webgpu: ["--enable-unsafe-webgpu", "--use-angle=swiftshader", "--enable-features=Vulkan"] };
-const backends = process.argv.slice(2).length ? process.argv.slice(2) : ["cpu", "webgpu"];
+const GPU_FLAGS = ["--enable-unsafe-webgpu", "--use-angle=swiftshader", "--enable-features=Vulkan"];
+const runs = process.argv.slice(2).length ? process.argv.slice(2) : ["cpu", "cpu-single", "webgpu"];
+/** "cpu", "cpu-N", "cpu-single" or "webgpu" -> the backend and the bench page's threads parameter. */
+function parseRun(run) {
+  const m = /^cpu-(\d+|single)$/.exec(run);
+  if (m) return { backend: "cpu", threads: m[1] === "single" ? "&threads=0" : `&threads=${m[1]}` };
+  if (run === "cpu" || run === "webgpu") return { backend: run, threads: "" };
+  throw new Error(`unknown run "${run}": cpu, cpu-N, cpu-single or webgpu`);
+}
 
 const port = 9000 + Math.floor(Math.random() * 900);
 const origin = `http://127.0.0.1:${port}`;
@@ -31,8 +39,9 @@ await new Promise((resolve) => server.stdout.on("data", (d) => d.toString().incl
 const results = {};
 let version = null;
 try {
-  for (const backend of backends) {
-    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: [...BASE, ...FLAGS[backend]] });
+  for (const run of runs) {
+    const { backend, threads } = parseRun(run);
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: [...BASE, ...(backend === "webgpu" ? GPU_FLAGS : [])] });
     version = browser.version();
     try {
       const page = await browser.newPage();
@@ -42,9 +51,9 @@ try {
       const ran = await page.getAttribute("latent-pad", "data-backend");
       const bench = await browser.newPage();
       const full = process.env.FULL && backend === "cpu" ? "&full=1" : "";
-      await bench.goto(`${origin}/www/demo/bench.html?backend=${backend}${full}`);
+      await bench.goto(`${origin}/www/demo/bench.html?backend=${backend}${threads}${full}`);
       await bench.waitForFunction(() => window.__bench, null, { timeout: 1_200_000 });
-      results[backend] = { demo_backend: ran, navigation_to_first_image_ms: firstImageMs, ...(await bench.evaluate(() => window.__bench)) };
+      results[run] = { demo_backend: ran, navigation_to_first_image_ms: firstImageMs, ...(await bench.evaluate(() => window.__bench)) };
     } finally {
       await browser.close();
     }
@@ -55,6 +64,7 @@ try {
     transfer: {
       wasm_cpu: sizes("pkg/cpu/latentpad_bg.wasm"),
       wasm_webgpu: sizes("pkg/webgpu/latentpad_bg.wasm"),
+      wasm_threads: sizes("pkg/threads/latentpad_bg.wasm"),
       js_glue: sizes("pkg/cpu/latentpad.js"),
       generator: sizes("models/emoji-gan/generator.lpw"),
       discriminator: sizes("models/emoji-gan/discriminator.lpw"),

@@ -1,6 +1,7 @@
 """Serves the repository root (the demo page, pkg/ and models/) on 127.0.0.1 only, under a
 strict Content Security Policy: the page, the widget and the wasm must work without inline
-script or eval (examples/embed.html proves it).
+script or eval (examples/embed.html proves it), cross-origin isolated (COOP and COEP) so the
+CPU build runs threaded; LATENTPAD_NO_ISOLATION=1 serves without those headers (one thread).
 
 Usage: python3 scripts/serve.py [PORT]"""
 import functools
@@ -33,6 +34,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         # Pages are served fresh during development.
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Content-Security-Policy", CSP)
+        # Cross-origin isolation: the threaded CPU build needs SharedArrayBuffer. Everything
+        # here is same-origin, so requiring CORP of subresources costs nothing.
+        if not os.environ.get("LATENTPAD_NO_ISOLATION"):
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         super().end_headers()
 
     def log_message(self, *args):

@@ -18,6 +18,12 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The threaded CPU build (pkg/threads) only: `initThreadPool(n)` starts `n` Web Workers that
+/// share this module's memory and run its rayon pool. The worker calls it once after
+/// instantiating the module, and only where the page is cross-origin isolated.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
 #[cfg(feature = "webgpu")]
 thread_local! {
     static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
@@ -59,6 +65,24 @@ fn device_for(backend: &str) -> Result<Device, JsError> {
     }
 }
 
+/// Runs CPU work where the kernels' threads are: in the threaded build, inside the rayon pool,
+/// so a call hands its work to the pool once instead of once per kernel (each hand-over wakes
+/// a Web Worker, which costs about as much as a small kernel); elsewhere, right here. Only CPU
+/// work runs in the threaded build, whose reads never wait, so blocking on it there is safe.
+#[cfg(feature = "threads")]
+async fn on_pool<F>(work: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    rayon::scope(|_| pollster::block_on(work))
+}
+
+#[cfg(not(feature = "threads"))]
+async fn on_pool<F: std::future::Future>(work: F) -> F::Output {
+    work.await
+}
+
 fn js_error(e: crate::Error) -> JsError {
     JsError::new(&e.to_string())
 }
@@ -67,9 +91,13 @@ fn seed_of(seed: f64) -> Result<u64, JsError> {
     crate::latent::seed_from_f64(seed).map_err(js_error)
 }
 
-/// RGBA bytes out as the typed array the page draws from.
-async fn rgba_of(images: Tensor<4>) -> Result<Uint8ClampedArray, JsError> {
-    let rgba = image::to_rgba(images).await.map_err(js_error)?;
+/// The images `make` computes (on the pool), as RGBA in the typed array the page draws from.
+async fn rgba_of(
+    make: impl FnOnce() -> crate::Result<Tensor<4>> + Send,
+) -> Result<Uint8ClampedArray, JsError> {
+    let rgba = on_pool(async { image::to_rgba(make()?).await })
+        .await
+        .map_err(js_error)?;
     Ok(Uint8ClampedArray::from(rgba.as_slice()))
 }
 
@@ -194,16 +222,13 @@ impl Generator {
             .inner
             .steering(category.as_deref(), tone.as_deref())
             .map_err(js_error)?;
-        let images = self
-            .inner
-            .sample_steered(n as usize, seed_of(seed)?, steering)
-            .map_err(js_error)?;
-        rgba_of(images).await
+        let seed = seed_of(seed)?;
+        rgba_of(|| self.inner.sample_steered(n as usize, seed, steering)).await
     }
 
     /// Images for latent vectors (`n * latentDim` floats).
     pub async fn decode(&self, z: Vec<f32>) -> Result<Uint8ClampedArray, JsError> {
-        rgba_of(self.inner.decode(&z).map_err(js_error)?).await
+        rgba_of(|| self.inner.decode(&z)).await
     }
 
     /// The latent vector of a seed (with a conditional GAN's condition code, steered as in
@@ -232,11 +257,7 @@ impl Generator {
         how: String,
     ) -> Result<Uint8ClampedArray, JsError> {
         let how: Interpolation = how.parse().map_err(js_error)?;
-        let images = self
-            .inner
-            .interpolate(&a, &b, frames as usize, how)
-            .map_err(js_error)?;
-        rgba_of(images).await
+        rgba_of(|| self.inner.interpolate(&a, &b, frames as usize, how)).await
     }
 
     /// GAN inversion ("find my image") of 64x64 RGBA images, after `steps` steps:
@@ -249,9 +270,13 @@ impl Generator {
             steps: steps as usize,
             ..Default::default()
         };
-        let found = crate::invert::invert(&self.inner, &refs, config, |_, _, _| true)
-            .await
-            .map_err(js_error)?;
+        let (found, rgba) = on_pool(async {
+            let found = crate::invert::invert(&self.inner, &refs, config, |_, _, _| true).await?;
+            let rgba = image::to_rgba(found.images.clone()).await?;
+            Ok::<_, crate::Error>((found, rgba))
+        })
+        .await
+        .map_err(js_error)?;
         let out = js_sys::Object::new();
         let set = |key: &str, value: JsValue| {
             js_sys::Reflect::set(&out, &JsValue::from_str(key), &value)
@@ -266,7 +291,7 @@ impl Generator {
             "errors",
             js_sys::Float32Array::from(found.errors.as_slice()).into(),
         )?;
-        set("images", rgba_of(found.images).await?.into())?;
+        set("images", Uint8ClampedArray::from(rgba.as_slice()).into())?;
         Ok(out)
     }
 
@@ -274,7 +299,7 @@ impl Generator {
     pub async fn encode(&self, rgba: Vec<u8>) -> Result<Vec<f32>, JsError> {
         let images = image::from_rgba(&rgba).map_err(js_error)?;
         let refs: Vec<&Rgb64> = images.iter().collect();
-        self.inner.encode(&refs).await.map_err(js_error)
+        on_pool(self.inner.encode(&refs)).await.map_err(js_error)
     }
 }
 
@@ -353,19 +378,23 @@ impl FineTuner {
     /// generator; VAE: reconstruction, KL).
     #[wasm_bindgen(js_name = trainSteps)]
     pub async fn train_steps(&mut self, k: u32) -> Result<Vec<f32>, JsError> {
-        let mut losses = Vec::with_capacity(2 * k as usize);
-        for _ in 0..k {
-            losses.extend(self.inner.step().await.map_err(js_error)?.pair());
-        }
-        Ok(losses)
+        let inner = &mut self.inner;
+        on_pool(async move {
+            let mut losses = Vec::with_capacity(2 * k as usize);
+            for _ in 0..k {
+                losses.extend(inner.step().await?.pair());
+            }
+            Ok(losses)
+        })
+        .await
+        .map_err(js_error)
     }
 
     /// Starts the quick mode: inverting the images (up to 32) into the GAN's latent space in
     /// `steps` steps, taken by `priorStep`; then samples and training draw near them.
     #[wasm_bindgen(js_name = startPrior)]
     pub async fn start_prior(&mut self, steps: u32) -> Result<(), JsError> {
-        self.inner
-            .start_prior(steps as usize)
+        on_pool(self.inner.start_prior(steps as usize))
             .await
             .map_err(js_error)
     }
@@ -374,7 +403,7 @@ impl FineTuner {
     /// `undefined` once done (the prior is then in place).
     #[wasm_bindgen(js_name = priorStep)]
     pub async fn prior_step(&mut self) -> Result<Option<f32>, JsError> {
-        self.inner.prior_step().await.map_err(js_error)
+        on_pool(self.inner.prior_step()).await.map_err(js_error)
     }
 
     /// Stops the quick mode's inversion; no prior is set.
@@ -385,12 +414,8 @@ impl FineTuner {
 
     /// Preview samples of the model as trained so far (RGBA).
     pub async fn sample(&self, n: u32, seed: f64) -> Result<Uint8ClampedArray, JsError> {
-        rgba_of(
-            self.inner
-                .preview(n as usize, seed_of(seed)?)
-                .map_err(js_error)?,
-        )
-        .await
+        let seed = seed_of(seed)?;
+        rgba_of(|| self.inner.preview(n as usize, seed)).await
     }
 
     /// The fine-tuned model as one `.lpw` file (marked fine-tuned), loadable by

@@ -92,6 +92,11 @@ export class Generator {
   readonly notice: string | null;
   /** Why the CPU runs, when it does ("auto" passes over software WebGPU, for one). */
   readonly why: string | null;
+  /**
+   * On the CPU: how many threads run its kernels and why (threads need a cross-origin isolated
+   * page); null on WebGPU.
+   */
+  readonly threads: { threads: number; why: string | null } | null;
 
   /** `n` images (1 to 256) for seeds `seed .. seed + n - 1`. Same seed, same image. */
   sample(n: number, seed?: number, steering?: Steering): Promise<Rgba>;
@@ -116,6 +121,13 @@ export class Generator {
 
 /** Forgets the backend "auto" measured faster in this browser; the next load measures again. */
 export function forgetBackend(): void;
+
+/**
+ * Threads of the CPU build, before the page's first model load: default the device's cores
+ * (at most 8) where the page is cross-origin isolated, else 1; 0 asks for the single-threaded
+ * build. Rejects once the CPU build runs.
+ */
+export function setCpuThreads(threads: number): Promise<void>;
 
 /** Decodes PNG, JPEG, WebP or GIF files to 64x64 RGBA in the worker. */
 export function decodeImages(

@@ -38,6 +38,17 @@ export function forgetBackend() {
     // Nothing stored.
   }
 }
+/**
+ * Threads of the CPU build, before the page loads its first model: `threads` Web Workers run
+ * its kernels where the page is cross-origin isolated (default: the device's cores, at most 8),
+ * 0 for the single-threaded build. Rejects once the CPU build runs.
+ */
+export function setCpuThreads(threads) {
+  return call("setCpuThreads", { threads }).catch((e) => {
+    throw new LatentpadError("attribute", e.message);
+  });
+}
+
 /** Upload limits: images per fine-tune and bytes per file (limits.js). */
 export { MAX_FILE_BYTES, MAX_UPLOADS };
 
@@ -125,7 +136,7 @@ export class Generator {
   }
 
   constructor(info, source) {
-    Object.assign(this, { measured: info.measured ?? null, kind: info.kind, backend: info.backend, name: info.name, fineTuned: info.fineTuned, latentDim: info.latentDim, conditions: info.conditions ?? null, canEncode: info.canEncode, notice: info.notice ?? null, noWebGpu: Boolean(info.noWebGpu), why: info.why ?? null });
+    Object.assign(this, { measured: info.measured ?? null, kind: info.kind, backend: info.backend, threads: info.threads ?? null, name: info.name, fineTuned: info.fineTuned, latentDim: info.latentDim, conditions: info.conditions ?? null, canEncode: info.canEncode, notice: info.notice ?? null, noWebGpu: Boolean(info.noWebGpu), why: info.why ?? null });
     this.model = source.model;
     this.key = info.key;
     this.source = source;

@@ -335,8 +335,10 @@ export class LatentPad extends HTMLElement {
     this.#generator = generator;
     const badge = this.#q(".backend");
     badge.hidden = false;
-    badge.textContent = generator.backend === "webgpu" ? "WebGPU" : "CPU (wasm)";
-    badge.title = generator.backend === "webgpu" ? `Running on your GPU through WebGPU${generator.why ? `: ${generator.why}` : ""}` : `Running on your CPU (WebAssembly)${generator.why ? `: ${generator.why}` : ""}`;
+    const threads = generator.threads?.threads ?? 1;
+    badge.textContent = generator.backend === "webgpu" ? "WebGPU" : threads > 1 ? `CPU (wasm, ${threads} threads)` : "CPU (wasm)";
+    const cpuThreads = generator.threads?.why ? ` (${generator.threads.why})` : "";
+    badge.title = generator.backend === "webgpu" ? `Running on your GPU through WebGPU${generator.why ? `: ${generator.why}` : ""}` : `Running on your CPU (WebAssembly)${cpuThreads}${generator.why ? `: ${generator.why}` : ""}`;
     this.dataset.backend = generator.backend;
     this.#showSteering();
     this.#setEnabled(true);

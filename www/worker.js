@@ -33,13 +33,53 @@ if (self.GPUAdapter) {
   };
 }
 
+// The CPU backend's build: pkg/threads (rayon over Web Workers sharing the wasm memory) where
+// the page is cross-origin isolated, else the single-threaded pkg/cpu. `cpu.threads` and
+// `cpu.why` say which, for the badge. `setCpuThreads` (before the first load) asks for a pool
+// size, 0 for the single-threaded build.
+let cpuThreadsWanted = null;
+const cpu = { threads: 1, why: null };
+
+async function cpuBuild() {
+  const cores = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8));
+  const wanted = cpuThreadsWanted ?? cores;
+  const single = async (why) => {
+    const m = await import(new URL("cpu/latentpad.js", WASM_DIR).href);
+    await m.default();
+    Object.assign(cpu, { threads: 1, why });
+    return m;
+  };
+  if (wanted === 0) return single("one thread, as asked");
+  if (!self.crossOriginIsolated) {
+    return single("one thread: the page is not cross-origin isolated (it needs the COOP and COEP headers for threads)");
+  }
+  let m;
+  try {
+    m = await import(new URL("threads/latentpad.js", WASM_DIR).href);
+    await m.default();
+  } catch (e) {
+    return single(`one thread: the threaded build did not load (${e?.message ?? e})`);
+  }
+  // The pool cannot be started twice: one pool per worker, for the worker's life.
+  try {
+    await m.initThreadPool(wanted);
+  } catch (e) {
+    return single(`one thread: the thread pool did not start (${e?.message ?? e})`);
+  }
+  Object.assign(cpu, { threads: wanted, why: `${wanted} thread${wanted === 1 ? "" : "s"} (the page is cross-origin isolated)` });
+  return m;
+}
+
 function wasm(backend) {
   if (!builds.has(backend)) {
-    const promise = import(new URL(`${backend}/latentpad.js`, WASM_DIR).href).then(async (m) => {
-      await m.default();
-      if (backend === "webgpu") await m.initWebGpu();
-      return m;
-    });
+    const promise =
+      backend === "cpu"
+        ? cpuBuild()
+        : import(new URL(`${backend}/latentpad.js`, WASM_DIR).href).then(async (m) => {
+            await m.default();
+            if (backend === "webgpu") await m.initWebGpu();
+            return m;
+          });
     builds.set(backend, promise);
     promise.catch(() => builds.delete(backend));
   }
@@ -137,7 +177,8 @@ function fetchAll(id, urls) {
 }
 
 function describe(key, model, { notice, noWebGpu, why, measured }) {
-  return { key, measured: measured ?? null, kind: model.kind, backend: model.backend, latentDim: model.latentDim, conditions: JSON.parse(model.conditions), canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned, notice, noWebGpu, why };
+  const threads = model.backend === "cpu" ? { ...cpu } : null;
+  return { key, measured: measured ?? null, kind: model.kind, backend: model.backend, threads, latentDim: model.latentDim, conditions: JSON.parse(model.conditions), canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned, notice, noWebGpu, why };
 }
 
 async function model(key) {
@@ -199,6 +240,13 @@ async function speedProbe(id, urls) {
 }
 
 const handlers = {
+  /** Threads of the CPU build (0: the single-threaded build); only before it is loaded. */
+  async setCpuThreads(_id, { threads }) {
+    if (!Number.isInteger(threads) || threads < 0 || threads > 64) throw new Error(`threads must be a whole number from 0 to 64, not ${threads}`);
+    if (builds.has("cpu") && threads !== cpuThreadsWanted) throw new Error("the CPU build is already running; set its threads before loading a model");
+    cpuThreadsWanted = threads;
+    return null;
+  },
   async load(id, { urls, backend: requested, remembered, probe }) {
     let choice = await resolveBackend(requested, { remembered, probe });
     if (choice.probe || (probe && requested === "auto")) choice = await speedProbe(id, urls);

@@ -10,12 +10,15 @@ export const root = path.resolve(import.meta.dirname, "../..");
 export const shots = path.join(root, "screenshots");
 mkdirSync(shots, { recursive: true });
 
-/** Starts the server and a browser for this test file; `extraArgs` are Chromium flags. */
-export function harness(extraArgs = []) {
+/**
+ * Starts the server and a browser for this test file; `extraArgs` are Chromium flags, `env`
+ * the server's extra environment (LATENTPAD_NO_ISOLATION=1: no COOP/COEP headers).
+ */
+export function harness(extraArgs = [], { env = {} } = {}) {
   const port = 8000 + Math.floor(Math.random() * 1000);
   const h = { origin: `http://127.0.0.1:${port}`, browser: null, server: null };
   before(async () => {
-    h.server = spawn("python3", [path.join(root, "scripts/serve.py"), String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+    h.server = spawn("python3", [path.join(root, "scripts/serve.py"), String(port)], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
     await new Promise((resolve, reject) => {
       h.server.stdout.on("data", (d) => d.toString().includes("demo at") && resolve());
       h.server.on("exit", (code) => reject(new Error(`server exited ${code}`)));

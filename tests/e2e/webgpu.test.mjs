@@ -68,7 +68,7 @@ test("WebGPU: samples match the CPU's, fine-tuning runs, and a lost device falls
     el.addEventListener("error", (e) => window.__errors.push(e.detail));
     delete el.dataset.sampled;
   });
-  const [worker] = page.workers();
+  const worker = page.workers().find((w) => w.url().endsWith("/worker.js"));
   await worker.evaluate(() => self.latentpadGpuDevice.destroy());
   await page.waitForSelector("latent-pad[data-backend='cpu'][data-sampled]", { timeout: 120_000 });
   const lost = await page.evaluate(() => window.__errors);

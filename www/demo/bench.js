@@ -1,15 +1,17 @@
 // Browser benchmark through the public API (the worker the widget uses): model load, sampling
 // images/s at batch 64, GAN fine-tuning step time at batch 16, and (?full=1) a whole fine-tuning
 // run at the page's defaults on 30 images: the quick mode's inversion, then the steps.
-// ?backend=auto|webgpu|cpu.
+// ?backend=auto|webgpu|cpu; ?threads=N sets the CPU build's threads (0: the single-threaded
+// build; default: the page's choice, the cores where the page is cross-origin isolated).
 // The result is shown and left in window.__bench.
-import { Generator } from "../api.js";
+import { Generator, setCpuThreads } from "../api.js";
 import { PRIOR_STEPS, STEPS } from "../limits.js";
 
 const params = new URLSearchParams(location.search);
 const backend = params.get("backend") ?? "auto";
 
 async function run() {
+  if (params.has("threads")) await setCpuThreads(Number(params.get("threads")));
   const t0 = performance.now();
   const model = await Generator.load("emoji-gan", { backend });
   const loadMs = performance.now() - t0;
@@ -31,6 +33,8 @@ async function run() {
   await tuning.done;
   const result = {
     backend: model.backend,
+    cpu_threads: model.threads?.threads ?? null,
+    cross_origin_isolated: self.crossOriginIsolated,
     model_load_ms: Math.round(loadMs),
     sample_images_per_s_batch64: +(64 / sampleS).toFixed(1),
     finetune_first_two_steps_ms_batch16: Math.round(stamps[2] - started),

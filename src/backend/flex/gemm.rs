@@ -104,7 +104,7 @@ pub(super) fn matmul(lhs: Matrix, rhs: Matrix, dst: Target) {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
 fn parallelism(parallel: bool) -> ::gemm::Parallelism {
     if parallel {
         ::gemm::Parallelism::Rayon(0)
@@ -113,7 +113,7 @@ fn parallelism(parallel: bool) -> ::gemm::Parallelism {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
 fn parallelism(_: bool) -> ::gemm::Parallelism {
     ::gemm::Parallelism::None
 }

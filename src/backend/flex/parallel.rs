@@ -1,17 +1,17 @@
 //! Where the kernels' work is cut up and run: chunks of a buffer spread over rayon's threads
-//! natively (one thread in the browser's CPU build), a deterministic chunked sum, and the
+//! natively and in the browser's threaded build (one thread in its plain CPU build), a deterministic chunked sum, and the
 //! per-thread scratch buffers the convolutions reuse between calls.
 
 /// Elements per task of the element-wise kernels (64 KB of f32).
 pub(super) const ELEMENTWISE_CHUNK: usize = 1 << 14;
 
 /// Threads the chunked kernels spread over.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
 pub(super) fn threads() -> usize {
     rayon::current_num_threads()
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
 pub(super) fn threads() -> usize {
     1
 }
@@ -25,7 +25,7 @@ pub(super) fn for_each_chunk(
     if len == 0 {
         return;
     }
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
     {
         use rayon::prelude::*;
         buffer
@@ -33,7 +33,7 @@ pub(super) fn for_each_chunk(
             .enumerate()
             .for_each(|(i, chunk)| f(i, chunk));
     }
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
     buffer
         .chunks_mut(len)
         .enumerate()
@@ -72,12 +72,12 @@ pub(super) fn fold_chunks(
         }
         sum
     };
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
     let sums: Vec<Option<Vec<f32>>> = {
         use rayon::prelude::*;
         work.into_par_iter().map(run).collect()
     };
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
     let sums: Vec<Option<Vec<f32>>> = work.into_iter().map(run).collect();
     sums.into_iter()
         .fold(None, |total, sum| match (total, sum) {
