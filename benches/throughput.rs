@@ -1,7 +1,9 @@
 //! Throughput of the shipped architectures on the native CPU backend (flex, with latentpad's
 //! convolution kernels from `src/backend/flex`), next to the PyTorch CPU reference of the same
 //! networks (`benches/reference_torch.py`, run when `python3 -c "import torch"` works).
-//! Prints a table and one JSON line.
+//! Prints a table and one JSON line. Also the browser's fine-tuning step (the page's session:
+//! batch 16, FreezeD 2, DiffAugment) natively, to set the wasm builds' figures against, and
+//! with `RAYON_NUM_THREADS=1` against 2 the native thread scaling of each.
 //!
 //! `cargo bench --bench throughput [-- REPS]`
 
@@ -54,6 +56,13 @@ fn main() {
     let t_gan = timed(2, reps, || {
         pollster::block_on(gan.step(&batch)).expect("gan step");
     });
+    let base = gan.export("base").expect("export");
+    let images: Vec<Rgb64> = data[..16].to_vec();
+    let mut session = latentpad::train::finetune::FineTuning::new(base, images, 16, 2, &device)
+        .expect("fine-tuning session");
+    let t_finetune = timed(2, reps, || {
+        pollster::block_on(session.step()).expect("fine-tune step");
+    });
     let mut vae = VaeTrainer::new(
         VaeConfig::emoji(),
         VaeTrainConfig::new().with_batch_size(32),
@@ -68,6 +77,8 @@ fn main() {
         "sample_images_per_s_batch64": 64.0 / t_sample,
         "gan_step_ms_batch32": 1000.0 * t_gan,
         "vae_step_ms_batch32": 1000.0 * t_vae,
+        "finetune_step_ms_batch16": 1000.0 * t_finetune,
+        "threads": rayon::current_num_threads(),
     });
     let torch: Option<serde_json::Value> = Command::new("python3")
         .arg(concat!(
@@ -88,6 +99,7 @@ fn main() {
         ("sample_images_per_s_batch64", true),
         ("gan_step_ms_batch32", false),
         ("vae_step_ms_batch32", false),
+        ("finetune_step_ms_batch16", false),
     ] {
         let b = burn[key].as_f64().unwrap_or(f64::NAN);
         let t = torch.as_ref().and_then(|t| t[key].as_f64());
