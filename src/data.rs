@@ -1,7 +1,8 @@
 //! Data sets: the emoji sets of the `emoji-datasource-*` npm packages (Noto, which the models
-//! train on, and Twemoji, a second style for evaluation and the few-shot benchmark; fetched with
-//! `npm pack`, never committed), any folder of images, a fixed held-out split, and a seeded
-//! batch sampler.
+//! train on, and Twemoji, a second style for evaluation and the few-shot benchmark), Microsoft's
+//! Fluent emoji (npm `fluentui-emoji`, SVG only: a third style for the few-shot benchmark,
+//! rasterised here), all fetched with `npm pack` and never committed; any folder of images, a
+//! fixed held-out split, and a seeded batch sampler.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -154,14 +155,104 @@ pub fn fetch_emoji(data_dir: &Path) -> Result<PathBuf> {
 /// images into `data_dir`. Does nothing when they are already there.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn fetch_style(data_dir: &Path, style: EmojiStyle) -> Result<PathBuf> {
-    use std::process::Command;
     let target = style_dir(data_dir, style);
     let images = format!("img/{}/64", style.set());
     if target.join("emoji.json").is_file() && target.join(&images).is_dir() {
         return Ok(target);
     }
-    let unpack_dir = target.parent().unwrap_or(data_dir).to_path_buf();
-    std::fs::create_dir_all(&unpack_dir).map_err(|e| Error::io(&unpack_dir, e))?;
+    let unpack_dir = target.parent().unwrap_or(data_dir);
+    npm_unpack(
+        style.package(),
+        unpack_dir,
+        &["package/emoji.json", &format!("package/{images}")],
+    )?;
+    Ok(target)
+}
+
+/// The Fluent emoji package (MIT): SVGs in three looks; the benchmark uses `icons/flat`.
+pub const FLUENT_PACKAGE: &str = "fluentui-emoji@1.3.0";
+
+/// Where [`fetch_fluent`] puts the Fluent package inside `data_dir`.
+pub fn fluent_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("fluentui-emoji").join("package")
+}
+
+/// Downloads the Fluent emoji package with `npm pack` and unpacks its licence and flat SVGs
+/// into `data_dir`. Does nothing when they are already there.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn fetch_fluent(data_dir: &Path) -> Result<PathBuf> {
+    let target = fluent_dir(data_dir);
+    if target.join("icons/flat").is_dir() {
+        return Ok(target);
+    }
+    let unpack_dir = target.parent().unwrap_or(data_dir);
+    npm_unpack(
+        FLUENT_PACKAGE,
+        unpack_dir,
+        &["package/LICENSE", "package/icons/flat"],
+    )?;
+    Ok(target)
+}
+
+/// The flat Fluent emoji of a [`fetch_fluent`] folder, rasterised to the models' size, in
+/// file-name order, all in `train` (the benchmark cuts its own held-out sets): `short_name`
+/// from the file name (`grinning_face`), the tone from its suffix (`-default` is yellow), one
+/// category, "Fluent".
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_fluent(package_dir: &Path) -> Result<EmojiData> {
+    let dir = package_dir.join("icons/flat");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "svg"))
+        .collect();
+    paths.sort();
+    const TONES: [(&str, u8); 5] = [
+        ("-medium-light", 2),
+        ("-medium-dark", 4),
+        ("-light", 1),
+        ("-medium", 3),
+        ("-dark", 5),
+    ];
+    let mut examples = Vec::with_capacity(paths.len());
+    for path in paths {
+        let stem = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let image = image::rasterize_svg(&bytes, &path.display().to_string())?;
+        let tone = TONES.iter().find(|(suffix, _)| stem.ends_with(suffix));
+        let base = match tone {
+            Some((suffix, _)) => &stem[..stem.len() - suffix.len()],
+            None => stem.strip_suffix("-default").unwrap_or(&stem),
+        };
+        examples.push(Example {
+            image,
+            short_name: base.replace('-', "_"),
+            name: stem.clone(),
+            category: 0,
+            skin_tone: tone.map(|(_, t)| *t),
+            has_skin_tones: tone.is_some() || stem.ends_with("-default"),
+        });
+    }
+    if examples.is_empty() {
+        return Err(Error::NoImages(dir.display().to_string()));
+    }
+    Ok(EmojiData {
+        train: examples,
+        held_out: Vec::new(),
+        categories: vec!["Fluent".into()],
+    })
+}
+
+/// `npm pack`s `package` into `unpack_dir` and unpacks `members` (paths inside the tarball,
+/// folders whole) there; the tarball is removed.
+#[cfg(not(target_arch = "wasm32"))]
+fn npm_unpack(package: &str, unpack_dir: &Path, members: &[&str]) -> Result<()> {
+    use std::process::Command;
+    std::fs::create_dir_all(unpack_dir).map_err(|e| Error::io(unpack_dir, e))?;
     let run = |cmd: &mut Command, what: &str| -> Result<String> {
         let out = cmd.output().map_err(|e| Error::io(what, e))?;
         if !out.status.success() {
@@ -174,8 +265,8 @@ pub fn fetch_style(data_dir: &Path, style: EmojiStyle) -> Result<PathBuf> {
     };
     let tarball = run(
         Command::new("npm")
-            .args(["pack", style.package(), "--silent", "--pack-destination"])
-            .arg(&unpack_dir),
+            .args(["pack", package, "--silent", "--pack-destination"])
+            .arg(unpack_dir),
         "npm pack",
     )?;
     let tarball = unpack_dir.join(tarball.lines().last().unwrap_or_default());
@@ -184,13 +275,12 @@ pub fn fetch_style(data_dir: &Path, style: EmojiStyle) -> Result<PathBuf> {
             .arg("xzf")
             .arg(&tarball)
             .arg("-C")
-            .arg(&unpack_dir)
-            .arg("package/emoji.json")
-            .arg(format!("package/{images}")),
+            .arg(unpack_dir)
+            .args(members),
         "tar",
     )?;
     std::fs::remove_file(&tarball).map_err(|e| Error::io(&tarball, e))?;
-    Ok(target)
+    Ok(())
 }
 
 fn held_out(key: &str) -> bool {

@@ -1,5 +1,5 @@
-//! The few-shot fine-tuning benchmark (`latentpad bench-finetune`): target sets cut from an
-//! emoji style the model was not trained on (Twemoji), fine-tuning runs of the same session
+//! The few-shot fine-tuning benchmark (`latentpad bench-finetune`): target sets cut from
+//! emoji styles the model was not trained on (Twemoji, Fluent), fine-tuning runs of the same session
 //! type the browser uses ([`FineTuning`]) under named recipes, and for each recipe and step
 //! count the scores of its samples against the target set's held-out images, beside the floor
 //! (the uploads themselves against the held-out) and a memorisation check.
@@ -32,11 +32,13 @@ pub enum Kind {
     Flags,
     /// The "Animals & Nature" category.
     Animals,
+    /// Fluent emoji (another style) whose name mentions a face: smileys and animal faces.
+    FluentFaces,
 }
 
 impl Kind {
     /// Every kind, in the benchmark's order.
-    pub const ALL: [Kind; 3] = [Kind::Hearts, Kind::Flags, Kind::Animals];
+    pub const ALL: [Kind; 4] = [Kind::Hearts, Kind::Flags, Kind::Animals, Kind::FluentFaces];
 
     /// Its name on the command line and in tables.
     pub fn name(self) -> &'static str {
@@ -44,7 +46,13 @@ impl Kind {
             Self::Hearts => "hearts",
             Self::Flags => "flags",
             Self::Animals => "animals",
+            Self::FluentFaces => "fluent-faces",
         }
+    }
+
+    /// Whether its images come from the Fluent set (`data::load_fluent`), not Twemoji.
+    pub fn is_fluent(self) -> bool {
+        self == Self::FluentFaces
     }
 
     fn contains(self, example: &Example, categories: &[String]) -> bool {
@@ -53,6 +61,7 @@ impl Kind {
             Self::Hearts => example.short_name.contains("heart"),
             Self::Flags => category == Some("Flags"),
             Self::Animals => category == Some("Animals & Nature"),
+            Self::FluentFaces => example.short_name.contains("face"),
         }
     }
 }
@@ -63,7 +72,11 @@ impl std::str::FromStr for Kind {
         Kind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| Error::Config(format!("unknown kind {s:?}: hearts, flags or animals")))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown kind {s:?}: hearts, flags, animals or fluent-faces"
+                ))
+            })
     }
 }
 

@@ -91,6 +91,40 @@ pub fn decode(bytes: &[u8], source_name: &str) -> Result<Rgb64> {
     Ok(fit(&image))
 }
 
+/// Renders SVG bytes (an emoji drawing: paths, no text) scaled to fit [`IMAGE_SIZE`] and
+/// centred, composited onto white like [`decode`]'s images. Native only (resvg).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn rasterize_svg(bytes: &[u8], source_name: &str) -> Result<Rgb64> {
+    use resvg::{tiny_skia, usvg};
+    let fail = |reason: String| Error::Decode {
+        source_name: source_name.to_string(),
+        reason,
+    };
+    let tree = usvg::Tree::from_data(bytes, &usvg::Options::default())
+        .map_err(|e| fail(format!("not a usable SVG: {e}")))?;
+    let side = IMAGE_SIZE as f32;
+    let size = tree.size();
+    let scale = side / size.width().max(size.height());
+    let offset = |extent: f32| (side - extent * scale) / 2.0;
+    let transform = tiny_skia::Transform::from_scale(scale, scale)
+        .post_translate(offset(size.width()), offset(size.height()));
+    let mut pixmap = tiny_skia::Pixmap::new(IMAGE_SIZE as u32, IMAGE_SIZE as u32)
+        .ok_or_else(|| fail("no pixmap".into()))?;
+    resvg::render(&tree, transform, &mut pixmap.as_mut());
+    // tiny-skia keeps premultiplied alpha; `fit` composites straight alpha onto white.
+    let rgba: Vec<u8> = pixmap
+        .pixels()
+        .iter()
+        .flat_map(|p| {
+            let c = p.demultiply();
+            [c.red(), c.green(), c.blue(), c.alpha()]
+        })
+        .collect();
+    let image = image::RgbaImage::from_raw(IMAGE_SIZE as u32, IMAGE_SIZE as u32, rgba)
+        .ok_or_else(|| fail("pixmap size".into()))?;
+    Ok(fit(&DynamicImage::ImageRgba8(image)))
+}
+
 /// Composites onto white, center-crops to a square and resizes to [`IMAGE_SIZE`].
 pub fn fit(image: &DynamicImage) -> Rgb64 {
     let rgba = image.to_rgba8();
@@ -318,6 +352,25 @@ mod tests {
         let out = decode(&png_bytes(DynamicImage::ImageRgba8(img)), "t.png").unwrap();
         assert_eq!(&out.0[0..3], &[10, 20, 30]);
         assert_eq!(&out.0[3..6], &[255, 255, 255]);
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn svgs_are_rasterised_scaled_centred_and_on_white() {
+        // A 32x32 drawing (Fluent's view box): a red square over the left half, the rest empty.
+        let svg = br##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><path fill="#ff0000" d="M0 0h16v32H0z"/></svg>"##;
+        let out = rasterize_svg(svg, "half.svg").unwrap();
+        let px = |x: usize, y: usize| &out.0[(y * IMAGE_SIZE + x) * 3..][..3];
+        assert_eq!(px(5, 40), &[255, 0, 0], "left half red");
+        assert_eq!(px(60, 10), &[255, 255, 255], "right half white");
+        // A wide view box is fitted by its width and centred vertically.
+        let wide = br##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 32"><path fill="#0000ff" d="M0 0h64v32H0z"/></svg>"##;
+        let out = rasterize_svg(wide, "wide.svg").unwrap();
+        let px = |x: usize, y: usize| &out.0[(y * IMAGE_SIZE + x) * 3..][..3];
+        assert_eq!(px(32, 5), &[255, 255, 255], "above the band");
+        assert_eq!(px(32, 32), &[0, 0, 255], "the band");
+        let err = rasterize_svg(b"<html>no</html>", "page.svg").unwrap_err();
+        assert!(err.to_string().contains("page.svg"), "{err}");
     }
 
     #[test]

@@ -95,6 +95,59 @@ fn a_folder_without_images_is_an_error() {
     ));
 }
 
+#[test]
+fn fluent_svgs_load_with_names_and_tones_and_a_bad_one_names_its_file() {
+    let dir = tempdir("fluent");
+    let flat = dir.join("icons/flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    let square = |colour: &str| {
+        format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><path fill="{colour}" d="M4 4h24v24H4z"/></svg>"#
+        )
+    };
+    for (name, colour) in [
+        ("grinning-face", "#ffb000"),
+        ("thumbs-up-default", "#ffc83d"),
+        ("thumbs-up-medium-dark", "#8a5a3b"),
+        ("thumbs-up-medium", "#b07a50"),
+    ] {
+        std::fs::write(flat.join(format!("{name}.svg")), square(colour)).unwrap();
+    }
+    std::fs::write(flat.join("notes.txt"), "not an emoji").unwrap();
+    let data = latentpad::data::load_fluent(&dir).unwrap();
+    let found: Vec<(&str, &str, Option<u8>, bool)> = data
+        .train
+        .iter()
+        .map(|e| {
+            (
+                e.name.as_str(),
+                e.short_name.as_str(),
+                e.skin_tone,
+                e.has_skin_tones,
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("grinning-face", "grinning_face", None, false),
+            ("thumbs-up-default", "thumbs_up", None, true),
+            // File order: "-medium-dark.svg" sorts before "-medium.svg".
+            ("thumbs-up-medium-dark", "thumbs_up", Some(4), true),
+            ("thumbs-up-medium", "thumbs_up", Some(3), true),
+        ]
+    );
+    // Drawn, not blank: the square's colour in the middle, white in the corner.
+    let image = &data.train[0].image.0;
+    assert_eq!(&image[(32 * 64 + 32) * 3..][..3], &[0xff, 0xb0, 0x00]);
+    assert_eq!(&image[..3], &[255, 255, 255]);
+    assert!(data.held_out.is_empty());
+
+    std::fs::write(flat.join("broken.svg"), "<svg><path").unwrap();
+    let err = latentpad::data::load_fluent(&dir).unwrap_err();
+    assert!(err.to_string().contains("broken.svg"), "{err}");
+}
+
 fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("latentpad-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -38,11 +38,17 @@ pub(crate) enum Command {
         /// Classifier whose features the scores use.
         #[arg(long, default_value = "models/emoji-classifier")]
         classifier: PathBuf,
-        /// Data folder of fetch-data (needs the Twemoji set).
+        /// Data folder of fetch-data (needs the Twemoji set, and the Fluent set for
+        /// fluent-faces).
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
-        /// Kinds of target set: hearts, flags, animals.
-        #[arg(long, value_delimiter = ',', default_value = "hearts,flags,animals")]
+        /// Kinds of target set: hearts, flags, animals (Twemoji), fluent-faces (Fluent emoji
+        /// whose name mentions a face).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "hearts,flags,animals,fluent-faces"
+        )]
         kinds: Vec<String>,
         /// Uploads per target set.
         #[arg(long, value_delimiter = ',', default_value = "10,30")]

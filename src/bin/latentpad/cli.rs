@@ -53,6 +53,14 @@ pub fn main() -> Result<()> {
                     data.categories.len()
                 );
             }
+            let dir = data::fetch_fluent(&data_dir)
+                .with_context(|| format!("fetching {}", data::FLUENT_PACKAGE))?;
+            let fluent = data::load_fluent(&dir)?;
+            println!(
+                "{}: {} Fluent emoji (flat)",
+                dir.display(),
+                fluent.train.len()
+            );
         }
         Command::BenchFinetune {
             model,
@@ -719,7 +727,23 @@ fn bench_finetune(
     steps.sort_unstable();
     steps.dedup();
     let device = device();
-    let data = load_fetched(data_dir, EmojiStyle::Twemoji)?;
+    let twemoji = if kinds.iter().any(|k| !k.is_fluent()) {
+        Some(load_fetched(data_dir, EmojiStyle::Twemoji)?)
+    } else {
+        None
+    };
+    let fluent = if kinds.iter().any(|k| k.is_fluent()) {
+        let dir = data::fluent_dir(data_dir);
+        if !dir.join("icons/flat").is_dir() {
+            bail!(
+                "{} has no Fluent emoji; run `latentpad fetch-data` first",
+                dir.display()
+            );
+        }
+        Some(data::load_fluent(&dir)?)
+    } else {
+        None
+    };
     let base = WeightsFile::read(model)?;
     let classifier = load_classifier(classifier, &device)?;
     let bench = Bench {
@@ -733,7 +757,9 @@ fn bench_finetune(
     for kind in kinds {
         for &size in sizes {
             // A kind too small for this size (hearts-30) is left out, the rest still runs.
-            let set = match fewshot::target_set(&data, kind, size) {
+            let data = if kind.is_fluent() { &fluent } else { &twemoji };
+            let Some(data) = data else { continue };
+            let set = match fewshot::target_set(data, kind, size) {
                 Ok(set) => set,
                 Err(e) => {
                     println!("<!-- skipped: {e} -->");
