@@ -83,8 +83,11 @@ export class Generator {
   readonly name: string;
   readonly fineTuned: boolean;
   readonly latentDim: number;
-  /** The speed probe's figures (ms for 8 images on each backend) when "auto" measured on this load. */
-  readonly measured: { cpu: number; webgpu: number | null } | null;
+  /**
+   * The speed probe's figures when "auto" measured on this load: ms for 8 images and for one
+   * fine-tuning step at batch 8 on each backend (the step decides).
+   */
+  readonly measured: { cpu: number; webgpu: number | null; cpuStep: number; webgpuStep: number | null } | null;
   /** What a conditional GAN can be steered to; null for other models. */
   readonly conditions: Conditions | null;
   readonly canEncode: boolean;
