@@ -214,15 +214,20 @@ fn a_resumed_run_continues_exactly() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The weights of a freshly initialised tiny GAN (seed 1), generator and discriminator.
+fn untrained_gan(device: &burn::tensor::Device) -> WeightsFile {
+    GanTrainer::new(tiny_gan(), GanTrainConfig::new(), device)
+        .unwrap()
+        .export("base")
+        .unwrap()
+}
+
 #[test]
 fn freezed_keeps_the_first_discriminator_blocks_fixed() {
     let data = discs();
     let batch: Vec<&Rgb64> = data.iter().collect();
     let device = default_device();
-    let file = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
-        .unwrap()
-        .export("base")
-        .unwrap();
+    let file = untrained_gan(&device);
     let config = GanTrainConfig::new()
         .with_batch_size(8)
         .with_freeze_discriminator_layers(2);
@@ -266,20 +271,17 @@ fn the_discriminator_learning_rate_scale_slows_only_the_discriminator() {
     let data = discs();
     let batch: Vec<&Rgb64> = data.iter().collect();
     let device = default_device();
-    let file = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
-        .unwrap()
-        .export("base")
-        .unwrap();
+    let file = untrained_gan(&device);
     let d0 = tiny_gan().discriminator.init(&device);
     let weights = |d: &latentpad::model::Discriminator| -> Vec<f32> {
-        let mut params: Vec<_> = latentpad::model::params::floats_by_path(d)
+        let mut params: Vec<_> = floats_by_path(d)
             .into_iter()
             .filter(|(path, _)| path.ends_with("weight"))
             .collect();
         params.sort_by(|a, b| a.0.cmp(&b.0));
         params
             .into_iter()
-            .flat_map(|(_, t)| latentpad::backend::read_f32_blocking(t).unwrap())
+            .flat_map(|(_, t)| read_f32_blocking(t).unwrap())
             .collect()
     };
     let before = weights(&file.load("discriminator", d0.clone()).unwrap());
