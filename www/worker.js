@@ -34,11 +34,11 @@ if (self.GPUAdapter) {
 }
 
 // The CPU backend's build: pkg/threads (rayon over Web Workers sharing the wasm memory) where
-// the page is cross-origin isolated, else the single-threaded pkg/cpu. `cpu.threads` and
-// `cpu.why` say which, for the badge. `setCpuThreads` (before the first load) asks for a pool
-// size, 0 for the single-threaded build.
+// the page is cross-origin isolated, else the single-threaded pkg/cpu. `cpuThreads.threads`
+// and `cpuThreads.why` say which, for the badge. `setCpuThreads` (before the first load) asks
+// for a pool size, 0 for the single-threaded build.
 let cpuThreadsWanted = null;
-const cpu = { threads: 1, why: null };
+const cpuThreads = { threads: 1, why: null };
 
 async function cpuBuild() {
   const cores = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8));
@@ -46,7 +46,7 @@ async function cpuBuild() {
   const single = async (why) => {
     const m = await import(new URL("cpu/latentpad.js", WASM_DIR).href);
     await m.default();
-    Object.assign(cpu, { threads: 1, why });
+    Object.assign(cpuThreads, { threads: 1, why });
     return m;
   };
   if (wanted === 0) return single("one thread, as asked");
@@ -66,7 +66,7 @@ async function cpuBuild() {
   } catch (e) {
     return single(`one thread: the thread pool did not start (${e?.message ?? e})`);
   }
-  Object.assign(cpu, { threads: wanted, why: `${wanted} thread${wanted === 1 ? "" : "s"} (the page is cross-origin isolated)` });
+  Object.assign(cpuThreads, { threads: wanted, why: `${wanted} thread${wanted === 1 ? "" : "s"} (the page is cross-origin isolated)` });
   return m;
 }
 
@@ -177,7 +177,7 @@ function fetchAll(id, urls) {
 }
 
 function describe(key, model, { notice, noWebGpu, why, measured }) {
-  const threads = model.backend === "cpu" ? { ...cpu } : null;
+  const threads = model.backend === "cpu" ? { ...cpuThreads } : null;
   return { key, measured: measured ?? null, kind: model.kind, backend: model.backend, threads, latentDim: model.latentDim, conditions: JSON.parse(model.conditions), canEncode: model.canEncode, name: model.name, fineTuned: model.fineTuned, notice, noWebGpu, why };
 }
 
