@@ -214,16 +214,24 @@ pub fn load_fluent(package_dir: &Path) -> Result<EmojiData> {
         ("-medium", 3),
         ("-dark", 5),
     ];
-    let mut examples = Vec::with_capacity(paths.len());
-    for path in paths {
-        let stem = path
-            .file_stem()
+    let stem_of = |p: &Path| {
+        p.file_stem()
             .unwrap_or_default()
             .to_string_lossy()
-            .to_string();
+            .to_string()
+    };
+    let stems: std::collections::HashSet<String> = paths.iter().map(|p| stem_of(p)).collect();
+    let mut examples = Vec::with_capacity(paths.len());
+    for path in paths {
+        let stem = stem_of(&path);
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let image = image::rasterize_svg(&bytes, &path.display().to_string())?;
-        let tone = TONES.iter().find(|(suffix, _)| stem.ends_with(suffix));
+        // A tone suffix only where the emoji has a `-default` drawing: `traffic-light` is not
+        // a light-skinned `traffic`.
+        let tone = TONES.iter().find(|(suffix, _)| {
+            stem.strip_suffix(suffix)
+                .is_some_and(|base| stems.contains(&format!("{base}-default")))
+        });
         let base = match tone {
             Some((suffix, _)) => &stem[..stem.len() - suffix.len()],
             None => stem.strip_suffix("-default").unwrap_or(&stem),

@@ -110,6 +110,7 @@ fn fluent_svgs_load_with_names_and_tones_and_a_bad_one_names_its_file() {
         ("thumbs-up-default", "#ffc83d"),
         ("thumbs-up-medium-dark", "#8a5a3b"),
         ("thumbs-up-medium", "#b07a50"),
+        ("vertical-traffic-light", "#3f3f3f"),
     ] {
         std::fs::write(flat.join(format!("{name}.svg")), square(colour)).unwrap();
     }
@@ -135,6 +136,13 @@ fn fluent_svgs_load_with_names_and_tones_and_a_bad_one_names_its_file() {
             // File order: "-medium-dark.svg" sorts before "-medium.svg".
             ("thumbs-up-medium-dark", "thumbs_up", Some(4), true),
             ("thumbs-up-medium", "thumbs_up", Some(3), true),
+            // No `vertical-traffic-default`: "-light" is part of the name, not a tone.
+            (
+                "vertical-traffic-light",
+                "vertical_traffic_light",
+                None,
+                false
+            ),
         ]
     );
     // Drawn, not blank: the square's colour in the middle, white in the corner.
