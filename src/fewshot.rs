@@ -1,8 +1,8 @@
 //! The few-shot fine-tuning benchmark (`latentpad bench-finetune`): target sets cut from
-//! emoji styles the model was not trained on (Twemoji, Fluent), fine-tuning runs of the same session
-//! type the browser uses ([`FineTuning`]) under named recipes, and for each recipe and step
-//! count the scores of its samples against the target set's held-out images, beside the floor
-//! (the uploads themselves against the held-out) and a memorisation check.
+//! emoji styles the model was not trained on (Twemoji, Fluent), fine-tuning runs of the same
+//! session type the browser uses ([`FineTuning`]) under named recipes, and for each recipe and
+//! step count the scores of its samples against the target set's held-out images, beside the
+//! floor (the uploads themselves against the held-out) and a memorisation check.
 //!
 //! Scores are in the feature space of the evaluation classifier (`eval`). Memorisation is
 //! measured in pixels: the RMS distance (0-255) from each image to its nearest upload. A

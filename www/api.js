@@ -38,6 +38,7 @@ export function forgetBackend() {
     // Nothing stored.
   }
 }
+
 /**
  * Threads of the CPU build, before the page loads its first model: `threads` Web Workers run
  * its kernels where the page is cross-origin isolated (default: the device's cores, at most 8),
