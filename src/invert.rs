@@ -223,6 +223,20 @@ impl Inverter {
     }
 }
 
+/// A VAE's answer to inversion: `images` through its encoder (posterior means) and back
+/// through its decoder, with the same errors as [`invert`] reports.
+pub async fn encode_and_decode(model: &LatentModel, images: &[&Rgb64]) -> Result<Inversion> {
+    let latents = model.encode(images).await?;
+    let decoded = model.decode(&latents)?;
+    let target = crate::image::to_tensor(images, model.device());
+    let errors = read_f32(errors_of(decoded.clone(), target)).await?;
+    Ok(Inversion {
+        latents,
+        errors,
+        images: decoded,
+    })
+}
+
 /// Inverts `images` into `model`'s latent space (a GAN; a VAE has its encoder): an
 /// [`Inverter`] run to its end, `progress` told after each step.
 pub async fn invert(

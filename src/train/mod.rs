@@ -43,11 +43,17 @@ pub enum Losses {
 
 impl Losses {
     /// Every loss value, for logs: GAN (discriminator, generator), VAE (total,
-    /// reconstruction, KL).
+    /// reconstruction, KL, adversarial, discriminator).
     pub fn values(&self) -> Vec<f32> {
         match self {
             Losses::Gan(l) => vec![l.discriminator, l.generator],
-            Losses::Vae(l) => vec![l.total, l.reconstruction, l.kl],
+            Losses::Vae(l) => vec![
+                l.total,
+                l.reconstruction,
+                l.kl,
+                l.adversarial,
+                l.discriminator,
+            ],
         }
     }
 
@@ -64,6 +70,10 @@ impl Losses {
     pub fn summary(&self) -> String {
         match self {
             Losses::Gan(l) => format!("D {:.3} G {:.3}", l.discriminator, l.generator),
+            Losses::Vae(l) if l.discriminator > 0.0 => format!(
+                "recon {:.1} KL {:.1} adv {:.3} D {:.3}",
+                l.reconstruction, l.kl, l.adversarial, l.discriminator
+            ),
             Losses::Vae(l) => format!("recon {:.1} KL {:.1}", l.reconstruction, l.kl),
         }
     }

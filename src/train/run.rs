@@ -64,6 +64,9 @@ impl Pretraining<'_> {
             return Err(Error::NoImages("the training set".into()));
         }
         let log_path = self.checkpoint.with_extension("csv");
+        if let Some(parent) = log_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
         let wall_before = previous_wall_time(&log_path);
         let mut log = std::fs::OpenOptions::new()
             .create(true)

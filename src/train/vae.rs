@@ -1,16 +1,29 @@
 //! VAE training step: reconstruction error summed over pixels plus beta times the KL
 //! divergence to the standard normal prior (the negative ELBO), with the reparameterisation
 //! trick's noise drawn from the trainer's seeded RNG.
+//!
+//! With an adversary (VAE-GAN, Larsen et al. 2016) a discriminator learns to tell real
+//! images from the decoder's reconstructions and prior samples, and the decoder is also
+//! trained to fool it (non-saturating loss, DiffAugment on every image it sees): the pixel
+//! loss alone pulls the decoder to the blurry mean of what an image could be. Started from a
+//! trained GAN ([`VaeTrainer::from_gan`]), the decoder is the GAN's generator and draws
+//! sharp images from the first step; the encoder learns to find its latents first (the
+//! decoder warm-up), then both train together.
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use burn::tensor::activation::softplus;
 
+use super::augment::{AugmentConfig, diff_augment};
 #[cfg(not(target_arch = "wasm32"))]
 use super::checkpoint;
 use super::state::TrainState;
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
-use crate::model::{Encoder, Generator, LatentModel, ModelConfig, VaeConfig, seeded_init};
+use crate::model::{
+    Discriminator, DiscriminatorConfig, Encoder, EncoderConfig, Generator, LatentModel,
+    ModelConfig, VaeConfig, seeded_init,
+};
 use crate::weights::{WeightsFile, module_to_bytes_async};
 use crate::{Error, Result};
 
@@ -26,9 +39,29 @@ pub struct VaeTrainConfig {
     /// Adam step size.
     #[config(default = 1e-3)]
     pub learning_rate: f64,
+    /// Adam beta 1 (0.5 with an adversary, as for GANs).
+    #[config(default = 0.9)]
+    pub beta_1: f32,
     /// Seed of initialisation and noise.
     #[config(default = 1)]
     pub seed: u64,
+    /// The adversary's architecture (`None`: a plain VAE).
+    #[config(default = "None")]
+    pub adversary: Option<DiscriminatorConfig>,
+    /// Weight of the decoder's adversarial loss, in the units of the summed pixel loss.
+    #[config(default = 0.0)]
+    pub adversarial_weight: f64,
+    /// The decoder's step size as a multiple of `learning_rate` (below 1 keeps a decoder
+    /// taken from a GAN close to it).
+    #[config(default = 1.0)]
+    pub decoder_lr_scale: f64,
+    /// Steps at the start in which only the encoder trains (the decoder and its adversary
+    /// wait until the encoder finds the decoder's latents).
+    #[config(default = 0)]
+    pub decoder_warmup_steps: u64,
+    /// DiffAugment policy of the adversary's inputs.
+    #[config(default = "AugmentConfig::new()")]
+    pub augment: AugmentConfig,
 }
 
 /// Losses of one step, per image.
@@ -40,6 +73,17 @@ pub struct VaeLosses {
     pub reconstruction: f32,
     /// KL divergence of the posterior from N(0, I), in nats.
     pub kl: f32,
+    /// The decoder's adversarial loss, softplus(-D) averaged over reconstructions and prior
+    /// samples (0 without an adversary or during the warm-up).
+    pub adversarial: f32,
+    /// The adversary's loss (0 without one or during the warm-up).
+    pub discriminator: f32,
+}
+
+/// The discriminator of a VAE-GAN and its optimiser.
+struct Adversary {
+    network: Discriminator,
+    optimizer: ModuleOptimizer,
 }
 
 /// A VAE being trained.
@@ -51,6 +95,7 @@ pub struct VaeTrainer {
     decoder: Generator,
     opt_e: ModuleOptimizer,
     opt_d: ModuleOptimizer,
+    adversary: Option<Adversary>,
     state: TrainState,
 }
 
@@ -60,7 +105,56 @@ impl VaeTrainer {
         let state = TrainState::new(device, config.seed ^ RNG_SALT, None);
         let encoder = seeded_init(model_config.encoder.init(&state.device), config.seed);
         let decoder = seeded_init(model_config.decoder.init(&state.device), config.seed + 1);
-        Self::from_networks(model_config, config, encoder, decoder, state)
+        let discriminator = config
+            .adversary
+            .as_ref()
+            .map(|d| seeded_init(d.init(&state.device), config.seed + 2));
+        Self::from_networks(model_config, config, encoder, decoder, discriminator, state)
+    }
+
+    /// A VAE-GAN started from a trained unconditional GAN: its generator becomes the decoder
+    /// and its discriminator the adversary; the encoder is new (`encoder`'s architecture).
+    /// `config.adversary` is set from the GAN's discriminator.
+    pub fn from_gan(
+        file: &WeightsFile,
+        encoder: EncoderConfig,
+        config: VaeTrainConfig,
+        device: &Device,
+    ) -> Result<Self> {
+        let ModelConfig::Gan(gan) = file.config.clone() else {
+            return Err(Error::WrongArchitecture {
+                source_name: file.source_name.clone(),
+                expected: "a gan (its generator becomes the decoder)".into(),
+                found: file.config.describe(),
+            });
+        };
+        if gan.conditions.is_some() {
+            return Err(Error::Config(format!(
+                "{}: a conditional GAN; a VAE's decoder takes the latent alone, so start from \
+                 an unconditional one",
+                file.source_name
+            )));
+        }
+        let encoder = encoder.with_latent_dim(gan.generator.latent_dim);
+        let model_config = VaeConfig::new(encoder, gan.generator.clone());
+        let config = config.with_adversary(Some(gan.discriminator.clone()));
+        let state = TrainState::new(device, config.seed ^ RNG_SALT, Some(&file.meta));
+        // Pretraining a new model, not a person's fine-tuning.
+        let state = TrainState {
+            fine_tuned: false,
+            ..state
+        };
+        let encoder = seeded_init(model_config.encoder.init(&state.device), config.seed);
+        let decoder = file.load("generator", gan.generator.init(&state.device))?;
+        let discriminator = file.load("discriminator", gan.discriminator.init(&state.device))?;
+        Self::from_networks(
+            model_config,
+            config,
+            encoder,
+            decoder,
+            Some(discriminator),
+            state,
+        )
     }
 
     /// Continues training from a weights file with `encoder` and `decoder` parts.
@@ -79,7 +173,8 @@ impl VaeTrainer {
         let state = TrainState::new(device, config.seed ^ RNG_SALT, Some(&file.meta));
         let encoder = file.load("encoder", model_config.encoder.init(&state.device))?;
         let decoder = file.load("decoder", model_config.decoder.init(&state.device))?;
-        Self::from_networks(model_config, config, encoder, decoder, state)
+        let config = config.with_adversary(None);
+        Self::from_networks(model_config, config, encoder, decoder, None, state)
     }
 
     fn from_networks(
@@ -87,6 +182,7 @@ impl VaeTrainer {
         config: VaeTrainConfig,
         encoder: Encoder,
         decoder: Generator,
+        discriminator: Option<Discriminator>,
         state: TrainState,
     ) -> Result<Self> {
         if config.batch_size == 0
@@ -96,12 +192,35 @@ impl VaeTrainer {
                 "batch size must be positive and encoder and decoder share one latent size".into(),
             ));
         }
-        let adam = AdamConfig::new().with_epsilon(1e-8);
+        if !(config.adversarial_weight >= 0.0 && config.adversarial_weight.is_finite()) {
+            return Err(Error::Config(format!(
+                "the adversarial weight must be a number of at least 0, not {}",
+                config.adversarial_weight
+            )));
+        }
+        if !(config.decoder_lr_scale > 0.0 && config.decoder_lr_scale.is_finite()) {
+            return Err(Error::Config(format!(
+                "the decoder's learning-rate scale must be a number above 0, not {}",
+                config.decoder_lr_scale
+            )));
+        }
+        if config.adversarial_weight > 0.0 && discriminator.is_none() {
+            return Err(Error::Config(
+                "an adversarial weight needs an adversary (a discriminator)".into(),
+            ));
+        }
+        let adam = AdamConfig::new()
+            .with_beta_1(config.beta_1)
+            .with_epsilon(1e-8);
         Ok(Self {
             encoder,
             decoder,
             opt_e: adam.init(),
             opt_d: adam.init(),
+            adversary: discriminator.map(|network| Adversary {
+                network,
+                optimizer: adam.init(),
+            }),
             state,
             model_config,
             config,
@@ -119,32 +238,118 @@ impl VaeTrainer {
             return Err(Error::NoImages("training batch".into()));
         }
         let n = images.len();
-        let d = self.model_config.decoder.latent_dim;
         let x = image::to_tensor(images, &self.state.device);
+        let warming_up = self.state.step < self.config.decoder_warmup_steps;
+        let adversarial = self.config.adversarial_weight > 0.0 && !warming_up;
+        // In the warm-up the decoder is a constant (`no_grad`), and a snapshot of it goes back
+        // in after the step: its batch norms' running statistics (which its clones share) stay
+        // those it came with.
+        let (decoder, snapshot) = if warming_up {
+            let snapshot = self.decoder.valid().into_record();
+            (self.decoder.clone().no_grad(), Some(snapshot))
+        } else {
+            (self.decoder.clone(), None)
+        };
         let (mean, log_var) = self.encoder.forward(x.clone());
-        let eps: Vec<f32> = (0..n * d).map(|_| self.state.rng.next_gaussian()).collect();
-        let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, d]), &self.state.device);
+        let eps = self.gaussian(n);
         let z = mean.clone() + log_var.clone().mul_scalar(0.5).exp() * eps;
-        let recon = self.decoder.forward(z);
-        let reconstruction = (recon - x).square().sum().div_scalar(n as f64);
+        // With an adversary, prior samples go through the decoder in the same batch as the
+        // reconstructions: its batch norms then see at training time the statistics their
+        // running averages hold when it samples.
+        let (recon, prior) = if adversarial {
+            let z = Tensor::cat(vec![z, self.gaussian(n)], 0);
+            let both = decoder.forward(z);
+            let [_, c, h, w] = both.dims();
+            (
+                both.clone().slice([0..n, 0..c, 0..h, 0..w]),
+                Some(both.slice([n..2 * n, 0..c, 0..h, 0..w])),
+            )
+        } else {
+            (decoder.forward(z), None)
+        };
+        let reconstruction = (recon.clone() - x.clone())
+            .square()
+            .sum()
+            .div_scalar(n as f64);
         let kl = (log_var.clone().exp() + mean.square() - log_var - 1.0)
             .sum()
             .mul_scalar(0.5 / n as f64);
-        let total = reconstruction.clone() + kl.clone().mul_scalar(self.model_config.beta);
+        let mut total = reconstruction.clone() + kl.clone().mul_scalar(self.model_config.beta);
+
+        let (mut loss_adv, mut loss_disc) = (None, None);
+        if let Some(prior) = prior {
+            // The adversary: real up, reconstructions and prior samples down.
+            let augment = self.config.augment.clone();
+            let rng = &mut self.state.rng;
+            let Some(adversary) = self.adversary.as_mut() else {
+                return Err(Error::Config(
+                    "an adversarial weight needs an adversary".into(),
+                ));
+            };
+            let d = &adversary.network;
+            let real = d.forward(diff_augment(x, &augment, rng), None);
+            let fake_r = d.forward(diff_augment(recon.clone().detach(), &augment, rng), None);
+            let fake_p = d.forward(diff_augment(prior.clone().detach(), &augment, rng), None);
+            let loss_d = softplus(real.neg(), 1.0).mean()
+                + (softplus(fake_r, 1.0).mean() + softplus(fake_p, 1.0).mean()).mul_scalar(0.5);
+            let grads = GradientsParams::from_grads(loss_d.backward(), d);
+            let lr = self.config.learning_rate;
+            adversary.network = adversary.optimizer.step(lr, d.clone(), grads);
+            loss_disc = Some(loss_d);
+
+            // The decoder: make both kinds of fakes pass for real. The adversary's weights
+            // are constants here (`no_grad`).
+            let d = adversary.network.clone().no_grad();
+            let fooled_r = d.forward(diff_augment(recon, &augment, rng), None);
+            let fooled_p = d.forward(diff_augment(prior, &augment, rng), None);
+            let loss_g = (softplus(fooled_r.neg(), 1.0).mean()
+                + softplus(fooled_p.neg(), 1.0).mean())
+            .mul_scalar(0.5);
+            total = total + loss_g.clone().mul_scalar(self.config.adversarial_weight);
+            loss_adv = Some(loss_g);
+        }
 
         let mut grads = total.backward();
         let lr = self.config.learning_rate;
         let grads_e = GradientsParams::from_module(&mut grads, &self.encoder);
-        let grads_d = GradientsParams::from_module(&mut grads, &self.decoder);
         self.encoder = self.opt_e.step(lr, self.encoder.clone(), grads_e);
-        self.decoder = self.opt_d.step(lr, self.decoder.clone(), grads_d);
+        match snapshot {
+            Some(snapshot) => {
+                // Into a new module: loading into a clone would keep the running statistics'
+                // pending per-thread updates.
+                let fresh = self.model_config.decoder.init(&self.state.device);
+                self.decoder = fresh.try_load_record(snapshot).map_err(|e| {
+                    Error::Config(format!("the decoder's snapshot did not load back: {e}"))
+                })?;
+            }
+            None => {
+                let grads_d = GradientsParams::from_module(&mut grads, &decoder);
+                let lr_d = lr * self.config.decoder_lr_scale;
+                self.decoder = self.opt_d.step(lr_d, decoder, grads_d);
+            }
+        }
         self.state.step += 1;
 
         Ok(VaeLosses {
             total: read_f32(total).await?[0],
             reconstruction: read_f32(reconstruction).await?[0],
             kl: read_f32(kl).await?[0],
+            adversarial: match loss_adv {
+                Some(l) => read_f32(l).await?[0],
+                None => 0.0,
+            },
+            discriminator: match loss_disc {
+                Some(l) => read_f32(l).await?[0],
+                None => 0.0,
+            },
         })
+    }
+
+    /// `[n, latent]` standard normal draws from the trainer's RNG.
+    fn gaussian(&mut self, n: usize) -> Tensor<2> {
+        let d = self.model_config.decoder.latent_dim;
+        let eps: Vec<f32> = (0..n * d).map(|_| self.state.rng.next_gaussian()).collect();
+        Tensor::<2>::from_data(TensorData::new(eps, [n, d]), &self.state.device)
     }
 
     /// Encoder and decoder ready for inference.
@@ -180,16 +385,22 @@ impl VaeTrainer {
     /// Writes networks, optimiser states and counters into `dir` (created).
     pub fn save_checkpoint(&self, dir: &std::path::Path) -> Result<()> {
         use burn::module::Module;
+        let mut networks = vec![
+            ("encoder", self.encoder.valid().into_record()),
+            ("decoder", self.decoder.valid().into_record()),
+        ];
+        let mut optimizers = vec![("opt_e", &self.opt_e), ("opt_d", &self.opt_d)];
+        if let Some(adversary) = &self.adversary {
+            networks.push(("adversary", adversary.network.valid().into_record()));
+            optimizers.push(("opt_adversary", &adversary.optimizer));
+        }
         checkpoint::save(
             dir,
             &self.state,
             &self.config,
             &self.model_config,
-            vec![
-                ("encoder", self.encoder.valid().into_record()),
-                ("decoder", self.decoder.valid().into_record()),
-            ],
-            &[("opt_e", &self.opt_e), ("opt_d", &self.opt_d)],
+            networks,
+            &optimizers,
         )
     }
 
@@ -201,10 +412,31 @@ impl VaeTrainer {
         let model = &saved.model;
         let encoder = checkpoint::load_network(dir, "encoder", model.encoder.init(&state.device))?;
         let decoder = checkpoint::load_network(dir, "decoder", model.decoder.init(&state.device))?;
-        let mut trainer =
-            VaeTrainer::from_networks(saved.model, saved.config, encoder, decoder, state)?;
+        let discriminator = match &saved.config.adversary {
+            Some(d) => Some(checkpoint::load_network(
+                dir,
+                "adversary",
+                d.init(&state.device),
+            )?),
+            None => None,
+        };
+        let mut trainer = VaeTrainer::from_networks(
+            saved.model,
+            saved.config,
+            encoder,
+            decoder,
+            discriminator,
+            state,
+        )?;
         trainer.opt_e = checkpoint::load_optimizer(dir, "opt_e", trainer.opt_e)?;
         trainer.opt_d = checkpoint::load_optimizer(dir, "opt_d", trainer.opt_d)?;
+        if let Some(adversary) = trainer.adversary.take() {
+            let optimizer = checkpoint::load_optimizer(dir, "opt_adversary", adversary.optimizer)?;
+            trainer.adversary = Some(Adversary {
+                optimizer,
+                ..adversary
+            });
+        }
         Ok(trainer)
     }
 }

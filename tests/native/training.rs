@@ -214,6 +214,90 @@ fn a_resumed_run_continues_exactly() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[test]
+fn a_vae_gan_starts_from_a_gan_warms_up_its_encoder_and_resumes_exactly() {
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let file = untrained_gan(&device);
+    let config = VaeTrainConfig::new()
+        .with_batch_size(8)
+        .with_adversarial_weight(10.0)
+        .with_decoder_warmup_steps(2)
+        .with_learning_rate(2e-4)
+        .with_beta_1(0.5);
+    let encoder = EncoderConfig::new().with_width(8);
+    let new = || VaeTrainer::from_gan(&file, encoder.clone(), config.clone(), &device).unwrap();
+    let samples = |m: &LatentModel| read_f32_blocking(m.sample(2, 0).unwrap()).unwrap();
+    let gan = samples(&LatentModel::from_weights(&file, &device).unwrap());
+    let mut trainer = new();
+    assert!(
+        samples(&trainer.latent_model()) == gan,
+        "the decoder is not the generator"
+    );
+    // Warm-up: the encoder trains alone, no adversary.
+    for _ in 0..2 {
+        let losses = pollster::block_on(trainer.step(&batch)).unwrap();
+        assert_eq!((losses.adversarial, losses.discriminator), (0.0, 0.0));
+        assert!(losses.total.is_finite() && losses.kl > 0.0, "{losses:?}");
+    }
+    assert!(
+        samples(&trainer.latent_model()) == gan,
+        "the decoder moved in the warm-up"
+    );
+    let losses = pollster::block_on(trainer.step(&batch)).unwrap();
+    assert!(
+        losses.adversarial > 0.0 && losses.discriminator > 0.0 && losses.total.is_finite(),
+        "{losses:?}"
+    );
+    assert!(
+        samples(&trainer.latent_model()) != gan,
+        "the decoder did not train"
+    );
+    let exported = trainer.export("vae-gan").unwrap();
+    assert_eq!(exported.config.kind(), "vae");
+    assert_eq!(exported.part_names(), ["encoder", "decoder"]);
+
+    // A resumed run takes the same next step (adversary and its optimiser included).
+    let dir = std::env::temp_dir().join(format!("latentpad-vaegan-{}", std::process::id()));
+    trainer.save_checkpoint(&dir).unwrap();
+    let mut resumed = VaeTrainer::load_checkpoint(&dir, &device).unwrap();
+    let a = pollster::block_on(trainer.step(&batch)).unwrap();
+    let b = pollster::block_on(resumed.step(&batch)).unwrap();
+    for (x, y) in [
+        (a.total, b.total),
+        (a.adversarial, b.adversarial),
+        (a.discriminator, b.discriminator),
+    ] {
+        assert!((x - y).abs() <= 1e-3 * x.abs().max(1.0), "{a:?} vs {b:?}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+
+    // Refused: a VAE to start from, a negative weight, a weight without an adversary.
+    let err = VaeTrainer::from_gan(&exported, encoder.clone(), config.clone(), &device);
+    assert!(err.is_err_and(|e| e.to_string().contains("a gan")));
+    let err = VaeTrainer::from_gan(
+        &file,
+        encoder.clone(),
+        config.clone().with_adversarial_weight(-1.0),
+        &device,
+    );
+    assert!(err.is_err_and(|e| e.to_string().contains("adversarial weight")));
+    let err = VaeTrainer::from_gan(
+        &file,
+        encoder.clone(),
+        config.clone().with_decoder_lr_scale(0.0),
+        &device,
+    );
+    assert!(err.is_err_and(|e| e.to_string().contains("learning-rate scale")));
+    let plain = VaeConfig::new(
+        EncoderConfig::new().with_latent_dim(16).with_width(8),
+        GeneratorConfig::new().with_latent_dim(16).with_width(8),
+    );
+    let err = VaeTrainer::new(plain, config.with_adversary(None), &device);
+    assert!(err.is_err_and(|e| e.to_string().contains("needs an adversary")));
+}
+
 /// The weights of a freshly initialised tiny GAN (seed 1), generator and discriminator.
 fn untrained_gan(device: &burn::tensor::Device) -> WeightsFile {
     GanTrainer::new(tiny_gan(), GanTrainConfig::new(), device)

@@ -129,9 +129,10 @@ pub(crate) enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Find the GAN latents of images (GAN inversion) and write each beside its reconstruction.
+    /// Find the GAN latents of images (GAN inversion), or a VAE's encodings, and write each
+    /// image beside its reconstruction.
     Invert {
-        /// Model folder (a GAN).
+        /// Model folder (a GAN, or a VAE: its encoder's posterior means).
         #[arg(long, default_value = "models/emoji-gan")]
         model: PathBuf,
         /// Folder of images to invert.
@@ -296,7 +297,22 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     pub(crate) conditional: bool,
     /// GAN: start from this unconditional model folder's generator and discriminator instead
-    /// of random weights; with `--conditional` the conditioning starts at zero.
+    /// of random weights; with `--conditional` the conditioning starts at zero. VAE: a GAN
+    /// model folder whose generator becomes the decoder and whose discriminator the adversary
+    /// (a VAE-GAN; the encoder starts new).
     #[arg(long)]
     pub(crate) init: Option<PathBuf>,
+    /// VAE: weight of the decoder's adversarial loss (0: a plain VAE; above 0 without `--init`
+    /// a new discriminator is trained beside it).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) adversarial_weight: f64,
+    /// VAE: the decoder's learning rate as a multiple of the encoder's.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) decoder_lr_scale: f64,
+    /// VAE: steps at the start in which only the encoder trains.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) decoder_warmup: u64,
+    /// Adam step size (default: 2e-4 for a GAN and a VAE-GAN, 1e-3 for a plain VAE).
+    #[arg(long)]
+    pub(crate) lr: Option<f64>,
 }

@@ -16,7 +16,8 @@ use latentpad::image::{self as img, Provenance, Rgb64};
 use latentpad::latent::Interpolation;
 use latentpad::limits::MAX_GRID;
 use latentpad::model::{
-    Classifier, ClassifierConfig, Conditions, GanConfig, LatentModel, ModelConfig, VaeConfig,
+    Classifier, ClassifierConfig, Conditions, DiscriminatorConfig, GanConfig, LatentModel,
+    ModelConfig, VaeConfig,
 };
 use latentpad::report::{PEOPLE, TONES, skin_tone_report, tone_label};
 use latentpad::train::augment::AugmentConfig;
@@ -271,11 +272,11 @@ fn invert(
     latents_path: Option<&Path>,
 ) -> Result<()> {
     let (model, meta) = load_model(model_path)?;
-    if model.config.kind() != "gan" {
+    let kind = model.config.kind();
+    if kind != "gan" && kind != "vae" {
         bail!(
-            "{} is a {}; inversion is for a GAN (a VAE encodes)",
+            "{} is a {kind}; inversion is for a GAN or a VAE (which encodes)",
             model_path.display(),
-            model.config.kind()
         );
     }
     let examples: Vec<Rgb64> = match (images, held_out) {
@@ -309,25 +310,34 @@ fn invert(
         steps,
         ..Default::default()
     };
-    let bar = progress(steps as u64, 0);
     let started = std::time::Instant::now();
-    let found = pollster::block_on(latentpad::invert::invert(
-        &model,
-        &refs,
-        config,
-        |step, _, error| {
-            bar.set_position(step as u64);
-            bar.set_message(format!("error {error:.4}"));
-            true
-        },
-    ))?;
-    bar.finish();
+    let found = if kind == "vae" {
+        pollster::block_on(latentpad::invert::encode_and_decode(&model, &refs))?
+    } else {
+        let bar = progress(steps as u64, 0);
+        let found = pollster::block_on(latentpad::invert::invert(
+            &model,
+            &refs,
+            config,
+            |step, _, error| {
+                bar.set_position(step as u64);
+                bar.set_message(format!("error {error:.4}"));
+                true
+            },
+        ))?;
+        bar.finish();
+        found
+    };
     // Each image beside its reconstruction: [n, 2, 3, 64, 64] -> [2n, 3, 64, 64].
     let n = refs.len();
     let originals = img::to_tensor(&refs, model.device()).reshape([n, 1, 3, 64, 64]);
     let reconstructions = found.images.clone().reshape([n, 1, 3, 64, 64]);
     let grid = burn::Tensor::cat(vec![originals, reconstructions], 1).reshape([2 * n, 3, 64, 64]);
-    let latent = format!("inversions of {} images ({steps} steps)", examples.len());
+    let latent = if kind == "vae" {
+        format!("encodings of {} images", examples.len())
+    } else {
+        format!("inversions of {} images ({steps} steps)", examples.len())
+    };
     write_grid(
         grid,
         2 * examples.len(),
@@ -445,6 +455,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_batch_size(args.batch_size)
                 .with_use_ema(!args.no_ema)
                 .with_discriminator_lr_scale(args.d_lr_scale)
+                .with_learning_rate(args.lr.unwrap_or(2e-4))
                 .with_seed(args.seed)
                 .with_augment(if args.no_augment {
                     AugmentConfig::none()
@@ -486,13 +497,43 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         (_, true) => Trainer::Vae(VaeTrainer::load_checkpoint(&args.checkpoint, &device)?),
         (_, false) => {
-            let config = VaeTrainConfig::new()
+            let adversarial = args.adversarial_weight > 0.0 || args.init.is_some();
+            let mut config = VaeTrainConfig::new()
                 .with_batch_size(args.batch_size)
-                .with_seed(args.seed);
+                .with_seed(args.seed)
+                .with_adversarial_weight(args.adversarial_weight)
+                .with_decoder_warmup_steps(args.decoder_warmup)
+                .with_decoder_lr_scale(args.decoder_lr_scale)
+                .with_augment(if args.no_augment {
+                    AugmentConfig::none()
+                } else {
+                    AugmentConfig::new()
+                });
+            if adversarial {
+                config = config.with_learning_rate(2e-4).with_beta_1(0.5);
+            }
+            if let Some(lr) = args.lr {
+                config = config.with_learning_rate(lr);
+            }
             let mut model = VaeConfig::emoji();
             model.encoder.width = args.width;
             model.decoder.width = args.width;
-            Trainer::Vae(VaeTrainer::new(model, config, &device)?)
+            match &args.init {
+                Some(init) => Trainer::Vae(VaeTrainer::from_gan(
+                    &WeightsFile::read(init)?,
+                    model.encoder,
+                    config,
+                    &device,
+                )?),
+                None => {
+                    if adversarial {
+                        config = config.with_adversary(Some(
+                            DiscriminatorConfig::new().with_width(args.width),
+                        ));
+                    }
+                    Trainer::Vae(VaeTrainer::new(model, config, &device)?)
+                }
+            }
         }
     };
     let run = Pretraining {
