@@ -1,38 +1,70 @@
 //! Building blocks shared by the networks: a stride-2 up-sampling block (transposed
-//! convolution) and a stride-2 down-sampling block (convolution), as in DCGAN (Radford et al.
-//! 2016): 4x4 kernels, batch norm, ReLU going up and LeakyReLU(0.2) going down.
+//! convolution, or up-sampling and convolution) and a stride-2 down-sampling block
+//! (convolution), as in DCGAN (Radford et al. 2016): 4x4 kernels, batch norm, ReLU going up
+//! and LeakyReLU(0.2) going down.
 
 use crate::backend::flex::{self, Activation};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 
-/// Doubles the spatial size: ConvTranspose(4, stride 2, pad 1) -> BatchNorm -> ReLU.
+/// Doubles the spatial size: ConvTranspose(4, stride 2, pad 1) -> BatchNorm -> ReLU, or with
+/// `resize`, nearest-neighbour 2x upsampling -> Conv(3, pad 1) -> BatchNorm -> ReLU (Odena et
+/// al. 2016: every output pixel sees the same number of kernel taps, so no checkerboard).
 #[derive(Module, Debug)]
 pub struct UpBlock {
     conv: ConvTranspose2d,
     norm: BatchNorm,
+    #[module(skip)]
+    resize: bool,
+}
+
+/// The 2x up-sampling layer's convolution: a 4x4 stride-2 transposed convolution, or with
+/// `resize` a 3x3 stride-1 one (the same as a plain 3x3 convolution) that follows a
+/// nearest-neighbour [`upsample2`].
+pub fn up_conv(channels_in: usize, channels_out: usize, resize: bool) -> ConvTranspose2dConfig {
+    let channels = [channels_in, channels_out];
+    if resize {
+        ConvTranspose2dConfig::new(channels, [3, 3]).with_padding([1, 1])
+    } else {
+        ConvTranspose2dConfig::new(channels, [4, 4])
+            .with_stride([2, 2])
+            .with_padding([1, 1])
+    }
+}
+
+/// Nearest-neighbour 2x up-sampling: `[n, c, h, w]` -> `[n, c, 2h, 2w]`.
+pub fn upsample2(x: Tensor<4>) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c, h, 1, w, 1])
+        .repeat_dim(3, 2)
+        .repeat_dim(5, 2)
+        .reshape([n, c, 2 * h, 2 * w])
 }
 
 impl UpBlock {
-    /// A block from `channels_in` to `channels_out`.
-    pub fn new(channels_in: usize, channels_out: usize, device: &Device) -> Self {
+    /// A block from `channels_in` to `channels_out` (`resize`: see the type).
+    pub fn new(channels_in: usize, channels_out: usize, resize: bool, device: &Device) -> Self {
         Self {
-            conv: ConvTranspose2dConfig::new([channels_in, channels_out], [4, 4])
-                .with_stride([2, 2])
-                .with_padding([1, 1])
+            conv: up_conv(channels_in, channels_out, resize)
                 .with_bias(false)
                 .init(device),
             norm: BatchNormConfig::new(channels_out).init(device),
+            resize,
         }
+    }
+
+    /// The convolution, after the up-sampling of a resize block.
+    fn up(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = if self.resize { upsample2(x) } else { x };
+        flex::conv_transpose2d(&self.conv, x)
     }
 
     /// # Shapes
     /// - input: `[n, channels_in, s, s]`
     /// - output: `[n, channels_out, 2s, 2s]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = flex::conv_transpose2d(&self.conv, x);
-        flex::batch_norm(&self.norm, x, Activation::Relu)
+        flex::batch_norm(&self.norm, self.up(x), Activation::Relu)
     }
 
     /// Output channels.
@@ -47,8 +79,7 @@ impl UpBlock {
         scale: Tensor<2>,
         shift: Tensor<2>,
     ) -> Tensor<4> {
-        let x = flex::conv_transpose2d(&self.conv, x);
-        conditioned_norm(&self.norm, x, scale, shift)
+        conditioned_norm(&self.norm, self.up(x), scale, shift)
     }
 }
 

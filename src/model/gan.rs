@@ -6,7 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 
-use super::blocks::{DownBlock, UpBlock, conditioned_norm, pyramid};
+use super::blocks::{DownBlock, UpBlock, conditioned_norm, pyramid, up_conv, upsample2};
 use super::condition::{Conditions, LatentPrior};
 use crate::backend::flex::{self, Activation};
 
@@ -24,12 +24,18 @@ pub struct GeneratorConfig {
     /// `Option` so that configs written before conditioning existed still parse).
     #[config(default = "None")]
     pub condition_dim: Option<usize>,
+    /// Up-sample by nearest neighbour and a 3x3 convolution instead of 4x4 stride-2
+    /// transposed convolutions (against checkerboard artefacts); `None` is `false` (an
+    /// `Option` so that older configs still parse).
+    #[config(default = "None")]
+    pub resize: Option<bool>,
 }
 
 impl GeneratorConfig {
     /// A generator with DCGAN initialisation.
     pub fn init(&self, device: &Device) -> Generator {
         let widths = pyramid(self.width);
+        let resize = self.resize.unwrap_or(false);
         let generator = Generator {
             project: ConvTranspose2dConfig::new([self.latent_dim, widths[3]], [4, 4])
                 .with_bias(false)
@@ -37,14 +43,12 @@ impl GeneratorConfig {
             project_norm: BatchNormConfig::new(widths[3]).init(device),
             blocks: (1..4)
                 .rev()
-                .map(|i| UpBlock::new(widths[i], widths[i - 1], device))
+                .map(|i| UpBlock::new(widths[i], widths[i - 1], resize, device))
                 .collect(),
-            to_rgb: ConvTranspose2dConfig::new([widths[0], 3], [4, 4])
-                .with_stride([2, 2])
-                .with_padding([1, 1])
-                .init(device),
+            to_rgb: up_conv(widths[0], 3, resize).init(device),
             condition: None,
             latent_dim: self.latent_dim,
+            resize,
         };
         match self.condition_dim {
             None | Some(0) => generator,
@@ -78,6 +82,9 @@ pub struct Generator {
     condition: Option<GeneratorCondition>,
     #[module(skip)]
     latent_dim: usize,
+    /// Up-sampling and convolution in place of transposed convolutions.
+    #[module(skip)]
+    resize: bool,
 }
 
 impl Generator {
@@ -119,7 +126,7 @@ impl Generator {
             for block in &self.blocks {
                 x = block.forward(x); // 4 -> 8 -> 16 -> 32
             }
-            return flex::conv_transpose2d(&self.to_rgb, x).tanh(); // [n, 3, 64, 64]
+            return self.rgb(x); // [n, 3, 64, 64]
         };
         let k = self.condition_dim();
         let code = z.clone().slice([0..n, d..d + k]); // [n, k]
@@ -137,6 +144,12 @@ impl Generator {
             let (scale, shift) = scale_shift(i + 1);
             x = block.forward_conditioned(x, scale, shift);
         }
+        self.rgb(x)
+    }
+
+    /// The last layer: 32x32 features to a 64x64 image in `[-1, 1]`.
+    fn rgb(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = if self.resize { upsample2(x) } else { x };
         flex::conv_transpose2d(&self.to_rgb, x).tanh()
     }
 }
@@ -276,6 +289,47 @@ mod tests {
         let images = g.forward(Tensor::zeros([3, 16], &device));
         assert_eq!(images.dims(), [3, 3, 64, 64]);
         assert_eq!(d.forward(images, None).dims(), [3]);
+    }
+
+    #[test]
+    fn the_resize_generator_upsamples_by_nearest_neighbour_and_old_configs_parse() {
+        let device = crate::backend::default_device();
+        // Up-sampling repeats each pixel in a 2x2 square.
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]),
+            &device,
+        );
+        let up = crate::backend::read_f32_blocking(super::upsample2(x)).unwrap();
+        assert_eq!(
+            up,
+            [
+                1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.
+            ]
+        );
+        let config = GeneratorConfig::new()
+            .with_width(8)
+            .with_latent_dim(16)
+            .with_resize(Some(true));
+        let g = crate::model::seeded_init(config.init(&device), 3);
+        let z = Tensor::<2>::from_data(
+            TensorData::new(crate::latent::noise(2, 16), [1, 16]),
+            &device,
+        );
+        let images = g.forward(z.clone());
+        assert_eq!(images.dims(), [1, 3, 64, 64]);
+        // Its layers differ from the transposed convolutions' (3x3 kernels).
+        let plain = GeneratorConfig::new()
+            .with_width(8)
+            .with_latent_dim(16)
+            .init(&device);
+        use burn::module::Module;
+        assert!(g.num_params() < plain.num_params());
+        // Configs written before the option existed parse, as transposed convolutions.
+        let old: GeneratorConfig =
+            serde_json::from_str(r#"{"latent_dim": 16, "width": 8, "condition_dim": null}"#)
+                .unwrap();
+        assert_eq!(old.resize, None);
+        assert_eq!(old.init(&device).num_params(), plain.num_params());
     }
 
     #[test]

@@ -1,10 +1,10 @@
-//! GAN training step: non-saturating logistic loss (Goodfellow et al. 2014), DiffAugment on
-//! real and fake images in both steps, Adam with DCGAN's settings, an EMA generator for
-//! sampling, and optional FreezeD for few-shot fine-tuning.
+//! GAN training step: non-saturating logistic loss (Goodfellow et al. 2014) or the hinge
+//! loss, DiffAugment on real and fake images in both steps, Adam with DCGAN's settings, an EMA
+//! generator for sampling, and optional FreezeD for few-shot fine-tuning.
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::tensor::activation::softplus;
+use burn::tensor::activation::{relu, softplus};
 
 use super::augment::{AugmentConfig, diff_augment};
 #[cfg(not(target_arch = "wasm32"))]
@@ -57,14 +57,19 @@ pub struct GanTrainConfig {
     /// Seed of initialisation, noise and augmentation.
     #[config(default = 1)]
     pub seed: u64,
+    /// Hinge loss (Lim and Ye 2017; Miyato et al. 2018) instead of the non-saturating
+    /// logistic loss: `None` is `false` (an `Option` so that older checkpoints still parse).
+    #[config(default = "None")]
+    pub hinge: Option<bool>,
 }
 
 /// Losses of one step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GanLosses {
-    /// Discriminator loss: softplus(-D(real)) + softplus(D(fake)).
+    /// Discriminator loss: softplus(-D(real)) + softplus(D(fake)); with the hinge loss
+    /// relu(1 - D(real)) + relu(1 + D(fake)).
     pub discriminator: f32,
-    /// Generator loss: softplus(-D(G(z))).
+    /// Generator loss: softplus(-D(G(z))); with the hinge loss -D(G(z)).
     pub generator: f32,
 }
 
@@ -286,7 +291,13 @@ impl GanTrainer {
             diff_augment(fake, &augment, &mut self.state.rng),
             codes.clone(),
         );
-        let loss_d = softplus(real_logits.neg(), 1.0).mean() + softplus(fake_logits, 1.0).mean();
+        let hinge = self.config.hinge.unwrap_or(false);
+        let loss_d = if hinge {
+            relu(real_logits.neg().add_scalar(1.0)).mean()
+                + relu(fake_logits.add_scalar(1.0)).mean()
+        } else {
+            softplus(real_logits.neg(), 1.0).mean() + softplus(fake_logits, 1.0).mean()
+        };
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.discriminator);
         let lr_d = lr * self.config.discriminator_lr_scale;
         self.discriminator = self.opt_d.step(lr_d, self.discriminator.clone(), grads);
@@ -299,7 +310,11 @@ impl GanTrainer {
         let discriminator = self.discriminator.clone().no_grad();
         let logits =
             discriminator.forward(diff_augment(fake, &augment, &mut self.state.rng), codes);
-        let loss_g = softplus(logits.neg(), 1.0).mean();
+        let loss_g = if hinge {
+            logits.neg().mean()
+        } else {
+            softplus(logits.neg(), 1.0).mean()
+        };
         let mut grads = loss_g.backward();
         let grads = GradientsParams::from_module(&mut grads, &self.generator);
         self.generator = self.opt_g.step(lr, self.generator.clone(), grads);

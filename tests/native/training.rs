@@ -298,6 +298,34 @@ fn a_vae_gan_starts_from_a_gan_warms_up_its_encoder_and_resumes_exactly() {
     assert!(err.is_err_and(|e| e.to_string().contains("needs an adversary")));
 }
 
+#[test]
+fn the_hinge_loss_and_the_resize_generator_train() {
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let first_step = |model: latentpad::model::GanConfig, hinge: bool| {
+        let config = GanTrainConfig::new()
+            .with_batch_size(8)
+            .with_hinge(Some(hinge));
+        let mut trainer = GanTrainer::new(model, config, &device).unwrap();
+        let losses = pollster::block_on(trainer.step(&batch)).unwrap();
+        let samples = read_f32_blocking(trainer.latent_model().sample(2, 0).unwrap()).unwrap();
+        assert!(samples.iter().all(|v| v.is_finite()));
+        losses
+    };
+    // At the start the discriminator's logits are near 0: the logistic loss is near
+    // 2 ln 2 = 1.39, the hinge loss near 2.
+    let logistic = first_step(tiny_gan(), false);
+    let hinge = first_step(tiny_gan(), true);
+    assert!((logistic.discriminator - 1.386).abs() < 0.3, "{logistic:?}");
+    assert!((hinge.discriminator - 2.0).abs() < 0.3, "{hinge:?}");
+    assert!(hinge.generator.abs() < 1.0, "{hinge:?}");
+    let mut resize = tiny_gan();
+    resize.generator.resize = Some(true);
+    let losses = first_step(resize, false);
+    assert!(losses.generator.is_finite() && losses.discriminator.is_finite());
+}
+
 /// The weights of a freshly initialised tiny GAN (seed 1), generator and discriminator.
 fn untrained_gan(device: &burn::tensor::Device) -> WeightsFile {
     GanTrainer::new(tiny_gan(), GanTrainConfig::new(), device)

@@ -281,6 +281,13 @@ pub(crate) struct TrainArgs {
     /// a discriminator that wins the game).
     #[arg(long, default_value_t = 1.0)]
     pub(crate) d_lr_scale: f64,
+    /// GAN: the hinge loss instead of the non-saturating logistic loss.
+    #[arg(long)]
+    pub(crate) hinge: bool,
+    /// GAN and VAE from scratch: the generator (decoder) up-samples by nearest neighbour and a
+    /// 3x3 convolution instead of 4x4 transposed convolutions.
+    #[arg(long)]
+    pub(crate) upsample_conv: bool,
     /// GAN ablation: sample from the last generator instead of the EMA one.
     #[arg(long)]
     pub(crate) no_ema: bool,

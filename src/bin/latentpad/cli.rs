@@ -447,6 +447,9 @@ fn train(args: TrainArgs) -> Result<()> {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default()
     });
+    if args.upsample_conv && args.init.is_some() {
+        bail!("--upsample-conv builds a new generator; it cannot start from --init's weights");
+    }
     let resume = checkpoint::recover(&args.checkpoint)?;
     let mut trainer = match (args.kind, resume) {
         (Kind::Gan, true) => Trainer::Gan(GanTrainer::load_checkpoint(&args.checkpoint, &device)?),
@@ -456,6 +459,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_use_ema(!args.no_ema)
                 .with_discriminator_lr_scale(args.d_lr_scale)
                 .with_learning_rate(args.lr.unwrap_or(2e-4))
+                .with_hinge(Some(args.hinge))
                 .with_seed(args.seed)
                 .with_augment(if args.no_augment {
                     AugmentConfig::none()
@@ -487,6 +491,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 (None, conditions) => {
                     let mut model = GanConfig::emoji();
                     model.generator.width = args.width;
+                    model.generator.resize = Some(args.upsample_conv);
                     model.discriminator.width = args.width;
                     if let Some(conditions) = conditions {
                         model = model.conditioned(conditions);
@@ -518,6 +523,7 @@ fn train(args: TrainArgs) -> Result<()> {
             let mut model = VaeConfig::emoji();
             model.encoder.width = args.width;
             model.decoder.width = args.width;
+            model.decoder.resize = Some(args.upsample_conv);
             match &args.init {
                 Some(init) => Trainer::Vae(VaeTrainer::from_gan(
                     &WeightsFile::read(init)?,
