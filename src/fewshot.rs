@@ -19,7 +19,7 @@ use crate::eval::{self, Scores};
 use crate::image::{self, Provenance, Rgb64};
 use crate::latent::SplitMix64;
 use crate::model::{Classifier, LatentModel};
-use crate::train::finetune::{FineTuning, PRIOR_SPREAD};
+use crate::train::finetune::{FineTuning, PIVOT_WEIGHT, PRIOR_SPREAD};
 use crate::weights::WeightsFile;
 use crate::{Error, Result};
 
@@ -135,6 +135,8 @@ pub struct Recipe {
     pub prior_steps: usize,
     /// The prior's spread (see [`crate::model::LatentPrior`]).
     pub prior_spread: f32,
+    /// Pivotal tuning's weight after the prior's inversion (0: none).
+    pub pivot_weight: f64,
 }
 
 impl std::str::FromStr for Recipe {
@@ -142,8 +144,10 @@ impl std::str::FromStr for Recipe {
     /// `default` (the page's: batch 16, FreezeD 2), `freeze-N` (batch 16, FreezeD N), or
     /// `prior` / `prior-N` (the quick mode's latent prior from N inversion steps, 50 by
     /// default, then the default recipe's steps; the page's quick mode), `prior-narrow` (its
-    /// spread 0.5 instead of 0.75).
+    /// spread 0.5 instead of 0.75), `pivotal` (`prior`, then pivotal tuning on the inverted
+    /// uploads).
     fn from_str(s: &str) -> Result<Self> {
+        let pivot_weight = if s == "pivotal" { PIVOT_WEIGHT } else { 0.0 };
         let spread = if s == "prior-narrow" {
             0.5
         } else {
@@ -151,7 +155,7 @@ impl std::str::FromStr for Recipe {
         };
         let (freeze, prior_steps) = match s {
             "default" => (Some(2), Some(0)),
-            "prior" | "prior-narrow" => (Some(2), Some(50)),
+            "prior" | "prior-narrow" | "pivotal" => (Some(2), Some(50)),
             _ => match s.strip_prefix("prior-") {
                 Some(n) => (Some(2), n.parse().ok().filter(|&n| n > 0 && n <= 1000)),
                 None => (
@@ -167,9 +171,10 @@ impl std::str::FromStr for Recipe {
                 freeze_discriminator_layers: freeze,
                 prior_steps,
                 prior_spread: spread,
+                pivot_weight,
             }),
             _ => Err(Error::Config(format!(
-                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior, prior-narrow or prior-N (1 to 1000)"
+                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior, prior-narrow, prior-N (1 to 1000) or pivotal"
             ))),
         }
     }
@@ -295,6 +300,7 @@ pub fn run(
     if recipe.prior_steps > 0 {
         let started = Instant::now();
         session.set_prior_spread(recipe.prior_spread);
+        session.set_pivot_weight(recipe.pivot_weight);
         pollster::block_on(session.fit_prior(recipe.prior_steps))?;
         seconds += started.elapsed().as_secs_f64();
     }

@@ -69,8 +69,22 @@ pub struct GanLosses {
     /// Discriminator loss: softplus(-D(real)) + softplus(D(fake)); with the hinge loss
     /// relu(1 - D(real)) + relu(1 + D(fake)).
     pub discriminator: f32,
-    /// Generator loss: softplus(-D(G(z))); with the hinge loss -D(G(z)).
+    /// Generator loss: softplus(-D(G(z))); with the hinge loss -D(G(z)); plus the pivots'
+    /// weighted pixel error in pivotal tuning.
     pub generator: f32,
+}
+
+/// Most pivots one generator step reconstructs (drawn at random from all of them).
+pub const PIVOTS_PER_STEP: usize = 8;
+
+/// Pivotal tuning (Roich et al. 2022): a person's images and the latents they invert to; each
+/// generator step also pulls the generator's images of those latents towards the images.
+struct Pivots {
+    /// Row-major `[images, generator input]`.
+    latents: Vec<f32>,
+    images: Vec<Rgb64>,
+    /// Weight of the mean squared pixel error (pixels in `[-1, 1]`) in the generator's loss.
+    weight: f64,
 }
 
 /// A GAN being trained: networks, optimisers, EMA generator and RNG state.
@@ -83,6 +97,7 @@ pub struct GanTrainer {
     ema: Generator,
     opt_g: ModuleOptimizer,
     opt_d: ModuleOptimizer,
+    pivots: Option<Pivots>,
     state: TrainState,
 }
 
@@ -186,10 +201,66 @@ impl GanTrainer {
             discriminator,
             opt_g: adam.init(),
             opt_d: adam.init(),
+            pivots: None,
             state,
             model_config,
             config,
         })
+    }
+
+    /// Pivotal tuning from now on: `latents` (row-major, one generator input per image, as
+    /// [`crate::invert`] finds them) and their `images`; `weight` scales the mean squared
+    /// pixel error in the generator's loss. `None` turns it off.
+    pub fn set_pivots(&mut self, pivots: Option<(Vec<f32>, Vec<Rgb64>, f64)>) -> Result<()> {
+        self.pivots = match pivots {
+            None => None,
+            Some((latents, images, weight)) => {
+                let width = self.model_config.generator.latent_dim
+                    + self.model_config.generator.condition_dim.unwrap_or(0);
+                if images.is_empty() || latents.len() != images.len() * width {
+                    return Err(Error::Config(format!(
+                        "pivotal tuning needs one latent of {width} values per image ({} values \
+                         for {} images)",
+                        latents.len(),
+                        images.len()
+                    )));
+                }
+                if !(weight > 0.0 && weight.is_finite()) {
+                    return Err(Error::Config(format!(
+                        "the pivots' weight must be a number above 0, not {weight}"
+                    )));
+                }
+                Some(Pivots {
+                    latents,
+                    images,
+                    weight,
+                })
+            }
+        };
+        Ok(())
+    }
+
+    /// Up to [`PIVOTS_PER_STEP`] pivots drawn at random: their latents `[k, width]` and images.
+    fn pivot_batch(&mut self) -> Option<(Tensor<2>, Tensor<4>, f64)> {
+        let pivots = self.pivots.as_ref()?;
+        let n = pivots.images.len();
+        let width = pivots.latents.len() / n;
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            order.swap(i, (self.state.rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        order.truncate(PIVOTS_PER_STEP);
+        let latents: Vec<f32> = order
+            .iter()
+            .flat_map(|&i| pivots.latents[i * width..(i + 1) * width].iter().copied())
+            .collect();
+        let images: Vec<&Rgb64> = order.iter().map(|&i| &pivots.images[i]).collect();
+        let k = order.len();
+        Some((
+            Tensor::from_data(TensorData::new(latents, [k, width]), &self.state.device),
+            image::to_tensor(&images, &self.state.device),
+            pivots.weight,
+        ))
     }
 
     /// Steps taken by this trainer.
@@ -305,8 +376,21 @@ impl GanTrainer {
         // Generator: make the discriminator call fakes real. The discriminator's weights are
         // constants here (`no_grad`), so the backward pass skips their gradients, which this
         // update would throw away; its batch norms still train as in the step above.
+        // Pivotal tuning: the pivots' latents go through the generator in the same batch as
+        // the fakes (one set of batch statistics), their images are pulled to the uploads.
         let z = self.noise(n, labels);
-        let fake = self.generator.forward(z);
+        let pivots = self.pivot_batch();
+        let (fake, pivot_loss) = match pivots {
+            None => (self.generator.forward(z), None),
+            Some((latents, images, weight)) => {
+                let all = self.generator.forward(Tensor::cat(vec![z, latents], 0));
+                let [total, c, h, w] = all.dims();
+                let fake = all.clone().slice([0..n, 0..c, 0..h, 0..w]);
+                let drawn = all.slice([n..total, 0..c, 0..h, 0..w]);
+                let error = (drawn - images).square().mean().mul_scalar(weight);
+                (fake, Some(error))
+            }
+        };
         let discriminator = self.discriminator.clone().no_grad();
         let logits =
             discriminator.forward(diff_augment(fake, &augment, &mut self.state.rng), codes);
@@ -314,6 +398,10 @@ impl GanTrainer {
             logits.neg().mean()
         } else {
             softplus(logits.neg(), 1.0).mean()
+        };
+        let loss_g = match pivot_loss {
+            Some(error) => loss_g + error,
+            None => loss_g,
         };
         let mut grads = loss_g.backward();
         let grads = GradientsParams::from_module(&mut grads, &self.generator);

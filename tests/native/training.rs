@@ -326,6 +326,55 @@ fn the_hinge_loss_and_the_resize_generator_train() {
     assert!(losses.generator.is_finite() && losses.discriminator.is_finite());
 }
 
+#[test]
+fn pivotal_tuning_pulls_the_pivots_images_to_the_uploads() {
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let file = untrained_gan(&device);
+    let latents: Vec<f32> = (0..8)
+        .flat_map(|i| latentpad::latent::noise(100 + i, 16))
+        .collect();
+    let targets = latentpad::image::to_tensor(&batch, &device);
+    // Mean squared error of the pivots' images after 20 steps, with and without the pull.
+    let error_after = |weight: Option<f64>| -> f32 {
+        let config = GanTrainConfig::new()
+            .with_batch_size(8)
+            .with_use_ema(false)
+            .with_learning_rate(2e-3);
+        let mut trainer = GanTrainer::from_weights(&file, config, &device).unwrap();
+        if let Some(weight) = weight {
+            trainer
+                .set_pivots(Some((latents.clone(), data.clone(), weight)))
+                .unwrap();
+        }
+        for _ in 0..20 {
+            pollster::block_on(trainer.step(&batch)).unwrap();
+        }
+        let drawn = trainer.latent_model().decode(&latents).unwrap();
+        read_f32_blocking((drawn - targets.clone()).square().mean()).unwrap()[0]
+    };
+    let (plain, pivotal) = (error_after(None), error_after(Some(50.0)));
+    assert!(pivotal < 0.7 * plain, "pivotal {pivotal} vs plain {plain}");
+
+    let mut trainer = GanTrainer::from_weights(&file, GanTrainConfig::new(), &device).unwrap();
+    let wrong = trainer.set_pivots(Some((latents[..20].to_vec(), data.clone(), 1.0)));
+    assert!(wrong.is_err_and(|e| e.to_string().contains("one latent of 16 values per image")));
+    let wrong = trainer.set_pivots(Some((latents.clone(), data.clone(), -1.0)));
+    assert!(wrong.is_err_and(|e| e.to_string().contains("weight")));
+
+    // The recipe and the session: the quick mode's inversion, then pivotal tuning.
+    let recipe: latentpad::fewshot::Recipe = "pivotal".parse().unwrap();
+    assert!(recipe.pivot_weight > 0.0 && recipe.prior_steps > 0);
+    let (_, mut session) = disc_session(&device);
+    session.set_pivot_weight(recipe.pivot_weight);
+    pollster::block_on(session.fit_prior(3)).unwrap();
+    for _ in 0..2 {
+        let losses = pollster::block_on(session.step()).unwrap();
+        assert!(losses.values().iter().all(|v| v.is_finite()));
+    }
+}
+
 /// The weights of a freshly initialised tiny GAN (seed 1), generator and discriminator.
 fn untrained_gan(device: &burn::tensor::Device) -> WeightsFile {
     GanTrainer::new(tiny_gan(), GanTrainConfig::new(), device)
