@@ -9,8 +9,9 @@ export const MAX_FILE_BYTES = 50 * 1024 * 1024;
 export const STEPS = { min: 1, max: 5000, fallback: 60 };
 /**
  * The quick mode's inversion steps before a GAN's fine-tuning (0 turns it off): the images are
- * found in the model's latent space first and samples are drawn near them, so 60 steps give
- * hearts where they gave blobs (docs/finetune-bench.md, recipe `prior`).
+ * found in the model's latent space first and samples are drawn near them, and the steps then
+ * pull the model's drawings of them to the images (pivotal tuning), so 60 steps give hearts
+ * where they gave blobs (docs/finetune-bench.md, recipes `prior` and `pivotal`).
  */
 export const PRIOR_STEPS = 50;
 /** Images per fine-tuning step, as in the benchmark's recipes. */

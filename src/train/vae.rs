@@ -157,7 +157,8 @@ impl VaeTrainer {
         )
     }
 
-    /// Continues training from a weights file with `encoder` and `decoder` parts.
+    /// Continues training from a weights file with `encoder` and `decoder` parts; with
+    /// `config.adversary` a new discriminator trains beside them (a VAE-GAN).
     pub fn from_weights(
         file: &WeightsFile,
         config: VaeTrainConfig,
@@ -173,8 +174,19 @@ impl VaeTrainer {
         let state = TrainState::new(device, config.seed ^ RNG_SALT, Some(&file.meta));
         let encoder = file.load("encoder", model_config.encoder.init(&state.device))?;
         let decoder = file.load("decoder", model_config.decoder.init(&state.device))?;
-        let config = config.with_adversary(None);
-        Self::from_networks(model_config, config, encoder, decoder, None, state)
+        // An adversary asked for (a VAE-GAN continuing a VAE) starts new.
+        let discriminator = config
+            .adversary
+            .as_ref()
+            .map(|d| seeded_init(d.init(&state.device), config.seed + 2));
+        Self::from_networks(model_config, config, encoder, decoder, discriminator, state)
+    }
+
+    /// Marks the run as more pretraining rather than a person's fine-tuning (its weights are
+    /// not marked fine-tuned).
+    pub fn as_pretraining(mut self) -> Self {
+        self.state.fine_tuned = false;
+        self
     }
 
     fn from_networks(

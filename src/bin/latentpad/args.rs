@@ -307,7 +307,8 @@ pub(crate) struct TrainArgs {
     /// GAN: start from this unconditional model folder's generator and discriminator instead
     /// of random weights; with `--conditional` the conditioning starts at zero. VAE: a GAN
     /// model folder whose generator becomes the decoder and whose discriminator the adversary
-    /// (a VAE-GAN; the encoder starts new).
+    /// (a VAE-GAN; the encoder starts new), or a VAE model folder to continue (with
+    /// `--adversarial-weight`, as a VAE-GAN with a new discriminator).
     #[arg(long)]
     pub(crate) init: Option<PathBuf>,
     /// VAE: weight of the decoder's adversarial loss (0: a plain VAE; above 0 without `--init`

@@ -524,18 +524,26 @@ fn train(args: TrainArgs) -> Result<()> {
             model.encoder.width = args.width;
             model.decoder.width = args.width;
             model.decoder.resize = Some(args.upsample_conv);
+            let adversary = DiscriminatorConfig::new().with_width(model.decoder.width);
             match &args.init {
-                Some(init) => Trainer::Vae(VaeTrainer::from_gan(
-                    &WeightsFile::read(init)?,
-                    model.encoder,
-                    config,
-                    &device,
-                )?),
+                Some(init) => {
+                    let file = WeightsFile::read(init)?;
+                    if let ModelConfig::Vae(vae) = &file.config {
+                        if adversarial {
+                            let width = vae.decoder.width;
+                            config = config
+                                .with_adversary(Some(DiscriminatorConfig::new().with_width(width)));
+                        }
+                        Trainer::Vae(
+                            VaeTrainer::from_weights(&file, config, &device)?.as_pretraining(),
+                        )
+                    } else {
+                        Trainer::Vae(VaeTrainer::from_gan(&file, model.encoder, config, &device)?)
+                    }
+                }
                 None => {
                     if adversarial {
-                        config = config.with_adversary(Some(
-                            DiscriminatorConfig::new().with_width(args.width),
-                        ));
+                        config = config.with_adversary(Some(adversary));
                     }
                     Trainer::Vae(VaeTrainer::new(model, config, &device)?)
                 }
