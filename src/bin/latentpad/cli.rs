@@ -502,7 +502,7 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         (_, true) => Trainer::Vae(VaeTrainer::load_checkpoint(&args.checkpoint, &device)?),
         (_, false) => {
-            let adversarial = args.adversarial_weight > 0.0 || args.init.is_some();
+            let adversarial = args.adversarial_weight > 0.0;
             let mut config = VaeTrainConfig::new()
                 .with_batch_size(args.batch_size)
                 .with_seed(args.seed)
@@ -514,40 +514,37 @@ fn train(args: TrainArgs) -> Result<()> {
                 } else {
                     AugmentConfig::new()
                 });
-            if adversarial {
+            let file = args.init.as_deref().map(WeightsFile::read).transpose()?;
+            let from_gan = file
+                .as_ref()
+                .is_some_and(|f| matches!(f.config, ModelConfig::Gan(_)));
+            // A GAN's settings where a discriminator or a GAN's generator takes part.
+            if adversarial || from_gan {
                 config = config.with_learning_rate(2e-4).with_beta_1(0.5);
             }
             if let Some(lr) = args.lr {
                 config = config.with_learning_rate(lr);
             }
+            let adversary =
+                |width: usize| adversarial.then(|| DiscriminatorConfig::new().with_width(width));
             let mut model = VaeConfig::emoji();
             model.encoder.width = args.width;
             model.decoder.width = args.width;
             model.decoder.resize = Some(args.upsample_conv);
-            let adversary = DiscriminatorConfig::new().with_width(model.decoder.width);
-            match &args.init {
-                Some(init) => {
-                    let file = WeightsFile::read(init)?;
-                    if let ModelConfig::Vae(vae) = &file.config {
-                        if adversarial {
-                            let width = vae.decoder.width;
-                            config = config
-                                .with_adversary(Some(DiscriminatorConfig::new().with_width(width)));
-                        }
-                        Trainer::Vae(
-                            VaeTrainer::from_weights(&file, config, &device)?.as_pretraining(),
-                        )
-                    } else {
-                        Trainer::Vae(VaeTrainer::from_gan(&file, model.encoder, config, &device)?)
+            let trainer = match file {
+                Some(file) => match &file.config {
+                    ModelConfig::Vae(vae) => {
+                        let config = config.with_adversary(adversary(vae.decoder.width));
+                        VaeTrainer::from_weights(&file, config, &device)?.as_pretraining()
                     }
-                }
+                    _ => VaeTrainer::from_gan(&file, model.encoder, config, &device)?,
+                },
                 None => {
-                    if adversarial {
-                        config = config.with_adversary(Some(adversary));
-                    }
-                    Trainer::Vae(VaeTrainer::new(model, config, &device)?)
+                    let config = config.with_adversary(adversary(args.width));
+                    VaeTrainer::new(model, config, &device)?
                 }
-            }
+            };
+            Trainer::Vae(trainer)
         }
     };
     let run = Pretraining {
