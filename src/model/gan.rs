@@ -147,6 +147,22 @@ impl Generator {
         self.rgb(x)
     }
 
+    /// [`Self::forward`] of two batches of latents as one batch (one set of batch-norm
+    /// statistics, as the generator will see when it samples a mix of both), split again.
+    ///
+    /// # Shapes
+    /// - a: `[n, input]`, b: `[m, input]`
+    /// - output: `[n, 3, 64, 64]` and `[m, 3, 64, 64]`
+    pub fn forward_both(&self, a: Tensor<2>, b: Tensor<2>) -> (Tensor<4>, Tensor<4>) {
+        let n = a.dims()[0];
+        let all = self.forward(Tensor::cat(vec![a, b], 0));
+        let [total, c, h, w] = all.dims();
+        (
+            all.clone().slice([0..n, 0..c, 0..h, 0..w]),
+            all.slice([n..total, 0..c, 0..h, 0..w]),
+        )
+    }
+
     /// The last layer: 32x32 features to a 64x64 image in `[-1, 1]`.
     fn rgb(&self, x: Tensor<4>) -> Tensor<4> {
         let x = if self.resize { upsample2(x) } else { x };

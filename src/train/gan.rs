@@ -383,10 +383,7 @@ impl GanTrainer {
         let (fake, pivot_loss) = match pivots {
             None => (self.generator.forward(z), None),
             Some((latents, images, weight)) => {
-                let all = self.generator.forward(Tensor::cat(vec![z, latents], 0));
-                let [total, c, h, w] = all.dims();
-                let fake = all.clone().slice([0..n, 0..c, 0..h, 0..w]);
-                let drawn = all.slice([n..total, 0..c, 0..h, 0..w]);
+                let (fake, drawn) = self.generator.forward_both(z, latents);
                 let error = (drawn - images).square().mean().mul_scalar(weight);
                 (fake, Some(error))
             }

@@ -269,13 +269,8 @@ impl VaeTrainer {
         // reconstructions: its batch norms then see at training time the statistics their
         // running averages hold when it samples.
         let (recon, prior) = if adversarial {
-            let z = Tensor::cat(vec![z, self.gaussian(n)], 0);
-            let both = decoder.forward(z);
-            let [_, c, h, w] = both.dims();
-            (
-                both.clone().slice([0..n, 0..c, 0..h, 0..w]),
-                Some(both.slice([n..2 * n, 0..c, 0..h, 0..w])),
-            )
+            let (recon, prior) = decoder.forward_both(z, self.gaussian(n));
+            (recon, Some(prior))
         } else {
             (decoder.forward(z), None)
         };
