@@ -33,6 +33,13 @@ pub fn up_conv(channels_in: usize, channels_out: usize, resize: bool) -> ConvTra
     }
 }
 
+/// The 2x up-sampling layer made by [`up_conv`] applied to `x`: the transposed convolution,
+/// or with `resize` a nearest-neighbour [`upsample2`] and then the 3x3 one.
+pub fn up_conv_forward(conv: &ConvTranspose2d, x: Tensor<4>, resize: bool) -> Tensor<4> {
+    let x = if resize { upsample2(x) } else { x };
+    flex::conv_transpose2d(conv, x)
+}
+
 /// Nearest-neighbour 2x up-sampling: `[n, c, h, w]` -> `[n, c, 2h, 2w]`.
 pub fn upsample2(x: Tensor<4>) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
@@ -54,17 +61,12 @@ impl UpBlock {
         }
     }
 
-    /// The convolution, after the up-sampling of a resize block.
-    fn up(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = if self.resize { upsample2(x) } else { x };
-        flex::conv_transpose2d(&self.conv, x)
-    }
-
     /// # Shapes
     /// - input: `[n, channels_in, s, s]`
     /// - output: `[n, channels_out, 2s, 2s]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        flex::batch_norm(&self.norm, self.up(x), Activation::Relu)
+        let x = up_conv_forward(&self.conv, x, self.resize);
+        flex::batch_norm(&self.norm, x, Activation::Relu)
     }
 
     /// Output channels.
@@ -79,7 +81,8 @@ impl UpBlock {
         scale: Tensor<2>,
         shift: Tensor<2>,
     ) -> Tensor<4> {
-        conditioned_norm(&self.norm, self.up(x), scale, shift)
+        let x = up_conv_forward(&self.conv, x, self.resize);
+        conditioned_norm(&self.norm, x, scale, shift)
     }
 }
 

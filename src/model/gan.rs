@@ -6,7 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 
-use super::blocks::{DownBlock, UpBlock, conditioned_norm, pyramid, up_conv, upsample2};
+use super::blocks::{DownBlock, UpBlock, conditioned_norm, pyramid, up_conv, up_conv_forward};
 use super::condition::{Conditions, LatentPrior};
 use crate::backend::flex::{self, Activation};
 
@@ -165,8 +165,7 @@ impl Generator {
 
     /// The last layer: 32x32 features to a 64x64 image in `[-1, 1]`.
     fn rgb(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = if self.resize { upsample2(x) } else { x };
-        flex::conv_transpose2d(&self.to_rgb, x).tanh()
+        up_conv_forward(&self.to_rgb, x, self.resize).tanh()
     }
 }
 
@@ -315,7 +314,7 @@ mod tests {
             TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]),
             &device,
         );
-        let up = crate::backend::read_f32_blocking(super::upsample2(x)).unwrap();
+        let up = crate::backend::read_f32_blocking(crate::model::blocks::upsample2(x)).unwrap();
         assert_eq!(
             up,
             [

@@ -127,7 +127,7 @@ impl FineTuning {
                 "the quick mode (a latent prior) is for a GAN; a VAE has its encoder".into(),
             ));
         };
-        let images: Vec<&Rgb64> = self.images.iter().take(MAX_PRIOR_IMAGES).collect();
+        let images: Vec<&Rgb64> = self.prior_images().iter().collect();
         let config = InvertConfig {
             steps,
             ..Default::default()
@@ -154,14 +154,26 @@ impl FineTuning {
         let found = inverter.finish().await?;
         let error = found.mean_error();
         let prior = LatentPrior::around(found.latents.clone(), latent_dim, self.prior_spread)?;
+        let pivots = (self.pivot_weight > 0.0).then(|| {
+            (
+                found.latents,
+                self.prior_images().to_vec(),
+                self.pivot_weight,
+            )
+        });
         if let Trainer::Gan(trainer) = &mut self.trainer {
             trainer.set_prior(Some(prior));
-            if self.pivot_weight > 0.0 {
-                let images = self.images.iter().take(MAX_PRIOR_IMAGES).cloned().collect();
-                trainer.set_pivots(Some((found.latents, images, self.pivot_weight)))?;
+            if pivots.is_some() {
+                trainer.set_pivots(pivots)?;
             }
         }
         Ok(Some(error))
+    }
+
+    /// The images the quick mode inverts (the first [`MAX_PRIOR_IMAGES`]), and pivotal
+    /// tuning pulls to.
+    fn prior_images(&self) -> &[Rgb64] {
+        &self.images[..self.images.len().min(MAX_PRIOR_IMAGES)]
     }
 
     /// Pivotal tuning (Roich et al. 2022) after the quick mode's inversion: the weight of the

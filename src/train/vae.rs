@@ -86,6 +86,12 @@ struct Adversary {
     optimizer: ModuleOptimizer,
 }
 
+/// The discriminator `config.adversary` asks for, newly initialised (`None` without one).
+fn new_adversary(config: &VaeTrainConfig, device: &Device) -> Option<Discriminator> {
+    let adversary = config.adversary.as_ref()?;
+    Some(seeded_init(adversary.init(device), config.seed + 2))
+}
+
 /// A VAE being trained.
 pub struct VaeTrainer {
     /// Hyper-parameters.
@@ -105,10 +111,7 @@ impl VaeTrainer {
         let state = TrainState::new(device, config.seed ^ RNG_SALT, None);
         let encoder = seeded_init(model_config.encoder.init(&state.device), config.seed);
         let decoder = seeded_init(model_config.decoder.init(&state.device), config.seed + 1);
-        let discriminator = config
-            .adversary
-            .as_ref()
-            .map(|d| seeded_init(d.init(&state.device), config.seed + 2));
+        let discriminator = new_adversary(&config, &state.device);
         Self::from_networks(model_config, config, encoder, decoder, discriminator, state)
     }
 
@@ -139,14 +142,10 @@ impl VaeTrainer {
         let model_config = VaeConfig::new(encoder, gan.generator.clone());
         let config = config.with_adversary(Some(gan.discriminator.clone()));
         let state = TrainState::new(device, config.seed ^ RNG_SALT, Some(&file.meta));
-        // Pretraining a new model, not a person's fine-tuning.
-        let state = TrainState {
-            fine_tuned: false,
-            ..state
-        };
         let encoder = seeded_init(model_config.encoder.init(&state.device), config.seed);
         let decoder = file.load("generator", gan.generator.init(&state.device))?;
         let discriminator = file.load("discriminator", gan.discriminator.init(&state.device))?;
+        // Pretraining a new model, not a person's fine-tuning.
         Self::from_networks(
             model_config,
             config,
@@ -155,6 +154,7 @@ impl VaeTrainer {
             Some(discriminator),
             state,
         )
+        .map(Self::as_pretraining)
     }
 
     /// Continues training from a weights file with `encoder` and `decoder` parts; with
@@ -175,10 +175,7 @@ impl VaeTrainer {
         let encoder = file.load("encoder", model_config.encoder.init(&state.device))?;
         let decoder = file.load("decoder", model_config.decoder.init(&state.device))?;
         // An adversary asked for (a VAE-GAN continuing a VAE) starts new.
-        let discriminator = config
-            .adversary
-            .as_ref()
-            .map(|d| seeded_init(d.init(&state.device), config.seed + 2));
+        let discriminator = new_adversary(&config, &state.device);
         Self::from_networks(model_config, config, encoder, decoder, discriminator, state)
     }
 
