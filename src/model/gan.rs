@@ -178,6 +178,10 @@ pub struct DiscriminatorConfig {
     /// Length of the condition code (`None`: unconditional).
     #[config(default = "None")]
     pub condition_dim: Option<usize>,
+    /// A conditional discriminator also predicts the condition of an image (auxiliary
+    /// classifier, Odena et al. 2017); `None` is `false` (older configs parse).
+    #[config(default = "None")]
+    pub classifier: Option<bool>,
 }
 
 impl DiscriminatorConfig {
@@ -190,9 +194,13 @@ impl DiscriminatorConfig {
             blocks,
             head: Conv2dConfig::new([widths[3], 1], [4, 4]).init(device),
             projection: None,
+            classifier: None,
         };
         match self.condition_dim {
             None | Some(0) => discriminator,
+            Some(dim) if self.classifier == Some(true) => discriminator
+                .with_projection(dim, device)
+                .with_classifier(dim, device),
             Some(dim) => discriminator.with_projection(dim, device),
         }
     }
@@ -208,6 +216,11 @@ pub struct Discriminator {
     /// condition's embedding, whose inner product with the last features (summed over
     /// positions) is added to the logit. Present in a conditional discriminator.
     projection: Option<Param<Tensor<2>>>,
+    /// Auxiliary classifier (AC-GAN, Odena et al. 2017): `[8w, condition_dim]`, the last
+    /// features (averaged over positions) to logits of the category and of the tone, trained
+    /// on real images' labels; the generator is trained to have its images classified as the
+    /// condition it was given. Present when asked for in a conditional discriminator.
+    classifier: Option<Param<Tensor<2>>>,
 }
 
 impl Discriminator {
@@ -222,27 +235,63 @@ impl Discriminator {
         self
     }
 
+    /// The same discriminator with an auxiliary classifier added, at zero (it predicts every
+    /// condition alike until trained).
+    pub fn with_classifier(mut self, condition_dim: usize, device: &Device) -> Self {
+        let channels = self.head.weight.dims()[1];
+        self.classifier = Some(Param::from_tensor(Tensor::zeros(
+            [channels, condition_dim],
+            device,
+        )));
+        self
+    }
+
+    /// Whether it has an auxiliary classifier.
+    pub fn has_classifier(&self) -> bool {
+        self.classifier.is_some()
+    }
+
     /// # Shapes
     /// - images: `[n, 3, 64, 64]`
     /// - condition: `[n, condition_dim]` codes, used by a conditional discriminator (`None`:
     ///   the projection is left out, as when fine-tuning on images without labels)
     /// - output: `[n]` logits (positive = real)
     pub fn forward(&self, images: Tensor<4>, condition: Option<Tensor<2>>) -> Tensor<1> {
+        self.forward_classified(images, condition).0
+    }
+
+    /// [`Self::forward`] and, with an auxiliary classifier, its condition logits
+    /// `[n, condition_dim]` (a block of category logits, then one of tone logits).
+    pub fn forward_classified(
+        &self,
+        images: Tensor<4>,
+        condition: Option<Tensor<2>>,
+    ) -> (Tensor<1>, Option<Tensor<2>>) {
         let n = images.dims()[0];
         let mut x = images;
         for block in &self.blocks {
             x = block.forward(x); // 64 -> 32 -> 16 -> 8 -> 4
         }
         let logits = flex::conv2d(&self.head, x.clone()).reshape([n]); // [n, 1, 1, 1] -> [n]
-        match (&self.projection, condition) {
+        if self.projection.is_none() && self.classifier.is_none() {
+            return (logits, None);
+        }
+        let [_, c, h, w] = x.dims();
+        let features = x.reshape([n, c, h * w]).sum_dim(2).reshape([n, c]); // [n, c]
+        let classes = self.classifier.as_ref().map(|classifier| {
+            features
+                .clone()
+                .div_scalar((h * w) as f32)
+                .matmul(classifier.val())
+        });
+        let logits = match (&self.projection, condition) {
             (Some(projection), Some(code)) => {
-                let [_, c, h, w] = x.dims();
-                let features = x.reshape([n, c, h * w]).sum_dim(2).reshape([n, c]);
                 let embedded = code.matmul(projection.val()); // [n, c]
                 logits + (features * embedded).sum_dim(1).reshape([n])
             }
             _ => logits,
-        }
+        };
+        (logits, classes)
     }
 
     /// FreezeD (Mo et al. 2020): stop training the first `layers` blocks, which hold generic

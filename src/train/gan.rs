@@ -4,7 +4,7 @@
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, softplus};
+use burn::tensor::activation::{log_softmax, relu, softplus};
 
 use super::augment::{AugmentConfig, diff_augment};
 #[cfg(not(target_arch = "wasm32"))]
@@ -61,6 +61,12 @@ pub struct GanTrainConfig {
     /// logistic loss: `None` is `false` (an `Option` so that older checkpoints still parse).
     #[config(default = "None")]
     pub hinge: Option<bool>,
+    /// Weight of the auxiliary classifier's loss (AC-GAN, Odena et al. 2017) in both networks'
+    /// losses, when training a conditional GAN on labelled images: the discriminator learns to
+    /// tell real images' conditions, the generator to draw images it tells as the condition
+    /// asked for. `None` or 0: off (an `Option` so that older checkpoints still parse).
+    #[config(default = "None")]
+    pub classifier_weight: Option<f64>,
 }
 
 /// Losses of one step.
@@ -122,7 +128,10 @@ impl GanTrainer {
         config: GanTrainConfig,
         device: &Device,
     ) -> Result<Self> {
-        let mut unconditional = Self::from_weights(file, config, device)?;
+        // The unconditional GAN has nothing to classify yet: its head comes with the
+        // conditions, below.
+        let plain = config.clone().with_classifier_weight(None);
+        let mut unconditional = Self::from_weights(file, plain, device)?;
         // More pretraining, not a person's fine-tuning: its weights are not marked fine-tuned.
         unconditional.state.fine_tuned = false;
         if unconditional.model_config.conditions.is_some() {
@@ -138,7 +147,7 @@ impl GanTrainer {
         let discriminator = unconditional.discriminator.with_projection(dim, &ad);
         Self::from_networks(
             model_config,
-            unconditional.config,
+            config,
             generator,
             discriminator,
             unconditional.state,
@@ -171,10 +180,10 @@ impl GanTrainer {
     }
 
     fn from_networks(
-        model_config: GanConfig,
+        mut model_config: GanConfig,
         config: GanTrainConfig,
         generator: Generator,
-        discriminator: Discriminator,
+        mut discriminator: Discriminator,
         state: TrainState,
     ) -> Result<Self> {
         if config.batch_size == 0 || config.freeze_discriminator_layers > 4 {
@@ -194,6 +203,21 @@ impl GanTrainer {
             .with_beta_1(config.beta_1)
             .with_beta_2(config.beta_2)
             .with_epsilon(1e-8);
+        let classifier_weight = config.classifier_weight.unwrap_or(0.0);
+        if !(classifier_weight >= 0.0 && classifier_weight.is_finite()) {
+            return Err(Error::Config(format!(
+                "the classifier's weight must be a number of at least 0 (got {classifier_weight})"
+            )));
+        }
+        if classifier_weight > 0.0 && !discriminator.has_classifier() {
+            let Some(conditions) = &model_config.conditions else {
+                return Err(Error::Config(
+                    "an auxiliary classifier needs a conditional GAN".into(),
+                ));
+            };
+            discriminator = discriminator.with_classifier(conditions.dim(), &state.device);
+            model_config.discriminator.classifier = Some(true);
+        }
         let discriminator = discriminator.freeze_layers(config.freeze_discriminator_layers);
         Ok(Self {
             ema: generator.valid(),
@@ -321,6 +345,27 @@ impl GanTrainer {
         ))
     }
 
+    /// The auxiliary classifier's weighted cross-entropy of condition logits `[n, dim]` against
+    /// the one-hot `codes` (category and tone, each its own softmax); `None` without a
+    /// classifier, labels or weight.
+    fn classification_loss(
+        &self,
+        classes: Option<Tensor<2>>,
+        codes: Option<Tensor<2>>,
+    ) -> Option<Tensor<1>> {
+        let weight = self.config.classifier_weight.filter(|w| *w > 0.0)?;
+        let (classes, codes) = (classes?, codes?);
+        let categories = self.model_config.conditions.as_ref()?.categories.len();
+        let [n, dim] = classes.dims();
+        let block = |columns: std::ops::Range<usize>| {
+            (log_softmax(classes.clone().slice([0..n, columns.clone()]), 1)
+                * codes.clone().slice([0..n, columns]))
+            .sum()
+        };
+        let log_likelihood = block(0..categories) + block(categories..dim);
+        Some(log_likelihood.mul_scalar(-weight / n as f64))
+    }
+
     /// One discriminator update and one generator update on a batch of real images without
     /// labels (fine-tuning on a person's images): a conditional GAN draws the fakes'
     /// conditions from its data's frequencies and its discriminator leaves the projection out.
@@ -354,7 +399,7 @@ impl GanTrainer {
         let real = image::to_tensor(real, &self.state.device);
         let z = self.noise(n, labels);
         let fake = self.generator.forward(z).detach();
-        let real_logits = self.discriminator.forward(
+        let (real_logits, real_classes) = self.discriminator.forward_classified(
             diff_augment(real, &augment, &mut self.state.rng),
             codes.clone(),
         );
@@ -368,6 +413,11 @@ impl GanTrainer {
                 + relu(fake_logits.add_scalar(1.0)).mean()
         } else {
             softplus(real_logits.neg(), 1.0).mean() + softplus(fake_logits, 1.0).mean()
+        };
+        let classified = self.classification_loss(real_classes, codes.clone());
+        let loss_d = match classified {
+            Some(loss) => loss_d + loss,
+            None => loss_d,
         };
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.discriminator);
         let lr_d = lr * self.config.discriminator_lr_scale;
@@ -389,12 +439,16 @@ impl GanTrainer {
             }
         };
         let discriminator = self.discriminator.clone().no_grad();
-        let logits =
-            discriminator.forward(diff_augment(fake, &augment, &mut self.state.rng), codes);
+        let (logits, classes) = discriminator
+            .forward_classified(diff_augment(fake, &augment, &mut self.state.rng), codes.clone());
         let loss_g = if hinge {
             logits.neg().mean()
         } else {
             softplus(logits.neg(), 1.0).mean()
+        };
+        let loss_g = match self.classification_loss(classes, codes) {
+            Some(loss) => loss_g + loss,
+            None => loss_g,
         };
         let loss_g = match pivot_loss {
             Some(error) => loss_g + error,

@@ -327,6 +327,70 @@ fn the_hinge_loss_and_the_resize_generator_train() {
 }
 
 #[test]
+fn the_auxiliary_classifier_adds_its_loss_and_survives_checkpoints_and_export() {
+    let images: Vec<Rgb64> = discs().into_iter().chain(blue_discs()).collect();
+    let batch: Vec<&Rgb64> = images.iter().collect();
+    let labels: Vec<(usize, usize)> = (0..16).map(|i| (i / 8, 0)).collect();
+    let conditions = Conditions::from_labels(vec!["Red".into(), "Blue".into()], &labels).unwrap();
+    let model = tiny_gan().conditioned(conditions);
+    let device = default_device();
+    let config = |weight: f64| {
+        GanTrainConfig::new()
+            .with_batch_size(16)
+            .with_classifier_weight(Some(weight))
+    };
+    let first_step = |weight: f64| {
+        let mut trainer = GanTrainer::new(model.clone(), config(weight), &device).unwrap();
+        let losses = pollster::block_on(trainer.step_labelled(&batch, Some(&labels))).unwrap();
+        (trainer, losses)
+    };
+    // The new head starts at zero and predicts every condition alike: its cross-entropy is
+    // ln 2 (two categories) + ln 7 (seven tones) on top of the same adversarial loss.
+    let (_, plain) = first_step(0.0);
+    let (mut trainer, classified) = first_step(0.5);
+    let added = classified.discriminator - plain.discriminator;
+    assert!(
+        (added - 0.5 * (14f32).ln()).abs() < 1e-3,
+        "{plain:?} vs {classified:?}"
+    );
+    // Without labels (a person's images) the head is left out of the loss.
+    let unlabelled = pollster::block_on(trainer.step(&batch)).unwrap();
+    assert!(unlabelled.discriminator.is_finite());
+    // A checkpoint keeps the head: the resumed run continues exactly.
+    let dir = std::env::temp_dir().join(format!("latentpad-aux-{}", std::process::id()));
+    trainer.save_checkpoint(&dir).unwrap();
+    let mut resumed = GanTrainer::load_checkpoint(&dir, &device).unwrap();
+    let a = pollster::block_on(trainer.step_labelled(&batch, Some(&labels))).unwrap();
+    let b = pollster::block_on(resumed.step_labelled(&batch, Some(&labels))).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        (a.discriminator - b.discriminator).abs() < 1e-4,
+        "{a:?} vs {b:?}"
+    );
+    // The exported weights record the head; training on from them keeps it.
+    let file = trainer.export("tiny-aux").unwrap();
+    let reloaded = WeightsFile::parse(&file.to_bytes(), "tiny-aux").unwrap();
+    let mut continued = GanTrainer::from_weights(&reloaded, config(0.5), &device).unwrap();
+    let c = pollster::block_on(continued.step_labelled(&batch, Some(&labels))).unwrap();
+    assert!(c.discriminator.is_finite() && c.generator.is_finite(), "{c:?}");
+    // An unconditional GAN grows the head with its conditions.
+    let conditions = model.conditions.clone().unwrap();
+    let grown =
+        GanTrainer::conditioned_from(&untrained_gan(&device), conditions, config(0.5), &device);
+    let mut grown = grown.unwrap();
+    pollster::block_on(grown.step_labelled(&batch, Some(&labels))).unwrap();
+    let latentpad::model::ModelConfig::Gan(grown) = grown.export("grown").unwrap().config else {
+        panic!("not a GAN");
+    };
+    assert_eq!(grown.discriminator.classifier, Some(true));
+    // An unconditional GAN has nothing to classify.
+    let err = GanTrainer::new(tiny_gan(), config(1.0), &device);
+    assert!(err.is_err_and(|e| e.to_string().contains("needs a conditional GAN")));
+    let err = GanTrainer::new(model, config(-1.0), &device);
+    assert!(err.is_err_and(|e| e.to_string().contains("at least 0")));
+}
+
+#[test]
 fn pivotal_tuning_pulls_the_pivots_images_to_the_uploads() {
     let data = discs();
     let batch: Vec<&Rgb64> = data.iter().collect();

@@ -285,6 +285,11 @@ pub(crate) struct TrainArgs {
     /// GAN: the hinge loss instead of the non-saturating logistic loss.
     #[arg(long)]
     pub(crate) hinge: bool,
+    /// Conditional GAN: weight of an auxiliary classifier's loss (AC-GAN): the discriminator
+    /// also learns to tell an image's category and tone, the generator to draw what it tells
+    /// as asked (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) aux_classifier: f64,
     /// GAN and VAE from scratch: the generator (decoder) up-samples by nearest neighbour and a
     /// 3x3 convolution instead of 4x4 transposed convolutions.
     #[arg(long)]
