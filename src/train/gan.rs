@@ -439,8 +439,10 @@ impl GanTrainer {
             }
         };
         let discriminator = self.discriminator.clone().no_grad();
-        let (logits, classes) = discriminator
-            .forward_classified(diff_augment(fake, &augment, &mut self.state.rng), codes.clone());
+        let (logits, classes) = discriminator.forward_classified(
+            diff_augment(fake, &augment, &mut self.state.rng),
+            codes.clone(),
+        );
         let loss_g = if hinge {
             logits.neg().mean()
         } else {

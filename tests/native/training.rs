@@ -372,7 +372,10 @@ fn the_auxiliary_classifier_adds_its_loss_and_survives_checkpoints_and_export() 
     let reloaded = WeightsFile::parse(&file.to_bytes(), "tiny-aux").unwrap();
     let mut continued = GanTrainer::from_weights(&reloaded, config(0.5), &device).unwrap();
     let c = pollster::block_on(continued.step_labelled(&batch, Some(&labels))).unwrap();
-    assert!(c.discriminator.is_finite() && c.generator.is_finite(), "{c:?}");
+    assert!(
+        c.discriminator.is_finite() && c.generator.is_finite(),
+        "{c:?}"
+    );
     // An unconditional GAN grows the head with its conditions.
     let conditions = model.conditions.clone().unwrap();
     let grown =
