@@ -145,21 +145,31 @@ impl std::str::FromStr for Recipe {
     /// `prior` / `prior-N` (the quick mode's latent prior from N inversion steps, 50 by
     /// default, then the default recipe's steps; the page's quick mode), `prior-narrow` (its
     /// spread 0.5 instead of 0.75), `pivotal` (`prior`, then pivotal tuning on the inverted
-    /// uploads).
+    /// uploads), `pivotal-W` (the same with the pivots' weight W, above 0 and at most 1000).
     fn from_str(s: &str) -> Result<Self> {
-        let pivot_weight = if s == "pivotal" { PIVOT_WEIGHT } else { 0.0 };
+        let weighted = s.strip_prefix("pivotal-").map(|w| {
+            w.parse::<f64>()
+                .ok()
+                .filter(|w| *w > 0.0 && *w <= 1000.0)
+        });
+        let (s_kind, pivot_weight) = match (s, weighted) {
+            ("pivotal", _) => ("pivotal", PIVOT_WEIGHT),
+            (_, Some(Some(w))) => ("pivotal", w),
+            (_, Some(None)) => ("bad pivot weight", 0.0),
+            _ => (s, 0.0),
+        };
         let spread = if s == "prior-narrow" {
             0.5
         } else {
             PRIOR_SPREAD
         };
-        let (freeze, prior_steps) = match s {
+        let (freeze, prior_steps) = match s_kind {
             "default" => (Some(2), Some(0)),
             "prior" | "prior-narrow" | "pivotal" => (Some(2), Some(50)),
-            _ => match s.strip_prefix("prior-") {
+            _ => match s_kind.strip_prefix("prior-") {
                 Some(n) => (Some(2), n.parse().ok().filter(|&n| n > 0 && n <= 1000)),
                 None => (
-                    s.strip_prefix("freeze-").and_then(|n| n.parse().ok()),
+                    s_kind.strip_prefix("freeze-").and_then(|n| n.parse().ok()),
                     Some(0),
                 ),
             },
@@ -174,7 +184,7 @@ impl std::str::FromStr for Recipe {
                 pivot_weight,
             }),
             _ => Err(Error::Config(format!(
-                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior, prior-narrow, prior-N (1 to 1000) or pivotal"
+                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior, prior-narrow, prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000)"
             ))),
         }
     }
@@ -395,6 +405,14 @@ mod tests {
         let p: Recipe = "prior-80".parse().unwrap();
         assert_eq!((p.prior_steps, p.freeze_discriminator_layers), (80, 2));
         assert!("prior-0".parse::<Recipe>().is_err());
+        let w: Recipe = "pivotal-2.5".parse().unwrap();
+        assert_eq!((w.pivot_weight, w.prior_steps, w.name.as_str()), (2.5, 50, "pivotal-2.5"));
+        let p: Recipe = "pivotal".parse().unwrap();
+        assert_eq!(p.pivot_weight, PIVOT_WEIGHT);
+        for bad in ["pivotal-0", "pivotal-x", "pivotal-1e9"] {
+            let e = bad.parse::<Recipe>().unwrap_err().to_string();
+            assert!(e.contains("pivotal-W"), "{bad}: {e}");
+        }
         assert!(
             "frogs"
                 .parse::<Kind>()

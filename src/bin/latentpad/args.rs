@@ -56,7 +56,7 @@ pub(crate) enum Command {
         /// Recipes: default (the page's: batch 16, FreezeD 2), freeze-0 to freeze-4, or prior /
         /// prior-N (the page's quick mode: a latent prior around the uploads' inversions, N
         /// steps, then default), prior-narrow (its spread 0.5), pivotal (prior, then pivotal
-        /// tuning on the inverted uploads).
+        /// tuning on the inverted uploads), pivotal-W (the pivots' weight W instead of 10).
         #[arg(long, value_delimiter = ',', default_value = "default")]
         recipes: Vec<String>,
         /// Step counts to score at (0: the base model).
