@@ -19,7 +19,7 @@ use crate::eval::{self, Scores};
 use crate::image::{self, Provenance, Rgb64};
 use crate::latent::SplitMix64;
 use crate::model::{Classifier, LatentModel};
-use crate::train::finetune::{FineTuning, PIVOT_WEIGHT, PRIOR_SPREAD};
+use crate::train::finetune::{FineTuning, PRIOR_SPREAD};
 use crate::weights::WeightsFile;
 use crate::{Error, Result};
 
@@ -135,8 +135,9 @@ pub struct Recipe {
     pub prior_steps: usize,
     /// The prior's spread (see [`crate::model::LatentPrior`]).
     pub prior_spread: f32,
-    /// Pivotal tuning's weight after the prior's inversion (0: none).
-    pub pivot_weight: f64,
+    /// Pivotal tuning's weight after the prior's inversion (0: none; `None`: the page's,
+    /// [`default_pivot_weight`] of the uploads).
+    pub pivot_weight: Option<f64>,
 }
 
 impl std::str::FromStr for Recipe {
@@ -147,16 +148,14 @@ impl std::str::FromStr for Recipe {
     /// spread 0.5 instead of 0.75), `pivotal` (`prior`, then pivotal tuning on the inverted
     /// uploads), `pivotal-W` (the same with the pivots' weight W, above 0 and at most 1000).
     fn from_str(s: &str) -> Result<Self> {
-        let weighted = s.strip_prefix("pivotal-").map(|w| {
-            w.parse::<f64>()
-                .ok()
-                .filter(|w| *w > 0.0 && *w <= 1000.0)
-        });
+        let weighted = s
+            .strip_prefix("pivotal-")
+            .map(|w| w.parse::<f64>().ok().filter(|w| *w > 0.0 && *w <= 1000.0));
         let (s_kind, pivot_weight) = match (s, weighted) {
-            ("pivotal", _) => ("pivotal", PIVOT_WEIGHT),
-            (_, Some(Some(w))) => ("pivotal", w),
-            (_, Some(None)) => ("bad pivot weight", 0.0),
-            _ => (s, 0.0),
+            ("pivotal", _) => ("pivotal", None),
+            (_, Some(Some(w))) => ("pivotal", Some(w)),
+            (_, Some(None)) => ("bad pivot weight", Some(0.0)),
+            _ => (s, Some(0.0)),
         };
         let spread = if s == "prior-narrow" {
             0.5
@@ -310,7 +309,9 @@ pub fn run(
     if recipe.prior_steps > 0 {
         let started = Instant::now();
         session.set_prior_spread(recipe.prior_spread);
-        session.set_pivot_weight(recipe.pivot_weight);
+        if let Some(weight) = recipe.pivot_weight {
+            session.set_pivot_weight(weight);
+        }
         pollster::block_on(session.fit_prior(recipe.prior_steps))?;
         seconds += started.elapsed().as_secs_f64();
     }
@@ -406,9 +407,13 @@ mod tests {
         assert_eq!((p.prior_steps, p.freeze_discriminator_layers), (80, 2));
         assert!("prior-0".parse::<Recipe>().is_err());
         let w: Recipe = "pivotal-2.5".parse().unwrap();
-        assert_eq!((w.pivot_weight, w.prior_steps, w.name.as_str()), (2.5, 50, "pivotal-2.5"));
+        assert_eq!(
+            (w.pivot_weight, w.prior_steps, w.name.as_str()),
+            (Some(2.5), 50, "pivotal-2.5")
+        );
         let p: Recipe = "pivotal".parse().unwrap();
-        assert_eq!(p.pivot_weight, PIVOT_WEIGHT);
+        assert_eq!(p.pivot_weight, None);
+        assert_eq!("prior".parse::<Recipe>().unwrap().pivot_weight, Some(0.0));
         for bad in ["pivotal-0", "pivotal-x", "pivotal-1e9"] {
             let e = bad.parse::<Recipe>().unwrap_err().to_string();
             assert!(e.contains("pivotal-W"), "{bad}: {e}");

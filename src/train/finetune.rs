@@ -23,11 +23,23 @@ pub const MAX_PRIOR_IMAGES: usize = 32;
 pub const PRIOR_SPREAD: f32 = 0.75;
 
 /// Pivotal tuning's weight on the pivots' mean squared pixel error (pixels in `[-1, 1]`),
-/// beside the adversarial loss (see [`FineTuning::set_pivot_weight`]); the quick mode's
-/// default. From the benchmark: on fluent-faces-30 at 60 steps it kept the FD of the quick
-/// mode without it (12.3 against 11.1) and nearly doubled recall (0.58 against 0.30);
-/// `docs/finetune-bench.md`.
+/// beside the adversarial loss (see [`FineTuning::set_pivot_weight`]), for
+/// [`PIVOT_FULL_WEIGHT_IMAGES`] images or more; fewer get a proportionally smaller weight
+/// ([`default_pivot_weight`]). From the benchmark (`docs/finetune-bench.md`, 60 steps): on
+/// fluent-faces-30 it keeps the FD of the quick mode without it (12.3 against 11.1) and nearly
+/// doubles recall (0.58 against 0.30; identity space 0.21 against 0.05, where 3 gives 0.07).
 pub const PIVOT_WEIGHT: f64 = 10.0;
+
+/// Images from which pivotal tuning gets its whole weight.
+pub const PIVOT_FULL_WEIGHT_IMAGES: usize = 30;
+
+/// The quick mode's pivot weight for `images` uploads: [`PIVOT_WEIGHT`] scaled by
+/// `images / 30`, at most 1. With few uploads each is a pivot in most steps and a full weight
+/// pulls samples onto them (hearts-10 at weight 10: samples nearer the uploads than held-out
+/// hearts are, 23.2 against 24.9; at 3, 34.6).
+pub fn default_pivot_weight(images: usize) -> f64 {
+    PIVOT_WEIGHT * images.min(PIVOT_FULL_WEIGHT_IMAGES) as f64 / PIVOT_FULL_WEIGHT_IMAGES as f64
+}
 
 /// What a session was started with: what [`FineTuning::reset`] starts again from.
 struct Start {
@@ -67,6 +79,7 @@ impl FineTuning {
                 "fine-tuning: add at least one image".into(),
             ));
         }
+        let pivot_weight = default_pivot_weight(images.len());
         let start = Start {
             batch_size: batch_size.clamp(1, MAX_BATCH),
             freeze_discriminator_layers,
@@ -81,7 +94,7 @@ impl FineTuning {
             start,
             inverting: None,
             prior_spread: PRIOR_SPREAD,
-            pivot_weight: PIVOT_WEIGHT,
+            pivot_weight,
         })
     }
 
@@ -178,7 +191,8 @@ impl FineTuning {
 
     /// Pivotal tuning (Roich et al. 2022) after the quick mode's inversion: the weight of the
     /// pixel error between each inverted image's drawing and the image in the generator's
-    /// loss ([`PIVOT_WEIGHT`], the default, from the benchmark; 0 turns it off).
+    /// loss ([`default_pivot_weight`] of the images by default, from the benchmark; 0 turns it
+    /// off).
     pub fn set_pivot_weight(&mut self, weight: f64) {
         self.pivot_weight = weight;
     }

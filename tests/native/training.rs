@@ -431,10 +431,14 @@ fn pivotal_tuning_pulls_the_pivots_images_to_the_uploads() {
     assert!(wrong.is_err_and(|e| e.to_string().contains("weight")));
 
     // The recipe and the session: the quick mode's inversion, then pivotal tuning.
+    // Its weight is the page's, which grows with the uploads up to 30.
     let recipe: latentpad::fewshot::Recipe = "pivotal".parse().unwrap();
-    assert!(recipe.pivot_weight > 0.0 && recipe.prior_steps > 0);
+    assert!(recipe.pivot_weight.is_none() && recipe.prior_steps > 0);
+    use latentpad::train::finetune::{PIVOT_WEIGHT, default_pivot_weight};
+    assert!((default_pivot_weight(10) - PIVOT_WEIGHT / 3.0).abs() < 1e-9);
+    assert_eq!(default_pivot_weight(30), PIVOT_WEIGHT);
+    assert_eq!(default_pivot_weight(1000), PIVOT_WEIGHT);
     let (_, mut session) = disc_session(&device);
-    session.set_pivot_weight(recipe.pivot_weight);
     pollster::block_on(session.fit_prior(3)).unwrap();
     for _ in 0..2 {
         let losses = pollster::block_on(session.step()).unwrap();
