@@ -148,43 +148,44 @@ impl std::str::FromStr for Recipe {
     /// spread 0.5 instead of 0.75), `pivotal` (`prior`, then pivotal tuning on the inverted
     /// uploads), `pivotal-W` (the same with the pivots' weight W, above 0 and at most 1000).
     fn from_str(s: &str) -> Result<Self> {
-        let weighted = s
-            .strip_prefix("pivotal-")
-            .map(|w| w.parse::<f64>().ok().filter(|w| *w > 0.0 && *w <= 1000.0));
-        let (s_kind, pivot_weight) = match (s, weighted) {
-            ("pivotal", _) => ("pivotal", None),
-            (_, Some(Some(w))) => ("pivotal", Some(w)),
-            (_, Some(None)) => ("bad pivot weight", Some(0.0)),
-            _ => (s, Some(0.0)),
+        let unknown = || {
+            Error::Config(format!(
+                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior, prior-narrow, \
+                 prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000)"
+            ))
         };
-        let spread = if s == "prior-narrow" {
-            0.5
-        } else {
-            PRIOR_SPREAD
-        };
-        let (freeze, prior_steps) = match s_kind {
-            "default" => (Some(2), Some(0)),
-            "prior" | "prior-narrow" | "pivotal" => (Some(2), Some(50)),
-            _ => match s_kind.strip_prefix("prior-") {
-                Some(n) => (Some(2), n.parse().ok().filter(|&n| n > 0 && n <= 1000)),
-                None => (
-                    s_kind.strip_prefix("freeze-").and_then(|n| n.parse().ok()),
-                    Some(0),
-                ),
+        let recipe = |freeze: usize, prior_steps: usize, pivot_weight: Option<f64>| Recipe {
+            name: s.to_string(),
+            batch_size: 16,
+            freeze_discriminator_layers: freeze,
+            prior_steps,
+            prior_spread: if s == "prior-narrow" {
+                0.5
+            } else {
+                PRIOR_SPREAD
             },
+            pivot_weight,
         };
-        match (freeze, prior_steps) {
-            (Some(freeze), Some(prior_steps)) if freeze <= 4 => Ok(Recipe {
-                name: s.to_string(),
-                batch_size: 16,
-                freeze_discriminator_layers: freeze,
-                prior_steps,
-                prior_spread: spread,
-                pivot_weight,
-            }),
-            _ => Err(Error::Config(format!(
-                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior, prior-narrow, prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000)"
-            ))),
+        match s {
+            "default" => Ok(recipe(2, 0, Some(0.0))),
+            "prior" | "prior-narrow" => Ok(recipe(2, 50, Some(0.0))),
+            "pivotal" => Ok(recipe(2, 50, None)),
+            _ => {
+                if let Some(w) = s.strip_prefix("pivotal-") {
+                    let w = w.parse::<f64>().ok().filter(|&w| w > 0.0 && w <= 1000.0);
+                    let w = w.ok_or_else(unknown)?;
+                    Ok(recipe(2, 50, Some(w)))
+                } else if let Some(n) = s.strip_prefix("prior-") {
+                    let n = n.parse().ok().filter(|&n| n > 0 && n <= 1000);
+                    Ok(recipe(2, n.ok_or_else(unknown)?, Some(0.0)))
+                } else {
+                    let freeze = s.strip_prefix("freeze-").and_then(|n| n.parse().ok());
+                    match freeze {
+                        Some(freeze) if freeze <= 4 => Ok(recipe(freeze, 0, Some(0.0))),
+                        _ => Err(unknown()),
+                    }
+                }
+            }
         }
     }
 }
