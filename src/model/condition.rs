@@ -112,6 +112,13 @@ impl Conditions {
         Ok(Self::new(categories, prior))
     }
 
+    /// Share of each category in the training data (the prior summed over tones).
+    pub fn category_shares(&self) -> Vec<f32> {
+        (0..self.categories.len())
+            .map(|c| (0..TONES.len()).map(|t| self.weight(c, t)).sum())
+            .collect()
+    }
+
     /// Length of a condition code: one-hot category, then one-hot tone.
     pub fn dim(&self) -> usize {
         self.categories.len() + TONES.len()

@@ -67,7 +67,16 @@ pub struct GanTrainConfig {
     /// asked for. `None` or 0: off (an `Option` so that older checkpoints still parse).
     #[config(default = "None")]
     pub classifier_weight: Option<f64>,
+    /// Weight each image's category term of the classifier's loss by the inverse of its
+    /// category's share of the data (relative to an even share, at most
+    /// [`MAX_CLASS_BALANCE`]), so that rare categories count as much as common ones. `None`
+    /// is `false`.
+    #[config(default = "None")]
+    pub balance_classes: Option<bool>,
 }
+
+/// Largest weight [`GanTrainConfig::balance_classes`] gives a rare category.
+pub const MAX_CLASS_BALANCE: f32 = 10.0;
 
 /// Losses of one step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -362,7 +371,33 @@ impl GanTrainer {
                 * codes.clone().slice([0..n, columns]))
             .sum()
         };
-        let log_likelihood = block(0..categories) + block(categories..dim);
+        let category_term = if self.config.balance_classes.unwrap_or(false) {
+            // Per-image weights `[n, 1]`: the one-hot categories times each category's weight.
+            let shares = self.model_config.conditions.as_ref()?.category_shares();
+            let present = shares.iter().filter(|&&p| p > 0.0).count().max(1) as f32;
+            let weights: Vec<f32> = shares
+                .iter()
+                .map(|&p| {
+                    if p > 0.0 {
+                        (1.0 / (present * p)).min(MAX_CLASS_BALANCE)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let weights = Tensor::<2>::from_data(
+                TensorData::new(weights, [categories, 1]),
+                &self.state.device,
+            );
+            let per_image = codes.clone().slice([0..n, 0..categories]).matmul(weights);
+            (log_softmax(classes.clone().slice([0..n, 0..categories]), 1)
+                * codes.clone().slice([0..n, 0..categories])
+                * per_image)
+                .sum()
+        } else {
+            block(0..categories)
+        };
+        let log_likelihood = category_term + block(categories..dim);
         Some(log_likelihood.mul_scalar(-weight / n as f64))
     }
 

@@ -353,6 +353,28 @@ fn the_auxiliary_classifier_adds_its_loss_and_survives_checkpoints_and_export() 
         (added - 0.5 * (14f32).ln()).abs() < 1e-3,
         "{plain:?} vs {classified:?}"
     );
+    // Balanced classes: with red 3/4 of the data and blue 1/4, a blue image's category term
+    // counts 1 / (2 x 1/4) = 2 times; on a batch of blue discs alone the loss gains one more
+    // 0.5 ln 2.
+    let skewed: Vec<(usize, usize)> = (0..16).map(|i| (usize::from(i >= 12), 0)).collect();
+    let skewed = Conditions::from_labels(vec!["Red".into(), "Blue".into()], &skewed).unwrap();
+    assert_eq!(skewed.category_shares(), [0.75, 0.25]);
+    let blue: Vec<&Rgb64> = batch[8..].iter().copied().collect();
+    let blue_labels = vec![(1, 0); 8];
+    let blue_step = |balance: bool| {
+        let model = tiny_gan().conditioned(skewed.clone());
+        let config = config(0.5)
+            .with_batch_size(8)
+            .with_balance_classes(Some(balance));
+        let mut trainer = GanTrainer::new(model, config, &device).unwrap();
+        pollster::block_on(trainer.step_labelled(&blue, Some(&blue_labels))).unwrap()
+    };
+    let (even, balanced) = (blue_step(false), blue_step(true));
+    let added = balanced.discriminator - even.discriminator;
+    assert!(
+        (added - 0.5 * 2f32.ln()).abs() < 1e-3,
+        "{even:?} vs {balanced:?}"
+    );
     // Without labels (a person's images) the head is left out of the loss.
     let unlabelled = pollster::block_on(trainer.step(&batch)).unwrap();
     assert!(unlabelled.discriminator.is_finite());

@@ -290,6 +290,10 @@ pub(crate) struct TrainArgs {
     /// as asked (0: off).
     #[arg(long, default_value_t = 0.0)]
     pub(crate) aux_classifier: f64,
+    /// With `--aux-classifier`: weight each image's category term by the inverse of the
+    /// category's share of the data (at most 10x), so rare categories count as much.
+    #[arg(long)]
+    pub(crate) balance_classes: bool,
     /// GAN and VAE from scratch: the generator (decoder) up-samples by nearest neighbour and a
     /// 3x3 convolution instead of 4x4 transposed convolutions.
     #[arg(long)]

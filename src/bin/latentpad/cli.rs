@@ -461,6 +461,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_learning_rate(args.lr.unwrap_or(2e-4))
                 .with_hinge(Some(args.hinge))
                 .with_classifier_weight(Some(args.aux_classifier))
+                .with_balance_classes(Some(args.balance_classes))
                 .with_seed(args.seed)
                 .with_augment(if args.no_augment {
                     AugmentConfig::none()
