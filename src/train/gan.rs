@@ -78,6 +78,23 @@ pub struct GanTrainConfig {
 /// Largest weight [`GanTrainConfig::balance_classes`] gives a rare category.
 pub const MAX_CLASS_BALANCE: f32 = 10.0;
 
+/// Each category's weight under [`GanTrainConfig::balance_classes`]: an even share over its
+/// share of the data, at most [`MAX_CLASS_BALANCE`]; 0 for a category without images.
+fn class_balance(conditions: &Conditions) -> Vec<f32> {
+    let shares = conditions.category_shares();
+    let present = shares.iter().filter(|&&p| p > 0.0).count().max(1) as f32;
+    shares
+        .iter()
+        .map(|&p| {
+            if p > 0.0 {
+                (1.0 / (present * p)).min(MAX_CLASS_BALANCE)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// Losses of one step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GanLosses {
@@ -364,40 +381,27 @@ impl GanTrainer {
     ) -> Option<Tensor<1>> {
         let weight = self.config.classifier_weight.filter(|w| *w > 0.0)?;
         let (classes, codes) = (classes?, codes?);
-        let categories = self.model_config.conditions.as_ref()?.categories.len();
+        let conditions = self.model_config.conditions.as_ref()?;
+        let categories = conditions.categories.len();
         let [n, dim] = classes.dims();
-        let block = |columns: std::ops::Range<usize>| {
-            (log_softmax(classes.clone().slice([0..n, columns.clone()]), 1)
-                * codes.clone().slice([0..n, columns]))
-            .sum()
+        // Log-likelihood of the labels in `columns`, each image's scaled by `weights` `[n, 1]`.
+        let block = |columns: std::ops::Range<usize>, weights: Option<Tensor<2>>| {
+            let each = log_softmax(classes.clone().slice([0..n, columns.clone()]), 1)
+                * codes.clone().slice([0..n, columns]);
+            match weights {
+                Some(weights) => (each * weights).sum(),
+                None => each.sum(),
+            }
         };
-        let category_term = if self.config.balance_classes.unwrap_or(false) {
-            // Per-image weights `[n, 1]`: the one-hot categories times each category's weight.
-            let shares = self.model_config.conditions.as_ref()?.category_shares();
-            let present = shares.iter().filter(|&&p| p > 0.0).count().max(1) as f32;
-            let weights: Vec<f32> = shares
-                .iter()
-                .map(|&p| {
-                    if p > 0.0 {
-                        (1.0 / (present * p)).min(MAX_CLASS_BALANCE)
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
+        let balance = self.config.balance_classes.unwrap_or(false).then(|| {
             let weights = Tensor::<2>::from_data(
-                TensorData::new(weights, [categories, 1]),
+                TensorData::new(class_balance(conditions), [categories, 1]),
                 &self.state.device,
             );
-            let per_image = codes.clone().slice([0..n, 0..categories]).matmul(weights);
-            (log_softmax(classes.clone().slice([0..n, 0..categories]), 1)
-                * codes.clone().slice([0..n, 0..categories])
-                * per_image)
-                .sum()
-        } else {
-            block(0..categories)
-        };
-        let log_likelihood = category_term + block(categories..dim);
+            codes.clone().slice([0..n, 0..categories]).matmul(weights) // [n, 1]
+        });
+        let category_term = block(0..categories, balance);
+        let log_likelihood = category_term + block(categories..dim, None);
         Some(log_likelihood.mul_scalar(-weight / n as f64))
     }
 
