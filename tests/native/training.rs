@@ -359,7 +359,7 @@ fn the_auxiliary_classifier_adds_its_loss_and_survives_checkpoints_and_export() 
     let skewed: Vec<(usize, usize)> = (0..16).map(|i| (usize::from(i >= 12), 0)).collect();
     let skewed = Conditions::from_labels(vec!["Red".into(), "Blue".into()], &skewed).unwrap();
     assert_eq!(skewed.category_shares(), [0.75, 0.25]);
-    let blue: Vec<&Rgb64> = batch[8..].iter().copied().collect();
+    let blue: Vec<&Rgb64> = batch[8..].to_vec();
     let blue_labels = vec![(1, 0); 8];
     let blue_step = |balance: bool| {
         let model = tiny_gan().conditioned(skewed.clone());
