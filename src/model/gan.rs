@@ -71,6 +71,12 @@ pub struct GeneratorCondition {
     shifts: Vec<Param<Tensor<2>>>,
 }
 
+/// A trainable matrix of zeros: the conditioning maps, projection and classifier start so,
+/// which leaves a network's output as it was until they are trained.
+fn zero_param(shape: [usize; 2], device: &Device) -> Param<Tensor<2>> {
+    Param::from_tensor(Tensor::zeros(shape, device))
+}
+
 /// Latent vector to 64x64 RGB image in `[-1, 1]`.
 #[derive(Module, Debug)]
 pub struct Generator {
@@ -101,7 +107,7 @@ impl Generator {
     /// The same generator with conditioning added as zero maps (it draws what it drew before,
     /// whatever the condition, until trained).
     pub fn with_conditioning(mut self, condition_dim: usize, device: &Device) -> Self {
-        let zeros = |c: usize| Param::from_tensor(Tensor::zeros([condition_dim, c], device));
+        let zeros = |c: usize| zero_param([condition_dim, c], device);
         let channels: Vec<usize> = std::iter::once(self.project_norm.gamma.dims()[0])
             .chain(self.blocks.iter().map(UpBlock::channels_out))
             .collect();
@@ -228,10 +234,7 @@ impl Discriminator {
     /// trained).
     pub fn with_projection(mut self, condition_dim: usize, device: &Device) -> Self {
         let channels = self.head.weight.dims()[1];
-        self.projection = Some(Param::from_tensor(Tensor::zeros(
-            [condition_dim, channels],
-            device,
-        )));
+        self.projection = Some(zero_param([condition_dim, channels], device));
         self
     }
 
@@ -239,10 +242,7 @@ impl Discriminator {
     /// condition alike until trained).
     pub fn with_classifier(mut self, condition_dim: usize, device: &Device) -> Self {
         let channels = self.head.weight.dims()[1];
-        self.classifier = Some(Param::from_tensor(Tensor::zeros(
-            [channels, condition_dim],
-            device,
-        )));
+        self.classifier = Some(zero_param([channels, condition_dim], device));
         self
     }
 

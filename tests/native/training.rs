@@ -95,13 +95,20 @@ fn blue_discs() -> Vec<Rgb64> {
         .collect()
 }
 
+/// Eight red discs labelled category 0 ("Red") and eight blue ones category 1 ("Blue"), no
+/// tone, and the conditions they make.
+fn red_and_blue_discs() -> (Vec<Rgb64>, Vec<(usize, usize)>, Conditions) {
+    let images: Vec<Rgb64> = discs().into_iter().chain(blue_discs()).collect();
+    let labels: Vec<(usize, usize)> = (0..16).map(|i| (i / 8, 0)).collect();
+    let conditions = Conditions::from_labels(vec!["Red".into(), "Blue".into()], &labels).unwrap();
+    (images, labels, conditions)
+}
+
 #[test]
 fn a_conditional_gan_learns_to_follow_its_condition() {
     // Category 0 is red discs, category 1 blue discs; the generator must draw the colour asked.
-    let images: Vec<Rgb64> = discs().into_iter().chain(blue_discs()).collect();
+    let (images, labels, conditions) = red_and_blue_discs();
     let batch: Vec<&Rgb64> = images.iter().collect();
-    let labels: Vec<(usize, usize)> = (0..16).map(|i| (i / 8, 0)).collect();
-    let conditions = Conditions::from_labels(vec!["Red".into(), "Blue".into()], &labels).unwrap();
     let config = GanTrainConfig::new()
         .with_batch_size(16)
         .with_learning_rate(1e-3)
@@ -328,10 +335,8 @@ fn the_hinge_loss_and_the_resize_generator_train() {
 
 #[test]
 fn the_auxiliary_classifier_adds_its_loss_and_survives_checkpoints_and_export() {
-    let images: Vec<Rgb64> = discs().into_iter().chain(blue_discs()).collect();
+    let (images, labels, conditions) = red_and_blue_discs();
     let batch: Vec<&Rgb64> = images.iter().collect();
-    let labels: Vec<(usize, usize)> = (0..16).map(|i| (i / 8, 0)).collect();
-    let conditions = Conditions::from_labels(vec!["Red".into(), "Blue".into()], &labels).unwrap();
     let model = tiny_gan().conditioned(conditions);
     let device = default_device();
     let config = |weight: f64| {
