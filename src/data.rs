@@ -447,12 +447,15 @@ pub fn load_folder(dir: &Path) -> Result<(Vec<Example>, Vec<Error>)> {
     Ok((images, skipped))
 }
 
-/// Endless shuffled mini-batches of indices: each epoch visits every example once.
+/// Endless mini-batches of indices: shuffled epochs that visit every example once, or
+/// independent draws in proportion to each example's weight.
 #[derive(Debug, Clone)]
 pub struct BatchSampler {
     len: usize,
     order: Vec<usize>,
     rng: SplitMix64,
+    /// Running sums of the weights, when the draws are weighted.
+    cumulative: Option<Vec<f64>>,
 }
 
 impl BatchSampler {
@@ -462,12 +465,45 @@ impl BatchSampler {
             len,
             order: Vec::new(),
             rng: SplitMix64::new(seed),
+            cumulative: None,
         }
     }
 
-    /// The next `batch` indices (with a repeat only when `batch > len`).
+    /// A sampler that draws example `i` with probability `weights[i] / sum(weights)`, each
+    /// draw independent of the others (so with repeats), by `seed`.
+    pub fn weighted(weights: &[f64], seed: u64) -> Result<Self> {
+        if weights.iter().any(|w| !(*w >= 0.0 && w.is_finite()))
+            || !weights.iter().any(|w| *w > 0.0)
+        {
+            return Err(Error::Config(
+                "sampling weights must be finite, at least 0, and not all 0".into(),
+            ));
+        }
+        let cumulative = weights
+            .iter()
+            .scan(0.0, |sum, w| {
+                *sum += w;
+                Some(*sum)
+            })
+            .collect();
+        Ok(Self {
+            cumulative: Some(cumulative),
+            ..Self::new(weights.len(), seed)
+        })
+    }
+
+    /// The next `batch` indices (unweighted: with a repeat only when `batch > len`).
     pub fn next_batch(&mut self, batch: usize) -> Vec<usize> {
         let mut out = Vec::with_capacity(batch);
+        if let Some(cumulative) = &self.cumulative {
+            let total = cumulative.last().copied().unwrap_or(0.0);
+            for _ in 0..batch {
+                let u = self.rng.next_f64() * total;
+                let i = cumulative.partition_point(|&c| c <= u);
+                out.push(i.min(self.len - 1));
+            }
+            return out;
+        }
         while out.len() < batch && self.len > 0 {
             if self.order.is_empty() {
                 self.order = (0..self.len).collect();
@@ -477,6 +513,20 @@ impl BatchSampler {
         }
         out
     }
+}
+
+/// Sampling weights that draw each category in proportion to its share of `categories` (one
+/// entry per example) to the power `power`: each example gets `count(category)^(power - 1)`.
+/// 1 gives every example the same weight (the data's mix), 0 every category the same share.
+pub fn class_sampling_weights(categories: &[usize], power: f64) -> Vec<f64> {
+    let mut counts = BTreeMap::new();
+    for c in categories {
+        *counts.entry(*c).or_insert(0usize) += 1;
+    }
+    categories
+        .iter()
+        .map(|c| (counts[c] as f64).powf(power - 1.0))
+        .collect()
 }
 
 #[cfg(test)]
@@ -490,6 +540,26 @@ mod tests {
         seen.sort();
         assert_eq!(seen, (0..10).collect::<Vec<_>>());
         assert_eq!(BatchSampler::new(3, 1).next_batch(7).len(), 7);
+    }
+
+    #[test]
+    fn class_sampling_draws_categories_by_their_share_to_the_power() {
+        // 90 examples of category 0, 10 of category 1.
+        let categories: Vec<usize> = (0..100).map(|i| usize::from(i >= 90)).collect();
+        let share_of_rare = |power: f64| {
+            let weights = class_sampling_weights(&categories, power);
+            let mut s = BatchSampler::weighted(&weights, 7).unwrap();
+            let drawn = s.next_batch(20_000);
+            assert!(drawn.iter().all(|&i| i < 100));
+            drawn.iter().filter(|&&i| categories[i] == 1).count() as f64 / drawn.len() as f64
+        };
+        // power 1: the data's 10%; 0: half; 0.5: sqrt(10) / (sqrt(90) + sqrt(10)) = 25%.
+        assert!((share_of_rare(1.0) - 0.10).abs() < 0.015);
+        assert!((share_of_rare(0.0) - 0.50).abs() < 0.015);
+        assert!((share_of_rare(0.5) - 0.25).abs() < 0.015);
+        assert!(BatchSampler::weighted(&[0.0, 0.0], 1).is_err());
+        assert!(BatchSampler::weighted(&[1.0, f64::NAN], 1).is_err());
+        assert!(BatchSampler::weighted(&[], 1).is_err());
     }
 
     #[test]

@@ -73,6 +73,12 @@ pub struct GanTrainConfig {
     /// is `false`.
     #[config(default = "None")]
     pub balance_classes: Option<bool>,
+    /// How a pretraining run draws its real batches (and so the conditions of its fakes)
+    /// from labelled images: each category in proportion to its share of the data to this
+    /// power. 1 (or `None`): the data's mix; 0.5: square-root sampling, which gives rare
+    /// categories more turns; 0: every category equally often.
+    #[config(default = "None")]
+    pub class_sampling: Option<f64>,
 }
 
 /// Largest weight [`GanTrainConfig::balance_classes`] gives a rare category.
@@ -243,6 +249,13 @@ impl GanTrainer {
             };
             discriminator = discriminator.with_classifier(conditions.dim(), &state.device);
             model_config.discriminator.classifier = Some(true);
+        }
+        if let Some(power) = config.class_sampling
+            && !(0.0..=1.0).contains(&power)
+        {
+            return Err(Error::Config(format!(
+                "class sampling is a power from 0 (every category equally) to 1 (the data's mix), got {power}"
+            )));
         }
         let discriminator = discriminator.freeze_layers(config.freeze_discriminator_layers);
         Ok(Self {

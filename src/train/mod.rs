@@ -131,6 +131,15 @@ impl Trainer {
         }
     }
 
+    /// The power by which a pretraining run draws categories ([`GanTrainConfig::class_sampling`]);
+    /// `None` for the data's mix.
+    pub fn class_sampling(&self) -> Option<f64> {
+        match self {
+            Trainer::Gan(t) => t.config.class_sampling.filter(|p| *p != 1.0),
+            Trainer::Vae(_) => None,
+        }
+    }
+
     /// One update on a batch.
     pub async fn step(&mut self, batch: &[&Rgb64]) -> Result<Losses> {
         Ok(match self {

@@ -10,7 +10,7 @@ use super::checkpoint;
 use super::classifier::ClassifierTrainer;
 use super::finetune::FineTuning;
 use super::{Losses, Trainer};
-use crate::data::{BatchSampler, Example, condition_of};
+use crate::data::{BatchSampler, Example, class_sampling_weights, condition_of};
 use crate::image::{self, Provenance, Rgb64};
 use crate::model::LatentModel;
 use crate::weights::WeightsFile;
@@ -74,7 +74,14 @@ impl Pretraining<'_> {
             .open(&log_path)
             .map_err(|e| Error::io(&log_path, e))?;
         let started = Instant::now();
-        let mut sampler = BatchSampler::new(examples.len(), self.seed ^ trainer.step_count());
+        let seed = self.seed ^ trainer.step_count();
+        let mut sampler = match trainer.class_sampling() {
+            Some(power) => {
+                let categories: Vec<usize> = examples.iter().map(|e| e.category).collect();
+                BatchSampler::weighted(&class_sampling_weights(&categories, power), seed)?
+            }
+            None => BatchSampler::new(examples.len(), seed),
+        };
         while trainer.step_count() < self.steps {
             let idx = sampler.next_batch(trainer.batch_size());
             let images: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();

@@ -7,6 +7,7 @@ use latentpad::model::{
     Conditions, DiscriminatorConfig, EncoderConfig, GeneratorConfig, LatentModel, VaeConfig,
     seeded_init,
 };
+use latentpad::train::Trainer;
 use latentpad::train::finetune::FineTuning;
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
@@ -569,6 +570,29 @@ fn the_discriminator_learning_rate_scale_slows_only_the_discriminator() {
             "scale {bad} was accepted"
         );
     }
+}
+
+#[test]
+fn class_sampling_is_checked_and_kept_by_checkpoints() {
+    let device = default_device();
+    for bad in [-0.1, 1.5, f64::NAN] {
+        let config = GanTrainConfig::new().with_class_sampling(Some(bad));
+        let refused = GanTrainer::new(tiny_gan(), config, &device);
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("class sampling")),
+            "power {bad} was accepted"
+        );
+    }
+    let config = GanTrainConfig::new().with_class_sampling(Some(0.5));
+    let trainer = GanTrainer::new(tiny_gan(), config, &device).unwrap();
+    let dir = std::env::temp_dir().join(format!("latentpad-sampling-{}", std::process::id()));
+    trainer.save_checkpoint(&dir).unwrap();
+    let resumed = Trainer::Gan(GanTrainer::load_checkpoint(&dir, &device).unwrap());
+    assert_eq!(resumed.class_sampling(), Some(0.5));
+    let plain = GanTrainConfig::new().with_class_sampling(Some(1.0));
+    let plain = Trainer::Gan(GanTrainer::new(tiny_gan(), plain, &device).unwrap());
+    assert_eq!(plain.class_sampling(), None, "power 1 is the data's mix");
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

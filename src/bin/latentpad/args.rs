@@ -294,6 +294,11 @@ pub(crate) struct TrainArgs {
     /// category's share of the data (at most 10x), so rare categories count as much.
     #[arg(long)]
     pub(crate) balance_classes: bool,
+    /// GAN: draw real batches (and a conditional GAN's fake conditions) with each category in
+    /// proportion to its share of the data to this power: 1 the data's mix, 0.5 square-root
+    /// sampling (rare categories more often), 0 every category equally.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) class_sampling: f64,
     /// GAN and VAE from scratch: the generator (decoder) up-samples by nearest neighbour and a
     /// 3x3 convolution instead of 4x4 transposed convolutions.
     #[arg(long)]

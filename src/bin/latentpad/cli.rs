@@ -462,6 +462,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_hinge(Some(args.hinge))
                 .with_classifier_weight(Some(args.aux_classifier))
                 .with_balance_classes(Some(args.balance_classes))
+                .with_class_sampling(Some(args.class_sampling))
                 .with_seed(args.seed)
                 .with_augment(if args.no_augment {
                     AugmentConfig::none()
