@@ -157,3 +157,72 @@ async fn uploads_decode_and_a_fine_tuning_step_runs_and_exports() {
     );
     assert!(msg.contains("at least one image"), "{msg}");
 }
+
+/// The browser builds multiply matrices with latentpad's own packed kernel: the convolutions
+/// built on it give burn's own results, and gradients, on shapes that cross its tile and
+/// block edges (10 output channels, 320-long rows).
+#[wasm_bindgen_test]
+async fn the_browsers_matrix_kernel_gives_burns_convolutions_and_gradients() {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
+    use burn::prelude::*;
+    use burn::tensor::Distribution;
+    use latentpad::backend::{flex, read_f32};
+
+    /// Largest difference relative to the largest value of `b` (at least 1).
+    async fn relative_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        let scale = read_f32(b.clone().abs().max()).await.expect("read")[0];
+        let worst = read_f32((a - b).abs().max()).await.expect("read")[0];
+        worst / scale.max(1.0)
+    }
+    let device = Device::flex().autodiff();
+    let conv = Conv2dConfig::new([20, 10], [4, 4])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(&device);
+    let transposed = ConvTranspose2dConfig::new([20, 12], [4, 4])
+        .with_stride([2, 2])
+        .with_padding([1, 1])
+        .init(&device);
+    let x = Tensor::<4>::random([3, 20, 16, 16], Distribution::Default, &device).require_grad();
+    let cases: [(
+        &dyn Fn(Tensor<4>) -> Tensor<4>,
+        &dyn Fn(Tensor<4>) -> Tensor<4>,
+        Tensor<4>,
+    ); 2] = [
+        (
+            &|x| flex::conv2d(&conv, x),
+            &|x| conv.forward(x),
+            conv.weight.val(),
+        ),
+        (
+            &|x| flex::conv_transpose2d(&transposed, x),
+            &|x| transposed.forward(x),
+            transposed.weight.val(),
+        ),
+    ];
+    for (i, (ours, burns, weight)) in cases.into_iter().enumerate() {
+        let (a, b) = (ours(x.clone()), burns(x.clone()));
+        let scale = read_f32(b.clone().abs().max()).await.expect("read")[0];
+        assert!(scale > 0.1, "case {i}: a real output");
+        let difference = relative_difference(a.clone(), b.clone()).await;
+        assert!(
+            difference < 1e-4,
+            "case {i}: outputs differ by {difference}"
+        );
+        let mix = Tensor::<4>::random(a.dims(), Distribution::Default, &device);
+        let grads_a = (a * mix.clone()).sum().backward();
+        let grads_b = (b * mix).sum().backward();
+        for t in [&x, &weight] {
+            let (ga, gb) = (
+                t.grad(&grads_a).expect("grad"),
+                t.grad(&grads_b).expect("grad"),
+            );
+            let difference = relative_difference(ga, gb).await;
+            assert!(
+                difference < 1e-4,
+                "case {i}: gradients differ by {difference}"
+            );
+        }
+    }
+}

@@ -62,14 +62,59 @@ impl<'a> Target<'a> {
     }
 }
 
+impl<'a> Matrix<'a> {
+    /// Rows `first..first + rows` of this view.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    fn rows_from(self, first: usize, rows: usize) -> Self {
+        Self {
+            data: &self.data[first * self.row_stride as usize..],
+            rows,
+            ..self
+        }
+    }
+}
+
 /// `dst = lhs * rhs` (or `dst += lhs * rhs`), `dst` row-major `[lhs.rows, rhs.columns]`.
+/// Natively by the `gemm` crate (AVX kernels chosen at run time); in the browser by
+/// latentpad's packed kernel ([`super::packed`]), over bands of rows on the threads when
+/// `dst.parallel`.
 pub(super) fn matmul(lhs: Matrix, rhs: Matrix, dst: Target) {
     let (m, k, n) = (lhs.rows, lhs.columns, rhs.columns);
     assert_eq!(k, rhs.rows, "inner dimensions");
     assert_eq!(dst.data.len(), m * n, "output buffer size");
+    assert!(
+        lhs.row_stride >= 0 && lhs.column_stride >= 0,
+        "left strides are not negative"
+    );
+    assert!(
+        rhs.row_stride >= 0 && rhs.column_stride >= 0,
+        "right strides are not negative"
+    );
     if m == 0 || n == 0 {
         return;
     }
+    #[cfg(target_arch = "wasm32")]
+    {
+        use super::packed::{MR, sgemm};
+        let threads = super::parallel::threads();
+        if dst.parallel && threads > 1 && m >= 2 * MR {
+            let band = m.div_ceil(threads).next_multiple_of(MR);
+            super::parallel::for_each_chunk(dst.data, band * n, |i, chunk| {
+                let rows = chunk.len() / n;
+                sgemm(lhs.rows_from(i * band, rows), rhs, chunk, dst.accumulate);
+            });
+        } else {
+            sgemm(lhs, rhs, dst.data, dst.accumulate);
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    native(lhs, rhs, dst);
+}
+
+/// [`matmul`] by the `gemm` crate (sizes checked, not empty).
+#[cfg(not(target_arch = "wasm32"))]
+fn native(lhs: Matrix, rhs: Matrix, dst: Target) {
+    let (m, k, n) = (lhs.rows, lhs.columns, rhs.columns);
     if k == 0 {
         if !dst.accumulate {
             dst.data.fill(0.0);
@@ -104,18 +149,13 @@ pub(super) fn matmul(lhs: Matrix, rhs: Matrix, dst: Target) {
     }
 }
 
-#[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+#[cfg(not(target_arch = "wasm32"))]
 fn parallelism(parallel: bool) -> ::gemm::Parallelism {
     if parallel {
         ::gemm::Parallelism::Rayon(0)
     } else {
         ::gemm::Parallelism::None
     }
-}
-
-#[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
-fn parallelism(_: bool) -> ::gemm::Parallelism {
-    ::gemm::Parallelism::None
 }
 
 /// `dst[c, r] = src[r, c]` for a row-major `[rows, columns]` source.

@@ -27,6 +27,8 @@ mod conv;
 mod gemm;
 mod im2col;
 mod norm;
+#[cfg_attr(not(any(target_arch = "wasm32", test)), allow(dead_code))]
+mod packed;
 mod parallel;
 
 use burn::backend::flex::FlexTensor;

@@ -101,16 +101,23 @@ pub(super) enum Slot {
     Product,
     /// An output-shaped tensor as rows, `[n*l, c]`.
     Rows,
+    /// The browser's matrix product's packed left operand.
+    PackedLeft,
+    /// Its packed right operand.
+    PackedRight,
 }
 
+const SLOTS: usize = 5;
+
 thread_local! {
-    static SCRATCH: [std::cell::RefCell<Vec<f32>>; 3] = Default::default();
+    static SCRATCH: [std::cell::RefCell<Vec<f32>>; SLOTS] = Default::default();
 }
 
 /// Runs `f` on a `len`-long scratch buffer of unspecified contents.
 pub(super) fn with_scratch<R>(slot: Slot, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    let take =
-        |s: &[std::cell::RefCell<Vec<f32>>; 3]| std::mem::take(&mut *s[slot as usize].borrow_mut());
+    let take = |s: &[std::cell::RefCell<Vec<f32>>; SLOTS]| {
+        std::mem::take(&mut *s[slot as usize].borrow_mut())
+    };
     let mut buffer = SCRATCH.with(take);
     if buffer.len() < len {
         buffer.resize(len, 0.0);
