@@ -43,7 +43,7 @@ export interface FineTuneStep {
 }
 
 export interface FineTuneOptions {
-  /** 1 to 5000; default 60. */
+  /** 1 to 5000; default 60, or 120 from 20 images on (`defaultSteps` in `limits.js`). */
   steps?: number;
   /** Images per step; default 16. */
   batchSize?: number;

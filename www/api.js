@@ -1,7 +1,7 @@
 // latentpad's script API: load a model, sample, interpolate, encode, fine-tune, export, all
 // computed in the page's shared Web Worker. Types: api.d.ts. No model logic here.
 import { call, onWorkerEvent } from "./client.js";
-import { BATCH_SIZE, MAX_FILE_BYTES, MAX_UPLOADS, PRIOR_STEPS, STEPS } from "./limits.js";
+import { BATCH_SIZE, MAX_FILE_BYTES, MAX_UPLOADS, PRIOR_STEPS, defaultSteps } from "./limits.js";
 
 /** Images are 64x64 RGBA. */
 export const SIZE = 64;
@@ -210,7 +210,7 @@ export class Generator {
    * first runs the quick mode: `priorSteps` inversion steps that find the images in its latent
    * space (0 skips them), followed by `onInvert({ step, steps, error })`.
    */
-  fineTune(images, { steps = STEPS.fallback, batchSize = BATCH_SIZE, freeze = 2, priorSteps = PRIOR_STEPS, backend, previewEvery = 10, onStep, onPreview, onInvert } = {}) {
+  fineTune(images, { steps = defaultSteps(images?.length ?? 0), batchSize = BATCH_SIZE, freeze = 2, priorSteps = PRIOR_STEPS, backend, previewEvery = 10, onStep, onPreview, onInvert } = {}) {
     const run = { cancelled: false };
     const id = `run-${++runs}`;
     const labels = this.kind === "gan" ? ["discriminator", "generator"] : ["reconstruction", "KL"];

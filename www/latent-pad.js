@@ -7,7 +7,7 @@
 // Drawing and input only: the models run in the page's shared worker (api.js).
 import { BACKENDS, Generator, LatentpadError, SHIPPED_MODELS, SIZE, decodeImages, loadSavedModel, onDeviceLost, saveModel, savedModels } from "./api.js";
 import { TEMPLATE } from "./latent-pad-template.js";
-import { FRAMES, MAX_UPLOADS, NUMBERS, STEPS } from "./limits.js";
+import { FRAMES, MAX_UPLOADS, NUMBERS, STEPS, defaultSteps } from "./limits.js";
 import { draw, drawStrip, plotLosses, saveBytes } from "./paint.js";
 
 const MODES = ["sample", "interpolate", "finetune"];
@@ -39,6 +39,7 @@ export class LatentPad extends HTMLElement {
   #strip = null; // RGBA frames of the last interpolation
   #stripLabel = "";
   #uploads = []; // { name, rgba }
+  #stepsEdited = false; // the person typed a number of steps: the uploads no longer set it
   #run = null; // the fine-tuning run under way
   #losses = [];
   #frame = 0;
@@ -214,7 +215,7 @@ export class LatentPad extends HTMLElement {
    * Fine-tunes the current model on `files` (File objects or { name, rgba } images).
    * Returns { cancel(), done }: `done` resolves when the run ends, with the steps taken.
    */
-  fineTune(files, { steps = Number(this.#q(".ft-steps").value) || STEPS.fallback } = {}) {
+  fineTune(files, { steps } = {}) {
     const handle = { cancelled: false, cancel: () => ((handle.cancelled = true), this.#run?.cancel()) };
     handle.done = (async () => {
       if (files) {
@@ -222,8 +223,11 @@ export class LatentPad extends HTMLElement {
         const raw = [...files].filter((f) => !f.rgba);
         this.#uploads.push(...images);
         if (raw.length) await this.#addFiles(raw);
+        else this.#renderThumbs();
       }
-      return this.#fineTune(steps, handle);
+      // The field's number: the person's, or the default for the uploads as they now are.
+      const total = steps ?? (Number(this.#q(".ft-steps").value) || defaultSteps(this.#uploads.length));
+      return this.#fineTune(total, handle);
     })();
     return handle;
   }
@@ -419,6 +423,7 @@ export class LatentPad extends HTMLElement {
       drop.classList.remove("over");
       this.#addFiles(e.dataTransfer.files);
     });
+    on(".ft-steps", "input", () => (this.#stepsEdited = true));
     on(".ft-start", "click", () => this.fineTune(null).done.catch(() => {}));
     on(".ft-cancel", "click", () => this.#run?.cancel());
     on(".ft-reset", "click", () => this.#reset());
@@ -638,6 +643,7 @@ export class LatentPad extends HTMLElement {
       }),
     );
     this.dataset.uploads = String(this.#uploads.length);
+    if (!this.#stepsEdited) this.#q(".ft-steps").value = String(defaultSteps(this.#uploads.length));
     this.#setEnabled(Boolean(this.#generator));
   }
 

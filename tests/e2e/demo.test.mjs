@@ -122,6 +122,8 @@ test("the VAE loads and samples too", { timeout: 240_000 }, async () => {
   // The VAE's encoder puts uploads into latent space: walk between two of them.
   await page.setInputFiles(".files", fixtures.good.slice(0, 2));
   await page.waitForSelector("latent-pad[data-uploads='2']", { timeout: 60_000 });
+  const stepsField = (page) => page.$eval(PAD, (el) => el.shadowRoot.querySelector(".ft-steps").value);
+  assert.equal(await stepsField(page), "60", "the default steps for a few uploads");
   await page.click(".interp-uploads");
   await page.waitForSelector("latent-pad[data-interpolated='encoded']", { timeout: 60_000 });
   assert.ok((await canvasStats(page, ".strip")).variance > 100, "the strip between uploads should be drawn");
@@ -255,6 +257,13 @@ test("buttons wait for the model, and 1,001 uploads at once keep 1,000 with a me
   await page.setInputFiles(".files", many);
   await page.waitForSelector("latent-pad[data-uploads='1000']", { timeout: 120_000 });
   assert.match(await shadowText(page, ".upload-status"), /1000 image\(s\) ready\. Skipped: only 1000 images fit; 1 left out/);
+  // From 20 uploads the default is twice the steps; a number the person typed stays.
+  const steps = () => page.$eval(PAD, (el) => el.shadowRoot.querySelector(".ft-steps").value);
+  assert.equal(await steps(), "120");
+  await page.fill(".ft-steps", "7");
+  await page.click(".thumb button");
+  await page.waitForSelector("latent-pad[data-uploads='999']");
+  assert.equal(await steps(), "7");
   await page.screenshot({ path: path.join(shots, "5b-1000-uploads.png") });
   assert.deepEqual(errors, []);
   await context.close();

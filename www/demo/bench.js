@@ -5,7 +5,7 @@
 // build; default: the page's choice, the cores where the page is cross-origin isolated).
 // The result is shown and left in window.__bench.
 import { Generator, setCpuThreads } from "../api.js";
-import { PRIOR_STEPS, STEPS } from "../limits.js";
+import { PRIOR_STEPS, defaultSteps } from "../limits.js";
 
 const params = new URLSearchParams(location.search);
 const backend = params.get("backend") ?? "auto";
@@ -50,7 +50,7 @@ async function run() {
     await run.done;
     Object.assign(result, {
       default_run_30_images_prior_steps: PRIOR_STEPS,
-      default_run_30_images_steps: STEPS.fallback,
+      default_run_30_images_steps: defaultSteps(30),
       default_run_30_images_inversion_s: +((inverted - t1) / 1000).toFixed(1),
       default_run_30_images_total_s: +((performance.now() - t1) / 1000).toFixed(1),
     });
