@@ -159,12 +159,12 @@ pub(super) fn sgemm(lhs: Matrix, rhs: Matrix, dst: &mut [f32], accumulate: bool)
                 let nc = NC.min(n - jc);
                 for pc in (0..k).step_by(KC) {
                     let kc = KC.min(k - pc);
-                    pack_right(&rhs, pc, kc, jc, nc, packed_b);
+                    pack::<NR>(&rhs, pc, kc, jc, nc, packed_b);
                     // The first block along k writes (unless adding), later ones add.
                     let add = accumulate || pc > 0;
                     for ic in (0..m).step_by(MC) {
                         let mc = MC.min(m - ic);
-                        pack_left(&lhs, ic, mc, pc, kc, packed_a);
+                        pack::<MR>(&lhs.transposed(), pc, kc, ic, mc, packed_a);
                         for jp in 0..nc.div_ceil(NR) {
                             let b = &packed_b[jp * kc * NR..][..kc * NR];
                             let j0 = jc + jp * NR;
@@ -190,44 +190,35 @@ fn at(matrix: &Matrix, r: usize, c: usize) -> f32 {
     matrix.data[r * matrix.row_stride as usize + c * matrix.column_stride as usize]
 }
 
-/// Copies rows `pc..pc + kc`, columns `jc..jc + nc` of `rhs` into panels of `NR` columns, each
-/// step along k `NR` values in a row (columns past the end as zeros).
-fn pack_right(rhs: &Matrix, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
-    for jp in 0..nc.div_ceil(NR) {
-        let j0 = jc + jp * NR;
-        let w = NR.min(jc + nc - j0);
-        let panel = &mut out[jp * kc * NR..][..kc * NR];
-        if rhs.column_stride == 1 && w == NR {
-            let stride = rhs.row_stride as usize;
-            for (p, step) in panel.chunks_exact_mut(NR).enumerate() {
-                step.copy_from_slice(&rhs.data[(pc + p) * stride + j0..][..NR]);
+/// Copies rows `pc..pc + kc`, columns `jc..jc + nc` of `matrix` into panels `W` columns wide,
+/// each step along k `W` values in a row (columns past the end as zeros). The right operand
+/// is packed so with `W = NR`; the left one as its transpose with `W = MR` (its rows become
+/// the panels' columns).
+fn pack<const W: usize>(
+    matrix: &Matrix,
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    nc: usize,
+    out: &mut [f32],
+) {
+    for jp in 0..nc.div_ceil(W) {
+        let j0 = jc + jp * W;
+        let w = W.min(jc + nc - j0);
+        let panel = &mut out[jp * kc * W..][..kc * W];
+        if matrix.column_stride == 1 && w == W {
+            let stride = matrix.row_stride as usize;
+            for (p, step) in panel.chunks_exact_mut(W).enumerate() {
+                step.copy_from_slice(&matrix.data[(pc + p) * stride + j0..][..W]);
             }
         } else {
-            for (p, step) in panel.chunks_exact_mut(NR).enumerate() {
+            for (p, step) in panel.chunks_exact_mut(W).enumerate() {
                 for (j, value) in step.iter_mut().enumerate() {
-                    *value = if j < w { at(rhs, pc + p, j0 + j) } else { 0.0 };
-                }
-            }
-        }
-    }
-}
-
-/// Copies rows `ic..ic + mc`, columns `pc..pc + kc` of `lhs` into panels of `MR` rows, each
-/// step along k `MR` values in a row (rows past the end as zeros).
-fn pack_left(lhs: &Matrix, ic: usize, mc: usize, pc: usize, kc: usize, out: &mut [f32]) {
-    for ip in 0..mc.div_ceil(MR) {
-        let i0 = ic + ip * MR;
-        let h = MR.min(ic + mc - i0);
-        let panel = &mut out[ip * kc * MR..][..kc * MR];
-        if lhs.row_stride == 1 && h == MR {
-            let stride = lhs.column_stride as usize;
-            for (p, step) in panel.chunks_exact_mut(MR).enumerate() {
-                step.copy_from_slice(&lhs.data[(pc + p) * stride + i0..][..MR]);
-            }
-        } else {
-            for (p, step) in panel.chunks_exact_mut(MR).enumerate() {
-                for (i, value) in step.iter_mut().enumerate() {
-                    *value = if i < h { at(lhs, i0 + i, pc + p) } else { 0.0 };
+                    *value = if j < w {
+                        at(matrix, pc + p, j0 + j)
+                    } else {
+                        0.0
+                    };
                 }
             }
         }
