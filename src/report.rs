@@ -175,50 +175,116 @@ pub async fn skin_tone_report(
 
 /// How well a conditional GAN follows its steering: for each category, the share of samples
 /// asked for it that the category classifier puts in it; for each skin tone, the share of
-/// people asked for it that the skin-tone classifier calls that tone.
+/// people asked for it that the skin-tone classifier calls that tone. Beside each, the same
+/// share for real held-out images with that label: the classifiers' own ceiling.
 #[derive(Debug, Clone)]
 pub struct Conditioning {
-    /// `(category name, samples, classified as asked)`.
-    pub categories: Vec<(String, usize, usize)>,
-    /// `(tone name, samples, classified as asked)`, people only.
-    pub tones: Vec<(String, usize, usize)>,
+    /// One row per category.
+    pub categories: Vec<ConditionRow>,
+    /// One row per skin tone, people only.
+    pub tones: Vec<ConditionRow>,
+}
+
+/// One condition's counts in [`Conditioning`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConditionRow {
+    /// The category or tone.
+    pub name: String,
+    /// Samples asked for it.
+    pub samples: usize,
+    /// Of those, classified as asked.
+    pub classified: usize,
+    /// Real held-out images with this label.
+    pub real: usize,
+    /// Of those, classified as their label.
+    pub real_classified: usize,
 }
 
 impl Conditioning {
-    /// Share of all samples (categories, then tones) classified as asked.
-    pub fn overall(rows: &[(String, usize, usize)]) -> f64 {
-        let (n, ok) = rows.iter().fold((0, 0), |(n, ok), r| (n + r.1, ok + r.2));
-        ok as f64 / n.max(1) as f64
+    /// Share of all samples of `rows` classified as asked, and the same share of the real
+    /// images (`None` without any).
+    pub fn overall(rows: &[ConditionRow]) -> (f64, Option<f64>) {
+        let sum = |f: fn(&ConditionRow) -> usize| rows.iter().map(f).sum::<usize>();
+        let real = sum(|r| r.real);
+        (
+            sum(|r| r.classified) as f64 / sum(|r| r.samples).max(1) as f64,
+            (real > 0).then(|| sum(|r| r.real_classified) as f64 / real as f64),
+        )
     }
 
     /// The two tables as Markdown.
     pub fn to_markdown(&self) -> String {
-        let mut out =
-            String::from("| asked for | samples | classified as asked |\n|---|---|---|\n");
-        for (name, n, ok) in self.categories.iter().chain(&self.tones) {
+        let share = |ok: usize, n: usize| {
+            if n == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.1}%", 100.0 * ok as f64 / n as f64)
+            }
+        };
+        let mut out = String::from(
+            "| asked for | samples | classified as asked | real held-out images | classified as labelled |\n|---|---|---|---|---|\n",
+        );
+        for r in self.categories.iter().chain(&self.tones) {
             out += &format!(
-                "| {name} | {n} | {:.1}% |\n",
-                100.0 * *ok as f64 / (*n).max(1) as f64
+                "| {} | {} | {} | {} | {} |\n",
+                r.name,
+                r.samples,
+                share(r.classified, r.samples),
+                r.real,
+                share(r.real_classified, r.real)
             );
         }
-        out += &format!(
-            "| all categories | {} | {:.1}% |\n| all tones (people) | {} | {:.1}% |\n",
-            self.categories.iter().map(|r| r.1).sum::<usize>(),
-            100.0 * Self::overall(&self.categories),
-            self.tones.iter().map(|r| r.1).sum::<usize>(),
-            100.0 * Self::overall(&self.tones),
-        );
+        for (what, rows) in [
+            ("all categories", &self.categories),
+            ("all tones (people)", &self.tones),
+        ] {
+            let (generated, real) = Self::overall(rows);
+            out += &format!(
+                "| {what} | {} | {:.1}% | {} | {} |\n",
+                rows.iter().map(|r| r.samples).sum::<usize>(),
+                100.0 * generated,
+                rows.iter().map(|r| r.real).sum::<usize>(),
+                real.map_or("-".into(), |r| format!("{:.1}%", 100.0 * r)),
+            );
+        }
         out
     }
 }
 
-/// [`Conditioning`] from `n` samples per condition (seeds from `seed`). `people` is the
-/// category index whose emoji come in tones; tones are asked for in it.
+/// How many of `examples` the classifier puts in their label (`label` maps an example to its
+/// class, `None` to leave it out), per class: `(images, classified as labelled)`.
+async fn classified_as_labelled(
+    classifier: &Classifier,
+    examples: &[Example],
+    label: impl Fn(&Example) -> Option<usize>,
+    classes: usize,
+    device: &Device,
+) -> Result<Vec<(usize, usize)>> {
+    let mut counts = vec![(0, 0); classes];
+    let labelled: Vec<(&Example, usize)> = examples
+        .iter()
+        .filter_map(|e| label(e).filter(|c| *c < classes).map(|c| (e, c)))
+        .collect();
+    for chunk in labelled.chunks(128) {
+        let refs: Vec<&Rgb64> = chunk.iter().map(|(e, _)| &e.image).collect();
+        let predicted = classify(classifier, image::to_tensor(&refs, device)).await?;
+        for ((_, c), p) in chunk.iter().zip(predicted) {
+            counts[*c].0 += 1;
+            counts[*c].1 += usize::from(p == *c);
+        }
+    }
+    Ok(counts)
+}
+
+/// [`Conditioning`] from `n` samples per condition (seeds from `seed`) and the labelled
+/// real images `held_out`. `people` is the category index whose emoji come in tones; tones
+/// are asked for in it.
 pub async fn conditioning(
     model: &LatentModel,
     category: &Classifier,
     people: usize,
     tone: &Classifier,
+    held_out: &[Example],
     n: usize,
     seed: u64,
 ) -> Result<Conditioning> {
@@ -231,26 +297,51 @@ pub async fn conditioning(
         tones: Vec::new(),
     };
     let names = conditions.category_names();
+    let device = model.device();
+    let real = classified_as_labelled(
+        category,
+        held_out,
+        |e| Some(e.category),
+        names.len(),
+        device,
+    )
+    .await?;
     for (c, name) in names.iter().enumerate() {
         let steering = Steering {
             category: Some(c),
             tone: None,
         };
         let predicted = classify(category, model.sample_steered(n, seed, steering)?).await?;
-        let ok = predicted.iter().filter(|&&p| p == c).count();
-        report.categories.push((name.clone(), n, ok));
+        report.categories.push(ConditionRow {
+            name: name.clone(),
+            samples: n,
+            classified: predicted.iter().filter(|&&p| p == c).count(),
+            real: real[c].0,
+            real_classified: real[c].1,
+        });
     }
+    // The tone classifier's class 0 is yellow, condition tone 1.
+    let real = classified_as_labelled(
+        tone,
+        held_out,
+        |e| tone_label(e).filter(|_| e.category == people),
+        TONES.len(),
+        device,
+    )
+    .await?;
     for t in 1..crate::model::TONES.len() {
         let steering = Steering {
             category: Some(people),
             tone: Some(t),
         };
         let predicted = classify(tone, model.sample_steered(n, seed, steering)?).await?;
-        // The tone classifier's class 0 is yellow, condition tone 1.
-        let ok = predicted.iter().filter(|&&p| p + 1 == t).count();
-        report
-            .tones
-            .push((crate::model::TONES[t].to_string(), n, ok));
+        report.tones.push(ConditionRow {
+            name: crate::model::TONES[t].to_string(),
+            samples: n,
+            classified: predicted.iter().filter(|&&p| p + 1 == t).count(),
+            real: real[t - 1].0,
+            real_classified: real[t - 1].1,
+        });
     }
     Ok(report)
 }

@@ -23,6 +23,11 @@ export interface Conditions {
 export interface Steering {
   category?: string;
   skinTone?: string;
+  /**
+   * Any model: above 0 and at most 1 (default 1). The latent's Gaussian part is scaled by it,
+   * so lower values give more typical, cleaner and less varied images.
+   */
+  truncation?: number;
 }
 
 /** An end of an interpolation. */

@@ -146,19 +146,20 @@ export class Generator {
   /**
    * `n` images (RGBA, `n * 64 * 64 * 4` bytes) for seeds `seed .. seed + n`. A conditional
    * model (`conditions` not null) can be steered: `{ category: "smileys", skinTone: "dark" }`.
+   * `truncation` (above 0, at most 1; default 1) trades variety for typical, cleaner images.
    */
-  sample(n, seed = 0, { category, skinTone } = {}) {
-    return call("sample", { key: this.key, n, seed, category: category || null, skinTone: skinTone || null });
+  sample(n, seed = 0, { category, skinTone, truncation } = {}) {
+    return call("sample", { key: this.key, n, seed, category: category || null, skinTone: skinTone || null, truncation: truncation ?? null });
   }
 
   /**
-   * `frames` images from `from` to `to`, each a seed, a latent vector, or (conditional model)
-   * `{ seed, category, skinTone }`, so a walk can go from one category or tone to another;
-   * "slerp" or "lerp".
+   * `frames` images from `from` to `to`, each a seed, a latent vector, or
+   * `{ seed, category, skinTone, truncation }` (as in `sample`), so a walk can go from one
+   * category or tone to another; "slerp" or "lerp".
    */
   interpolate(from, to, frames = 16, how = "slerp") {
     const latent = (x) =>
-      typeof x === "number" ? x : ArrayBuffer.isView(x) || Array.isArray(x) ? Array.from(x) : { seed: x.seed ?? 0, category: x.category || null, skinTone: x.skinTone || null };
+      typeof x === "number" ? x : ArrayBuffer.isView(x) || Array.isArray(x) ? Array.from(x) : { seed: x.seed ?? 0, category: x.category || null, skinTone: x.skinTone || null, truncation: x.truncation ?? null };
     return call("interpolate", { key: this.key, from: latent(from), to: latent(to), frames, how });
   }
 

@@ -286,14 +286,14 @@ const handlers = {
     weightsByKey.delete(key);
     (await m?.catch(() => null))?.free();
   },
-  async sample(_id, { key, n, seed, category, skinTone }) {
-    return (await model(key)).sample(n, seed, category ?? undefined, skinTone ?? undefined);
+  async sample(_id, { key, n, seed, category, skinTone, truncation }) {
+    return (await model(key)).sample(n, seed, category ?? undefined, skinTone ?? undefined, truncation ?? undefined);
   },
   async interpolate(_id, { key, from, to, frames, how }) {
     const m = await model(key);
-    // An end is a seed, a latent vector, or { seed, category, skinTone } (conditional GAN).
+    // An end is a seed, a latent vector, or { seed, category, skinTone, truncation }.
     const latent = (x) =>
-      typeof x === "number" ? m.latent(x) : Array.isArray(x) ? new Float32Array(x) : m.latent(x.seed, x.category ?? undefined, x.skinTone ?? undefined);
+      typeof x === "number" ? m.latent(x) : Array.isArray(x) ? new Float32Array(x) : m.latent(x.seed, x.category ?? undefined, x.skinTone ?? undefined, x.truncation ?? undefined);
     return m.interpolate(latent(from), latent(to), frames, how);
   },
   async invert(_id, { key, rgba, steps }) {

@@ -186,6 +186,23 @@ impl GanTrainer {
         )
     }
 
+    /// Changes the auxiliary classifier's loss weight of a resumed run (a discriminator
+    /// trained with one; 0 turns the loss off).
+    pub fn set_classifier_weight(&mut self, weight: f64) -> Result<()> {
+        if !(weight >= 0.0 && weight.is_finite()) {
+            return Err(Error::Config(format!(
+                "the classifier's weight must be a number of at least 0 (got {weight})"
+            )));
+        }
+        if weight > 0.0 && !self.discriminator.has_classifier() {
+            return Err(Error::Config(
+                "this run's discriminator has no auxiliary classifier to weight; start a new run with --aux-classifier".into(),
+            ));
+        }
+        self.config.classifier_weight = Some(weight);
+        Ok(())
+    }
+
     /// Continues training (fine-tuning) from a weights file with a `generator` part and, if
     /// present, a `discriminator` part (otherwise a fresh one).
     pub fn from_weights(

@@ -137,3 +137,121 @@ fn the_skin_tone_report_counts_what_it_is_given() {
     assert_eq!(table.lines().count(), 2 + TONES.len(), "{table}");
     assert!(table.contains("| dark |"), "{table}");
 }
+
+/// Truncation scales the Gaussian part of a seed's latent and nothing else: the condition code
+/// stays, 1 is the untruncated model, the image changes, provenance says so, and values
+/// outside (0, 1] are refused by name.
+#[test]
+fn truncation_scales_only_the_gaussian_part_of_the_latent() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let device = default_device();
+    let file = WeightsFile::read(&root.join("models/emoji-cgan")).unwrap();
+    let mut model = LatentModel::from_weights(&file, &device).unwrap();
+    let steering = model.steering(Some("smileys"), None).unwrap();
+    let k = model.noise_dim();
+    let plain = model.latent(7, steering).unwrap();
+    let image = read_f32_blocking(model.sample_steered(1, 7, steering).unwrap()).unwrap();
+    assert_eq!(model.describe_steering(steering), " (category smileys)");
+    model.set_truncation(0.5).unwrap();
+    let half = model.latent(7, steering).unwrap();
+    for (a, b) in plain[..k].iter().zip(&half[..k]) {
+        assert!((0.5 * a - b).abs() < 1e-6, "{a} {b}");
+    }
+    assert_eq!(plain[k..], half[k..], "the condition code changed");
+    let truncated = read_f32_blocking(model.sample_steered(1, 7, steering).unwrap()).unwrap();
+    assert_ne!(image, truncated);
+    assert_eq!(
+        model.describe_steering(steering),
+        " (category smileys, truncation 0.5)"
+    );
+    for bad in [0.0, -0.5, 1.5, f32::NAN] {
+        let err = model.set_truncation(bad).unwrap_err();
+        assert!(err.to_string().contains("truncation"), "{err}");
+    }
+    assert_eq!(model.truncation(), 0.5);
+    model.set_truncation(1.0).unwrap();
+    assert_eq!(model.latent(7, steering).unwrap(), plain);
+    // An unconditional model truncates too, by the same rule.
+    let gan = WeightsFile::read(&root.join("models/emoji-gan")).unwrap();
+    let mut gan = LatentModel::from_weights(&gan, &device).unwrap();
+    let z = gan.latent(3, Default::default()).unwrap();
+    gan.set_truncation(0.25).unwrap();
+    let zt = gan.latent(3, Default::default()).unwrap();
+    assert!(z.iter().zip(&zt).all(|(a, b)| (0.25 * a - b).abs() < 1e-6));
+    assert_eq!(
+        gan.describe_steering(Default::default()),
+        " (truncation 0.25)"
+    );
+}
+
+/// The steering table of the report: every category and tone has a row, samples and real
+/// images are counted as given, and no row classifies more than it counted.
+#[test]
+fn the_conditioning_report_counts_samples_and_real_images() {
+    use latentpad::data::Example;
+    use latentpad::image::decode;
+    use latentpad::model::Classifier;
+    use latentpad::report::{Conditioning, conditioning};
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let device = default_device();
+    let classifier = |name: &str| -> Classifier {
+        let file = WeightsFile::read(&root.join("models").join(name)).unwrap();
+        let ModelConfig::Classifier(c) = &file.config else {
+            panic!("{name} is not a classifier")
+        };
+        file.load("classifier", c.init(&device)).unwrap()
+    };
+    let file = WeightsFile::read(&root.join("models/emoji-cgan")).unwrap();
+    let model = LatentModel::from_weights(&file, &device).unwrap();
+    let image = |f: &str| {
+        decode(
+            &std::fs::read(root.join("tests/fixtures/good").join(f)).unwrap(),
+            f,
+        )
+        .unwrap()
+    };
+    // Two flags (category 3) and a dark-toned person (category 6, tone class 5).
+    let example = |f: &str, category, skin_tone| Example {
+        image: image(f),
+        name: f.into(),
+        short_name: String::new(),
+        category,
+        skin_tone,
+        has_skin_tones: skin_tone.is_some(),
+    };
+    let held_out = vec![
+        example("rgba.png", 3, None),
+        example("photo.jpg", 3, None),
+        example("palette.png", 6, Some(5)),
+    ];
+    let report = pollster::block_on(conditioning(
+        &model,
+        &classifier("emoji-classifier"),
+        6,
+        &classifier("skin-tone-classifier"),
+        &held_out,
+        4,
+        9,
+    ))
+    .unwrap();
+    assert_eq!(report.categories.len(), 10);
+    assert_eq!(report.tones.len(), 6);
+    let real: Vec<usize> = report.categories.iter().map(|r| r.real).collect();
+    assert_eq!(real, [0, 0, 0, 2, 0, 0, 1, 0, 0, 0]);
+    assert_eq!(report.tones.iter().map(|r| r.real).sum::<usize>(), 1);
+    assert_eq!(report.tones[5].real, 1, "{:?}", report.tones);
+    for r in report.categories.iter().chain(&report.tones) {
+        assert_eq!(r.samples, 4);
+        assert!(
+            r.classified <= r.samples && r.real_classified <= r.real,
+            "{r:?}"
+        );
+    }
+    let (generated, real) = Conditioning::overall(&report.categories);
+    assert!((0.0..=1.0).contains(&generated));
+    assert!(real.is_some_and(|r| (0.0..=1.0).contains(&r)));
+    let table = report.to_markdown();
+    assert_eq!(table.lines().count(), 2 + 10 + 6 + 2, "{table}");
+    assert!(table.contains("| activities | 4 |"), "{table}");
+}

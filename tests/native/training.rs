@@ -388,12 +388,27 @@ fn the_auxiliary_classifier_adds_its_loss_and_survives_checkpoints_and_export() 
     let dir = std::env::temp_dir().join(format!("latentpad-aux-{}", std::process::id()));
     trainer.save_checkpoint(&dir).unwrap();
     let mut resumed = GanTrainer::load_checkpoint(&dir, &device).unwrap();
+    // Resumed at another weight (`train --aux-classifier` on a checkpoint), the same step's
+    // loss changes by the weight's change times the head's cross-entropy.
+    let mut reweighted = GanTrainer::load_checkpoint(&dir, &device).unwrap();
+    reweighted.set_classifier_weight(1.5).unwrap();
+    let mut unweighted = GanTrainer::load_checkpoint(&dir, &device).unwrap();
+    unweighted.set_classifier_weight(0.0).unwrap();
+    assert!(unweighted.set_classifier_weight(f64::NAN).is_err());
     let a = pollster::block_on(trainer.step_labelled(&batch, Some(&labels))).unwrap();
     let b = pollster::block_on(resumed.step_labelled(&batch, Some(&labels))).unwrap();
+    let heavier = pollster::block_on(reweighted.step_labelled(&batch, Some(&labels))).unwrap();
+    let none = pollster::block_on(unweighted.step_labelled(&batch, Some(&labels))).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(
         (a.discriminator - b.discriminator).abs() < 1e-4,
         "{a:?} vs {b:?}"
+    );
+    let head = (b.discriminator - none.discriminator) / 0.5;
+    assert!(head > 0.0, "{b:?} vs {none:?}");
+    assert!(
+        (heavier.discriminator - none.discriminator - 1.5 * head).abs() < 1e-3,
+        "{none:?}, {b:?}, {heavier:?}"
     );
     // The exported weights record the head; training on from them keeps it.
     let file = trainer.export("tiny-aux").unwrap();
@@ -414,9 +429,12 @@ fn the_auxiliary_classifier_adds_its_loss_and_survives_checkpoints_and_export() 
         panic!("not a GAN");
     };
     assert_eq!(grown.discriminator.classifier, Some(true));
-    // An unconditional GAN has nothing to classify.
+    // An unconditional GAN has nothing to classify, nor a run trained without the head.
     let err = GanTrainer::new(tiny_gan(), config(1.0), &device);
     assert!(err.is_err_and(|e| e.to_string().contains("needs a conditional GAN")));
+    let mut headless = GanTrainer::new(tiny_gan(), config(0.0), &device).unwrap();
+    let err = headless.set_classifier_weight(1.0).unwrap_err();
+    assert!(err.to_string().contains("no auxiliary classifier"), "{err}");
     let err = GanTrainer::new(model, config(-1.0), &device);
     assert!(err.is_err_and(|e| e.to_string().contains("at least 0")));
 }

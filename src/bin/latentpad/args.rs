@@ -93,6 +93,10 @@ pub(crate) enum Command {
         /// of people (`skin-tone`), the same seeds in every row.
         #[arg(long, value_enum, conflicts_with_all = ["category", "skin_tone"])]
         by: Option<By>,
+        /// Truncation psi in (0, 1]: the latents' Gaussian part times psi (below 1: more
+        /// typical images, less variety; 1: none).
+        #[arg(long, default_value_t = 1.0)]
+        truncation: f32,
         /// Output PNG.
         #[arg(long)]
         out: PathBuf,
@@ -126,6 +130,10 @@ pub(crate) enum Command {
         /// Conditional GAN: the end's skin tone (default: the start's).
         #[arg(long)]
         to_skin_tone: Option<String>,
+        /// Truncation psi in (0, 1]: the latents' Gaussian part times psi (below 1: more
+        /// typical images, less variety; 1: none).
+        #[arg(long, default_value_t = 1.0)]
+        truncation: f32,
         /// Output PNG.
         #[arg(long)]
         out: PathBuf,
@@ -195,6 +203,10 @@ pub(crate) enum Command {
         /// Also score real training images against the held-out set (the floor).
         #[arg(long)]
         floor: bool,
+        /// Truncation psi in (0, 1]: the latents' Gaussian part times psi (below 1: more
+        /// typical images, less variety; 1: none).
+        #[arg(long, default_value_t = 1.0)]
+        truncation: f32,
     },
     /// Compare the skin tones of a model's generated people emoji with the training data's.
     Report {
@@ -204,6 +216,10 @@ pub(crate) enum Command {
         /// Emoji-category classifier (finds the people among the samples).
         #[arg(long, default_value = "models/emoji-classifier")]
         classifier: PathBuf,
+        /// Category classifier that judges the steering of a conditional GAN (`train
+        /// classifier --both-styles`).
+        #[arg(long, default_value = "models/category-classifier")]
+        steering_classifier: PathBuf,
         /// Skin-tone classifier (`train classifier --target skin-tone`).
         #[arg(long, default_value = "models/skin-tone-classifier")]
         tone_classifier: PathBuf,
@@ -213,6 +229,10 @@ pub(crate) enum Command {
         /// Images to generate.
         #[arg(long, default_value_t = 4096)]
         n: usize,
+        /// Truncation psi in (0, 1]: the latents' Gaussian part times psi (below 1: more
+        /// typical images, less variety; 1: none).
+        #[arg(long, default_value_t = 1.0)]
+        truncation: f32,
     },
 }
 
@@ -287,9 +307,9 @@ pub(crate) struct TrainArgs {
     pub(crate) hinge: bool,
     /// Conditional GAN: weight of an auxiliary classifier's loss (AC-GAN): the discriminator
     /// also learns to tell an image's category and tone, the generator to draw what it tells
-    /// as asked (0: off).
-    #[arg(long, default_value_t = 0.0)]
-    pub(crate) aux_classifier: f64,
+    /// as asked (0: off, the default). Given when a run resumes, it changes the run's weight.
+    #[arg(long)]
+    pub(crate) aux_classifier: Option<f64>,
     /// With `--aux-classifier`: weight each image's category term by the inverse of the
     /// category's share of the data (at most 10x), so rare categories count as much.
     #[arg(long)]
@@ -315,6 +335,10 @@ pub(crate) struct TrainArgs {
     /// Classifier: what it learns to tell apart.
     #[arg(long, value_enum, default_value_t = Target::Category)]
     pub(crate) target: Target,
+    /// Classifier, `--target category`: train on Twemoji's images of the training emoji too
+    /// (a classifier that knows categories beyond one style; `report --steering-classifier`).
+    #[arg(long)]
+    pub(crate) both_styles: bool,
     /// GAN: condition on the emoji category and skin tone (the steering of `sample`).
     #[arg(long)]
     pub(crate) conditional: bool,

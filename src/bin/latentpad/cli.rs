@@ -91,12 +91,14 @@ pub fn main() -> Result<()> {
             category,
             skin_tone,
             by,
+            truncation,
             out,
         } => {
             if n == 0 || n > MAX_GRID {
                 bail!("--n must be between 1 and {MAX_GRID}");
             }
-            let (model, meta) = load_model(&model)?;
+            let (mut model, meta) = load_model(&model)?;
+            model.set_truncation(truncation)?;
             if let Some(by) = by {
                 return sample_by(&model, &meta, by, n, seed, &out);
             }
@@ -119,9 +121,11 @@ pub fn main() -> Result<()> {
             skin_tone,
             to_category,
             to_skin_tone,
+            truncation,
             out,
         } => {
-            let (model, meta) = load_model(&model)?;
+            let (mut model, meta) = load_model(&model)?;
+            model.set_truncation(truncation)?;
             let how = match path {
                 Path_::Lerp => Interpolation::Lerp,
                 Path_::Slerp => Interpolation::Slerp,
@@ -187,14 +191,23 @@ pub fn main() -> Result<()> {
             classifier,
             data_dir,
             floor,
-        } => evaluate(&model, &classifier, &data_dir, floor)?,
+            truncation,
+        } => evaluate(&model, &classifier, &data_dir, floor, truncation)?,
         Command::Report {
             model,
             classifier,
+            steering_classifier,
             tone_classifier,
             data_dir,
             n,
-        } => report(&model, &classifier, &tone_classifier, &data_dir, n)?,
+            truncation,
+        } => report(
+            &model,
+            [&classifier, &steering_classifier, &tone_classifier],
+            &data_dir,
+            n,
+            truncation,
+        )?,
     }
     Ok(())
 }
@@ -243,8 +256,9 @@ fn sample_by(
     }
     let names: Vec<&str> = steerings.iter().map(|(name, _)| name.as_str()).collect();
     let latent = format!(
-        "seeds {seed} to {} in rows by {}: {}",
+        "seeds {seed} to {}{} in rows by {}: {}",
         seed + n as u64 - 1,
+        model.describe_steering(Default::default()),
         if by == By::Category {
             "category"
         } else {
@@ -452,7 +466,14 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     let resume = checkpoint::recover(&args.checkpoint)?;
     let mut trainer = match (args.kind, resume) {
-        (Kind::Gan, true) => Trainer::Gan(GanTrainer::load_checkpoint(&args.checkpoint, &device)?),
+        (Kind::Gan, true) => {
+            let mut trainer = GanTrainer::load_checkpoint(&args.checkpoint, &device)?;
+            if let Some(weight) = args.aux_classifier {
+                trainer.set_classifier_weight(weight)?;
+                println!("resuming with the auxiliary classifier's weight at {weight}");
+            }
+            Trainer::Gan(trainer)
+        }
         (Kind::Gan, false) => {
             let config = GanTrainConfig::new()
                 .with_batch_size(args.batch_size)
@@ -460,7 +481,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_discriminator_lr_scale(args.d_lr_scale)
                 .with_learning_rate(args.lr.unwrap_or(2e-4))
                 .with_hinge(Some(args.hinge))
-                .with_classifier_weight(Some(args.aux_classifier))
+                .with_classifier_weight(Some(args.aux_classifier.unwrap_or(0.0)))
                 .with_balance_classes(Some(args.balance_classes))
                 .with_class_sampling(Some(args.class_sampling))
                 .with_seed(args.seed)
@@ -588,7 +609,30 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
             .filter_map(|e| labelled(e).map(|l| (&e.image, l)))
             .collect()
     }
-    let (train, held_out) = (pick(&data.train, labelled), pick(&data.held_out, labelled));
+    let (mut train, held_out) = (pick(&data.train, labelled), pick(&data.held_out, labelled));
+    let twemoji;
+    let name = if args.both_styles {
+        if args.target != Target::Category {
+            bail!("--both-styles trains a category classifier (--target category)");
+        }
+        twemoji = load_fetched(&args.data_dir, EmojiStyle::Twemoji)?;
+        // Twemoji's own category list, mapped to Noto's by name; the held-out emoji of
+        // both styles are the same code points, so none of them is trained on.
+        let to_noto: Vec<Option<usize>> = twemoji
+            .categories
+            .iter()
+            .map(|c| data.categories.iter().position(|n| n == c))
+            .collect();
+        train.extend(
+            twemoji
+                .train
+                .iter()
+                .filter_map(|e| to_noto[e.category].map(|c| (&e.image, c))),
+        );
+        "category-classifier"
+    } else {
+        name
+    };
     fit_classifier(
         args,
         device,
@@ -639,12 +683,14 @@ fn fit_classifier(
     Ok(())
 }
 
+/// The skin-tone report, and a conditional GAN's steering; `classifiers` are the category
+/// classifier that finds people, the one that judges steering, and the skin-tone one.
 fn report(
     model_path: &Path,
-    classifier: &Path,
-    tone_classifier: &Path,
+    [classifier, steering_classifier, tone_classifier]: [&Path; 3],
     data_dir: &Path,
     n: usize,
+    truncation: f32,
 ) -> Result<()> {
     let device = device();
     let category = load_classifier(classifier, &device)?;
@@ -655,7 +701,8 @@ fn report(
         .iter()
         .position(|c| c == PEOPLE)
         .with_context(|| format!("the emoji data has no {PEOPLE:?} category"))?;
-    let (model, meta) = load_model(model_path)?;
+    let (mut model, meta) = load_model(model_path)?;
+    model.set_truncation(truncation)?;
     // Seeds far from the grids' and eval's: the report is reproducible.
     let report = pollster::block_on(skin_tone_report(
         &model,
@@ -673,17 +720,21 @@ fn report(
     print!("{}", report.to_markdown());
     if model.conditions().is_some() {
         let per_condition = 64;
+        let judge = load_classifier(steering_classifier, &device)?;
         let steered = pollster::block_on(latentpad::report::conditioning(
             &model,
-            &category,
+            &judge,
             people,
             &tone,
+            &data.held_out,
             per_condition,
             3_000_000,
         ))?;
         println!(
-            "\nConditioning: {per_condition} samples asked for each category (category classifier) \
-             and for people in each skin tone (skin-tone classifier)\n"
+            "\nConditioning: {per_condition} samples asked for each category (judged by {}) \
+             and for people in each skin tone (skin-tone classifier), beside the held-out real \
+             images of each, classified by the same classifiers (their ceiling)\n",
+            steering_classifier.display()
         );
         print!("{}", steered.to_markdown());
     }
@@ -727,14 +778,21 @@ fn load_classifier(path: &Path, device: &burn::tensor::Device) -> Result<Classif
     Ok(file.load("classifier", config.init(device))?)
 }
 
-fn evaluate(model_path: &Path, classifier: &Path, data_dir: &Path, floor: bool) -> Result<()> {
+fn evaluate(
+    model_path: &Path,
+    classifier: &Path,
+    data_dir: &Path,
+    floor: bool,
+    truncation: f32,
+) -> Result<()> {
     let device = device();
     let classifier = load_classifier(classifier, &device)?;
     let data = data::load_emoji(&data::emoji_dir(data_dir))?;
     let held: Vec<&Rgb64> = data.held_out.iter().map(|e| &e.image).collect();
     let real = pollster::block_on(eval::features_of_images(&classifier, &held, &device))?;
     let n = held.len();
-    let (model, _) = load_model(model_path)?;
+    let (mut model, _) = load_model(model_path)?;
+    model.set_truncation(truncation)?;
     // Fixed seeds far from the ones shown in grids: the score is reproducible.
     let generated =
         pollster::block_on(eval::features_of_samples(&classifier, &model, n, 1_000_000))?;
