@@ -19,7 +19,7 @@ use crate::eval::{self, Scores};
 use crate::image::{self, Provenance, Rgb64};
 use crate::latent::SplitMix64;
 use crate::model::{Classifier, LatentModel};
-use crate::train::finetune::{FineTuning, PRIOR_SPREAD};
+use crate::train::finetune::{FineTuning, PRIOR_SPREAD, Tweaks};
 use crate::weights::WeightsFile;
 use crate::{Error, Result};
 
@@ -138,6 +138,11 @@ pub struct Recipe {
     /// Pivotal tuning's weight after the prior's inversion (0: none; `None`: the page's,
     /// [`default_pivot_weight`] of the uploads).
     pub pivot_weight: Option<f64>,
+    /// The truncation its samples are drawn with (1: none; see
+    /// [`LatentModel::set_truncation`]).
+    pub truncation: f32,
+    /// Settings other than the page's ([`FineTuning::tweak`]).
+    pub tweaks: Tweaks,
 }
 
 impl std::str::FromStr for Recipe {
@@ -146,16 +151,40 @@ impl std::str::FromStr for Recipe {
     /// `prior` / `prior-N` (the quick mode's latent prior from N inversion steps, 50 by
     /// default, then the default recipe's steps; the page's quick mode), `prior-narrow` (its
     /// spread 0.5 instead of 0.75), `pivotal` (`prior`, then pivotal tuning on the inverted
-    /// uploads), `pivotal-W` (the same with the pivots' weight W, above 0 and at most 1000).
-    fn from_str(s: &str) -> Result<Self> {
+    /// uploads), `pivotal-W` (the same with the pivots' weight W, above 0 and at most 1000);
+    /// any of them followed by changes to the page's settings, `+noaug` (no DiffAugment),
+    /// `+lr=X` (learning rate), `+ema=X` (EMA decay), and by `@PSI` to draw its samples at
+    /// truncation PSI (`pivotal+noaug@0.7`).
+    fn from_str(name: &str) -> Result<Self> {
         let unknown = || {
             Error::Config(format!(
-                "unknown recipe {s:?}: default, freeze-0 to freeze-4, prior, prior-narrow, \
-                 prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000)"
+                "unknown recipe {name:?}: default, freeze-0 to freeze-4, prior, prior-narrow, \
+                 prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000), each \
+                 optionally followed by +noaug, +lr=X, +ema=X (X above 0, below 1) and @PSI (a \
+                 truncation above 0, at most 1)"
             ))
         };
+        let (s, truncation) = match name.split_once('@') {
+            Some((s, psi)) => {
+                let psi = psi.parse::<f32>().ok().filter(|&p| p > 0.0 && p <= 1.0);
+                (s, psi.ok_or_else(unknown)?)
+            }
+            None => (name, 1.0),
+        };
+        let mut parts = s.split('+');
+        let s = parts.next().unwrap_or_default();
+        let mut tweaks = Tweaks::default();
+        for part in parts {
+            let fraction = |x: &str| x.parse::<f64>().ok().filter(|&x| x > 0.0 && x < 1.0);
+            match part.split_once('=') {
+                None if part == "noaug" => tweaks.augment = false,
+                Some(("lr", x)) => tweaks.learning_rate = Some(fraction(x).ok_or_else(unknown)?),
+                Some(("ema", x)) => tweaks.ema_decay = Some(fraction(x).ok_or_else(unknown)?),
+                _ => return Err(unknown()),
+            }
+        }
         let recipe = |freeze: usize, prior_steps: usize, pivot_weight: Option<f64>| Recipe {
-            name: s.to_string(),
+            name: name.to_string(),
             batch_size: 16,
             freeze_discriminator_layers: freeze,
             prior_steps,
@@ -165,6 +194,8 @@ impl std::str::FromStr for Recipe {
                 PRIOR_SPREAD
             },
             pivot_weight,
+            truncation,
+            tweaks,
         };
         match s {
             "default" => Ok(recipe(2, 0, Some(0.0))),
@@ -306,6 +337,7 @@ pub fn run(
         recipe.freeze_discriminator_layers,
         device,
     )?;
+    session.tweak(recipe.tweaks)?;
     let mut seconds = 0.0;
     if recipe.prior_steps > 0 {
         let started = Instant::now();
@@ -322,7 +354,8 @@ pub fn run(
             pollster::block_on(session.step())?;
         }
         seconds += started.elapsed().as_secs_f64();
-        let model = session.latent_model();
+        let mut model = session.latent_model();
+        model.set_truncation(recipe.truncation)?;
         let (generated, samples) = samples(classifier, &model, MIN_SAMPLES.max(held.len()))?;
         let sample_refs: Vec<&Rgb64> = samples.iter().collect();
         let row = Row {
@@ -338,7 +371,10 @@ pub fn run(
             let provenance = Provenance {
                 model: format!("{} fine-tuned on {}", base.meta.name, set.name),
                 fine_tuned: target > 0,
-                latent: "seeds 0 to 63".into(),
+                latent: format!(
+                    "seeds 0 to 63{}",
+                    model.describe_steering(Default::default())
+                ),
             };
             let path = dir.join(format!("{}-{}-{target}.png", set.name, recipe.name));
             let png = image::grid_png(model.sample(64, 0)?, 64, 8, &provenance)?;
@@ -418,6 +454,28 @@ mod tests {
         for bad in ["pivotal-0", "pivotal-x", "pivotal-1e9"] {
             let e = bad.parse::<Recipe>().unwrap_err().to_string();
             assert!(e.contains("pivotal-W"), "{bad}: {e}");
+        }
+        let t: Recipe = "pivotal-2.5@0.7".parse().unwrap();
+        assert_eq!(
+            (t.pivot_weight, t.truncation, t.name.as_str()),
+            (Some(2.5), 0.7, "pivotal-2.5@0.7")
+        );
+        assert_eq!(p.truncation, 1.0);
+        assert_eq!(p.tweaks, Tweaks::default());
+        let n: Recipe = "pivotal+noaug+lr=1e-4+ema=0.9@0.8".parse().unwrap();
+        let want = Tweaks {
+            augment: false,
+            learning_rate: Some(1e-4),
+            ema_decay: Some(0.9),
+        };
+        assert_eq!((n.tweaks, n.truncation, n.pivot_weight), (want, 0.8, None));
+        for bad in ["pivotal+aug", "pivotal+lr=2", "pivotal+ema=", "pivotal+"] {
+            let e = bad.parse::<Recipe>().unwrap_err().to_string();
+            assert!(e.contains("+noaug"), "{bad}: {e}");
+        }
+        for bad in ["pivotal@0", "pivotal@1.5", "pivotal@", "frogs@0.5"] {
+            let e = bad.parse::<Recipe>().unwrap_err().to_string();
+            assert!(e.contains("@PSI"), "{bad}: {e}");
         }
         assert!(
             "frogs"

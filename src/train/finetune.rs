@@ -47,6 +47,29 @@ struct Start {
     batch_size: usize,
     freeze_discriminator_layers: usize,
     device: Device,
+    tweaks: Tweaks,
+}
+
+/// A GAN fine-tuning's settings other than the defaults of [`Trainer::fine_tune`], for the
+/// benchmark's recipes ([`FineTuning::tweak`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tweaks {
+    /// DiffAugment on the discriminator's inputs (the default) or none.
+    pub augment: bool,
+    /// The generator's and discriminator's Adam step size (`None`: the default, 2e-4).
+    pub learning_rate: Option<f64>,
+    /// The EMA generator's decay (`None`: the default, 0.99, warmed up over the first steps).
+    pub ema_decay: Option<f64>,
+}
+
+impl Default for Tweaks {
+    fn default() -> Self {
+        Self {
+            augment: true,
+            learning_rate: None,
+            ema_decay: None,
+        }
+    }
 }
 
 /// Fine-tuning of one model on one set of images.
@@ -85,6 +108,7 @@ impl FineTuning {
             freeze_discriminator_layers,
             device: device.clone(),
             file,
+            tweaks: Tweaks::default(),
         };
         Ok(Self {
             trainer: Self::trainer(&start)?,
@@ -99,12 +123,48 @@ impl FineTuning {
     }
 
     fn trainer(start: &Start) -> Result<Trainer> {
-        Trainer::fine_tune(
+        let mut trainer = Trainer::fine_tune(
             &start.file,
             start.batch_size,
             start.freeze_discriminator_layers,
             &start.device,
-        )
+        )?;
+        if let Trainer::Gan(gan) = &mut trainer {
+            let Tweaks {
+                augment,
+                learning_rate,
+                ema_decay,
+            } = start.tweaks;
+            if !augment {
+                gan.config.augment = crate::train::augment::AugmentConfig::none();
+            }
+            if let Some(lr) = learning_rate {
+                gan.config.learning_rate = lr;
+            }
+            if let Some(decay) = ema_decay {
+                gan.config.ema_decay = decay;
+            }
+        }
+        Ok(trainer)
+    }
+
+    /// Fine-tunes a GAN with `tweaks` instead of the defaults; only before the first step,
+    /// and before the quick mode (it starts the trainer again).
+    pub fn tweak(&mut self, tweaks: Tweaks) -> Result<()> {
+        if self.steps() > 0 {
+            return Err(Error::Config(
+                "a fine-tuning's settings change only before its first step".into(),
+            ));
+        }
+        let bad = |x: Option<f64>, hi: f64| x.is_some_and(|x| !(x > 0.0 && x < hi));
+        if bad(tweaks.learning_rate, 1.0) || bad(tweaks.ema_decay, 1.0) {
+            return Err(Error::Config(format!(
+                "the learning rate and EMA decay must be above 0 and below 1: {tweaks:?}"
+            )));
+        }
+        self.start.tweaks = tweaks;
+        self.trainer = Self::trainer(&self.start)?;
+        Ok(())
     }
 
     /// Back to the pretrained weights it started from (step 0, same images, same batches, no

@@ -710,6 +710,45 @@ fn fine_tuning_session_steps_resets_and_exports() {
     assert!(matches!(none, Err(latentpad::Error::NoImages(_))));
 }
 
+/// The benchmark's recipe tweaks: each changes what one step does, they survive a reset, and
+/// they are refused once steps were taken or out of range.
+#[test]
+fn fine_tuning_tweaks_change_the_step_and_only_before_it() {
+    use latentpad::train::finetune::Tweaks;
+    let device = default_device();
+    let one_step = |tweaks: Tweaks| {
+        let (_, mut session) = disc_session(&device);
+        session.tweak(tweaks).unwrap();
+        pollster::block_on(session.step()).unwrap();
+        let after = preview(&session);
+        session.reset().unwrap();
+        pollster::block_on(session.step()).unwrap();
+        assert_eq!(preview(&session), after, "{tweaks:?} lost by reset");
+        (session, after)
+    };
+    let (mut session, plain) = one_step(Tweaks::default());
+    let (_, no_augment) = one_step(Tweaks {
+        augment: false,
+        ..Tweaks::default()
+    });
+    let (_, slower) = one_step(Tweaks {
+        learning_rate: Some(1e-5),
+        ..Tweaks::default()
+    });
+    assert_ne!(plain, no_augment);
+    assert_ne!(plain, slower);
+    let err = session.tweak(Tweaks::default()).unwrap_err();
+    assert!(err.to_string().contains("before its first step"), "{err}");
+    let (_, mut fresh) = disc_session(&device);
+    for bad in [Some(0.0), Some(1.0), Some(f64::NAN)] {
+        let tweaks = Tweaks {
+            ema_decay: bad,
+            ..Tweaks::default()
+        };
+        assert!(fresh.tweak(tweaks).is_err(), "{bad:?}");
+    }
+}
+
 #[test]
 fn the_quick_mode_moves_samples_to_the_uploads_latents_and_survives_export() {
     let device = default_device();
