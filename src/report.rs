@@ -176,7 +176,8 @@ pub async fn skin_tone_report(
 /// How well a conditional GAN follows its steering: for each category, the share of samples
 /// asked for it that the category classifier puts in it; for each skin tone, the share of
 /// people asked for it that the skin-tone classifier calls that tone. Beside each, the same
-/// share for real held-out images with that label: the classifiers' own ceiling.
+/// share for real images with that label: the training images (what a generator that draws
+/// its training data would score) and the held-out ones (how far the classifier generalises).
 #[derive(Debug, Clone)]
 pub struct Conditioning {
     /// One row per category.
@@ -194,57 +195,64 @@ pub struct ConditionRow {
     pub samples: usize,
     /// Of those, classified as asked.
     pub classified: usize,
-    /// Real held-out images with this label.
-    pub real: usize,
-    /// Of those, classified as their label.
-    pub real_classified: usize,
+    /// Real training images with this label, and how many of them are classified so.
+    pub train: (usize, usize),
+    /// Real held-out images with this label, and how many of them are classified so.
+    pub held_out: (usize, usize),
 }
 
 impl Conditioning {
-    /// Share of all samples of `rows` classified as asked, and the same share of the real
-    /// images (`None` without any).
-    pub fn overall(rows: &[ConditionRow]) -> (f64, Option<f64>) {
-        let sum = |f: fn(&ConditionRow) -> usize| rows.iter().map(f).sum::<usize>();
-        let real = sum(|r| r.real);
-        (
-            sum(|r| r.classified) as f64 / sum(|r| r.samples).max(1) as f64,
-            (real > 0).then(|| sum(|r| r.real_classified) as f64 / real as f64),
-        )
+    /// The share classified as asked over `rows`, of the samples, the training images and the
+    /// held-out images, each row weighted equally (the samples are the same number per row;
+    /// the real images are not, and the people would swamp the rest), over the rows with any.
+    pub fn overall(rows: &[ConditionRow]) -> [Option<f64>; 3] {
+        let mean = |pairs: Vec<(usize, usize)>| {
+            let shares: Vec<f64> = pairs
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, ok)| *ok as f64 / *n as f64)
+                .collect();
+            (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64)
+        };
+        [
+            mean(rows.iter().map(|r| (r.samples, r.classified)).collect()),
+            mean(rows.iter().map(|r| r.train).collect()),
+            mean(rows.iter().map(|r| r.held_out).collect()),
+        ]
     }
 
     /// The two tables as Markdown.
     pub fn to_markdown(&self) -> String {
-        let share = |ok: usize, n: usize| {
+        let share = |(n, ok): (usize, usize)| {
             if n == 0 {
                 "-".to_string()
             } else {
-                format!("{:.1}%", 100.0 * ok as f64 / n as f64)
+                format!("{:.1}% of {n}", 100.0 * ok as f64 / n as f64)
             }
         };
+        let percent = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.1}%", 100.0 * x));
         let mut out = String::from(
-            "| asked for | samples | classified as asked | real held-out images | classified as labelled |\n|---|---|---|---|---|\n",
+            "| asked for | samples classified as asked | training images classified as labelled | held-out images classified as labelled |\n|---|---|---|---|\n",
         );
         for r in self.categories.iter().chain(&self.tones) {
             out += &format!(
-                "| {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} |\n",
                 r.name,
-                r.samples,
-                share(r.classified, r.samples),
-                r.real,
-                share(r.real_classified, r.real)
+                share((r.samples, r.classified)),
+                share(r.train),
+                share(r.held_out)
             );
         }
         for (what, rows) in [
-            ("all categories", &self.categories),
-            ("all tones (people)", &self.tones),
+            ("all categories (mean of rows)", &self.categories),
+            ("all tones (mean of rows)", &self.tones),
         ] {
-            let (generated, real) = Self::overall(rows);
+            let [generated, train, held_out] = Self::overall(rows);
             out += &format!(
-                "| {what} | {} | {:.1}% | {} | {} |\n",
-                rows.iter().map(|r| r.samples).sum::<usize>(),
-                100.0 * generated,
-                rows.iter().map(|r| r.real).sum::<usize>(),
-                real.map_or("-".into(), |r| format!("{:.1}%", 100.0 * r)),
+                "| {what} | {} | {} | {} |\n",
+                percent(generated),
+                percent(train),
+                percent(held_out)
             );
         }
         out
@@ -277,14 +285,14 @@ async fn classified_as_labelled(
 }
 
 /// [`Conditioning`] from `n` samples per condition (seeds from `seed`) and the labelled
-/// real images `held_out`. `people` is the category index whose emoji come in tones; tones
-/// are asked for in it.
+/// real images `[train, held_out]`. `people` is the category index whose emoji come in tones;
+/// tones are asked for in it.
 pub async fn conditioning(
     model: &LatentModel,
     category: &Classifier,
     people: usize,
     tone: &Classifier,
-    held_out: &[Example],
+    [train, held_out]: [&[Example]; 2],
     n: usize,
     seed: u64,
 ) -> Result<Conditioning> {
@@ -298,14 +306,11 @@ pub async fn conditioning(
     };
     let names = conditions.category_names();
     let device = model.device();
-    let real = classified_as_labelled(
-        category,
-        held_out,
-        |e| Some(e.category),
-        names.len(),
-        device,
-    )
-    .await?;
+    let category_of = |e: &Example| Some(e.category);
+    let real = [
+        classified_as_labelled(category, train, category_of, names.len(), device).await?,
+        classified_as_labelled(category, held_out, category_of, names.len(), device).await?,
+    ];
     for (c, name) in names.iter().enumerate() {
         let steering = Steering {
             category: Some(c),
@@ -316,19 +321,16 @@ pub async fn conditioning(
             name: name.clone(),
             samples: n,
             classified: predicted.iter().filter(|&&p| p == c).count(),
-            real: real[c].0,
-            real_classified: real[c].1,
+            train: real[0][c],
+            held_out: real[1][c],
         });
     }
     // The tone classifier's class 0 is yellow, condition tone 1.
-    let real = classified_as_labelled(
-        tone,
-        held_out,
-        |e| tone_label(e).filter(|_| e.category == people),
-        TONES.len(),
-        device,
-    )
-    .await?;
+    let tone_of = |e: &Example| tone_label(e).filter(|_| e.category == people);
+    let real = [
+        classified_as_labelled(tone, train, tone_of, TONES.len(), device).await?,
+        classified_as_labelled(tone, held_out, tone_of, TONES.len(), device).await?,
+    ];
     for t in 1..crate::model::TONES.len() {
         let steering = Steering {
             category: Some(people),
@@ -339,8 +341,8 @@ pub async fn conditioning(
             name: crate::model::TONES[t].to_string(),
             samples: n,
             classified: predicted.iter().filter(|&&p| p + 1 == t).count(),
-            real: real[t - 1].0,
-            real_classified: real[t - 1].1,
+            train: real[0][t - 1],
+            held_out: real[1][t - 1],
         });
     }
     Ok(report)

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use super::{Conditions, Encoder, Generator, ModelConfig, Steering};
+use super::{Conditions, Discriminator, Encoder, Generator, ModelConfig, Steering};
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
 use crate::latent::{self, Interpolation};
@@ -22,7 +22,13 @@ pub struct LatentModel {
     pub encoder: Option<Encoder>,
     device: Device,
     truncation: f32,
+    /// The GAN's discriminator, when best-of-k sampling asked for it.
+    critic: Option<Discriminator>,
+    best_of: usize,
 }
+
+/// Most candidates [`LatentModel::set_best_of`] draws per image.
+pub const MAX_BEST_OF: usize = 16;
 
 impl LatentModel {
     /// Wraps trained networks (put in inference mode here).
@@ -38,6 +44,8 @@ impl LatentModel {
             encoder: encoder.map(|e| e.valid()),
             device: device.clone(),
             truncation: 1.0,
+            critic: None,
+            best_of: 1,
         }
     }
 
@@ -96,6 +104,46 @@ impl LatentModel {
             )));
         }
         self.truncation = psi;
+        Ok(())
+    }
+
+    /// Best-of-`k` sampling (discriminator rejection sampling in its simplest form, after
+    /// Azadi et al. 2019): each image's seed draws `k` candidate latents (the first is the
+    /// seed's own latent, so `k = 1` is plain sampling), and the one the GAN's discriminator
+    /// (`critic`, from [`Self::load_critic`]) scores highest is kept: its realness logit plus,
+    /// with an auxiliary classifier, the log-probability of the image's condition.
+    pub fn set_best_of(&mut self, k: usize) -> Result<()> {
+        if k == 0 || k > MAX_BEST_OF {
+            return Err(Error::Config(format!(
+                "best-of takes 1 to {MAX_BEST_OF} candidates per image, not {k}"
+            )));
+        }
+        if k > 1 && self.critic.is_none() {
+            return Err(Error::Config(
+                "best-of sampling needs the GAN's discriminator (load_critic)".into(),
+            ));
+        }
+        self.best_of = k;
+        Ok(())
+    }
+
+    /// The discriminator of the GAN in `file` (this model's), which [`Self::set_best_of`]
+    /// uses to pick among candidates.
+    pub fn load_critic(&mut self, file: &WeightsFile) -> Result<()> {
+        let ModelConfig::Gan(c) = &file.config else {
+            return Err(Error::Config(format!(
+                "{}: only a GAN has a discriminator to pick its samples",
+                file.source_name
+            )));
+        };
+        if !file.has("discriminator") {
+            return Err(Error::Config(format!(
+                "{}: no discriminator part (best-of sampling needs it)",
+                file.source_name
+            )));
+        }
+        let critic = file.load("discriminator", c.discriminator.init(&self.device))?;
+        self.critic = Some(critic.valid());
         Ok(())
     }
 
@@ -184,6 +232,9 @@ impl LatentModel {
         if self.truncation != 1.0 {
             parts.push(format!("truncation {}", self.truncation));
         }
+        if self.best_of > 1 {
+            parts.push(format!("best of {} by the discriminator", self.best_of));
+        }
         if parts.is_empty() {
             return String::new();
         }
@@ -194,9 +245,22 @@ impl LatentModel {
     /// GAN) the code of the condition `steering` asks for, the rest drawn from the data's
     /// frequencies by the seed.
     pub fn latent(&self, seed: u64, steering: Steering) -> Result<Vec<f32>> {
+        self.candidate(seed, steering, 0)
+    }
+
+    /// Candidate `j` of the seed's latent for best-of sampling: candidate 0 is
+    /// [`Self::latent`]; the others draw their Gaussian part from a seed derived from `seed`
+    /// and `j`, and keep candidate 0's condition.
+    fn candidate(&self, seed: u64, steering: Steering, j: usize) -> Result<Vec<f32>> {
         self.check_steering(steering)?;
         let k = self.noise_dim();
-        let mut z = latent::noise(seed, k);
+        let noise_seed = if j == 0 {
+            seed
+        } else {
+            latent::SplitMix64::new(seed ^ (j as u64).wrapping_mul(0xA24B_AED4_963E_E407))
+                .next_u64()
+        };
+        let mut z = latent::noise(noise_seed, k);
         z.iter_mut().for_each(|x| *x *= self.truncation);
         let centre = self.prior().map(|p| (p, p.centre(seed)));
         if let Some((prior, centre)) = centre {
@@ -234,6 +298,9 @@ impl LatentModel {
 
     /// [`Self::sample`] steered to a category and/or tone (conditional GAN).
     pub fn sample_steered(&self, n: usize, seed: u64, steering: Steering) -> Result<Tensor<4>> {
+        if let (Some(critic), k @ 2..) = (&self.critic, self.best_of) {
+            return self.sample_best_of(critic, k, n, seed, steering);
+        }
         if self.conditions().is_none() && self.prior().is_none() && steering == Steering::default()
         {
             let mut z = latent::noise_batch(seed, n, self.latent_dim());
@@ -245,6 +312,60 @@ impl LatentModel {
             z.extend(self.latent(seed.wrapping_add(i), steering)?);
         }
         self.decode(&z)
+    }
+
+    /// The `k` candidate latents of a seed for best-of sampling (row-major `[k, latent_dim]`):
+    /// the first is [`Self::latent`]; the others have their own Gaussian parts and the first's
+    /// condition. Candidate `j` does not depend on `k`.
+    pub fn candidates(&self, seed: u64, steering: Steering, k: usize) -> Result<Vec<f32>> {
+        let own = self.candidate(seed, steering, 0)?;
+        let mut z = own.clone();
+        for j in 1..k {
+            // The same condition as the seed's own latent (drawn once, by the seed).
+            let mut other = self.candidate(seed, steering, j)?;
+            other[self.noise_dim()..].copy_from_slice(&own[self.noise_dim()..]);
+            z.extend(other);
+        }
+        Ok(z)
+    }
+
+    /// Best-of-`k` ([`Self::set_best_of`]), on the device: no values are read back.
+    fn sample_best_of(
+        &self,
+        critic: &Discriminator,
+        k: usize,
+        n: usize,
+        seed: u64,
+        steering: Steering,
+    ) -> Result<Tensor<4>> {
+        let d = self.latent_dim();
+        let mut z = Vec::with_capacity(n * k * d);
+        for i in 0..n as u64 {
+            z.extend(self.candidates(seed.wrapping_add(i), steering, k)?);
+        }
+        let images = self.decode(&z)?;
+        let codes = (d > self.noise_dim()).then(|| {
+            Tensor::<2>::from_data(TensorData::new(z.clone(), [n * k, d]), &self.device)
+                .slice([0..n * k, self.noise_dim()..d])
+        });
+        let (logits, classes) = critic.forward_classified(images.clone(), codes.clone());
+        let mut score = logits.reshape([n * k, 1]);
+        if let (Some(classes), Some(codes), Some(conditions)) = (classes, codes, self.conditions())
+        {
+            // Log-probability of the category and of the tone the code asks for: a log-softmax
+            // over each block of the classifier's logits, read at the code's one-hot entries.
+            let split = conditions.category_names().len();
+            let width = conditions.dim();
+            for range in [0..split, split..width] {
+                let block = classes.clone().slice([0..n * k, range.clone()]);
+                let log_p = burn::tensor::activation::log_softmax(block, 1);
+                let asked = codes.clone().slice([0..n * k, range]);
+                score = score + (log_p * asked).sum_dim(1);
+            }
+        }
+        let best = score.reshape([n, k]).argmax(1).reshape([n]); // [n] in 0..k
+        let offsets = Tensor::<1, Int>::arange(0..n as i64, &self.device).mul_scalar(k as i64);
+        Ok(images.select(0, best + offsets))
     }
 
     /// `frames` images walking from latent `a` to latent `b`.

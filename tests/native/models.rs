@@ -211,7 +211,8 @@ fn the_conditioning_report_counts_samples_and_real_images() {
         )
         .unwrap()
     };
-    // Two flags (category 3) and a dark-toned person (category 6, tone class 5).
+    // Held out: two flags (category 3) and a dark-toned person (category 6, tone class 5);
+    // training: one activity (category 0).
     let example = |f: &str, category, skin_tone| Example {
         image: image(f),
         name: f.into(),
@@ -225,33 +226,121 @@ fn the_conditioning_report_counts_samples_and_real_images() {
         example("photo.jpg", 3, None),
         example("palette.png", 6, Some(5)),
     ];
+    let train = vec![example("sticker.webp", 0, None)];
     let report = pollster::block_on(conditioning(
         &model,
         &classifier("emoji-classifier"),
         6,
         &classifier("skin-tone-classifier"),
-        &held_out,
+        [&train, &held_out],
         4,
         9,
     ))
     .unwrap();
     assert_eq!(report.categories.len(), 10);
     assert_eq!(report.tones.len(), 6);
-    let real: Vec<usize> = report.categories.iter().map(|r| r.real).collect();
-    assert_eq!(real, [0, 0, 0, 2, 0, 0, 1, 0, 0, 0]);
-    assert_eq!(report.tones.iter().map(|r| r.real).sum::<usize>(), 1);
-    assert_eq!(report.tones[5].real, 1, "{:?}", report.tones);
+    let counted = |f: fn(&latentpad::report::ConditionRow) -> (usize, usize)| {
+        report.categories.iter().map(|r| f(r).0).collect::<Vec<_>>()
+    };
+    assert_eq!(counted(|r| r.held_out), [0, 0, 0, 2, 0, 0, 1, 0, 0, 0]);
+    assert_eq!(counted(|r| r.train), [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(report.tones.iter().map(|r| r.held_out.0).sum::<usize>(), 1);
+    assert_eq!(report.tones[5].held_out.0, 1, "{:?}", report.tones);
+    assert!(report.tones.iter().all(|r| r.train.0 == 0));
     for r in report.categories.iter().chain(&report.tones) {
         assert_eq!(r.samples, 4);
+        assert!(r.classified <= r.samples, "{r:?}");
         assert!(
-            r.classified <= r.samples && r.real_classified <= r.real,
+            r.train.1 <= r.train.0 && r.held_out.1 <= r.held_out.0,
             "{r:?}"
         );
     }
-    let (generated, real) = Conditioning::overall(&report.categories);
-    assert!((0.0..=1.0).contains(&generated));
-    assert!(real.is_some_and(|r| (0.0..=1.0).contains(&r)));
+    // Rows count equally: the mean of the rows' shares, over the rows with images.
+    let [generated, train_share, held_share] = Conditioning::overall(&report.categories);
+    let by_row: f64 = report
+        .categories
+        .iter()
+        .map(|r| r.classified as f64 / 4.0)
+        .sum::<f64>()
+        / 10.0;
+    assert!((generated.unwrap() - by_row).abs() < 1e-12);
+    let flags = report.categories[3].held_out.1 as f64 / 2.0;
+    let people = report.categories[6].held_out.1 as f64;
+    assert!((held_share.unwrap() - (flags + people) / 2.0).abs() < 1e-12);
+    assert!(train_share.is_some());
+    assert_eq!(
+        Conditioning::overall(&report.tones)[1],
+        None,
+        "no training people"
+    );
     let table = report.to_markdown();
     assert_eq!(table.lines().count(), 2 + 10 + 6 + 2, "{table}");
-    assert!(table.contains("| activities | 4 |"), "{table}");
+    assert!(table.contains("| flags | "), "{table}");
+    assert!(table.contains(" of 2 |"), "{table}");
+}
+
+/// Best-of-k sampling with the shipped GANs' discriminators: k = 1 is plain sampling, image i
+/// of a batch is the image of seed + i alone, every kept image is one of its seed's
+/// candidates (so a different k changes some images and keeps others), provenance says so,
+/// and it is refused without a discriminator or out of range.
+#[test]
+fn best_of_sampling_keeps_one_candidate_per_seed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let device = default_device();
+    for name in ["emoji-cgan", "emoji-gan"] {
+        let file = WeightsFile::read(&root.join("models").join(name)).unwrap();
+        let mut model = LatentModel::from_weights(&file, &device).unwrap();
+        let plain = read_f32_blocking(model.sample(6, 11).unwrap()).unwrap();
+        let err = model.set_best_of(4).unwrap_err();
+        assert!(err.to_string().contains("discriminator"), "{err}");
+        model.load_critic(&file).unwrap();
+        model.set_best_of(1).unwrap();
+        assert_eq!(
+            read_f32_blocking(model.sample(6, 11).unwrap()).unwrap(),
+            plain
+        );
+        for bad in [0, 17] {
+            assert!(model.set_best_of(bad).is_err(), "{bad}");
+        }
+        model.set_best_of(8).unwrap();
+        let eight = read_f32_blocking(model.sample(6, 11).unwrap()).unwrap();
+        let size = plain.len() / 6;
+        let image = |v: &[f32], i: usize| v[i * size..(i + 1) * size].to_vec();
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
+        assert!(
+            (0..6).any(|i| !same(&image(&eight, i), &image(&plain, i))),
+            "{name}: best of 8 kept every seed's own image"
+        );
+        for i in 0..6 {
+            let seed = 11 + i as u64;
+            let alone = read_f32_blocking(model.sample(1, seed).unwrap()).unwrap();
+            assert!(
+                same(&alone, &image(&eight, i)),
+                "{name}: image {i} depends on the batch"
+            );
+            // The kept image is one of the seed's 8 candidates' images, the first of which is
+            // the plain one; candidate j does not depend on k.
+            let z = model.candidates(seed, Default::default(), 8).unwrap();
+            let d = model.latent_dim();
+            assert_eq!(z[..d], model.latent(seed, Default::default()).unwrap());
+            assert_eq!(
+                z[..3 * d],
+                model.candidates(seed, Default::default(), 3).unwrap()
+            );
+            let drawn = read_f32_blocking(model.decode(&z).unwrap()).unwrap();
+            assert!(
+                (0..8).any(|j| same(&image(&drawn, j), &image(&eight, i))),
+                "{name}: image {i} is none of its candidates"
+            );
+        }
+        assert!(
+            model
+                .describe_steering(Default::default())
+                .contains("best of 8")
+        );
+    }
+    let vae = WeightsFile::read(&root.join("models/emoji-vae")).unwrap();
+    let mut vae_model = LatentModel::from_weights(&vae, &device).unwrap();
+    let err = vae_model.load_critic(&vae).unwrap_err();
+    assert!(err.to_string().contains("only a GAN"), "{err}");
 }

@@ -93,10 +93,8 @@ pub(crate) enum Command {
         /// of people (`skin-tone`), the same seeds in every row.
         #[arg(long, value_enum, conflicts_with_all = ["category", "skin_tone"])]
         by: Option<By>,
-        /// Truncation psi in (0, 1]: the latents' Gaussian part times psi (below 1: more
-        /// typical images, less variety; 1: none).
-        #[arg(long, default_value_t = 1.0)]
-        truncation: f32,
+        #[command(flatten)]
+        draw: DrawArgs,
         /// Output PNG.
         #[arg(long)]
         out: PathBuf,
@@ -130,10 +128,8 @@ pub(crate) enum Command {
         /// Conditional GAN: the end's skin tone (default: the start's).
         #[arg(long)]
         to_skin_tone: Option<String>,
-        /// Truncation psi in (0, 1]: the latents' Gaussian part times psi (below 1: more
-        /// typical images, less variety; 1: none).
-        #[arg(long, default_value_t = 1.0)]
-        truncation: f32,
+        #[command(flatten)]
+        draw: DrawArgs,
         /// Output PNG.
         #[arg(long)]
         out: PathBuf,
@@ -203,10 +199,8 @@ pub(crate) enum Command {
         /// Also score real training images against the held-out set (the floor).
         #[arg(long)]
         floor: bool,
-        /// Truncation psi in (0, 1]: the latents' Gaussian part times psi (below 1: more
-        /// typical images, less variety; 1: none).
-        #[arg(long, default_value_t = 1.0)]
-        truncation: f32,
+        #[command(flatten)]
+        draw: DrawArgs,
     },
     /// Compare the skin tones of a model's generated people emoji with the training data's.
     Report {
@@ -229,10 +223,8 @@ pub(crate) enum Command {
         /// Images to generate.
         #[arg(long, default_value_t = 4096)]
         n: usize,
-        /// Truncation psi in (0, 1]: the latents' Gaussian part times psi (below 1: more
-        /// typical images, less variety; 1: none).
-        #[arg(long, default_value_t = 1.0)]
-        truncation: f32,
+        #[command(flatten)]
+        draw: DrawArgs,
     },
 }
 
@@ -264,6 +256,19 @@ pub(crate) enum Kind {
     Gan,
     Vae,
     Classifier,
+}
+
+/// How latents are drawn for images (sample, interpolate, eval, report).
+#[derive(Args, Clone, Copy)]
+pub(crate) struct DrawArgs {
+    /// Truncation psi in (0, 1]: the latents' Gaussian part times psi (below 1: more typical
+    /// images, less variety; 1: none).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) truncation: f32,
+    /// GAN: draw K candidates per image and keep the one its discriminator scores highest
+    /// (1 to 16; 1: plain sampling).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) best_of: usize,
 }
 
 #[derive(Args)]

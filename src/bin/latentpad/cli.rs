@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::args::{By, Cli, Command, Kind, Path_, Target, TrainArgs};
+use crate::args::{By, Cli, Command, DrawArgs, Kind, Path_, Target, TrainArgs};
 use latentpad::backend::{default_device, device_named};
 use latentpad::data::{self, EmojiStyle, Example, condition_of};
 use latentpad::eval;
@@ -91,14 +91,13 @@ pub fn main() -> Result<()> {
             category,
             skin_tone,
             by,
-            truncation,
+            draw,
             out,
         } => {
             if n == 0 || n > MAX_GRID {
                 bail!("--n must be between 1 and {MAX_GRID}");
             }
-            let (mut model, meta) = load_model(&model)?;
-            model.set_truncation(truncation)?;
+            let (model, meta) = load_model_drawn(&model, draw)?;
             if let Some(by) = by {
                 return sample_by(&model, &meta, by, n, seed, &out);
             }
@@ -121,11 +120,10 @@ pub fn main() -> Result<()> {
             skin_tone,
             to_category,
             to_skin_tone,
-            truncation,
+            draw,
             out,
         } => {
-            let (mut model, meta) = load_model(&model)?;
-            model.set_truncation(truncation)?;
+            let (model, meta) = load_model_drawn(&model, draw)?;
             let how = match path {
                 Path_::Lerp => Interpolation::Lerp,
                 Path_::Slerp => Interpolation::Slerp,
@@ -191,8 +189,8 @@ pub fn main() -> Result<()> {
             classifier,
             data_dir,
             floor,
-            truncation,
-        } => evaluate(&model, &classifier, &data_dir, floor, truncation)?,
+            draw,
+        } => evaluate(&model, &classifier, &data_dir, floor, draw)?,
         Command::Report {
             model,
             classifier,
@@ -200,13 +198,13 @@ pub fn main() -> Result<()> {
             tone_classifier,
             data_dir,
             n,
-            truncation,
+            draw,
         } => report(
             &model,
             [&classifier, &steering_classifier, &tone_classifier],
             &data_dir,
             n,
-            truncation,
+            draw,
         )?,
     }
     Ok(())
@@ -376,8 +374,25 @@ fn invert(
 }
 
 fn load_model(path: &Path) -> Result<(LatentModel, WeightsMeta)> {
+    load_model_drawn(
+        path,
+        DrawArgs {
+            truncation: 1.0,
+            best_of: 1,
+        },
+    )
+}
+
+/// [`load_model`] drawing its latents as `draw` says (with the discriminator for best-of).
+fn load_model_drawn(path: &Path, draw: DrawArgs) -> Result<(LatentModel, WeightsMeta)> {
     let file = WeightsFile::read(path)?;
-    Ok((LatentModel::from_weights(&file, &device())?, file.meta))
+    let mut model = LatentModel::from_weights(&file, &device())?;
+    model.set_truncation(draw.truncation)?;
+    if draw.best_of > 1 {
+        model.load_critic(&file)?;
+    }
+    model.set_best_of(draw.best_of)?;
+    Ok((model, file.meta))
 }
 
 fn write_grid(
@@ -690,7 +705,7 @@ fn report(
     [classifier, steering_classifier, tone_classifier]: [&Path; 3],
     data_dir: &Path,
     n: usize,
-    truncation: f32,
+    draw: DrawArgs,
 ) -> Result<()> {
     let device = device();
     let category = load_classifier(classifier, &device)?;
@@ -701,8 +716,7 @@ fn report(
         .iter()
         .position(|c| c == PEOPLE)
         .with_context(|| format!("the emoji data has no {PEOPLE:?} category"))?;
-    let (mut model, meta) = load_model(model_path)?;
-    model.set_truncation(truncation)?;
+    let (model, meta) = load_model_drawn(model_path, draw)?;
     // Seeds far from the grids' and eval's: the report is reproducible.
     let report = pollster::block_on(skin_tone_report(
         &model,
@@ -726,14 +740,14 @@ fn report(
             &judge,
             people,
             &tone,
-            &data.held_out,
+            [&data.train, &data.held_out],
             per_condition,
             3_000_000,
         ))?;
         println!(
             "\nConditioning: {per_condition} samples asked for each category (judged by {}) \
-             and for people in each skin tone (skin-tone classifier), beside the held-out real \
-             images of each, classified by the same classifiers (their ceiling)\n",
+             and for people in each skin tone (skin-tone classifier), beside the real training \
+             and held-out images of each, classified by the same classifiers\n",
             steering_classifier.display()
         );
         print!("{}", steered.to_markdown());
@@ -783,7 +797,7 @@ fn evaluate(
     classifier: &Path,
     data_dir: &Path,
     floor: bool,
-    truncation: f32,
+    draw: DrawArgs,
 ) -> Result<()> {
     let device = device();
     let classifier = load_classifier(classifier, &device)?;
@@ -791,8 +805,7 @@ fn evaluate(
     let held: Vec<&Rgb64> = data.held_out.iter().map(|e| &e.image).collect();
     let real = pollster::block_on(eval::features_of_images(&classifier, &held, &device))?;
     let n = held.len();
-    let (mut model, _) = load_model(model_path)?;
-    model.set_truncation(truncation)?;
+    let (model, _) = load_model_drawn(model_path, draw)?;
     // Fixed seeds far from the ones shown in grids: the score is reproducible.
     let generated =
         pollster::block_on(eval::features_of_samples(&classifier, &model, n, 1_000_000))?;
