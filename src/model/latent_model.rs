@@ -343,9 +343,37 @@ impl LatentModel {
         for i in 0..n as u64 {
             z.extend(self.candidates(seed.wrapping_add(i), steering, k)?);
         }
-        let images = self.decode(&z)?;
+        let (images, best) = self.pick(critic, &z, n, k)?;
+        Ok(images.select(0, best))
+    }
+
+    /// The latent of the image best-of sampling keeps for `seed` ([`Self::latent`] without
+    /// best-of): the start of an interpolation from that image.
+    pub async fn kept_latent(&self, seed: u64, steering: Steering) -> Result<Vec<f32>> {
+        let (Some(critic), k @ 2..) = (&self.critic, self.best_of) else {
+            return self.latent(seed, steering);
+        };
+        let z = self.candidates(seed, steering, k)?;
+        let (_, best) = self.pick(critic, &z, 1, k)?;
+        let best = read_f32(best.float()).await?;
+        let j = best.first().map_or(0, |j| *j as usize).min(k - 1);
+        let d = self.latent_dim();
+        Ok(z[j * d..(j + 1) * d].to_vec())
+    }
+
+    /// The candidates `z` (`n` groups of `k` latents) drawn, and the row of each group's best
+    /// by `critic` (`[n]`, rows of the drawn images).
+    fn pick(
+        &self,
+        critic: &Discriminator,
+        z: &[f32],
+        n: usize,
+        k: usize,
+    ) -> Result<(Tensor<4>, Tensor<1, Int>)> {
+        let d = self.latent_dim();
+        let images = self.decode(z)?;
         let codes = (d > self.noise_dim()).then(|| {
-            Tensor::<2>::from_data(TensorData::new(z.clone(), [n * k, d]), &self.device)
+            Tensor::<2>::from_data(TensorData::new(z.to_vec(), [n * k, d]), &self.device)
                 .slice([0..n * k, self.noise_dim()..d])
         });
         let (logits, classes) = critic.forward_classified(images.clone(), codes.clone());
@@ -365,7 +393,7 @@ impl LatentModel {
         }
         let best = score.reshape([n, k]).argmax(1).reshape([n]); // [n] in 0..k
         let offsets = Tensor::<1, Int>::arange(0..n as i64, &self.device).mul_scalar(k as i64);
-        Ok(images.select(0, best + offsets))
+        Ok((images, best + offsets))
     }
 
     /// `frames` images walking from latent `a` to latent `b`.
@@ -406,8 +434,8 @@ impl LatentModel {
     }
 
     /// `frames` images walking from the image of `from` (a seed and its steering) to that of
-    /// `to`.
-    pub fn interpolate_seeds(
+    /// `to` (the images best-of sampling keeps, when it is on).
+    pub async fn interpolate_seeds(
         &self,
         from: (u64, Steering),
         to: (u64, Steering),
@@ -415,8 +443,8 @@ impl LatentModel {
         how: Interpolation,
     ) -> Result<Tensor<4>> {
         self.interpolate(
-            &self.latent(from.0, from.1)?,
-            &self.latent(to.0, to.1)?,
+            &self.kept_latent(from.0, from.1).await?,
+            &self.kept_latent(to.0, to.1).await?,
             frames,
             how,
         )

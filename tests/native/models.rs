@@ -328,10 +328,12 @@ fn best_of_sampling_keeps_one_candidate_per_seed() {
                 model.candidates(seed, Default::default(), 3).unwrap()
             );
             let drawn = read_f32_blocking(model.decode(&z).unwrap()).unwrap();
-            assert!(
-                (0..8).any(|j| same(&image(&drawn, j), &image(&eight, i))),
-                "{name}: image {i} is none of its candidates"
-            );
+            let kept = (0..8).find(|j| same(&image(&drawn, *j), &image(&eight, i)));
+            let kept =
+                kept.unwrap_or_else(|| panic!("{name}: image {i} is none of its candidates"));
+            // An interpolation starts at the kept image's latent.
+            let latent = pollster::block_on(model.kept_latent(seed, Default::default())).unwrap();
+            assert_eq!(latent, z[kept * d..(kept + 1) * d], "{name}: seed {seed}");
         }
         assert!(
             model

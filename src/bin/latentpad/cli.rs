@@ -133,7 +133,12 @@ pub fn main() -> Result<()> {
                 to_category.as_deref().or(category.as_deref()),
                 to_skin_tone.as_deref().or(skin_tone.as_deref()),
             )?;
-            let images = model.interpolate_seeds((from_seed, from), (to_seed, to), frames, how)?;
+            let images = pollster::block_on(model.interpolate_seeds(
+                (from_seed, from),
+                (to_seed, to),
+                frames,
+                how,
+            ))?;
             let latent = format!(
                 "{how:?} from seed {from_seed}{} to seed {to_seed}{}, {frames} frames",
                 model.describe_steering(from),
