@@ -86,9 +86,26 @@ test("two widgets render under a strict CSP, the host's CSS leaves them intact, 
   const fromPkg = await page.evaluate(async () => {
     const { Generator } = await import("/pkg/api.js");
     const g = await Generator.load("emoji-gan", { backend: "cpu" });
-    return (await g.sample(1, 3)).length;
+    // Truncation reaches the model: a different image for the seed, the same one each time,
+    // and an interpolation from a truncated end starts at the truncated image; a bad value
+    // is an Error with a message.
+    const plain = await g.sample(1, 3);
+    const [half, again] = [await g.sample(1, 3, { truncation: 0.5 }), await g.sample(1, 3, { truncation: 0.5 })];
+    const strip = await g.interpolate({ seed: 3, truncation: 0.5 }, 4, 2, "lerp");
+    const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+    const bad = await g.sample(1, 3, { truncation: 2 }).then(
+      () => "accepted",
+      (e) => (e instanceof Error ? e.message : "not an Error")
+    );
+    // (Two frames decode as one batch: rounding may move a byte by one.)
+    const near = (a, b) => a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) <= 2);
+    return { length: plain.length, differs: !same(plain, half), repeats: same(half, again), starts: near(strip.subarray(0, plain.length), half), bad };
   });
-  assert.equal(fromPkg, IMAGE);
+  assert.equal(fromPkg.length, IMAGE);
+  assert.ok(fromPkg.differs, "truncation 0.5 drew the same image");
+  assert.ok(fromPkg.repeats, "truncation is not deterministic");
+  assert.ok(fromPkg.starts, "the walk does not start at the truncated image");
+  assert.match(fromPkg.bad, /truncation must be/);
   assert.equal(JSON.parse(readFileSync(path.join(import.meta.dirname, "../../pkg/package.json"), "utf8")).name, "latentpad");
 
   // Nothing but the blocked inline script offended the CSP.
