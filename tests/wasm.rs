@@ -41,11 +41,11 @@ fn message<T>(result: Result<T, JsError>) -> String {
 async fn same_seed_gives_the_same_images_and_image_i_is_seed_plus_i() {
     let g = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
     assert_eq!((g.kind().as_str(), g.backend().as_str()), ("gan", "cpu"));
-    let a = ok(g.sample(4, 7.0, None, None).await).to_vec();
-    let b = ok(g.sample(4, 7.0, None, None).await).to_vec();
+    let a = ok(g.sample(4, 7.0, None, None, None).await).to_vec();
+    let b = ok(g.sample(4, 7.0, None, None, None).await).to_vec();
     assert_eq!(a.len(), 4 * IMAGE);
     assert_eq!(a, b);
-    let shifted = ok(g.sample(2, 8.0, None, None).await).to_vec();
+    let shifted = ok(g.sample(2, 8.0, None, None, None).await).to_vec();
     assert_eq!(&a[IMAGE..3 * IMAGE], &shifted[..]);
     assert!(
         a.chunks(4).any(|p| p[..3] != a[..3]),
@@ -53,8 +53,8 @@ async fn same_seed_gives_the_same_images_and_image_i_is_seed_plus_i() {
     );
     let strip = ok(g
         .interpolate(
-            ok(g.latent(1.0, None, None)),
-            ok(g.latent(2.0, None, None)),
+            ok(g.latent(1.0, None, None, None)),
+            ok(g.latent(2.0, None, None, None)),
             5,
             "slerp".into(),
         )
@@ -73,23 +73,35 @@ async fn steering_and_inversion_through_the_facade() {
         "{conditions}"
     );
     let dark = ok(g
-        .sample(2, 7.0, Some("people".into()), Some("dark".into()))
+        .sample(2, 7.0, Some("people".into()), Some("dark".into()), None)
         .await)
     .to_vec();
-    let smileys = ok(g.sample(2, 7.0, Some("smileys".into()), None).await).to_vec();
+    let smileys = ok(g.sample(2, 7.0, Some("smileys".into()), None, None).await).to_vec();
     assert_ne!(dark, smileys);
-    let msg = message(g.sample(1, 0.0, Some("cats".into()), None).await);
+    let msg = message(g.sample(1, 0.0, Some("cats".into()), None, None).await);
     assert!(
         msg.contains("unknown category \"cats\"; valid: activities"),
         "{msg}"
     );
     let msg = message(
-        g.sample(1, 0.0, Some("flags".into()), Some("dark".into()))
+        g.sample(1, 0.0, Some("flags".into()), Some("dark".into()), None)
             .await,
     );
     assert!(msg.contains("has no emoji with skin tones"), "{msg}");
-    let latent = ok(g.latent(3.0, Some("people".into()), Some("light".into())));
+    let latent = ok(g.latent(3.0, Some("people".into()), Some("light".into()), None));
     assert_eq!(latent.len(), g.latent_dim());
+    // Truncation scales the Gaussian part only; the condition code stays.
+    let half = ok(g.latent(3.0, Some("people".into()), Some("light".into()), Some(0.5)));
+    let k = latent.len() - 17;
+    assert!(
+        latent[..k]
+            .iter()
+            .zip(&half[..k])
+            .all(|(a, b)| (0.5 * a - b).abs() < 1e-6)
+    );
+    assert_eq!(latent[k..], half[k..]);
+    let msg = message(g.sample(1, 0.0, None, None, Some(1.5)).await);
+    assert!(msg.contains("truncation must be"), "{msg}");
     let found = ok(g.invert(dark[..IMAGE].to_vec(), 3).await);
     let field = |key: &str| js_sys::Reflect::get(&found, &JsValue::from_str(key)).unwrap();
     let latents: js_sys::Float32Array = field("latents").dyn_into().unwrap();
@@ -108,10 +120,12 @@ async fn bad_arguments_and_files_become_js_errors_with_messages() {
     let msg = message(Generator::load(files(&[GENERATOR]), "webgpu".into()).await);
     assert!(msg.contains("not in this build"), "{msg}");
     let g = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
-    assert!(message(g.sample(0, 1.0, None, None).await).contains("n must be 1 to 256"));
-    assert!(message(g.sample(1, -1.0, None, None).await).contains("seed must be a whole number"));
+    assert!(message(g.sample(0, 1.0, None, None, None).await).contains("n must be 1 to 256"));
+    assert!(
+        message(g.sample(1, -1.0, None, None, None).await).contains("seed must be a whole number")
+    );
     assert!(message(g.encode(vec![0; IMAGE]).await).contains("VAE"));
-    let msg = message(g.sample(1, 0.0, Some("people".into()), None).await);
+    let msg = message(g.sample(1, 0.0, Some("people".into()), None, None).await);
     assert!(msg.contains("this gan is not conditional"), "{msg}");
     let msg = message(decode_image(b"hello", "notes.png"));
     assert!(msg.contains("notes.png"), "{msg}");
@@ -135,14 +149,14 @@ async fn uploads_decode_and_a_fine_tuning_step_runs_and_exports() {
     let pretrained = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
     assert_eq!(
         ok(tuner.sample(1, 0.0).await).to_vec(),
-        ok(pretrained.sample(1, 0.0, None, None).await).to_vec()
+        ok(pretrained.sample(1, 0.0, None, None, None).await).to_vec()
     );
     assert_eq!(ok(tuner.train_steps(1).await).len(), 2);
     assert_eq!(tuner.steps(), 1.0);
     let tuned = ok(Generator::load(files(&[&bytes]), "cpu".into()).await);
     assert!(tuned.fine_tuned());
     assert_eq!(
-        ok(tuned.sample(1, 0.0, None, None).await).length() as usize,
+        ok(tuned.sample(1, 0.0, None, None, None).await).length() as usize,
         IMAGE
     );
     let msg = message(
