@@ -83,19 +83,11 @@ fn every_shipped_model_loads_and_samples() {
 #[test]
 fn the_skin_tone_report_counts_what_it_is_given() {
     use latentpad::data::Example;
-    use latentpad::image::decode;
-    use latentpad::model::Classifier;
     use latentpad::report::{TONES, skin_tone_report};
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let device = default_device();
-    let classifier = |name: &str| -> Classifier {
-        let file = WeightsFile::read(&root.join("models").join(name)).unwrap();
-        let ModelConfig::Classifier(c) = &file.config else {
-            panic!("{name} is not a classifier")
-        };
-        file.load("classifier", c.init(&device)).unwrap()
-    };
+    let classifier = |name: &str| shipped_classifier(name, &device);
     let (category, tone) = (
         classifier("emoji-classifier"),
         classifier("skin-tone-classifier"),
@@ -105,13 +97,7 @@ fn the_skin_tone_report_counts_what_it_is_given() {
         &device,
     )
     .unwrap();
-    let image = |f: &str| {
-        decode(
-            &std::fs::read(root.join("tests/fixtures/good").join(f)).unwrap(),
-            f,
-        )
-        .unwrap()
-    };
+    let image = fixture;
     let example = |f: &str, skin_tone: Option<u8>, has_skin_tones: bool| Example {
         image: image(f),
         name: f.into(),
@@ -189,28 +175,14 @@ fn truncation_scales_only_the_gaussian_part_of_the_latent() {
 #[test]
 fn the_conditioning_report_counts_samples_and_real_images() {
     use latentpad::data::Example;
-    use latentpad::image::decode;
-    use latentpad::model::Classifier;
     use latentpad::report::{Conditioning, conditioning};
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let device = default_device();
-    let classifier = |name: &str| -> Classifier {
-        let file = WeightsFile::read(&root.join("models").join(name)).unwrap();
-        let ModelConfig::Classifier(c) = &file.config else {
-            panic!("{name} is not a classifier")
-        };
-        file.load("classifier", c.init(&device)).unwrap()
-    };
+    let classifier = |name: &str| shipped_classifier(name, &device);
     let file = WeightsFile::read(&root.join("models/emoji-cgan")).unwrap();
     let model = LatentModel::from_weights(&file, &device).unwrap();
-    let image = |f: &str| {
-        decode(
-            &std::fs::read(root.join("tests/fixtures/good").join(f)).unwrap(),
-            f,
-        )
-        .unwrap()
-    };
+    let image = fixture;
     // Held out: two flags (category 3) and a dark-toned person (category 6, tone class 5);
     // training: one activity (category 0).
     let example = |f: &str, category, skin_tone| Example {
@@ -345,4 +317,21 @@ fn best_of_sampling_keeps_one_candidate_per_seed() {
     let mut vae_model = LatentModel::from_weights(&vae, &device).unwrap();
     let err = vae_model.load_critic(&vae).unwrap_err();
     assert!(err.to_string().contains("only a GAN"), "{err}");
+}
+
+/// The shipped classifier `models/NAME`.
+fn shipped_classifier(name: &str, device: &burn::tensor::Device) -> latentpad::model::Classifier {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = WeightsFile::read(&root.join("models").join(name)).unwrap();
+    let ModelConfig::Classifier(c) = &file.config else {
+        panic!("{name} is not a classifier")
+    };
+    file.load("classifier", c.init(device)).unwrap()
+}
+
+/// The image of `tests/fixtures/good/NAME`, through the real decoder.
+fn fixture(name: &str) -> latentpad::image::Rgb64 {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(root.join("tests/fixtures/good").join(name)).unwrap();
+    latentpad::image::decode(&bytes, name).unwrap()
 }
