@@ -185,14 +185,20 @@ pub(crate) enum Command {
         /// A PNG written by latentpad (CLI or browser).
         file: PathBuf,
     },
-    /// Score a model against the held-out emoji (Frechet distance, precision, recall).
+    /// Score a model against the held-out emoji (Frechet distance, precision, recall), in
+    /// the feature space of each classifier given.
     Eval {
         /// Model folder.
         #[arg(long, default_value = "models/emoji-gan")]
         model: PathBuf,
-        /// Classifier whose features the metrics use.
-        #[arg(long, default_value = "models/emoji-classifier")]
-        classifier: PathBuf,
+        /// Classifiers whose features the metrics use, one line each: by default the stricter
+        /// identity space (which emoji, across Noto and Twemoji), then the category space.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "models/identity-classifier,models/emoji-classifier"
+        )]
+        classifier: Vec<PathBuf>,
         /// Data folder of fetch-data.
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,

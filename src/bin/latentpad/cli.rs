@@ -1,7 +1,7 @@
 //! The command-line program's dispatch: each command calls the library (`latentpad::train::run`
 //! for the training loops, `eval` and `report` for the scores) and shows progress and results.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -799,41 +799,45 @@ fn load_classifier(path: &Path, device: &burn::tensor::Device) -> Result<Classif
 
 fn evaluate(
     model_path: &Path,
-    classifier: &Path,
+    classifiers: &[PathBuf],
     data_dir: &Path,
     floor: bool,
     draw: DrawArgs,
 ) -> Result<()> {
     let device = device();
-    let classifier = load_classifier(classifier, &device)?;
     let data = data::load_emoji(&data::emoji_dir(data_dir))?;
     let held: Vec<&Rgb64> = data.held_out.iter().map(|e| &e.image).collect();
-    let real = pollster::block_on(eval::features_of_images(&classifier, &held, &device))?;
     let n = held.len();
     let (model, _) = load_model_drawn(model_path, draw)?;
-    // Fixed seeds far from the ones shown in grids: the score is reproducible.
-    let generated =
-        pollster::block_on(eval::features_of_samples(&classifier, &model, n, 1_000_000))?;
-    let scores = eval::score(&real, &generated)?;
-    println!(
-        "{}: FD-emoji {:.3}  KID {:.4} +- {:.4}  precision {:.3}  recall {:.3}  (n = {n} vs held-out)",
-        model_path.display(),
-        scores.frechet_distance,
-        scores.kid,
-        scores.kid_spread,
-        scores.precision,
-        scores.recall
-    );
-    if floor {
-        let mut idx: Vec<usize> = (0..data.train.len()).collect();
-        latentpad::latent::SplitMix64::new(9).shuffle(&mut idx);
-        let train: Vec<&Rgb64> = idx[..n].iter().map(|i| &data.train[*i].image).collect();
-        let train = pollster::block_on(eval::features_of_images(&classifier, &train, &device))?;
-        let s = eval::score(&real, &train)?;
+    for path in classifiers {
+        let classifier = load_classifier(path, &device)?;
+        let space = path.file_name().unwrap_or(path.as_os_str()).to_string_lossy();
+        let real = pollster::block_on(eval::features_of_images(&classifier, &held, &device))?;
+        // Fixed seeds far from the ones shown in grids: the score is reproducible.
+        let generated =
+            pollster::block_on(eval::features_of_samples(&classifier, &model, n, 1_000_000))?;
+        let scores = eval::score(&real, &generated)?;
         println!(
-            "floor (real training images vs held-out): FD-emoji {:.3}  KID {:.4} +- {:.4}  precision {:.3}  recall {:.3}",
-            s.frechet_distance, s.kid, s.kid_spread, s.precision, s.recall
+            "{} in {space}'s space: FD-emoji {:.3}  KID {:.4} +- {:.4}  precision {:.3}  recall {:.3}  (n = {n} vs held-out)",
+            model_path.display(),
+            scores.frechet_distance,
+            scores.kid,
+            scores.kid_spread,
+            scores.precision,
+            scores.recall
         );
+        if floor {
+            let mut idx: Vec<usize> = (0..data.train.len()).collect();
+            latentpad::latent::SplitMix64::new(9).shuffle(&mut idx);
+            let train: Vec<&Rgb64> = idx[..n].iter().map(|i| &data.train[*i].image).collect();
+            let train =
+                pollster::block_on(eval::features_of_images(&classifier, &train, &device))?;
+            let s = eval::score(&real, &train)?;
+            println!(
+                "floor (real training images vs held-out) in {space}'s space: FD-emoji {:.3}  KID {:.4} +- {:.4}  precision {:.3}  recall {:.3}",
+                s.frechet_distance, s.kid, s.kid_spread, s.precision, s.recall
+            );
+        }
     }
     Ok(())
 }
