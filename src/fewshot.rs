@@ -153,15 +153,15 @@ impl std::str::FromStr for Recipe {
     /// spread 0.5 instead of 0.75), `pivotal` (`prior`, then pivotal tuning on the inverted
     /// uploads), `pivotal-W` (the same with the pivots' weight W, above 0 and at most 1000);
     /// any of them followed by changes to the page's settings, `+noaug` (no DiffAugment),
-    /// `+lr=X` (learning rate), `+ema=X` (EMA decay), and by `@PSI` to draw its samples at
-    /// truncation PSI (`pivotal+noaug@0.7`).
+    /// `+lr=X` (learning rate), `+ema=X` (EMA decay), `+spread=X` (the quick mode's spread),
+    /// and by `@PSI` to draw its samples at truncation PSI (`pivotal+noaug@0.7`).
     fn from_str(name: &str) -> Result<Self> {
         let unknown = || {
             Error::Config(format!(
                 "unknown recipe {name:?}: default, freeze-0 to freeze-4, prior, prior-narrow, \
                  prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000), each \
-                 optionally followed by +noaug, +lr=X, +ema=X (X above 0, below 1) and @PSI (a \
-                 truncation above 0, at most 1)"
+                 optionally followed by +noaug, +lr=X, +ema=X, +spread=X (X above 0, below 1) \
+                 and @PSI (a truncation above 0, at most 1)"
             ))
         };
         let (s, truncation) = match name.split_once('@') {
@@ -174,12 +174,14 @@ impl std::str::FromStr for Recipe {
         let mut parts = s.split('+');
         let s = parts.next().unwrap_or_default();
         let mut tweaks = Tweaks::default();
+        let mut spread = None;
         for part in parts {
             let fraction = |x: &str| x.parse::<f64>().ok().filter(|&x| x > 0.0 && x < 1.0);
             match part.split_once('=') {
                 None if part == "noaug" => tweaks.augment = false,
                 Some(("lr", x)) => tweaks.learning_rate = Some(fraction(x).ok_or_else(unknown)?),
                 Some(("ema", x)) => tweaks.ema_decay = Some(fraction(x).ok_or_else(unknown)?),
+                Some(("spread", x)) => spread = Some(fraction(x).ok_or_else(unknown)? as f32),
                 _ => return Err(unknown()),
             }
         }
@@ -188,11 +190,11 @@ impl std::str::FromStr for Recipe {
             batch_size: 16,
             freeze_discriminator_layers: freeze,
             prior_steps,
-            prior_spread: if s == "prior-narrow" {
+            prior_spread: spread.unwrap_or(if s == "prior-narrow" {
                 0.5
             } else {
                 PRIOR_SPREAD
-            },
+            }),
             pivot_weight,
             truncation,
             tweaks,
@@ -469,7 +471,15 @@ mod tests {
             ema_decay: Some(0.9),
         };
         assert_eq!((n.tweaks, n.truncation, n.pivot_weight), (want, 0.8, None));
-        for bad in ["pivotal+aug", "pivotal+lr=2", "pivotal+ema=", "pivotal+"] {
+        let w: Recipe = "pivotal+spread=0.9".parse().unwrap();
+        assert_eq!((w.prior_spread, p.prior_spread), (0.9, PRIOR_SPREAD));
+        for bad in [
+            "pivotal+aug",
+            "pivotal+lr=2",
+            "pivotal+ema=",
+            "pivotal+",
+            "prior+spread=1",
+        ] {
             let e = bad.parse::<Recipe>().unwrap_err().to_string();
             assert!(e.contains("+noaug"), "{bad}: {e}");
         }

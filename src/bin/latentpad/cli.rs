@@ -811,7 +811,10 @@ fn evaluate(
     let (model, _) = load_model_drawn(model_path, draw)?;
     for path in classifiers {
         let classifier = load_classifier(path, &device)?;
-        let space = path.file_name().unwrap_or(path.as_os_str()).to_string_lossy();
+        let space = path
+            .file_name()
+            .unwrap_or(path.as_os_str())
+            .to_string_lossy();
         let real = pollster::block_on(eval::features_of_images(&classifier, &held, &device))?;
         // Fixed seeds far from the ones shown in grids: the score is reproducible.
         let generated =
@@ -830,8 +833,7 @@ fn evaluate(
             let mut idx: Vec<usize> = (0..data.train.len()).collect();
             latentpad::latent::SplitMix64::new(9).shuffle(&mut idx);
             let train: Vec<&Rgb64> = idx[..n].iter().map(|i| &data.train[*i].image).collect();
-            let train =
-                pollster::block_on(eval::features_of_images(&classifier, &train, &device))?;
+            let train = pollster::block_on(eval::features_of_images(&classifier, &train, &device))?;
             let s = eval::score(&real, &train)?;
             println!(
                 "floor (real training images vs held-out) in {space}'s space: FD-emoji {:.3}  KID {:.4} +- {:.4}  precision {:.3}  recall {:.3}",
