@@ -30,7 +30,7 @@ export class LatentPad extends HTMLElement {
   /** Attribute `mode`: any of "sample", "interpolate", "finetune". */
   readonly modes: Array<"sample" | "interpolate" | "finetune">;
   readonly generator: Generator | null;
-  /** Attributes `category` and `skin-tone` (a conditional GAN's steering). */
+  /** Attributes `category` and `skin-tone` (a conditional GAN's steering) and `truncation`. */
   readonly steering: Steering;
 
   sample(): Promise<{ seed: number; count: number; images: Rgba }>;

@@ -1,7 +1,8 @@
 // <latent-pad>: the whole latentpad UI as one custom element (the demo page is one of these).
 // Attributes: model, mode ("sample interpolate finetune"), seed, count, backend, controls,
-// category and skin-tone (a conditional GAN's steering; pickers in the controls), prior-steps
-// (the quick mode's inversion steps before a GAN's fine-tuning; 0 skips it).
+// category and skin-tone (a conditional GAN's steering; pickers in the controls), truncation
+// (above 0, at most 1: more typical, less varied images), prior-steps (the quick mode's
+// inversion steps before a GAN's fine-tuning; 0 skips it).
 // Methods: sample(), interpolate(a, b, frames), fineTune(files, { steps }), toBlob(index),
 // exportModel(). Events (detail): load, progress, sample, error ({ type, message }).
 // Drawing and input only: the models run in the page's shared worker (api.js).
@@ -21,8 +22,20 @@ function whole(value, min, max) {
   return value !== null && value.trim() !== "" && Number.isInteger(n) && n >= min && n <= max ? n : null;
 }
 
+/** The `truncation` attribute's value: a number above 0 and at most 1, else null. */
+function truncation(value) {
+  const n = Number(value);
+  return value !== null && value.trim() !== "" && n > 0 && n <= 1 ? n : null;
+}
+
+/** " (category people, skin tone dark, truncation 0.7)" for provenance, as the CLI writes it. */
+function describe({ category, skinTone, truncation } = {}) {
+  const parts = [category && `category ${category}`, skinTone && `skin tone ${skinTone}`, truncation && truncation !== 1 && `truncation ${truncation}`].filter(Boolean);
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}
+
 export class LatentPad extends HTMLElement {
-  static observedAttributes = ["model", "mode", "seed", "count", "backend", "controls", "category", "skin-tone", "prior-steps"];
+  static observedAttributes = ["model", "mode", "seed", "count", "backend", "controls", "category", "skin-tone", "truncation", "prior-steps"];
 
   #root = null;
   #started = false;
@@ -38,6 +51,7 @@ export class LatentPad extends HTMLElement {
   #picks = [];
   #strip = null; // RGBA frames of the last interpolation
   #stripLabel = "";
+  #drawnSteering = {}; // what the grid's images were drawn with (for their provenance)
   #uploads = []; // { name, rgba }
   #stepsEdited = false; // the person typed a number of steps: the uploads no longer set it
   #run = null; // the fine-tuning run under way
@@ -76,9 +90,16 @@ export class LatentPad extends HTMLElement {
     return this.#number("count");
   }
 
-  /** What a conditional GAN is steered to: { category, skinTone }, empty fields drawn. */
+  /**
+   * What the samples are steered to: { category, skinTone } (a conditional GAN; empty fields
+   * drawn) and { truncation } (any model; absent for none).
+   */
   get steering() {
-    return { category: this.getAttribute("category") || undefined, skinTone: this.getAttribute("skin-tone") || undefined };
+    return {
+      category: this.getAttribute("category") || undefined,
+      skinTone: this.getAttribute("skin-tone") || undefined,
+      truncation: truncation(this.getAttribute("truncation")) ?? undefined,
+    };
   }
 
   get backend() {
@@ -102,6 +123,7 @@ export class LatentPad extends HTMLElement {
       const { min, max, fallback, rule } = NUMBERS[name];
       if (whole(value, min, max) === null) bad(`${rule}; using ${fallback}`);
     } else if (name === "backend" && !BACKENDS.includes(value)) bad("backend must be auto, webgpu or cpu; using auto");
+    else if (name === "truncation" && truncation(value) === null) bad("truncation must be a number above 0 and at most 1; using 1 (none)");
   }
 
   attributeChangedCallback(name, old, value) {
@@ -120,7 +142,7 @@ export class LatentPad extends HTMLElement {
     } else if (name === "category" || name === "skin-tone") {
       this.#showSteering();
       this.#sampleQuietly();
-    }
+    } else if (name === "truncation") this.#sampleQuietly();
   }
 
   // ---- lifecycle ---------------------------------------------------------------------
@@ -180,6 +202,7 @@ export class LatentPad extends HTMLElement {
       // and draw again for the new count once this call is done.
       const canvases = this.#gridCanvases();
       canvases.slice(0, count).forEach((c, i) => draw(c, images, i));
+      this.#drawnSteering = steering;
       if (canvases.length !== count || seed !== this.seed) this.#stale = true;
       const ms = Math.round(performance.now() - started);
       this.dataset.sampled = String(seed);
@@ -203,7 +226,7 @@ export class LatentPad extends HTMLElement {
       if (this.#generator !== generator) return strip;
       const seedOf = (x) => (typeof x === "number" ? x : x?.seed);
       const seeded = seedOf(a) !== undefined && seedOf(b) !== undefined;
-      const label = seeded ? `slerp from seed ${seedOf(a)} to seed ${seedOf(b)}, ${frames} frames` : `slerp between two encoded images, ${frames} frames`;
+      const label = seeded ? `slerp from seed ${seedOf(a)}${describe(a)} to seed ${seedOf(b)}${describe(b)}, ${frames} frames` : `slerp between two encoded images, ${frames} frames`;
       this.#showStrip(strip, frames, label);
       this.dataset.interpolated = seeded ? `${seedOf(a)}-${seedOf(b)}` : "encoded";
       this.#status(`Interpolated ${seeded ? `seed ${seedOf(a)} → ${seedOf(b)}` : "between your images"}`);
@@ -279,7 +302,7 @@ export class LatentPad extends HTMLElement {
     await this.#ready();
     const canvas = this.#gridCanvases()[index];
     if (!canvas) throw new RangeError(`there is no image ${index}; the grid has ${this.count}`);
-    return this.#png(canvas, `seed ${this.seed + index}`);
+    return this.#png(canvas, `seed ${this.seed + index}${describe(this.#drawnSteering)}`);
   }
 
   /** The fine-tuned (or loaded) model as an `.lpw` Blob. */
@@ -475,7 +498,7 @@ export class LatentPad extends HTMLElement {
       button.className = "download";
       button.textContent = "PNG";
       button.title = "Download this image";
-      button.addEventListener("click", () => this.#download(canvas, `latentpad-seed-${this.seed + i}.png`, `seed ${this.seed + i}`));
+      button.addEventListener("click", () => this.#download(canvas, `latentpad-seed-${this.seed + i}.png`, `seed ${this.seed + i}${describe(this.#drawnSteering)}`));
       tile.append(canvas, button);
       grid.append(tile);
     }
@@ -547,7 +570,8 @@ export class LatentPad extends HTMLElement {
     if (!this.#generator || !this.modes.includes("interpolate")) return;
     this.#picks = this.#picks.length >= 2 ? [i] : [...this.#picks, i];
     this.#markPicks();
-    const end = (i) => (this.#generator.conditions ? { seed: this.seed + i, ...this.steering } : this.seed + i);
+    // The ends as drawn: the seed with the grid's steering and truncation.
+    const end = (i) => ({ seed: this.seed + i, ...this.#drawnSteering });
     if (this.#picks.length === 2) await this.interpolate(end(this.#picks[0]), end(this.#picks[1])).catch(() => {});
   }
 

@@ -89,6 +89,20 @@ test("a conditional GAN is steered by the pickers and the attributes; a tone wit
   assert.notDeepEqual(dark, unsteered, "steering should change the images");
   await page.screenshot({ path: path.join(shots, "2b-steered.png"), fullPage: true });
 
+  // Truncation (an attribute, any model): other images for the same seeds, and a tile's PNG
+  // says how it was drawn, so the seed and these words give the image again.
+  await page.$eval(PAD, (el) => el.setAttribute("truncation", "0.7"));
+  await page.waitForFunction(() => window.__samples.some((d) => d.truncation === 0.7));
+  assert.notDeepEqual(await canvasStats(page, ".tile canvas"), dark, "truncation should change the images");
+  const { seed, png } = await page.$eval(PAD, async (el) => {
+    const bytes = new Uint8Array(await (await el.toBlob(0)).arrayBuffer());
+    return { seed: el.seed, png: Array.from(bytes, (b) => String.fromCharCode(b)).join("") };
+  });
+  const said = `latentpad-latent\0seed ${seed} (category people, skin tone dark, truncation 0.7)`;
+  assert.ok(png.includes(said), `the PNG lacks ${JSON.stringify(said)}`);
+  await page.$eval(PAD, (el) => el.removeAttribute("truncation"));
+  await page.waitForFunction(() => window.__samples.at(-1).truncation === undefined);
+
   // A category without people drops the tone in the picker, and greys the tone picker out.
   await page.selectOption(".category", "flags");
   await page.waitForFunction(() => window.__samples.some((d) => d.category === "flags"));

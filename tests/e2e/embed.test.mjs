@@ -126,6 +126,11 @@ test("bad attributes, a missing or HTML model folder, and removal mid-fine-tune 
   assert.equal((await lastError("controlled")).type, "attribute");
   await page.$eval("#controlled", (el) => el.setAttribute("count", "-3"));
   assert.match((await lastError("controlled")).message, /count must be a whole number from 1 to 64/);
+  for (const bad of ["0", "1.5", "lots"]) {
+    await page.$eval("#controlled", (el, v) => el.setAttribute("truncation", v), bad);
+    assert.deepEqual(await lastError("controlled"), { type: "attribute", message: `truncation="${bad}": truncation must be a number above 0 and at most 1; using 1 (none)` });
+  }
+  await page.$eval("#controlled", (el) => el.removeAttribute("truncation"));
 
   // Asking for WebGPU where there is none: a no-webgpu error, and the widget runs on the CPU.
   await page.$eval("#controlled", (el) => {
