@@ -151,7 +151,45 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 #[test]
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 12] = [
+        (
+            &[
+                "sample",
+                "--model",
+                "models/emoji-vae",
+                "--best-of",
+                "4",
+                "--out",
+                "/dev/null",
+            ],
+            "only a GAN has a discriminator",
+        ),
+        (
+            &[
+                "sample",
+                "--model",
+                "models/emoji-gan",
+                "--best-of",
+                "99",
+                "--out",
+                "/dev/null",
+            ],
+            "best-of takes 1 to 16",
+        ),
+        (
+            &[
+                "interpolate",
+                "--from-seed",
+                "1",
+                "--to-seed",
+                "2",
+                "--truncation",
+                "0",
+                "--out",
+                "/dev/null",
+            ],
+            "truncation must be a number above 0",
+        ),
         (
             &["provenance", "tests/fixtures/bad/notes.png"],
             "not a readable image",
