@@ -56,7 +56,8 @@ pub(crate) enum Command {
         /// Recipes: default (the page's: batch 16, FreezeD 2), freeze-0 to freeze-4, or prior /
         /// prior-N (the page's quick mode: a latent prior around the uploads' inversions, N
         /// steps, then default), prior-narrow (its spread 0.5), pivotal (prior, then pivotal
-        /// tuning on the inverted uploads), pivotal-W (the pivots' weight W instead of 10).
+        /// tuning on the inverted uploads), pivotal-W (the pivots' weight W instead of 10);
+        /// each may add +noaug, +lr=X, +ema=X, +spread=X and @PSI (a sampling truncation).
         #[arg(long, value_delimiter = ',', default_value = "default")]
         recipes: Vec<String>,
         /// Step counts to score at (0: the base model).
