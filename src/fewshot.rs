@@ -143,6 +143,9 @@ pub struct Recipe {
     pub truncation: f32,
     /// Settings other than the page's ([`FineTuning::tweak`]).
     pub tweaks: Tweaks,
+    /// Best-of-k sampling by the fine-tuned discriminator (1: plain; see
+    /// [`LatentModel::set_best_of`]).
+    pub best_of: usize,
 }
 
 impl std::str::FromStr for Recipe {
@@ -154,14 +157,15 @@ impl std::str::FromStr for Recipe {
     /// uploads), `pivotal-W` (the same with the pivots' weight W, above 0 and at most 1000);
     /// any of them followed by changes to the page's settings, `+noaug` (no DiffAugment),
     /// `+lr=X` (learning rate), `+ema=X` (EMA decay), `+spread=X` (the quick mode's spread),
-    /// and by `@PSI` to draw its samples at truncation PSI (`pivotal+noaug@0.7`).
+    /// `+best=K` (samples picked best of K by the fine-tuned discriminator), and by `@PSI` to
+    /// draw its samples at truncation PSI (`pivotal+noaug@0.7`).
     fn from_str(name: &str) -> Result<Self> {
         let unknown = || {
             Error::Config(format!(
                 "unknown recipe {name:?}: default, freeze-0 to freeze-4, prior, prior-narrow, \
                  prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000), each \
-                 optionally followed by +noaug, +lr=X, +ema=X, +spread=X (X above 0, below 1) \
-                 and @PSI (a truncation above 0, at most 1)"
+                 optionally followed by +noaug, +lr=X, +ema=X, +spread=X (X above 0, below 1), \
+                 +best=K (2 to 16) and @PSI (a truncation above 0, at most 1)"
             ))
         };
         let (s, truncation) = match name.split_once('@') {
@@ -175,6 +179,7 @@ impl std::str::FromStr for Recipe {
         let s = parts.next().unwrap_or_default();
         let mut tweaks = Tweaks::default();
         let mut spread = None;
+        let mut best_of = 1;
         for part in parts {
             let fraction = |x: &str| x.parse::<f64>().ok().filter(|&x| x > 0.0 && x < 1.0);
             match part.split_once('=') {
@@ -182,6 +187,10 @@ impl std::str::FromStr for Recipe {
                 Some(("lr", x)) => tweaks.learning_rate = Some(fraction(x).ok_or_else(unknown)?),
                 Some(("ema", x)) => tweaks.ema_decay = Some(fraction(x).ok_or_else(unknown)?),
                 Some(("spread", x)) => spread = Some(fraction(x).ok_or_else(unknown)? as f32),
+                Some(("best", k)) => {
+                    let k = k.parse::<usize>().ok().filter(|k| (2..=16).contains(k));
+                    best_of = k.ok_or_else(unknown)?;
+                }
                 _ => return Err(unknown()),
             }
         }
@@ -198,6 +207,7 @@ impl std::str::FromStr for Recipe {
             pivot_weight,
             truncation,
             tweaks,
+            best_of,
         };
         match s {
             "default" => Ok(recipe(2, 0, Some(0.0))),
@@ -364,6 +374,10 @@ pub fn run(
         seconds += started.elapsed().as_secs_f64();
         let mut model = session.latent_model();
         model.set_truncation(recipe.truncation)?;
+        if recipe.best_of > 1 {
+            model.load_critic(&pollster::block_on(session.export())?)?;
+            model.set_best_of(recipe.best_of)?;
+        }
         let (generated, samples) = samples(classifier, &model, MIN_SAMPLES.max(held.len()))?;
         let sample_refs: Vec<&Rgb64> = samples.iter().collect();
         let row = Row {
@@ -492,6 +506,8 @@ mod tests {
             ema_decay: Some(0.9),
         };
         assert_eq!((n.tweaks, n.truncation, n.pivot_weight), (want, 0.8, None));
+        let b: Recipe = "pivotal+best=4".parse().unwrap();
+        assert_eq!((b.best_of, p.best_of), (4, 1));
         let w: Recipe = "pivotal+spread=0.9".parse().unwrap();
         assert_eq!((w.prior_spread, p.prior_spread), (0.9, PRIOR_SPREAD));
         for bad in [
@@ -500,6 +516,8 @@ mod tests {
             "pivotal+ema=",
             "pivotal+",
             "prior+spread=1",
+            "pivotal+best=1",
+            "pivotal+best=99",
         ] {
             let e = bad.parse::<Recipe>().unwrap_err().to_string();
             assert!(e.contains("+noaug"), "{bad}: {e}");
