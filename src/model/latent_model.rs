@@ -250,7 +250,8 @@ impl LatentModel {
 
     /// Candidate `j` of the seed's latent for best-of sampling: candidate 0 is
     /// [`Self::latent`]; the others draw their Gaussian part from a seed derived from `seed`
-    /// and `j`, and keep candidate 0's condition.
+    /// and `j`. The prior's centre and the condition are drawn by `seed` itself, so every
+    /// candidate shares candidate 0's.
     fn candidate(&self, seed: u64, steering: Steering, j: usize) -> Result<Vec<f32>> {
         self.check_steering(steering)?;
         let k = self.noise_dim();
@@ -318,13 +319,9 @@ impl LatentModel {
     /// the first is [`Self::latent`]; the others have their own Gaussian parts and the first's
     /// condition. Candidate `j` does not depend on `k`.
     pub fn candidates(&self, seed: u64, steering: Steering, k: usize) -> Result<Vec<f32>> {
-        let own = self.candidate(seed, steering, 0)?;
-        let mut z = own.clone();
-        for j in 1..k {
-            // The same condition as the seed's own latent (drawn once, by the seed).
-            let mut other = self.candidate(seed, steering, j)?;
-            other[self.noise_dim()..].copy_from_slice(&own[self.noise_dim()..]);
-            z.extend(other);
+        let mut z = Vec::with_capacity(k * self.latent_dim());
+        for j in 0..k {
+            z.extend(self.candidate(seed, steering, j)?);
         }
         Ok(z)
     }
@@ -371,11 +368,11 @@ impl LatentModel {
         k: usize,
     ) -> Result<(Tensor<4>, Tensor<1, Int>)> {
         let d = self.latent_dim();
-        let images = self.decode(z)?;
-        let codes = (d > self.noise_dim()).then(|| {
-            Tensor::<2>::from_data(TensorData::new(z.to_vec(), [n * k, d]), &self.device)
-                .slice([0..n * k, self.noise_dim()..d])
-        });
+        // One upload of the latents: the generator draws them, the critic reads their codes.
+        let z = Tensor::<2>::from_data(TensorData::new(z.to_vec(), [n * k, d]), &self.device);
+        let codes =
+            (d > self.noise_dim()).then(|| z.clone().slice([0..n * k, self.noise_dim()..d]));
+        let images = self.generator.forward(z);
         let (logits, classes) = critic.forward_classified(images.clone(), codes.clone());
         let mut score = logits.reshape([n * k, 1]);
         if let (Some(classes), Some(codes), Some(conditions)) = (classes, codes, self.conditions())

@@ -189,11 +189,7 @@ impl GanTrainer {
     /// Changes the auxiliary classifier's loss weight of a resumed run (a discriminator
     /// trained with one; 0 turns the loss off).
     pub fn set_classifier_weight(&mut self, weight: f64) -> Result<()> {
-        if !(weight >= 0.0 && weight.is_finite()) {
-            return Err(Error::Config(format!(
-                "the classifier's weight must be a number of at least 0 (got {weight})"
-            )));
-        }
+        check_classifier_weight(weight)?;
         if weight > 0.0 && !self.discriminator.has_classifier() {
             return Err(Error::Config(
                 "this run's discriminator has no auxiliary classifier to weight; start a new run with --aux-classifier".into(),
@@ -253,11 +249,7 @@ impl GanTrainer {
             .with_beta_2(config.beta_2)
             .with_epsilon(1e-8);
         let classifier_weight = config.classifier_weight.unwrap_or(0.0);
-        if !(classifier_weight >= 0.0 && classifier_weight.is_finite()) {
-            return Err(Error::Config(format!(
-                "the classifier's weight must be a number of at least 0 (got {classifier_weight})"
-            )));
-        }
+        check_classifier_weight(classifier_weight)?;
         if classifier_weight > 0.0 && !discriminator.has_classifier() {
             let Some(conditions) = &model_config.conditions else {
                 return Err(Error::Config(
@@ -621,5 +613,16 @@ impl GanTrainer {
         trainer.opt_d = checkpoint::load_optimizer(dir, "opt_d", trainer.opt_d)?;
         trainer.ema = ema;
         Ok(trainer)
+    }
+}
+
+/// The auxiliary classifier's loss weight must be a finite number of at least 0.
+fn check_classifier_weight(weight: f64) -> Result<()> {
+    if weight >= 0.0 && weight.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "the classifier's weight must be a number of at least 0 (got {weight})"
+        )))
     }
 }

@@ -809,6 +809,10 @@ fn evaluate(
     let held: Vec<&Rgb64> = data.held_out.iter().map(|e| &e.image).collect();
     let n = held.len();
     let (model, _) = load_model_drawn(model_path, draw)?;
+    // The floor's real training images: the same ones in every space.
+    let mut idx: Vec<usize> = (0..data.train.len()).collect();
+    latentpad::latent::SplitMix64::new(9).shuffle(&mut idx);
+    let train: Vec<&Rgb64> = idx[..n].iter().map(|i| &data.train[*i].image).collect();
     for path in classifiers {
         let classifier = load_classifier(path, &device)?;
         let space = path
@@ -830,9 +834,6 @@ fn evaluate(
             scores.recall
         );
         if floor {
-            let mut idx: Vec<usize> = (0..data.train.len()).collect();
-            latentpad::latent::SplitMix64::new(9).shuffle(&mut idx);
-            let train: Vec<&Rgb64> = idx[..n].iter().map(|i| &data.train[*i].image).collect();
             let train = pollster::block_on(eval::features_of_images(&classifier, &train, &device))?;
             let s = eval::score(&real, &train)?;
             println!(
