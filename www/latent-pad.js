@@ -302,7 +302,7 @@ export class LatentPad extends HTMLElement {
     await this.#ready();
     const canvas = this.#gridCanvases()[index];
     if (!canvas) throw new RangeError(`there is no image ${index}; the grid has ${this.count}`);
-    return this.#png(canvas, `seed ${this.seed + index}${describe(this.#drawnSteering)}`);
+    return this.#png(canvas, this.#tileLatent(index));
   }
 
   /** The fine-tuned (or loaded) model as an `.lpw` Blob. */
@@ -498,7 +498,7 @@ export class LatentPad extends HTMLElement {
       button.className = "download";
       button.textContent = "PNG";
       button.title = "Download this image";
-      button.addEventListener("click", () => this.#download(canvas, `latentpad-seed-${this.seed + i}.png`, `seed ${this.seed + i}${describe(this.#drawnSteering)}`));
+      button.addEventListener("click", () => this.#download(canvas, `latentpad-seed-${this.seed + i}.png`, this.#tileLatent(i)));
       tile.append(canvas, button);
       grid.append(tile);
     }
@@ -620,6 +620,11 @@ export class LatentPad extends HTMLElement {
       if (f !== this.#frame) this.#showFrame(f);
     }
     this.#animation = requestAnimationFrame(() => this.#animate());
+  }
+
+  /** The provenance of grid tile `i`: its seed and what it was drawn with. */
+  #tileLatent(i) {
+    return `seed ${this.seed + i}${describe(this.#drawnSteering)}`;
   }
 
   async #png(canvas, latent) {
