@@ -330,9 +330,51 @@ pub fn precision_recall(real: &[Vec<f32>], generated: &[Vec<f32>], k: usize) -> 
     )
 }
 
+/// A memorisation check: the median distance from each of `generated` to its nearest
+/// `training` image, over the same median for `held_out` real images (which are new to the
+/// model by construction). Near 1 or above: samples are as new as unseen real images; well
+/// below 1: samples sit on top of training images (copies).
+pub fn copy_ratio(training: &[Vec<f32>], generated: &[Vec<f32>], held_out: &[Vec<f32>]) -> f64 {
+    let median_nearest = |queries: &[Vec<f32>]| {
+        let mut d: Vec<f32> = queries
+            .iter()
+            .map(|q| {
+                training
+                    .iter()
+                    .map(|t| sq_dist(q, t))
+                    .fold(f32::INFINITY, f32::min)
+                    .sqrt()
+            })
+            .collect();
+        if d.is_empty() {
+            return f64::NAN;
+        }
+        let mid = d.len() / 2;
+        *d.select_nth_unstable_by(mid, f32::total_cmp).1 as f64
+    };
+    median_nearest(generated) / median_nearest(held_out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_ratio_tells_copies_from_new_draws() {
+        let training = gaussian_set(500, 6, 0.0, 1.0, 1);
+        let held_out = gaussian_set(200, 6, 0.0, 1.0, 2);
+        let new = gaussian_set(200, 6, 0.0, 1.0, 3);
+        // Copies: training points with a little noise.
+        let copies: Vec<Vec<f32>> = training[..200]
+            .iter()
+            .zip(gaussian_set(200, 6, 0.0, 0.05, 4))
+            .map(|(t, e)| t.iter().zip(e).map(|(a, b)| a + b).collect())
+            .collect();
+        let fresh = copy_ratio(&training, &new, &held_out);
+        assert!((0.8..1.25).contains(&fresh), "{fresh}");
+        let copied = copy_ratio(&training, &copies, &held_out);
+        assert!(copied < 0.3, "{copied}");
+    }
 
     fn gaussian_set(n: usize, d: usize, shift: f32, scale: f32, seed: u64) -> Vec<Vec<f32>> {
         let mut rng = SplitMix64::new(seed);

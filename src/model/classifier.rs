@@ -49,11 +49,24 @@ impl Classifier {
     /// - images: `[n, 3, 64, 64]`
     /// - output: `[n, feature_dim]`
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = images;
-        for block in &self.blocks {
-            x = block.forward(x); // 64 -> 32 -> 16 -> 8 -> 4
-        }
+        let x = self.blocks.iter().fold(images, |x, block| block.forward(x)); // 64 -> ... -> 4
         x.mean_dims(&[2, 3]).flatten::<2>(1, 3) // [n, c, 1, 1] -> [n, c]
+    }
+
+    /// The outputs of the first `depth` blocks (a perceptual loss compares images there:
+    /// edges and strokes at 32x32, parts at 16x16, shapes at 8x8).
+    ///
+    /// # Shapes
+    /// - images: `[n, 3, 64, 64]`
+    /// - output: `depth` tensors, `[n, c_i, 64 / 2^i, 64 / 2^i]` for i = 1..=depth
+    pub fn block_outputs(&self, images: Tensor<4>, depth: usize) -> Vec<Tensor<4>> {
+        let mut x = images;
+        let mut outputs = Vec::with_capacity(depth);
+        for block in self.blocks.iter().take(depth) {
+            x = block.forward(x);
+            outputs.push(x.clone());
+        }
+        outputs
     }
 
     /// # Shapes

@@ -69,6 +69,44 @@ impl LatentPrior {
         Ok(Self::new(centres, latent_dim, spread))
     }
 
+    /// Up to `count` indices of `labels` whose mix of labels is the mix of all of them (a
+    /// stratified sample): each label gets its share of `count`, rounded by largest remainder,
+    /// and its indices are picked at random by `seed`. Sorted.
+    pub fn stratified<L: Ord + Copy>(labels: &[L], count: usize, seed: u64) -> Vec<usize> {
+        let mut strata: std::collections::BTreeMap<L, Vec<usize>> = Default::default();
+        for (i, label) in labels.iter().enumerate() {
+            strata.entry(*label).or_default().push(i);
+        }
+        let count = count.min(labels.len());
+        let total = labels.len().max(1) as f64;
+        let exact: Vec<f64> = strata
+            .values()
+            .map(|members| count as f64 * members.len() as f64 / total)
+            .collect();
+        let mut quota: Vec<usize> = exact.iter().map(|q| q.floor() as usize).collect();
+        let mut by_remainder: Vec<usize> = (0..quota.len()).collect();
+        by_remainder.sort_by(|&a, &b| {
+            let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
+            rb.total_cmp(&ra).then(a.cmp(&b))
+        });
+        let short = count.saturating_sub(quota.iter().sum());
+        for &s in by_remainder.iter().take(short) {
+            quota[s] += 1;
+        }
+        let mut rng = SplitMix64::new(seed ^ CENTRE_SALT);
+        let mut picked: Vec<usize> = strata
+            .into_values()
+            .zip(quota)
+            .flat_map(|(mut members, q)| {
+                rng.shuffle(&mut members);
+                members.truncate(q);
+                members
+            })
+            .collect();
+        picked.sort_unstable();
+        picked
+    }
+
     /// The centre for `seed`.
     pub fn centre(&self, seed: u64) -> &[f32] {
         let n = (self.centres.len() / self.latent_dim.max(1)).max(1);

@@ -61,13 +61,7 @@ impl LatentModel {
                 let conditions_fit = c.conditions.as_ref().map_or(code == 0, |k| {
                     k.dim() == code && k.prior.len() == k.categories.len() * super::TONES.len()
                 });
-                let prior_fit = c.prior.as_ref().is_none_or(|p| {
-                    p.latent_dim == latent
-                        && !p.centres.is_empty()
-                        && p.centres.len().is_multiple_of(latent)
-                        && (0.0..=1.0).contains(&p.spread)
-                });
-                if !(conditions_fit && prior_fit) {
+                if !(conditions_fit && prior_fits(c.prior.as_ref(), latent)) {
                     return Err(Error::WeightsFormat {
                         source_name: file.source_name.clone(),
                         reason: "its conditions or latent prior do not fit its generator".into(),
@@ -77,6 +71,12 @@ impl LatentModel {
                 Ok(Self::new(file.config.clone(), generator, None, device))
             }
             ModelConfig::Vae(c) => {
+                if !prior_fits(c.prior.as_ref(), c.decoder.latent_dim) {
+                    return Err(Error::WeightsFormat {
+                        source_name: file.source_name.clone(),
+                        reason: "its latent prior does not fit its decoder".into(),
+                    });
+                }
                 let decoder = file.load("decoder", c.decoder.init(device))?;
                 let encoder = if file.has("encoder") {
                     Some(file.load("encoder", c.encoder.init(device))?)
@@ -176,10 +176,12 @@ impl LatentModel {
         }
     }
 
-    /// The fitted latent prior of a fine-tuned GAN, if any.
+    /// The fitted latent prior, if any: a fine-tuned GAN's (around the uploads) or a VAE's
+    /// (around its training images).
     pub fn prior(&self) -> Option<&super::LatentPrior> {
         match &self.config {
             ModelConfig::Gan(c) => c.prior.as_ref(),
+            ModelConfig::Vae(c) => c.prior.as_ref(),
             _ => None,
         }
     }
@@ -447,6 +449,37 @@ impl LatentModel {
         )
     }
 
+    /// A VAE's latent prior fitted to `images` (its training images; `labels`, one per
+    /// image, say which stratum each is in): the posterior means of `centres` of them picked
+    /// by [`LatentPrior::stratified`], rounded to 3 decimals (they are kept in the
+    /// weights file's header), each sample moved off its centre by `spread`.
+    ///
+    /// [`LatentPrior::stratified`]: super::LatentPrior::stratified
+    pub async fn fit_prior<L: Ord + Copy>(
+        &self,
+        images: &[&Rgb64],
+        labels: &[L],
+        centres: usize,
+        spread: f32,
+        seed: u64,
+    ) -> Result<super::LatentPrior> {
+        if !matches!(self.config, ModelConfig::Vae(_)) || labels.len() != images.len() {
+            return Err(Error::Config(
+                "a prior is fitted to a VAE's images, one label per image".into(),
+            ));
+        }
+        let picked = super::LatentPrior::stratified(labels, centres, seed);
+        let mut means = Vec::with_capacity(picked.len() * self.latent_dim());
+        for chunk in picked.chunks(64) {
+            let batch: Vec<&Rgb64> = chunk.iter().map(|&i| images[i]).collect();
+            means.extend(self.encode(&batch).await?);
+        }
+        means
+            .iter_mut()
+            .for_each(|m| *m = (*m * 1000.0).round() / 1000.0);
+        super::LatentPrior::around(means, self.latent_dim(), spread)
+    }
+
     /// Posterior means of `images`, row-major `[n, latent_dim]`. VAE only.
     pub async fn encode(&self, images: &[&Rgb64]) -> Result<Vec<f32>> {
         let encoder = self.encoder.as_ref().ok_or_else(|| {
@@ -461,4 +494,14 @@ impl LatentModel {
         let (mean, _) = encoder.forward(image::to_tensor(images, &self.device));
         read_f32(mean).await
     }
+}
+
+/// Whether a weights file's latent prior (if any) fits latents of length `latent`.
+fn prior_fits(prior: Option<&super::LatentPrior>, latent: usize) -> bool {
+    prior.is_none_or(|p| {
+        p.latent_dim == latent
+            && !p.centres.is_empty()
+            && p.centres.len().is_multiple_of(latent)
+            && (0.0..=1.0).contains(&p.spread)
+    })
 }

@@ -6,6 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use super::blocks::{DownBlock, pyramid};
+use super::condition::LatentPrior;
 use super::gan::GeneratorConfig;
 
 /// Encoder architecture.
@@ -72,6 +73,12 @@ pub struct VaeConfig {
     /// Weight of the KL term (beta-VAE, Higgins et al. 2017); 1.0 is the plain ELBO.
     #[config(default = 1.0)]
     pub beta: f64,
+    /// Where samples draw their latents, fitted after training (`latentpad prior`): the
+    /// posterior means of a stratified set of training images, each moved off in a random
+    /// direction (ex-post density estimation, Ghosh et al. 2020). `None`: the standard
+    /// Gaussian, the ELBO's prior.
+    #[config(default = "None")]
+    pub prior: Option<LatentPrior>,
 }
 
 impl VaeConfig {

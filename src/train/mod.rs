@@ -43,7 +43,7 @@ pub enum Losses {
 
 impl Losses {
     /// Every loss value, for logs: GAN (discriminator, generator), VAE (total,
-    /// reconstruction, KL, adversarial, discriminator).
+    /// reconstruction, KL, adversarial, discriminator, perceptual).
     pub fn values(&self) -> Vec<f32> {
         match self {
             Losses::Gan(l) => vec![l.discriminator, l.generator],
@@ -53,6 +53,7 @@ impl Losses {
                 l.kl,
                 l.adversarial,
                 l.discriminator,
+                l.perceptual,
             ],
         }
     }
@@ -74,6 +75,10 @@ impl Losses {
                 "recon {:.1} KL {:.1} adv {:.3} D {:.3}",
                 l.reconstruction, l.kl, l.adversarial, l.discriminator
             ),
+            Losses::Vae(l) if l.perceptual > 0.0 => format!(
+                "recon {:.1} KL {:.1} perceptual {:.1}",
+                l.reconstruction, l.kl, l.perceptual
+            ),
             Losses::Vae(l) => format!("recon {:.1} KL {:.1}", l.reconstruction, l.kl),
         }
     }
@@ -82,7 +87,7 @@ impl Losses {
 impl Trainer {
     /// Fine-tuning of the model in `file` on a person's images: small batches, FreezeD
     /// (`freeze_discriminator_layers`) and a fast EMA for a GAN, a lower learning rate for a
-    /// VAE.
+    /// VAE (whose fitted sampling prior, centred on its training images, is dropped).
     pub fn fine_tune(
         file: &WeightsFile,
         batch_size: usize,
@@ -103,9 +108,8 @@ impl Trainer {
                 let config = VaeTrainConfig::new()
                     .with_batch_size(batch_size)
                     .with_learning_rate(2e-4);
-                Ok(Trainer::Vae(VaeTrainer::from_weights(
-                    file, config, device,
-                )?))
+                let trainer = VaeTrainer::from_weights(file, config, device)?;
+                Ok(Trainer::Vae(trainer.without_prior()))
             }
             other => Err(Error::Config(format!(
                 "{}: a {} cannot be fine-tuned",

@@ -9,6 +9,11 @@
 //! trained GAN ([`VaeTrainer::from_gan`]), the decoder is the GAN's generator and draws
 //! sharp images from the first step; the encoder learns to find its latents first (the
 //! decoder warm-up), then both train together.
+//!
+//! With a perceptual loss (Johnson et al. 2016; Hou et al. 2017 for VAEs) the
+//! reconstruction is also compared with the image in the early layers of a frozen emoji
+//! classifier, whose features care about edges and shapes more than about the exact pixel:
+//! a blurry average of where a stroke could be costs more there than in pixel space.
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -21,7 +26,7 @@ use super::state::TrainState;
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
 use crate::model::{
-    Discriminator, DiscriminatorConfig, Encoder, EncoderConfig, Generator, LatentModel,
+    Classifier, Discriminator, DiscriminatorConfig, Encoder, EncoderConfig, Generator, LatentModel,
     ModelConfig, VaeConfig, seeded_init,
 };
 use crate::weights::{WeightsFile, module_to_bytes_async};
@@ -62,7 +67,20 @@ pub struct VaeTrainConfig {
     /// DiffAugment policy of the adversary's inputs.
     #[config(default = "AugmentConfig::new()")]
     pub augment: AugmentConfig,
+    /// Weight of the perceptual loss (0: none), in the units of the summed pixel loss: each
+    /// of [`PERCEPTUAL_DEPTH`] layers' mean squared feature difference times the number of
+    /// pixel values, so weight 1 makes a layer count like the pixel loss at the same relative
+    /// error.
+    #[config(default = 0.0)]
+    pub perceptual_weight: f64,
+    /// Model folder of the classifier whose features the perceptual loss compares (read
+    /// again when a run resumes).
+    #[config(default = "None")]
+    pub perceptual_net: Option<String>,
 }
+
+/// Blocks of the perceptual network compared (32x32, 16x16 and 8x8 features).
+pub const PERCEPTUAL_DEPTH: usize = 3;
 
 /// Losses of one step, per image.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,6 +96,8 @@ pub struct VaeLosses {
     pub adversarial: f32,
     /// The adversary's loss (0 without one or during the warm-up).
     pub discriminator: f32,
+    /// The perceptual loss, unweighted (0 without one).
+    pub perceptual: f32,
 }
 
 /// The discriminator of a VAE-GAN and its optimiser.
@@ -92,6 +112,26 @@ fn new_adversary(config: &VaeTrainConfig, device: &Device) -> Option<Discriminat
     Some(seeded_init(adversary.init(device), config.seed + 2))
 }
 
+/// Per-image perceptual loss of `recon` against `x` in `net`'s first [`PERCEPTUAL_DEPTH`]
+/// blocks: for each, the mean squared difference times the number of pixel values. Both
+/// go through `net` in one batch, so its batch norms (in training mode) normalise them alike;
+/// its weights are constants (`no_grad`).
+fn perceptual_loss(net: &Classifier, recon: Tensor<4>, x: Tensor<4>) -> Tensor<1> {
+    let [n, c, h, w] = recon.dims();
+    let device = recon.device();
+    let net = net.clone().no_grad();
+    let outputs = net.block_outputs(Tensor::cat(vec![recon, x.detach()], 0), PERCEPTUAL_DEPTH);
+    let values = (c * h * w) as f64;
+    outputs
+        .into_iter()
+        .fold(Tensor::zeros([1], &device), |sum, f| {
+            let [_, fc, fh, fw] = f.dims();
+            let ours = f.clone().slice([0..n, 0..fc, 0..fh, 0..fw]);
+            let theirs = f.slice([n..2 * n, 0..fc, 0..fh, 0..fw]);
+            sum + (ours - theirs).square().mean().mul_scalar(values)
+        })
+}
+
 /// A VAE being trained.
 pub struct VaeTrainer {
     /// Hyper-parameters.
@@ -102,6 +142,8 @@ pub struct VaeTrainer {
     opt_e: ModuleOptimizer,
     opt_d: ModuleOptimizer,
     adversary: Option<Adversary>,
+    /// The frozen network of the perceptual loss.
+    perceptual: Option<Classifier>,
     state: TrainState,
 }
 
@@ -213,6 +255,12 @@ impl VaeTrainer {
                 config.decoder_lr_scale
             )));
         }
+        if !(config.perceptual_weight >= 0.0 && config.perceptual_weight.is_finite()) {
+            return Err(Error::Config(format!(
+                "the perceptual weight must be a number of at least 0, not {}",
+                config.perceptual_weight
+            )));
+        }
         if config.adversarial_weight > 0.0 && discriminator.is_none() {
             return Err(Error::Config(
                 "an adversarial weight needs an adversary (a discriminator)".into(),
@@ -230,10 +278,45 @@ impl VaeTrainer {
                 network,
                 optimizer: adam.init(),
             }),
+            perceptual: None,
             state,
             model_config,
             config,
         })
+    }
+
+    /// The classifier in `file` becomes the network the perceptual loss compares images in
+    /// (its weight is `config.perceptual_weight`). Its weights stay fixed.
+    pub fn set_perceptual(&mut self, file: &WeightsFile) -> Result<()> {
+        let ModelConfig::Classifier(config) = &file.config else {
+            return Err(Error::WrongArchitecture {
+                source_name: file.source_name.clone(),
+                expected: "a classifier (the perceptual loss compares images in its features)"
+                    .into(),
+                found: file.config.describe(),
+            });
+        };
+        self.perceptual = Some(file.load("classifier", config.init(&self.state.device))?);
+        Ok(())
+    }
+
+    /// Drops the model's fitted sampling prior (its centres are latents of the images it was
+    /// trained on, not of the images this run trains on): samples draw from the standard
+    /// Gaussian until a prior is fitted again.
+    pub fn without_prior(mut self) -> Self {
+        self.model_config.prior = None;
+        self
+    }
+
+    /// Sets the KL term's weight (beta-VAE; it is kept in the model's config).
+    pub fn set_beta(&mut self, beta: f64) -> Result<()> {
+        if !(beta > 0.0 && beta.is_finite()) {
+            return Err(Error::Config(format!(
+                "beta (the KL term's weight) must be a number above 0, not {beta}"
+            )));
+        }
+        self.model_config.beta = beta;
+        Ok(())
     }
 
     /// Steps taken by this trainer.
@@ -279,6 +362,18 @@ impl VaeTrainer {
             .sum()
             .mul_scalar(0.5 / n as f64);
         let mut total = reconstruction.clone() + kl.clone().mul_scalar(self.model_config.beta);
+        let perceptual = match (&self.perceptual, self.config.perceptual_weight > 0.0) {
+            (Some(net), true) => Some(perceptual_loss(net, recon.clone(), x.clone())),
+            (None, true) => {
+                return Err(Error::Config(
+                    "a perceptual weight needs the classifier to compare in".into(),
+                ));
+            }
+            (_, false) => None,
+        };
+        if let Some(p) = &perceptual {
+            total = total + p.clone().mul_scalar(self.config.perceptual_weight);
+        }
 
         let (mut loss_adv, mut loss_disc) = (None, None);
         if let Some(prior) = prior {
@@ -343,6 +438,10 @@ impl VaeTrainer {
                 None => 0.0,
             },
             discriminator: match loss_disc {
+                Some(l) => read_f32(l).await?[0],
+                None => 0.0,
+            },
+            perceptual: match perceptual {
                 Some(l) => read_f32(l).await?[0],
                 None => 0.0,
             },
@@ -434,6 +533,9 @@ impl VaeTrainer {
         )?;
         trainer.opt_e = checkpoint::load_optimizer(dir, "opt_e", trainer.opt_e)?;
         trainer.opt_d = checkpoint::load_optimizer(dir, "opt_d", trainer.opt_d)?;
+        if let Some(path) = trainer.config.perceptual_net.clone() {
+            trainer.set_perceptual(&WeightsFile::read(std::path::Path::new(&path))?)?;
+        }
         if let Some(adversary) = trainer.adversary.take() {
             let optimizer = checkpoint::load_optimizer(dir, "opt_adversary", adversary.optimizer)?;
             trainer.adversary = Some(Adversary {

@@ -4,10 +4,11 @@ use latentpad::backend::{default_device, read_f32_blocking};
 use latentpad::image::{RGB_LEN, Rgb64};
 use latentpad::model::params::floats_by_path;
 use latentpad::model::{
-    Conditions, DiscriminatorConfig, EncoderConfig, GeneratorConfig, LatentModel, VaeConfig,
-    seeded_init,
+    ClassifierConfig, Conditions, DiscriminatorConfig, EncoderConfig, GeneratorConfig, LatentModel,
+    VaeConfig, seeded_init,
 };
 use latentpad::train::Trainer;
+use latentpad::train::classifier::ClassifierTrainer;
 use latentpad::train::finetune::FineTuning;
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
 use latentpad::train::vae::{VaeTrainConfig, VaeTrainer};
@@ -832,7 +833,6 @@ fn a_resumed_fine_tune_keeps_its_provenance() {
 fn few_shot_benchmark_scores_each_step_count_and_writes_grids() {
     use latentpad::data::{EmojiData, Example};
     use latentpad::fewshot::{self, Bench, Kind};
-    use latentpad::model::ClassifierConfig;
     let device = default_device();
     let example = |i: usize, image: Rgb64| Example {
         image,
@@ -953,4 +953,136 @@ fn inversion_finds_a_latent_that_draws_the_image_and_can_be_cancelled() {
     assert_eq!(calls, 3);
     assert!(cancelled.errors.iter().all(|e| e.is_finite()));
     assert!(pollster::block_on(invert(&model, &[], config(1), |_, _, _| true)).is_err());
+}
+
+#[test]
+fn a_perceptual_loss_reaches_the_decoder_and_resumes() {
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let dir = std::env::temp_dir().join(format!("latentpad-perceptual-{}", std::process::id()));
+    let net_dir = dir.join("net");
+    ClassifierTrainer::new(ClassifierConfig::new(2).with_width(8), 1e-3, 3, &device)
+        .export("tiny-classifier")
+        .unwrap()
+        .write_dir(&net_dir)
+        .unwrap();
+    let model = VaeConfig::new(
+        EncoderConfig::new().with_latent_dim(16).with_width(8),
+        GeneratorConfig::new().with_latent_dim(16).with_width(8),
+    );
+    let config = VaeTrainConfig::new()
+        .with_batch_size(8)
+        .with_perceptual_weight(1.0)
+        .with_perceptual_net(Some(net_dir.display().to_string()));
+    let new = |config: VaeTrainConfig| VaeTrainer::new(model.clone(), config, &device).unwrap();
+
+    // A weight without the network is refused at the first step, not ignored.
+    let err = pollster::block_on(new(config.clone()).step(&batch))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("classifier to compare in"), "{err}");
+    // Something else than a classifier is refused by name.
+    let gan = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device).unwrap();
+    let err = new(config.clone())
+        .set_perceptual(&gan.export("gan").unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a classifier"), "{err}");
+
+    let mut with = new(config.clone());
+    with.set_perceptual(&WeightsFile::read(&net_dir).unwrap())
+        .unwrap();
+    let mut without = new(config.with_perceptual_weight(0.0));
+    let a = pollster::block_on(with.step(&batch)).unwrap();
+    let b = pollster::block_on(without.step(&batch)).unwrap();
+    assert!(a.perceptual > 0.0 && a.total > b.total, "{a:?} vs {b:?}");
+    assert_eq!(b.perceptual, 0.0);
+    // Same start, same noise: only the perceptual term's gradient tells the two apart.
+    let samples = |t: &VaeTrainer| read_f32_blocking(t.latent_model().sample(2, 0).unwrap());
+    assert!(samples(&with).unwrap() != samples(&without).unwrap());
+
+    // A resumed run reads the network again from its folder and takes the same next step.
+    with.save_checkpoint(&dir.join("ck")).unwrap();
+    let mut resumed = VaeTrainer::load_checkpoint(&dir.join("ck"), &device).unwrap();
+    let a = pollster::block_on(with.step(&batch)).unwrap();
+    let b = pollster::block_on(resumed.step(&batch)).unwrap();
+    assert!(b.perceptual > 0.0, "{b:?}");
+    assert!(
+        (a.total - b.total).abs() <= 1e-3 * a.total.abs(),
+        "{a:?} vs {b:?}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_vae_prior_keeps_the_mix_and_samples_near_its_images() {
+    let data = discs();
+    let images: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let model = VaeConfig::new(
+        EncoderConfig::new().with_latent_dim(16).with_width(8),
+        GeneratorConfig::new().with_latent_dim(16).with_width(8),
+    );
+    let mut trainer =
+        VaeTrainer::new(model, VaeTrainConfig::new().with_batch_size(8), &device).unwrap();
+    for _ in 0..5 {
+        pollster::block_on(trainer.step(&images)).unwrap();
+    }
+    let mut file = trainer.export("vae").unwrap();
+    let plain = LatentModel::from_weights(&file, &device).unwrap();
+    // Six of one label, two of another: four centres keep three of the first and one of
+    // the second.
+    let labels = [0, 0, 1, 0, 0, 0, 1, 0];
+    let prior = pollster::block_on(plain.fit_prior(&images, &labels, 4, 0.0, 7)).unwrap();
+    assert_eq!(prior.centres.len(), 4 * 16);
+    let picked = latentpad::model::LatentPrior::stratified(&labels, 4, 7);
+    let ones = picked.iter().filter(|&&i| labels[i] == 1).count();
+    assert_eq!((picked.len(), ones), (4, 1), "{picked:?}");
+    // The centres are the picked images' posterior means (to 3 decimals).
+    let picked_images: Vec<&Rgb64> = picked.iter().map(|&i| images[i]).collect();
+    let means = pollster::block_on(plain.encode(&picked_images)).unwrap();
+    for (c, m) in prior.centres.iter().zip(&means) {
+        assert!((c - m).abs() <= 6e-4, "{c} vs {m}");
+    }
+    let latentpad::model::ModelConfig::Vae(config) = &mut file.config else {
+        unreachable!("a VAE was exported")
+    };
+    config.prior = Some(prior);
+    // Spread 0: every sample is the decoder's image of one of the centres.
+    let fitted = LatentModel::from_weights(&file, &device).unwrap();
+    let z = fitted.latent(11, Default::default()).unwrap();
+    assert!(
+        prior_centres(&file).chunks(16).any(|c| c == z.as_slice()),
+        "the latent is not a centre"
+    );
+    let sample = |m: &LatentModel| read_f32_blocking(m.sample(3, 5).unwrap()).unwrap();
+    assert_eq!(sample(&fitted), sample(&fitted), "same seed, same image");
+    assert!(sample(&fitted) != sample(&plain));
+    // The prior travels in the weights; one that does not fit the decoder is refused.
+    let bytes = file.to_bytes();
+    let back = WeightsFile::parse(&bytes, "vae.lpw").unwrap();
+    assert_eq!(
+        sample(&LatentModel::from_weights(&back, &device).unwrap()),
+        sample(&fitted)
+    );
+    let latentpad::model::ModelConfig::Vae(config) = &mut file.config else {
+        unreachable!("a VAE was exported")
+    };
+    config.prior.as_mut().unwrap().latent_dim = 8;
+    let err = LatentModel::from_weights(&file, &device)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("does not fit its decoder"), "{err}");
+    // Fine-tuning starts from the standard Gaussian again.
+    let tuned = Trainer::fine_tune(&back, 4, 0, &device).unwrap();
+    assert!(tuned.latent_model().prior().is_none());
+}
+
+fn prior_centres(file: &WeightsFile) -> Vec<f32> {
+    match &file.config {
+        latentpad::model::ModelConfig::Vae(c) => c.prior.as_ref().unwrap().centres.clone(),
+        _ => Vec::new(),
+    }
 }

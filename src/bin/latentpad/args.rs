@@ -160,6 +160,30 @@ pub(crate) enum Command {
         #[arg(long)]
         latents: Option<PathBuf>,
     },
+    /// Fit a VAE's sampling prior to its training images: samples start from the latents of
+    /// a stratified set of them (every category and tone in the data's mix) instead of the
+    /// standard Gaussian, which the encoder's latents do not fill.
+    Prior {
+        /// VAE model folder.
+        #[arg(long, default_value = "models/emoji-vae")]
+        model: PathBuf,
+        /// Data folder of fetch-data (the Noto training images).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Training images whose latents the prior keeps (they are stored in the weights).
+        #[arg(long, default_value_t = 256)]
+        centres: usize,
+        /// How far a sample moves from its centre: 0 (a reconstruction of a training image)
+        /// to 1 (the standard Gaussian).
+        #[arg(long, default_value_t = 0.5)]
+        spread: f32,
+        /// Seed of the choice of images.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Model folder to write (the same weights with the prior; may be --model).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Fine-tune a trained model on a folder of your images.
     Finetune {
         /// Model folder to start from.
@@ -368,6 +392,17 @@ pub(crate) struct TrainArgs {
     /// VAE: the decoder's learning rate as a multiple of the encoder's.
     #[arg(long, default_value_t = 1.0)]
     pub(crate) decoder_lr_scale: f64,
+    /// VAE: weight of a perceptual loss, the reconstruction compared with the image in the
+    /// first layers of `--perceptual-net` (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) perceptual: f64,
+    /// VAE: the classifier model folder the perceptual loss compares in.
+    #[arg(long, default_value = "models/category-classifier")]
+    pub(crate) perceptual_net: PathBuf,
+    /// VAE: the KL term's weight (beta; 1: the plain ELBO). On `--init` of a VAE, replaces
+    /// its beta.
+    #[arg(long)]
+    pub(crate) beta: Option<f64>,
     /// VAE: steps at the start in which only the encoder trains.
     #[arg(long, default_value_t = 0)]
     pub(crate) decoder_warmup: u64,

@@ -178,6 +178,14 @@ pub fn main() -> Result<()> {
             &out,
             latents.as_deref(),
         )?,
+        Command::Prior {
+            model,
+            data_dir,
+            centres,
+            spread,
+            seed,
+            out,
+        } => fit_prior(&model, &data_dir, centres, spread, seed, &out)?,
         Command::Provenance { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -448,6 +456,45 @@ fn training_images(args: &TrainArgs) -> Result<Vec<Example>> {
 }
 
 /// A style's emoji data from `fetch-data`'s folder, or a message saying to fetch it.
+fn fit_prior(
+    model_path: &Path,
+    data_dir: &Path,
+    centres: usize,
+    spread: f32,
+    seed: u64,
+    out: &Path,
+) -> Result<()> {
+    let mut file = WeightsFile::read(model_path)?;
+    if !matches!(file.config, ModelConfig::Vae(_)) {
+        bail!(
+            "{} is a {}; a sampling prior is fitted to a VAE",
+            model_path.display(),
+            file.config.kind()
+        );
+    }
+    if centres == 0 || centres > 1024 {
+        bail!("--centres takes 1 to 1024 images (they are kept in the weights), not {centres}");
+    }
+    let device = Default::default();
+    let model = LatentModel::from_weights(&file, &device)?;
+    let data = load_fetched(data_dir, EmojiStyle::Noto)?;
+    let images: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
+    let labels: Vec<(usize, usize)> = data.train.iter().map(condition_of).collect();
+    let prior = pollster::block_on(model.fit_prior(&images, &labels, centres, spread, seed))?;
+    let kept = prior.centres.len() / prior.latent_dim;
+    if let ModelConfig::Vae(config) = &mut file.config {
+        config.prior = Some(prior);
+    }
+    let model = LatentModel::from_weights(&file, &device)?;
+    run::write_model(&model, &file, out)?;
+    println!(
+        "{}: samples start near {kept} training images (spread {spread}); grid in {}",
+        out.display(),
+        out.join("samples.png").display()
+    );
+    Ok(())
+}
+
 fn load_fetched(data_dir: &Path, style: EmojiStyle) -> Result<data::EmojiData> {
     let dir = data::style_dir(data_dir, style);
     if !dir.join("emoji.json").is_file() {
@@ -553,6 +600,10 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_adversarial_weight(args.adversarial_weight)
                 .with_decoder_warmup_steps(args.decoder_warmup)
                 .with_decoder_lr_scale(args.decoder_lr_scale)
+                .with_perceptual_weight(args.perceptual)
+                .with_perceptual_net(
+                    (args.perceptual > 0.0).then(|| args.perceptual_net.display().to_string()),
+                )
                 .with_augment(if args.no_augment {
                     AugmentConfig::none()
                 } else {
@@ -579,7 +630,10 @@ fn train(args: TrainArgs) -> Result<()> {
                 Some(file) => match &file.config {
                     ModelConfig::Vae(vae) => {
                         let config = config.with_adversary(adversary(vae.decoder.width));
-                        VaeTrainer::from_weights(&file, config, &device)?.as_pretraining()
+                        // Its encoder will move: a fitted prior's centres would go stale.
+                        VaeTrainer::from_weights(&file, config, &device)?
+                            .as_pretraining()
+                            .without_prior()
                     }
                     _ => VaeTrainer::from_gan(&file, model.encoder, config, &device)?,
                 },
@@ -588,6 +642,13 @@ fn train(args: TrainArgs) -> Result<()> {
                     VaeTrainer::new(model, config, &device)?
                 }
             };
+            let mut trainer = trainer;
+            if args.perceptual > 0.0 {
+                trainer.set_perceptual(&WeightsFile::read(&args.perceptual_net)?)?;
+            }
+            if let Some(beta) = args.beta {
+                trainer.set_beta(beta)?;
+            }
             Trainer::Vae(trainer)
         }
     };
@@ -832,6 +893,12 @@ fn evaluate(
             scores.kid_spread,
             scores.precision,
             scores.recall
+        );
+        let every: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
+        let every = pollster::block_on(eval::features_of_images(&classifier, &every, &device))?;
+        println!(
+            "  copy check in {space}'s space: nearest training image {:.2}x as far as for held-out emoji (below 1: nearer the training images than new emoji are)",
+            eval::copy_ratio(&every, &generated, &real)
         );
         if floor {
             let train = pollster::block_on(eval::features_of_images(&classifier, &train, &device))?;
