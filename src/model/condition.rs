@@ -50,6 +50,12 @@ pub struct LatentPrior {
     /// How far from its centre a latent goes, 0 (the centre: a reconstruction) to 1 (the
     /// standard Gaussian).
     pub spread: f32,
+    /// Whether the centre shrinks as the spread grows (`sqrt(1 - spread^2) * centre`, the
+    /// GAN's: latents stay on the Gaussian shell), or stays whole (`centre + spread * noise`,
+    /// a VAE's: shrinking pulls every latent towards the origin, where the decoder draws the
+    /// average image).
+    #[config(default = true)]
+    pub shrink: bool,
 }
 
 /// Mixed into a seed for picking a prior's centre.
@@ -67,6 +73,11 @@ impl LatentPrior {
             )));
         }
         Ok(Self::new(centres, latent_dim, spread))
+    }
+
+    /// [`Self::around`] with the centres kept whole (`shrink` off).
+    pub fn anchored(centres: Vec<f32>, latent_dim: usize, spread: f32) -> Result<Self> {
+        Ok(Self::around(centres, latent_dim, spread)?.with_shrink(false))
     }
 
     /// Up to `count` indices of `labels` whose mix of labels is the mix of all of them (a
@@ -114,9 +125,13 @@ impl LatentPrior {
         &self.centres[i * self.latent_dim..(i + 1) * self.latent_dim]
     }
 
-    /// Standard Gaussian `noise` (the Gaussian part) moved off `centre`.
+    /// Standard Gaussian `noise` (the Gaussian part) moved off `centre` (see `shrink`).
     pub fn apply(&self, centre: &[f32], noise: &mut [f32]) {
-        let keep = (1.0 - self.spread * self.spread).max(0.0).sqrt();
+        let keep = if self.shrink {
+            (1.0 - self.spread * self.spread).max(0.0).sqrt()
+        } else {
+            1.0
+        };
         for (x, c) in noise.iter_mut().zip(centre) {
             *x = keep * c + self.spread * *x;
         }
@@ -360,6 +375,50 @@ mod tests {
         // Smileys never toned; people: 2 yellow, 1 dark, 1 without tones.
         let labels = [(0, 0), (0, 0), (1, 1), (1, 1), (1, 6), (1, 0)];
         Conditions::from_labels(names, &labels).unwrap()
+    }
+
+    #[test]
+    fn a_prior_shrinks_its_centre_or_keeps_it_whole() {
+        let centre = vec![2.0, -1.0];
+        let noise = [0.5f32, 0.5];
+        let shrunk = LatentPrior::around(centre.clone(), 2, 0.6).unwrap();
+        let mut z = noise;
+        shrunk.apply(&centre, &mut z);
+        assert_eq!(z, [0.8 * 2.0 + 0.3, -0.8 + 0.3]);
+        let anchored = LatentPrior::anchored(centre.clone(), 2, 0.6).unwrap();
+        let mut z = noise;
+        anchored.apply(&centre, &mut z);
+        assert_eq!(z, [2.0 + 0.3, -1.0 + 0.3]);
+        assert!(LatentPrior::anchored(centre, 2, 1.5).is_err());
+    }
+
+    #[test]
+    fn stratified_picks_keep_every_label_share() {
+        // 60 a, 30 b, 10 c: 20 picks are 12, 6 and 2; 7 picks round by largest remainder.
+        let labels: Vec<char> = (0..100)
+            .map(|i| match i % 10 {
+                0..=5 => 'a',
+                6..=8 => 'b',
+                _ => 'c',
+            })
+            .collect();
+        let count = |picked: &[usize], l: char| picked.iter().filter(|&&i| labels[i] == l).count();
+        let picked = LatentPrior::stratified(&labels, 20, 1);
+        assert_eq!(
+            (
+                count(&picked, 'a'),
+                count(&picked, 'b'),
+                count(&picked, 'c')
+            ),
+            (12, 6, 2)
+        );
+        let seven = LatentPrior::stratified(&labels, 7, 1);
+        assert_eq!(seven.len(), 7);
+        assert_eq!((count(&seven, 'a'), count(&seven, 'b')), (4, 2));
+        assert!(seven.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
+        assert_eq!(LatentPrior::stratified(&labels, 20, 1), picked, "seeded");
+        assert_ne!(LatentPrior::stratified(&labels, 20, 2), picked);
+        assert_eq!(LatentPrior::stratified(&labels, 500, 1).len(), 100);
     }
 
     #[test]

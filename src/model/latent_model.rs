@@ -452,15 +452,18 @@ impl LatentModel {
     /// A VAE's latent prior fitted to `images` (its training images; `labels`, one per
     /// image, say which stratum each is in): the posterior means of `centres` of them picked
     /// by [`LatentPrior::stratified`], rounded to 3 decimals (they are kept in the
-    /// weights file's header), each sample moved off its centre by `spread`.
+    /// weights file's header), each sample moved off its centre by `spread` (`anchored`:
+    /// the centre kept whole, see [`LatentPrior::shrink`]).
     ///
     /// [`LatentPrior::stratified`]: super::LatentPrior::stratified
+    /// [`LatentPrior::shrink`]: super::LatentPrior::shrink
     pub async fn fit_prior<L: Ord + Copy>(
         &self,
         images: &[&Rgb64],
         labels: &[L],
         centres: usize,
         spread: f32,
+        anchored: bool,
         seed: u64,
     ) -> Result<super::LatentPrior> {
         if !matches!(self.config, ModelConfig::Vae(_)) || labels.len() != images.len() {
@@ -477,7 +480,11 @@ impl LatentModel {
         means
             .iter_mut()
             .for_each(|m| *m = (*m * 1000.0).round() / 1000.0);
-        super::LatentPrior::around(means, self.latent_dim(), spread)
+        if anchored {
+            super::LatentPrior::anchored(means, self.latent_dim(), spread)
+        } else {
+            super::LatentPrior::around(means, self.latent_dim(), spread)
+        }
     }
 
     /// Posterior means of `images`, row-major `[n, latent_dim]`. VAE only.

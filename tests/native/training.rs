@@ -1034,7 +1034,7 @@ fn a_vae_prior_keeps_the_mix_and_samples_near_its_images() {
     // Six of one label, two of another: four centres keep three of the first and one of
     // the second.
     let labels = [0, 0, 1, 0, 0, 0, 1, 0];
-    let prior = pollster::block_on(plain.fit_prior(&images, &labels, 4, 0.0, 7)).unwrap();
+    let prior = pollster::block_on(plain.fit_prior(&images, &labels, 4, 0.0, true, 7)).unwrap();
     assert_eq!(prior.centres.len(), 4 * 16);
     let picked = latentpad::model::LatentPrior::stratified(&labels, 4, 7);
     let ones = picked.iter().filter(|&&i| labels[i] == 1).count();

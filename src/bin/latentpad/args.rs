@@ -177,6 +177,10 @@ pub(crate) enum Command {
         /// to 1 (the standard Gaussian).
         #[arg(long, default_value_t = 0.5)]
         spread: f32,
+        /// Shrink each centre as the spread grows (sqrt(1 - spread^2) * centre, as the GAN's
+        /// fine-tuning prior does) instead of keeping it whole (centre + spread * noise).
+        #[arg(long)]
+        shrink: bool,
         /// Seed of the choice of images.
         #[arg(long, default_value_t = 1)]
         seed: u64,

@@ -183,9 +183,10 @@ pub fn main() -> Result<()> {
             data_dir,
             centres,
             spread,
+            shrink,
             seed,
             out,
-        } => fit_prior(&model, &data_dir, centres, spread, seed, &out)?,
+        } => fit_prior(&model, &data_dir, centres, (spread, shrink), seed, &out)?,
         Command::Provenance { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -460,7 +461,7 @@ fn fit_prior(
     model_path: &Path,
     data_dir: &Path,
     centres: usize,
-    spread: f32,
+    (spread, shrink): (f32, bool),
     seed: u64,
     out: &Path,
 ) -> Result<()> {
@@ -480,7 +481,8 @@ fn fit_prior(
     let data = load_fetched(data_dir, EmojiStyle::Noto)?;
     let images: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
     let labels: Vec<(usize, usize)> = data.train.iter().map(condition_of).collect();
-    let prior = pollster::block_on(model.fit_prior(&images, &labels, centres, spread, seed))?;
+    let prior =
+        pollster::block_on(model.fit_prior(&images, &labels, centres, spread, !shrink, seed))?;
     let kept = prior.centres.len() / prior.latent_dim;
     if let ModelConfig::Vae(config) = &mut file.config {
         config.prior = Some(prior);
