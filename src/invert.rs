@@ -125,6 +125,7 @@ impl Inverter {
         let target = image::to_tensor(images, &device);
         let average_code = model
             .conditions()
+            .filter(|_| k < model.latent_dim())
             .map_or_else(Vec::new, |c| c.average_code());
         let candidates: Vec<Vec<f32>> = (0..config.candidates)
             .map(|j| {

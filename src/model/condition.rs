@@ -56,6 +56,10 @@ pub struct LatentPrior {
     /// average image).
     #[config(default = true)]
     pub shrink: bool,
+    /// The condition of each centre's image, `category * TONES.len() + tone` (a VAE's prior
+    /// fitted to labelled images; steering picks among the centres that match).
+    #[config(default = "None")]
+    pub labels: Option<Vec<u16>>,
 }
 
 /// Mixed into a seed for picking a prior's centre.
@@ -81,8 +85,9 @@ impl LatentPrior {
     }
 
     /// Up to `count` indices of `labels` whose mix of labels is the mix of all of them (a
-    /// stratified sample): each label gets its share of `count`, rounded by largest remainder,
-    /// and its indices are picked at random by `seed`. Sorted.
+    /// stratified sample): each label gets its share of `count`, at least one when `count`
+    /// is at least the number of labels, rounded by largest remainder, and its indices are
+    /// picked at random by `seed`. Sorted.
     pub fn stratified<L: Ord + Copy>(labels: &[L], count: usize, seed: u64) -> Vec<usize> {
         let mut strata: std::collections::BTreeMap<L, Vec<usize>> = Default::default();
         for (i, label) in labels.iter().enumerate() {
@@ -94,12 +99,24 @@ impl LatentPrior {
             .values()
             .map(|members| count as f64 * members.len() as f64 / total)
             .collect();
-        let mut quota: Vec<usize> = exact.iter().map(|q| q.floor() as usize).collect();
+        // Every label gets at least one pick when there are picks enough (a rare condition
+        // can still be asked for).
+        let least = usize::from(count >= exact.len());
+        let mut quota: Vec<usize> = exact
+            .iter()
+            .map(|q| (q.floor() as usize).max(least))
+            .collect();
         let mut by_remainder: Vec<usize> = (0..quota.len()).collect();
         by_remainder.sort_by(|&a, &b| {
             let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
             rb.total_cmp(&ra).then(a.cmp(&b))
         });
+        // The ones given to rare labels come off the largest quotas.
+        for _ in count..quota.iter().sum() {
+            if let Some(q) = quota.iter_mut().max() {
+                *q -= 1;
+            }
+        }
         let short = count.saturating_sub(quota.iter().sum());
         for &s in by_remainder.iter().take(short) {
             quota[s] += 1;
@@ -116,6 +133,41 @@ impl LatentPrior {
             .collect();
         picked.sort_unstable();
         picked
+    }
+
+    /// The centre for `seed` among those whose image has the condition `steering` asks for
+    /// (any centre without steering); `None` when no centre has it, or the centres carry no
+    /// labels and `steering` asks for something.
+    pub fn centre_for(&self, seed: u64, steering: Steering) -> Option<&[f32]> {
+        if steering == Steering::default() {
+            return Some(self.centre(seed));
+        }
+        let labels = self.labels.as_ref()?;
+        let matching: Vec<usize> = labels
+            .iter()
+            .enumerate()
+            .filter(|&(_, &l)| {
+                let (c, t) = (l as usize / TONES.len(), l as usize % TONES.len());
+                steering.category.is_none_or(|want| want == c)
+                    && steering.tone.is_none_or(|want| want == t)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if matching.is_empty() {
+            return None;
+        }
+        let i = matching[SplitMix64::new(seed ^ CENTRE_SALT).below(matching.len())];
+        self.centres
+            .get(i * self.latent_dim..(i + 1) * self.latent_dim)
+    }
+
+    /// Whether the labels (if any) fit the centres and `conditions`' categories.
+    pub fn labels_fit(&self, conditions: &Conditions) -> bool {
+        let n = self.centres.len() / self.latent_dim.max(1);
+        let pairs = conditions.categories.len() * TONES.len();
+        self.labels
+            .as_ref()
+            .is_some_and(|l| l.len() == n && l.iter().all(|&x| (x as usize) < pairs))
     }
 
     /// The centre for `seed`.

@@ -71,7 +71,11 @@ impl LatentModel {
                 Ok(Self::new(file.config.clone(), generator, None, device))
             }
             ModelConfig::Vae(c) => {
-                if !prior_fits(c.prior.as_ref(), c.decoder.latent_dim) {
+                let labels_fit = c.conditions.as_ref().is_none_or(|k| {
+                    k.prior.len() == k.categories.len() * super::TONES.len()
+                        && c.prior.as_ref().is_some_and(|p| p.labels_fit(k))
+                });
+                if !(prior_fits(c.prior.as_ref(), c.decoder.latent_dim) && labels_fit) {
                     return Err(Error::WeightsFormat {
                         source_name: file.source_name.clone(),
                         reason: "its latent prior does not fit its decoder".into(),
@@ -168,10 +172,12 @@ impl LatentModel {
         self.generator.latent_dim()
     }
 
-    /// The conditions a conditional GAN can be steered to.
+    /// The conditions a model can be steered to: a conditional GAN's, or a VAE's whose prior
+    /// knows the condition of each of its centres.
     pub fn conditions(&self) -> Option<&Conditions> {
         match &self.config {
             ModelConfig::Gan(c) => c.conditions.as_ref(),
+            ModelConfig::Vae(c) => c.conditions.as_ref(),
             _ => None,
         }
     }
@@ -186,8 +192,8 @@ impl LatentModel {
         }
     }
 
-    /// Checks that `steering` fits this model: any for a conditional GAN whose data has it,
-    /// none for other models.
+    /// Checks that `steering` fits this model: any its data has for a conditional GAN or a
+    /// VAE with a labelled prior, none for other models.
     pub fn check_steering(&self, steering: Steering) -> Result<()> {
         match self.conditions() {
             Some(conditions) => conditions.check(steering),
@@ -265,11 +271,27 @@ impl LatentModel {
         };
         let mut z = latent::noise(noise_seed, k);
         z.iter_mut().for_each(|x| *x *= self.truncation);
-        let centre = self.prior().map(|p| (p, p.centre(seed)));
+        let centre = match self.prior() {
+            // A VAE steered draws among the centres of the condition asked for; a GAN's code
+            // carries the condition, so its centre is the seed's whatever the steering.
+            Some(p) if k == self.latent_dim() => {
+                let centre = p.centre_for(seed, steering).ok_or_else(|| {
+                    Error::Config(format!(
+                        "this model's prior has no images of {}",
+                        self.describe_steering(steering)
+                            .trim()
+                            .trim_matches(['(', ')'])
+                    ))
+                })?;
+                Some((p, centre))
+            }
+            Some(p) => Some((p, p.centre(seed))),
+            None => None,
+        };
         if let Some((prior, centre)) = centre {
             prior.apply(centre, &mut z);
         }
-        if let Some(conditions) = self.conditions() {
+        if let Some(conditions) = self.conditions().filter(|_| k < self.latent_dim()) {
             let centre_code = centre.and_then(|(_, c)| c.get(k..));
             z.extend(conditions.code_for(steering, centre_code, || seed));
         }
@@ -449,18 +471,19 @@ impl LatentModel {
         )
     }
 
-    /// A VAE's latent prior fitted to `images` (its training images; `labels`, one per
-    /// image, say which stratum each is in): the posterior means of `centres` of them picked
+    /// A VAE's latent prior fitted to `images` (its training images; `labels`, one
+    /// (category, tone) per image, are the strata and are kept with the centres, for
+    /// steering): the posterior means of `centres` of them picked
     /// by [`LatentPrior::stratified`], rounded to 3 decimals (they are kept in the
     /// weights file's header), each sample moved off its centre by `spread` (`anchored`:
     /// the centre kept whole, see [`LatentPrior::shrink`]).
     ///
     /// [`LatentPrior::stratified`]: super::LatentPrior::stratified
     /// [`LatentPrior::shrink`]: super::LatentPrior::shrink
-    pub async fn fit_prior<L: Ord + Copy>(
+    pub async fn fit_prior(
         &self,
         images: &[&Rgb64],
-        labels: &[L],
+        labels: &[(usize, usize)],
         centres: usize,
         spread: f32,
         anchored: bool,
@@ -480,11 +503,20 @@ impl LatentModel {
         means
             .iter_mut()
             .for_each(|m| *m = (*m * 1000.0).round() / 1000.0);
-        if anchored {
-            super::LatentPrior::anchored(means, self.latent_dim(), spread)
+        let prior = if anchored {
+            super::LatentPrior::anchored(means, self.latent_dim(), spread)?
         } else {
-            super::LatentPrior::around(means, self.latent_dim(), spread)
-        }
+            super::LatentPrior::around(means, self.latent_dim(), spread)?
+        };
+        let packed = picked
+            .iter()
+            .map(|&i| {
+                let (c, t) = labels[i];
+                u16::try_from(c * super::TONES.len() + t)
+                    .map_err(|_| Error::Config(format!("condition ({c}, {t}) out of range")))
+            })
+            .collect::<Result<Vec<u16>>>()?;
+        Ok(prior.with_labels(Some(packed)))
     }
 
     /// Posterior means of `images`, row-major `[n, latent_dim]`. VAE only.

@@ -6,7 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use super::blocks::{DownBlock, pyramid};
-use super::condition::LatentPrior;
+use super::condition::{Conditions, LatentPrior};
 use super::gan::GeneratorConfig;
 
 /// Encoder architecture.
@@ -79,6 +79,11 @@ pub struct VaeConfig {
     /// Gaussian, the ELBO's prior.
     #[config(default = "None")]
     pub prior: Option<LatentPrior>,
+    /// The training data's categories and the frequency of each (category, tone), when the
+    /// prior's centres carry labels: sampling can then be steered like the conditional
+    /// GAN's, by drawing from the centres of the condition asked for.
+    #[config(default = "None")]
+    pub conditions: Option<Conditions>,
 }
 
 impl VaeConfig {

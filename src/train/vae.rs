@@ -305,6 +305,7 @@ impl VaeTrainer {
     /// Gaussian until a prior is fitted again.
     pub fn without_prior(mut self) -> Self {
         self.model_config.prior = None;
+        self.model_config.conditions = None;
         self
     }
 

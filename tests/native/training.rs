@@ -1033,11 +1033,11 @@ fn a_vae_prior_keeps_the_mix_and_samples_near_its_images() {
     let plain = LatentModel::from_weights(&file, &device).unwrap();
     // Six of one label, two of another: four centres keep three of the first and one of
     // the second.
-    let labels = [0, 0, 1, 0, 0, 0, 1, 0];
+    let labels = [0, 0, 1, 0, 0, 0, 1, 0].map(|c| (c, 0));
     let prior = pollster::block_on(plain.fit_prior(&images, &labels, 4, 0.0, true, 7)).unwrap();
     assert_eq!(prior.centres.len(), 4 * 16);
     let picked = latentpad::model::LatentPrior::stratified(&labels, 4, 7);
-    let ones = picked.iter().filter(|&&i| labels[i] == 1).count();
+    let ones = picked.iter().filter(|&&i| labels[i].0 == 1).count();
     assert_eq!((picked.len(), ones), (4, 1), "{picked:?}");
     // The centres are the picked images' posterior means (to 3 decimals).
     let picked_images: Vec<&Rgb64> = picked.iter().map(|&i| images[i]).collect();
@@ -1049,6 +1049,11 @@ fn a_vae_prior_keeps_the_mix_and_samples_near_its_images() {
         unreachable!("a VAE was exported")
     };
     config.prior = Some(prior);
+    let names = vec![
+        "Smileys & Emotion".to_string(),
+        "Animals & Nature".to_string(),
+    ];
+    config.conditions = Some(Conditions::from_labels(names, &labels).unwrap());
     // Spread 0: every sample is the decoder's image of one of the centres.
     let fitted = LatentModel::from_weights(&file, &device).unwrap();
     let z = fitted.latent(11, Default::default()).unwrap();
@@ -1056,6 +1061,17 @@ fn a_vae_prior_keeps_the_mix_and_samples_near_its_images() {
         prior_centres(&file).chunks(16).any(|c| c == z.as_slice()),
         "the latent is not a centre"
     );
+    // Steered: only the one centre of an animal, whatever the seed.
+    let animals = fitted.steering(Some("animals"), None).unwrap();
+    let animal = picked.iter().position(|&i| labels[i].0 == 1).unwrap();
+    for seed in [1, 2, 3] {
+        assert_eq!(
+            fitted.latent(seed, animals).unwrap(),
+            prior_centres(&file)[animal * 16..(animal + 1) * 16]
+        );
+    }
+    let err = fitted.steering(None, Some("dark")).unwrap_err().to_string();
+    assert!(err.contains("no emoji with skin tones"), "{err}");
     let sample = |m: &LatentModel| read_f32_blocking(m.sample(3, 5).unwrap()).unwrap();
     assert_eq!(sample(&fitted), sample(&fitted), "same seed, same image");
     assert!(sample(&fitted) != sample(&plain));
@@ -1069,6 +1085,19 @@ fn a_vae_prior_keeps_the_mix_and_samples_near_its_images() {
     let latentpad::model::ModelConfig::Vae(config) = &mut file.config else {
         unreachable!("a VAE was exported")
     };
+    config.prior.as_mut().unwrap().labels = Some(vec![0, 1]);
+    let err = LatentModel::from_weights(&file, &device)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("does not fit its decoder"), "labels: {err}");
+    let latentpad::model::ModelConfig::Vae(config) = &mut file.config else {
+        unreachable!("a VAE was exported")
+    };
+    config.prior = LatentModel::from_weights(&back, &device)
+        .unwrap()
+        .prior()
+        .cloned();
     config.prior.as_mut().unwrap().latent_dim = 8;
     let err = LatentModel::from_weights(&file, &device)
         .err()
@@ -1076,8 +1105,10 @@ fn a_vae_prior_keeps_the_mix_and_samples_near_its_images() {
         .to_string();
     assert!(err.contains("does not fit its decoder"), "{err}");
     // Fine-tuning starts from the standard Gaussian again.
-    let tuned = Trainer::fine_tune(&back, 4, 0, &device).unwrap();
-    assert!(tuned.latent_model().prior().is_none());
+    let tuned = Trainer::fine_tune(&back, 4, 0, &device)
+        .unwrap()
+        .latent_model();
+    assert!(tuned.prior().is_none() && tuned.conditions().is_none());
 }
 
 fn prior_centres(file: &WeightsFile) -> Vec<f32> {

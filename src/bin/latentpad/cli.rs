@@ -486,11 +486,12 @@ fn fit_prior(
     let kept = prior.centres.len() / prior.latent_dim;
     if let ModelConfig::Vae(config) = &mut file.config {
         config.prior = Some(prior);
+        config.conditions = Some(Conditions::from_labels(data.categories.clone(), &labels)?);
     }
     let model = LatentModel::from_weights(&file, &device)?;
     run::write_model(&model, &file, out)?;
     println!(
-        "{}: samples start near {kept} training images (spread {spread}); grid in {}",
+        "{}: samples start near {kept} training images (spread {spread}), and can be steered by category and skin tone; grid in {}",
         out.display(),
         out.join("samples.png").display()
     );
