@@ -171,11 +171,11 @@ pub(crate) enum Command {
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
         /// Training images whose latents the prior keeps (they are stored in the weights).
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 512)]
         centres: usize,
-        /// How far a sample moves from its centre: 0 (a reconstruction of a training image)
-        /// to 1 (the standard Gaussian).
-        #[arg(long, default_value_t = 0.5)]
+        /// How far a sample moves from its centre: the standard deviation of the Gaussian
+        /// step, 0 (a reconstruction of a training image) to 1.
+        #[arg(long, default_value_t = 0.9)]
         spread: f32,
         /// Shrink each centre as the spread grows (sqrt(1 - spread^2) * centre, as the GAN's
         /// fine-tuning prior does) instead of keeping it whole (centre + spread * noise).
