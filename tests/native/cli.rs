@@ -151,7 +151,7 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 #[test]
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 13] = [
         (
             &[
                 "sample",
@@ -244,13 +244,29 @@ fn bad_input_is_a_message_not_a_panic() {
             &[
                 "sample",
                 "--model",
-                "models/emoji-vae",
+                "models/emoji-gan",
                 "--category",
                 "smileys",
                 "--out",
                 "/dev/null",
             ],
-            "this vae is not conditional",
+            "this gan is not conditional",
+        ),
+        // The VAE is steered among its prior's centres: a condition its data has none of
+        // (skin tones for flags) is refused by name.
+        (
+            &[
+                "sample",
+                "--model",
+                "models/emoji-vae",
+                "--category",
+                "flags",
+                "--skin-tone",
+                "dark",
+                "--out",
+                "/dev/null",
+            ],
+            "has no emoji with skin tones",
         ),
         (
             &["--backend", "tpu", "sample", "--out", "/dev/null"],
