@@ -204,9 +204,10 @@ impl Generator {
         self.inner.encoder.is_some()
     }
 
-    /// `n` images for seeds `seed .. seed + n`, as `n * 64 * 64` RGBA pixels; a conditional
-    /// GAN can be steered to a `category` and a `tone` (names; `undefined` draws them);
-    /// `truncation` (0 to 1, `undefined` for 1) draws more typical, less varied images.
+    /// `n` images for seeds `seed .. seed + n`, as `n * 64 * 64` RGBA pixels; a steerable
+    /// model (conditional GAN, VAE with a fitted prior) can be steered to a `category` and a
+    /// `tone` (names; `undefined` draws them); `truncation` (0 to 1, `undefined` for 1) draws
+    /// more typical, less varied images.
     pub async fn sample(
         &self,
         n: u32,

@@ -1,8 +1,9 @@
 // <latent-pad>: the whole latentpad UI as one custom element (the demo page is one of these).
 // Attributes: model, mode ("sample interpolate finetune"), seed, count, backend, controls,
-// category and skin-tone (a conditional GAN's steering; pickers in the controls), truncation
-// (above 0, at most 1: more typical, less varied images), prior-steps (the quick mode's
-// inversion steps before a GAN's fine-tuning; 0 skips it).
+// category and skin-tone (the steering of a conditional GAN or of a VAE with a fitted prior;
+// pickers in the controls), truncation (above 0, at most 1: more typical, less varied
+// images), prior-steps (the quick mode's inversion steps before a GAN's fine-tuning; 0 skips
+// it).
 // Methods: sample(), interpolate(a, b, frames), fineTune(files, { steps }), toBlob(index),
 // exportModel(). Events (detail): load, progress, sample, error ({ type, message }).
 // Drawing and input only: the models run in the page's shared worker (api.js).
@@ -91,7 +92,7 @@ export class LatentPad extends HTMLElement {
   }
 
   /**
-   * What the samples are steered to: { category, skinTone } (a conditional GAN; empty fields
+   * What the samples are steered to: { category, skinTone } (a steerable model; empty fields
    * drawn) and { truncation } (any model; absent for none).
    */
   get steering() {
@@ -371,7 +372,10 @@ export class LatentPad extends HTMLElement {
     this.#setEnabled(true);
   }
 
-  /** The category and skin-tone pickers: shown for a conditional GAN, filled with its names. */
+  /**
+   * The category and skin-tone pickers: shown for a steerable model (a conditional GAN, a VAE
+   * with a fitted prior), filled with its names.
+   */
   #showSteering() {
     const conditions = this.#generator?.conditions;
     const box = this.#q(".steering");
