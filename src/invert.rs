@@ -96,6 +96,8 @@ pub struct Inverter {
     ad: Device,
     config: InvertConfig,
     z: Vec<f32>,
+    /// Whether the condition codes stay as given ([`Self::start_coded`]).
+    fixed_codes: bool,
     m: Vec<f32>,
     v: Vec<f32>,
     step: usize,
@@ -108,6 +110,18 @@ impl Inverter {
     pub async fn start(
         model: &LatentModel,
         images: &[&Rgb64],
+        config: InvertConfig,
+    ) -> Result<Self> {
+        Self::start_coded(model, images, None, config).await
+    }
+
+    /// [`Self::start`] for a conditional GAN and images whose conditions are known: `codes`
+    /// (row-major `[n, code]`) replace the average code after the seed is picked and stay
+    /// fixed; only the Gaussian part descends.
+    pub async fn start_coded(
+        model: &LatentModel,
+        images: &[&Rgb64],
+        codes: Option<&[f32]>,
         config: InvertConfig,
     ) -> Result<Self> {
         if images.is_empty() {
@@ -148,6 +162,19 @@ impl Inverter {
                 .unwrap_or(0);
             z.extend(&candidates[best]);
         }
+        let code = model.latent_dim() - k;
+        if let Some(codes) = codes {
+            if code == 0 || codes.len() != n * code {
+                return Err(Error::Shape {
+                    what: "condition codes of the images to invert",
+                    expected: vec![n, code],
+                    actual: vec![codes.len()],
+                });
+            }
+            for (row, given) in z.chunks_mut(k + code).zip(codes.chunks(code)) {
+                row[k..].copy_from_slice(given);
+            }
+        }
         let ad = device.autodiff();
         Ok(Self {
             generator: model.generator.clone().to_device(&ad).no_grad(),
@@ -156,6 +183,7 @@ impl Inverter {
             ad,
             model: model.clone(),
             config,
+            fixed_codes: codes.is_some(),
             m: vec![0.0; z.len()],
             v: vec![0.0; z.len()],
             z,
@@ -205,6 +233,9 @@ impl Inverter {
         );
         let lr = self.config.learning_rate;
         for (j, g) in grad.iter().enumerate() {
+            if self.fixed_codes && j % d >= k {
+                continue;
+            }
             self.m[j] = beta_1 * self.m[j] + (1.0 - beta_1) * g;
             self.v[j] = beta_2 * self.v[j] + (1.0 - beta_2) * g * g;
             self.z[j] -= lr * (self.m[j] / c1) / ((self.v[j] / c2).sqrt() + eps);

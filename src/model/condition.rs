@@ -135,30 +135,38 @@ impl LatentPrior {
         picked
     }
 
-    /// The centre for `seed` among those whose image has the condition `steering` asks for
-    /// (any centre without steering); `None` when no centre has it, or the centres carry no
-    /// labels and `steering` asks for something.
-    pub fn centre_for(&self, seed: u64, steering: Steering) -> Option<&[f32]> {
+    /// The index of the centre for `seed` among those whose image has the condition
+    /// `steering` asks for (any centre without steering); `None` when no centre has it, or
+    /// the centres carry no labels and `steering` asks for something.
+    pub fn centre_index_for(&self, seed: u64, steering: Steering) -> Option<usize> {
+        let n = (self.centres.len() / self.latent_dim.max(1)).max(1);
+        let mut rng = SplitMix64::new(seed ^ CENTRE_SALT);
         if steering == Steering::default() {
-            return Some(self.centre(seed));
+            return Some(rng.below(n));
         }
-        let labels = self.labels.as_ref()?;
-        let matching: Vec<usize> = labels
-            .iter()
-            .enumerate()
-            .filter(|&(_, &l)| {
-                let (c, t) = (l as usize / TONES.len(), l as usize % TONES.len());
-                steering.category.is_none_or(|want| want == c)
-                    && steering.tone.is_none_or(|want| want == t)
+        self.labels.as_ref()?;
+        let matching: Vec<usize> = (0..n)
+            .filter(|&i| {
+                self.label_at(i).is_some_and(|(c, t)| {
+                    steering.category.is_none_or(|want| want == c)
+                        && steering.tone.is_none_or(|want| want == t)
+                })
             })
-            .map(|(i, _)| i)
             .collect();
-        if matching.is_empty() {
-            return None;
-        }
-        let i = matching[SplitMix64::new(seed ^ CENTRE_SALT).below(matching.len())];
+        (!matching.is_empty()).then(|| matching[rng.below(matching.len())])
+    }
+
+    /// Centre `i` (row `i` of `centres`; empty past the end).
+    pub fn centre_at(&self, i: usize) -> &[f32] {
         self.centres
             .get(i * self.latent_dim..(i + 1) * self.latent_dim)
+            .unwrap_or(&[])
+    }
+
+    /// The (category, tone) of centre `i`'s image, when the centres carry labels.
+    pub fn label_at(&self, i: usize) -> Option<(usize, usize)> {
+        let l = *self.labels.as_ref()?.get(i)? as usize;
+        Some((l / TONES.len(), l % TONES.len()))
     }
 
     /// Whether the labels (if any) fit the centres and `conditions`' categories.
@@ -172,9 +180,10 @@ impl LatentPrior {
 
     /// The centre for `seed`.
     pub fn centre(&self, seed: u64) -> &[f32] {
-        let n = (self.centres.len() / self.latent_dim.max(1)).max(1);
-        let i = SplitMix64::new(seed ^ CENTRE_SALT).below(n);
-        &self.centres[i * self.latent_dim..(i + 1) * self.latent_dim]
+        self.centre_at(
+            self.centre_index_for(seed, Steering::default())
+                .unwrap_or(0),
+        )
     }
 
     /// Standard Gaussian `noise` (the Gaussian part) moved off `centre` (see `shrink`).

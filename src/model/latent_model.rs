@@ -271,11 +271,13 @@ impl LatentModel {
         };
         let mut z = latent::noise(noise_seed, k);
         z.iter_mut().for_each(|x| *x *= self.truncation);
+        // With a prior, the seed picks a centre: among those of the condition asked for when
+        // the centres carry their images' conditions (a fitted prior), else any (a GAN's
+        // fine-tuning prior: its code carries the condition).
+        let mut centre_label = None;
         let centre = match self.prior() {
-            // A VAE steered draws among the centres of the condition asked for; a GAN's code
-            // carries the condition, so its centre is the seed's whatever the steering.
-            Some(p) if k == self.latent_dim() => {
-                let centre = p.centre_for(seed, steering).ok_or_else(|| {
+            Some(p) if k == self.latent_dim() || p.labels.is_some() => {
+                let i = p.centre_index_for(seed, steering).ok_or_else(|| {
                     Error::Config(format!(
                         "this model's prior has no images of {}",
                         self.describe_steering(steering)
@@ -283,7 +285,8 @@ impl LatentModel {
                             .trim_matches(['(', ')'])
                     ))
                 })?;
-                Some((p, centre))
+                centre_label = p.label_at(i);
+                Some((p, p.centre_at(i)))
             }
             Some(p) => Some((p, p.centre(seed))),
             None => None,
@@ -292,8 +295,14 @@ impl LatentModel {
             prior.apply(centre, &mut z);
         }
         if let Some(conditions) = self.conditions().filter(|_| k < self.latent_dim()) {
-            let centre_code = centre.and_then(|(_, c)| c.get(k..));
-            z.extend(conditions.code_for(steering, centre_code, || seed));
+            match centre_label {
+                // The centre's own condition: what its latent was found with.
+                Some((c, t)) => z.extend(conditions.code(c, t)),
+                None => {
+                    let centre_code = centre.and_then(|(_, c)| c.get(k..));
+                    z.extend(conditions.code_for(steering, centre_code, || seed));
+                }
+            }
         }
         Ok(z)
     }
@@ -471,9 +480,9 @@ impl LatentModel {
         )
     }
 
-    /// A VAE's latent prior fitted to `images` (its training images; `labels`, one
+    /// A VAE's or a GAN's latent prior fitted to `images` (its training images; `labels`, one
     /// (category, tone) per image, are the strata and are kept with the centres, for
-    /// steering): the posterior means of `centres` of them picked
+    /// steering): the posterior means (a GAN: the inverted latents) of `centres` of them picked
     /// by [`LatentPrior::stratified`], rounded to 3 decimals (they are kept in the
     /// weights file's header), each sample moved off its centre by `spread` (`anchored`:
     /// the centre kept whole, see [`LatentPrior::shrink`]).
@@ -489,21 +498,48 @@ impl LatentModel {
         anchored: bool,
         seed: u64,
     ) -> Result<super::LatentPrior> {
-        if !matches!(self.config, ModelConfig::Vae(_)) || labels.len() != images.len() {
+        let gan = match &self.config {
+            ModelConfig::Vae(_) => false,
+            ModelConfig::Gan(c) if c.prior.is_none() => true,
+            _ => {
+                return Err(Error::Config(
+                    "a prior is fitted to a VAE, or to a GAN without one".into(),
+                ));
+            }
+        };
+        if labels.len() != images.len() {
             return Err(Error::Config(
-                "a prior is fitted to a VAE's images, one label per image".into(),
+                "a prior is fitted to images with one label each".into(),
             ));
         }
         let picked = super::LatentPrior::stratified(labels, centres, seed);
         let mut means = Vec::with_capacity(picked.len() * self.latent_dim());
-        for chunk in picked.chunks(64) {
+        for chunk in picked.chunks(if gan { 128 } else { 64 }) {
             let batch: Vec<&Rgb64> = chunk.iter().map(|&i| images[i]).collect();
-            means.extend(self.encode(&batch).await?);
+            if !gan {
+                means.extend(self.encode(&batch).await?);
+                continue;
+            }
+            // A GAN has no encoder: its latents for the images are found by inversion, a
+            // conditional one's with each image's own condition code held fixed.
+            let codes: Option<Vec<f32>> = self.conditions().map(|k| {
+                chunk
+                    .iter()
+                    .flat_map(|&i| k.code(labels[i].0, labels[i].1))
+                    .collect()
+            });
+            let config = crate::invert::InvertConfig::default();
+            let mut inverter =
+                crate::invert::Inverter::start_coded(self, &batch, codes.as_deref(), config)
+                    .await?;
+            while inverter.step().await?.is_some() {}
+            means.extend(inverter.finish().await?.latents);
         }
         means
             .iter_mut()
             .for_each(|m| *m = (*m * 1000.0).round() / 1000.0);
-        let prior = if anchored {
+        // A GAN's latents stay on the Gaussian shell it was trained on: centres shrink.
+        let prior = if anchored && !gan {
             super::LatentPrior::anchored(means, self.latent_dim(), spread)?
         } else {
             super::LatentPrior::around(means, self.latent_dim(), spread)?

@@ -1117,3 +1117,50 @@ fn prior_centres(file: &WeightsFile) -> Vec<f32> {
         _ => Vec::new(),
     }
 }
+
+#[test]
+fn a_gan_prior_is_found_by_inversion_with_each_image_s_own_condition() {
+    let (images, labels, conditions) = red_and_blue_discs();
+    let images: Vec<&Rgb64> = images.iter().collect();
+    let device = default_device();
+    let trainer = GanTrainer::new(
+        tiny_gan().conditioned(conditions),
+        GanTrainConfig::new(),
+        &device,
+    )
+    .unwrap();
+    let mut file = trainer.export("tiny-conditional").unwrap();
+    let model = LatentModel::from_weights(&file, &device).unwrap();
+    let prior = pollster::block_on(model.fit_prior(&images, &labels, 4, 0.0, true, 3)).unwrap();
+    let (k, d) = (model.noise_dim(), model.latent_dim());
+    assert_eq!(prior.centres.len(), 4 * d);
+    assert!(prior.shrink, "a GAN's centres stay on the shell");
+    // The code part of each centre is its image's condition, held through the descent.
+    let conditions = model.conditions().unwrap().clone();
+    for i in 0..4 {
+        let (c, t) = prior.label_at(i).unwrap();
+        let code: Vec<f32> = prior.centre_at(i)[k..].to_vec();
+        assert_eq!(code, conditions.code(c, t), "centre {i}");
+    }
+    let latentpad::model::ModelConfig::Gan(config) = &mut file.config else {
+        unreachable!("a GAN was exported")
+    };
+    config.prior = Some(prior.clone());
+    let fitted = LatentModel::from_weights(&file, &device).unwrap();
+    // Steered, a sample starts from a centre of the condition asked for, with its code.
+    let blue = fitted.steering(Some("blue"), None).unwrap();
+    for seed in 0..4 {
+        let z = fitted.latent(seed, blue).unwrap();
+        let centre = (0..4)
+            .map(|i| prior.centre_at(i))
+            .find(|c| c[..k] == z[..k])
+            .expect("spread 0: the latent is a centre");
+        assert_eq!(z[k..], centre[k..]);
+        assert_eq!(conditions.decode_code(&z[k..]).0, 1, "a blue centre");
+    }
+    // A GAN that already has a prior is not fitted again.
+    let err = pollster::block_on(fitted.fit_prior(&images, &labels, 4, 0.0, true, 3))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("without one"), "{err}");
+}

@@ -162,9 +162,11 @@ pub(crate) enum Command {
     },
     /// Fit a VAE's sampling prior to its training images: samples start from the latents of
     /// a stratified set of them (every category and tone in the data's mix) instead of the
-    /// standard Gaussian, which the encoder's latents do not fill.
+    /// standard Gaussian, which the encoder's latents do not fill; steering picks among the
+    /// centres of the condition asked for. A GAN's latents for the images are found by
+    /// inversion (150 steps; minutes), and its centres always shrink (--shrink).
     Prior {
-        /// VAE model folder.
+        /// VAE (or GAN) model folder.
         #[arg(long, default_value = "models/emoji-vae")]
         model: PathBuf,
         /// Data folder of fetch-data (the Noto training images).

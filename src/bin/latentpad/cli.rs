@@ -466,9 +466,9 @@ fn fit_prior(
     out: &Path,
 ) -> Result<()> {
     let mut file = WeightsFile::read(model_path)?;
-    if !matches!(file.config, ModelConfig::Vae(_)) {
+    if !matches!(file.config, ModelConfig::Vae(_) | ModelConfig::Gan(_)) {
         bail!(
-            "{} is a {}; a sampling prior is fitted to a VAE",
+            "{} is a {}; a sampling prior is fitted to a VAE or a GAN",
             model_path.display(),
             file.config.kind()
         );
@@ -484,14 +484,18 @@ fn fit_prior(
     let prior =
         pollster::block_on(model.fit_prior(&images, &labels, centres, spread, !shrink, seed))?;
     let kept = prior.centres.len() / prior.latent_dim;
-    if let ModelConfig::Vae(config) = &mut file.config {
-        config.prior = Some(prior);
-        config.conditions = Some(Conditions::from_labels(data.categories.clone(), &labels)?);
+    match &mut file.config {
+        ModelConfig::Vae(config) => {
+            config.prior = Some(prior);
+            config.conditions = Some(Conditions::from_labels(data.categories.clone(), &labels)?);
+        }
+        ModelConfig::Gan(config) => config.prior = Some(prior),
+        _ => {}
     }
     let model = LatentModel::from_weights(&file, &device)?;
     run::write_model(&model, &file, out)?;
     println!(
-        "{}: samples start near {kept} training images (spread {spread}), and can be steered by category and skin tone; grid in {}",
+        "{}: samples start near {kept} training images (spread {spread}); grid in {}",
         out.display(),
         out.join("samples.png").display()
     );
