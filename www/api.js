@@ -209,7 +209,9 @@ export class Generator {
    * resolves to the fine-tuned Generator. `onStep({ step, steps, losses, labels })` follows
    * every step; `onPreview(rgba)` gets 8 preview samples every `previewEvery` steps. A GAN
    * first runs the quick mode: `priorSteps` inversion steps that find the images in its latent
-   * space (0 skips them), followed by `onInvert({ step, steps, error })`.
+   * space (0 skips them), followed by `onInvert({ step, steps, error })`; a VAE's quick mode
+   * needs no inversion (its encoder finds the images at once), and any `priorSteps` above 0
+   * turns it on: its samples then start near the images.
    */
   fineTune(images, { steps = defaultSteps(images?.length ?? 0), batchSize = BATCH_SIZE, freeze = 2, priorSteps = PRIOR_STEPS, backend, previewEvery = 10, onStep, onPreview, onInvert } = {}) {
     const run = { cancelled: false };
@@ -230,7 +232,7 @@ export class Generator {
           p.preview ? onPreview?.(p.preview) : p.phase === "invert" ? onInvert?.({ step: p.step, steps: p.total, error: p.error }) : onStep?.({ step: p.step, steps, losses: p.losses, labels });
         run.started = true;
         if (run.cancelled) call("fineTuneCancel", { run: id }).catch(() => {});
-        const prior = this.kind === "gan" ? priorSteps : 0;
+        const prior = priorSteps;
         const result = await call("fineTuneRun", { run: id, steps, previewEvery, priorSteps: prior }, { onProgress });
         // Registered in the worker: the weights stay there until a save or an export.
         const name = `${this.name}-finetuned`;

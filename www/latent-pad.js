@@ -2,8 +2,8 @@
 // Attributes: model, mode ("sample interpolate finetune"), seed, count, backend, controls,
 // category and skin-tone (the steering of a conditional GAN or of a VAE with a fitted prior;
 // pickers in the controls), truncation (above 0, at most 1: more typical, less varied
-// images), prior-steps (the quick mode's inversion steps before a GAN's fine-tuning; 0 skips
-// it).
+// images), prior-steps (the quick mode's inversion steps before a GAN's fine-tuning; a VAE's
+// quick mode is instant; 0 skips it).
 // Methods: sample(), interpolate(a, b, frames), fineTune(files, { steps }), toBlob(index),
 // exportModel(). Events (detail): load, progress, sample, error ({ type, message }).
 // Drawing and input only: the models run in the page's shared worker (api.js).

@@ -22,6 +22,10 @@ pub const MAX_PRIOR_IMAGES: usize = 32;
 /// against 0.42; `docs/finetune-bench.md`).
 pub const PRIOR_SPREAD: f32 = 0.75;
 
+/// A VAE's quick mode: how far its samples go from the uploads' posterior means (the centres
+/// kept whole, as `latentpad prior` fits the shipped VAE's).
+pub const VAE_PRIOR_SPREAD: f32 = 0.9;
+
 /// Pivotal tuning's weight on the pivots' mean squared pixel error (pixels in `[-1, 1]`),
 /// beside the adversarial loss (see [`FineTuning::set_pivot_weight`]), for
 /// [`PIVOT_FULL_WEIGHT_IMAGES`] images or more; fewer get a proportionally smaller weight
@@ -85,6 +89,9 @@ pub struct FineTuning {
     prior_spread: f32,
     /// Pivotal tuning's weight once the quick mode's inversion is done (0: off).
     pivot_weight: f64,
+    /// A VAE's quick mode is on: its prior follows the uploads' posterior means, fitted
+    /// again after every step (the encoder moves).
+    vae_prior: bool,
 }
 
 impl FineTuning {
@@ -119,6 +126,7 @@ impl FineTuning {
             inverting: None,
             prior_spread: PRIOR_SPREAD,
             pivot_weight,
+            vae_prior: false,
         })
     }
 
@@ -173,6 +181,7 @@ impl FineTuning {
         self.trainer = Self::trainer(&self.start)?;
         self.sampler = BatchSampler::new(self.images.len(), 1);
         self.inverting = None;
+        self.vae_prior = false;
         Ok(())
     }
 
@@ -185,7 +194,26 @@ impl FineTuning {
     pub async fn step(&mut self) -> Result<Losses> {
         let idx = self.sampler.next_batch(self.trainer.batch_size());
         let batch: Vec<&Rgb64> = idx.iter().map(|i| &self.images[*i]).collect();
-        self.trainer.step(&batch).await
+        let losses = self.trainer.step(&batch).await?;
+        if self.vae_prior {
+            self.fit_vae_prior().await?;
+        }
+        Ok(losses)
+    }
+
+    /// A VAE's quick mode: the prior around the uploads' posterior means, by the encoder as
+    /// it is now.
+    async fn fit_vae_prior(&mut self) -> Result<()> {
+        let images: Vec<&Rgb64> = self.images[..self.images.len().min(MAX_PRIOR_IMAGES)]
+            .iter()
+            .collect();
+        let model = self.trainer.latent_model();
+        let means = model.encode(&images).await?;
+        let prior = LatentPrior::anchored(means, model.latent_dim(), VAE_PRIOR_SPREAD)?;
+        if let Trainer::Vae(trainer) = &mut self.trainer {
+            trainer.set_prior(Some(prior));
+        }
+        Ok(())
     }
 
     /// Quick mode (MidiMe's idea): starts inverting up to [`MAX_PRIOR_IMAGES`] of the images
@@ -193,12 +221,13 @@ impl FineTuning {
     /// [`Self::prior_step`] has taken them all, samples and training draw near where the
     /// images land ([`LatentPrior`]), and (pivotal tuning, unless its weight is 0) each
     /// generator step also pulls its drawings of those latents to the images. The weights
-    /// are not touched by the inversion itself.
+    /// are not touched by the inversion itself. A VAE needs no inversion (it has its
+    /// encoder): its prior is in place at once, around the images' posterior means
+    /// ([`VAE_PRIOR_SPREAD`]), and follows them as the encoder trains; `steps` is unused.
     pub async fn start_prior(&mut self, steps: usize) -> Result<()> {
         let Trainer::Gan(trainer) = &self.trainer else {
-            return Err(Error::Config(
-                "the quick mode (a latent prior) is for a GAN; a VAE has its encoder".into(),
-            ));
+            self.vae_prior = true;
+            return self.fit_vae_prior().await;
         };
         let images: Vec<&Rgb64> = self.prior_images().iter().collect();
         let config = InvertConfig {

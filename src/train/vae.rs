@@ -300,6 +300,13 @@ impl VaeTrainer {
         Ok(())
     }
 
+    /// Sets (or with `None` drops) the model's sampling prior, for a fine-tuning's quick
+    /// mode: around the uploads' latents. Steering stays off (the centres carry no labels).
+    pub fn set_prior(&mut self, prior: Option<crate::model::LatentPrior>) {
+        self.model_config.prior = prior;
+        self.model_config.conditions = None;
+    }
+
     /// Drops the model's fitted sampling prior (its centres are latents of the images it was
     /// trained on, not of the images this run trains on): samples draw from the standard
     /// Gaussian until a prior is fitted again.
