@@ -1164,3 +1164,43 @@ fn a_gan_prior_is_found_by_inversion_with_each_image_s_own_condition() {
         .to_string();
     assert!(err.contains("without one"), "{err}");
 }
+
+#[test]
+fn a_vae_fine_tuning_quick_mode_samples_near_the_uploads() {
+    let data = discs();
+    let device = default_device();
+    let model = VaeConfig::new(
+        EncoderConfig::new().with_latent_dim(16).with_width(8),
+        GeneratorConfig::new().with_latent_dim(16).with_width(8),
+    );
+    let file = VaeTrainer::new(model, VaeTrainConfig::new().with_batch_size(4), &device)
+        .unwrap()
+        .export("tiny-vae")
+        .unwrap();
+    let mut session = FineTuning::new(file, data.clone(), 4, 0, &device).unwrap();
+    assert!(session.latent_model().prior().is_none());
+    // In place at once (no inversion steps): one centre per upload, the uploads' means.
+    pollster::block_on(session.start_prior(50)).unwrap();
+    assert_eq!(pollster::block_on(session.prior_step()).unwrap(), None);
+    let images: Vec<&Rgb64> = data.iter().collect();
+    let model = session.latent_model();
+    let prior = model.prior().expect("the quick mode set a prior").clone();
+    assert_eq!(
+        prior.centres,
+        pollster::block_on(model.encode(&images)).unwrap()
+    );
+    assert!(!prior.shrink && prior.labels.is_none());
+    // It follows the encoder as it trains, and goes with a reset.
+    pollster::block_on(session.step()).unwrap();
+    let after = session.latent_model().prior().unwrap().centres.clone();
+    assert_ne!(after, prior.centres);
+    let exported = pollster::block_on(session.export()).unwrap();
+    assert!(
+        LatentModel::from_weights(&exported, &device)
+            .unwrap()
+            .prior()
+            .is_some()
+    );
+    session.reset().unwrap();
+    assert!(session.latent_model().prior().is_none());
+}
