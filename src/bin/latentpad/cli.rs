@@ -456,7 +456,8 @@ fn training_images(args: &TrainArgs) -> Result<Vec<Example>> {
     Ok(load_fetched(&args.data_dir, EmojiStyle::Noto)?.train)
 }
 
-/// A style's emoji data from `fetch-data`'s folder, or a message saying to fetch it.
+/// `latentpad prior`: the model in `model_path` with a sampling prior fitted to the Noto
+/// training images, written to `out`.
 fn fit_prior(
     model_path: &Path,
     data_dir: &Path,
@@ -502,6 +503,7 @@ fn fit_prior(
     Ok(())
 }
 
+/// A style's emoji data from `fetch-data`'s folder, or a message saying to fetch it.
 fn load_fetched(data_dir: &Path, style: EmojiStyle) -> Result<data::EmojiData> {
     let dir = data::style_dir(data_dir, style);
     if !dir.join("emoji.json").is_file() {
