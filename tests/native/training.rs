@@ -780,23 +780,7 @@ fn the_quick_mode_moves_samples_to_the_uploads_latents_and_survives_export() {
     );
     session.reset().unwrap();
     assert_eq!(preview(&session), before, "reset keeps the prior");
-    // A VAE has no quick mode.
-    let vae = VaeTrainer::new(
-        VaeConfig::new(
-            EncoderConfig::new().with_latent_dim(16).with_width(8),
-            GeneratorConfig::new().with_latent_dim(16).with_width(8),
-        ),
-        VaeTrainConfig::new(),
-        &device,
-    )
-    .unwrap()
-    .export("tiny-vae")
-    .unwrap();
-    let mut session = FineTuning::new(vae, discs(), 4, 2, &device).unwrap();
-    let err = pollster::block_on(session.start_prior(4))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("for a GAN"), "{err}");
+    // A VAE's quick mode: a_vae_fine_tuning_quick_mode_samples_near_the_uploads.
 }
 
 /// A resumed fine-tuning run still knows where its weights came from: its exports stay marked
