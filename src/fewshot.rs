@@ -19,7 +19,7 @@ use crate::eval::{self, Scores};
 use crate::image::{self, Provenance, Rgb64};
 use crate::latent::SplitMix64;
 use crate::model::{Classifier, LatentModel};
-use crate::train::finetune::{FineTuning, PRIOR_SPREAD, Tweaks};
+use crate::train::finetune::{FineTuning, Tweaks};
 use crate::weights::WeightsFile;
 use crate::{Error, Result};
 
@@ -133,8 +133,9 @@ pub struct Recipe {
     pub freeze_discriminator_layers: usize,
     /// Inversion steps of the quick mode's latent prior before fine-tuning (0: none).
     pub prior_steps: usize,
-    /// The prior's spread (see [`crate::model::LatentPrior`]).
-    pub prior_spread: f32,
+    /// The prior's spread (see [`crate::model::LatentPrior`]; `None`: the session's
+    /// default for the model's kind).
+    pub prior_spread: Option<f32>,
     /// Pivotal tuning's weight after the prior's inversion (0: none; `None`: the page's,
     /// [`default_pivot_weight`] of the uploads).
     pub pivot_weight: Option<f64>,
@@ -164,8 +165,8 @@ impl std::str::FromStr for Recipe {
             Error::Config(format!(
                 "unknown recipe {name:?}: default, freeze-0 to freeze-4, prior, prior-narrow, \
                  prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000), each \
-                 optionally followed by +noaug, +lr=X, +ema=X, +spread=X (X above 0, below 1), \
-                 +best=K (2 to 16) and @PSI (a truncation above 0, at most 1)"
+                 optionally followed by +noaug, +lr=X, +ema=X, +spread=X (X above 0, below 1; \
+                 the spread at most 1), +best=K (2 to 16) and @PSI (a truncation above 0, at most 1)"
             ))
         };
         let (s, truncation) = match name.split_once('@') {
@@ -186,7 +187,10 @@ impl std::str::FromStr for Recipe {
                 None if part == "noaug" => tweaks.augment = false,
                 Some(("lr", x)) => tweaks.learning_rate = Some(fraction(x).ok_or_else(unknown)?),
                 Some(("ema", x)) => tweaks.ema_decay = Some(fraction(x).ok_or_else(unknown)?),
-                Some(("spread", x)) => spread = Some(fraction(x).ok_or_else(unknown)? as f32),
+                Some(("spread", x)) => {
+                    let x = x.parse::<f32>().ok().filter(|&x| x > 0.0 && x <= 1.0);
+                    spread = Some(x.ok_or_else(unknown)?);
+                }
                 Some(("best", k)) => {
                     let k = k.parse::<usize>().ok().filter(|k| (2..=16).contains(k));
                     best_of = k.ok_or_else(unknown)?;
@@ -199,11 +203,7 @@ impl std::str::FromStr for Recipe {
             batch_size: 16,
             freeze_discriminator_layers: freeze,
             prior_steps,
-            prior_spread: spread.unwrap_or(if s == "prior-narrow" {
-                0.5
-            } else {
-                PRIOR_SPREAD
-            }),
+            prior_spread: spread.or((s == "prior-narrow").then_some(0.5)),
             pivot_weight,
             truncation,
             tweaks,
@@ -359,7 +359,9 @@ pub fn run(
     let mut seconds = 0.0;
     if recipe.prior_steps > 0 {
         let started = Instant::now();
-        session.set_prior_spread(recipe.prior_spread);
+        if let Some(spread) = recipe.prior_spread {
+            session.set_prior_spread(spread);
+        }
         if let Some(weight) = recipe.pivot_weight {
             session.set_pivot_weight(weight);
         }
@@ -509,7 +511,7 @@ mod tests {
         let b: Recipe = "pivotal+best=4".parse().unwrap();
         assert_eq!((b.best_of, p.best_of), (4, 1));
         let w: Recipe = "pivotal+spread=0.9".parse().unwrap();
-        assert_eq!((w.prior_spread, p.prior_spread), (0.9, PRIOR_SPREAD));
+        assert_eq!((w.prior_spread, p.prior_spread), (Some(0.9), None));
         for bad in [
             "pivotal+aug",
             "pivotal+lr=2",
