@@ -512,12 +512,14 @@ mod tests {
         assert_eq!((b.best_of, p.best_of), (4, 1));
         let w: Recipe = "pivotal+spread=0.9".parse().unwrap();
         assert_eq!((w.prior_spread, p.prior_spread), (Some(0.9), None));
+        let one: Recipe = "prior+spread=1".parse().unwrap();
+        assert_eq!(one.prior_spread, Some(1.0));
         for bad in [
             "pivotal+aug",
             "pivotal+lr=2",
             "pivotal+ema=",
             "pivotal+",
-            "prior+spread=1",
+            "prior+spread=1.5",
             "pivotal+best=1",
             "pivotal+best=99",
         ] {
