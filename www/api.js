@@ -232,8 +232,7 @@ export class Generator {
           p.preview ? onPreview?.(p.preview) : p.phase === "invert" ? onInvert?.({ step: p.step, steps: p.total, error: p.error }) : onStep?.({ step: p.step, steps, losses: p.losses, labels });
         run.started = true;
         if (run.cancelled) call("fineTuneCancel", { run: id }).catch(() => {});
-        const prior = priorSteps;
-        const result = await call("fineTuneRun", { run: id, steps, previewEvery, priorSteps: prior }, { onProgress });
+        const result = await call("fineTuneRun", { run: id, steps, previewEvery, priorSteps }, { onProgress });
         // Registered in the worker: the weights stay there until a save or an export.
         const name = `${this.name}-finetuned`;
         const info = await call("fineTuneRegister", { run: id, name, backend: backend ?? this.backend }).catch((e) => {
