@@ -206,9 +206,7 @@ impl FineTuning {
     /// A VAE's quick mode: the prior around the uploads' posterior means, by the encoder as
     /// it is now.
     async fn fit_vae_prior(&mut self) -> Result<()> {
-        let images: Vec<&Rgb64> = self.images[..self.images.len().min(MAX_PRIOR_IMAGES)]
-            .iter()
-            .collect();
+        let images: Vec<&Rgb64> = self.prior_images().iter().collect();
         let model = self.trainer.latent_model();
         let means = model.encode(&images).await?;
         let spread = self.prior_spread.unwrap_or(VAE_PRIOR_SPREAD);

@@ -311,8 +311,7 @@ impl VaeTrainer {
     /// trained on, not of the images this run trains on): samples draw from the standard
     /// Gaussian until a prior is fitted again.
     pub fn without_prior(mut self) -> Self {
-        self.model_config.prior = None;
-        self.model_config.conditions = None;
+        self.set_prior(None);
         self
     }
 

@@ -467,17 +467,11 @@ fn fit_prior(
     out: &Path,
 ) -> Result<()> {
     let mut file = WeightsFile::read(model_path)?;
-    if !matches!(file.config, ModelConfig::Vae(_) | ModelConfig::Gan(_)) {
-        bail!(
-            "{} is a {}; a sampling prior is fitted to a VAE or a GAN",
-            model_path.display(),
-            file.config.kind()
-        );
-    }
     if centres == 0 || centres > 1024 {
         bail!("--centres takes 1 to 1024 images (they are kept in the weights), not {centres}");
     }
     let device = Default::default();
+    // Refuses anything but a GAN or a VAE by name.
     let model = LatentModel::from_weights(&file, &device)?;
     let data = load_fetched(data_dir, EmojiStyle::Noto)?;
     let images: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
@@ -882,7 +876,7 @@ fn evaluate(
     // The floor's real training images: the same ones in every space.
     let mut idx: Vec<usize> = (0..data.train.len()).collect();
     latentpad::latent::SplitMix64::new(9).shuffle(&mut idx);
-    let train: Vec<&Rgb64> = idx[..n].iter().map(|i| &data.train[*i].image).collect();
+    let train: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
     for path in classifiers {
         let classifier = load_classifier(path, &device)?;
         let space = path
@@ -903,15 +897,15 @@ fn evaluate(
             scores.precision,
             scores.recall
         );
-        let every: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
-        let every = pollster::block_on(eval::features_of_images(&classifier, &every, &device))?;
+        // Every training image's features: the copy check's, and the floor's subset of them.
+        let every = pollster::block_on(eval::features_of_images(&classifier, &train, &device))?;
         println!(
             "  copy check in {space}'s space: nearest training image {:.2}x as far as for held-out emoji (below 1: nearer the training images than new emoji are)",
             eval::copy_ratio(&every, &generated, &real)
         );
         if floor {
-            let train = pollster::block_on(eval::features_of_images(&classifier, &train, &device))?;
-            let s = eval::score(&real, &train)?;
+            let subset: Vec<Vec<f32>> = idx[..n].iter().map(|&i| every[i].clone()).collect();
+            let s = eval::score(&real, &subset)?;
             println!(
                 "floor (real training images vs held-out) in {space}'s space: FD-emoji {:.3}  KID {:.4} +- {:.4}  precision {:.3}  recall {:.3}",
                 s.frechet_distance, s.kid, s.kid_spread, s.precision, s.recall
