@@ -349,6 +349,24 @@ pub fn run(
         let png = image::grid_png(tensor, uploads.len(), 8, &provenance)?;
         std::fs::write(&path, png).map_err(|e| Error::io(&path, e))?;
     }
+    // The base model as the page shows it before fine-tuning (with its own sampling prior,
+    // which a fine-tuning session drops): the start of the gap to the floor.
+    let row_of = |recipe: &str, steps: u64, model: &LatentModel, seconds: f64| -> Result<Row> {
+        let (generated, samples) = samples(classifier, model, MIN_SAMPLES.max(held.len()))?;
+        let sample_refs: Vec<&Rgb64> = samples.iter().collect();
+        Ok(Row {
+            set: set.name.clone(),
+            recipe: recipe.into(),
+            steps,
+            scores: eval::score(&real, &generated)?,
+            nearest_sample: nearest_to(&uploads, &sample_refs),
+            nearest_sample_matched: nearest_matched(&uploads, &sample_refs, held.len()),
+            nearest_held_out,
+            seconds,
+        })
+    };
+    let shipped = LatentModel::from_weights(base, device)?;
+    add(row_of("base model", 0, &shipped, 0.0)?, &mut rows);
     let mut session = FineTuning::new(
         base.clone(),
         set.uploads.clone(),
@@ -381,18 +399,7 @@ pub fn run(
             model.load_critic(&pollster::block_on(session.export())?)?;
             model.set_best_of(recipe.best_of)?;
         }
-        let (generated, samples) = samples(classifier, &model, MIN_SAMPLES.max(held.len()))?;
-        let sample_refs: Vec<&Rgb64> = samples.iter().collect();
-        let row = Row {
-            set: set.name.clone(),
-            recipe: recipe.name.clone(),
-            steps: target,
-            scores: eval::score(&real, &generated)?,
-            nearest_sample: nearest_to(&uploads, &sample_refs),
-            nearest_sample_matched: nearest_matched(&uploads, &sample_refs, held.len()),
-            nearest_held_out,
-            seconds,
-        };
+        let row = row_of(&recipe.name, target, &model, seconds)?;
         if let Some(dir) = grids {
             let provenance = Provenance {
                 model: format!("{} fine-tuned on {}", base.meta.name, set.name),

@@ -869,9 +869,17 @@ fn few_shot_benchmark_scores_each_step_count_and_writes_grids() {
     let recipe = "freeze-1".parse().unwrap();
     let mut seen = 0;
     let rows = fewshot::run(&bench, &set, &recipe, &[0, 2], |_| seen += 1).unwrap();
-    assert_eq!(seen, 3);
+    assert_eq!(seen, 4);
     let recipes: Vec<(&str, u64)> = rows.iter().map(|r| (r.recipe.as_str(), r.steps)).collect();
-    assert_eq!(recipes, [("floor", 0), ("freeze-1", 0), ("freeze-1", 2)]);
+    assert_eq!(
+        recipes,
+        [("floor", 0), ("base model", 0), ("freeze-1", 0), ("freeze-1", 2)]
+    );
+    // A GAN has no prior to drop: the base model is the session before its first step.
+    assert_eq!(
+        rows[1].scores.frechet_distance,
+        rows[2].scores.frechet_distance
+    );
     for row in &rows {
         assert!(row.scores.frechet_distance.is_finite(), "{row:?}");
         assert!(row.nearest_held_out > 0.0, "{row:?}");
@@ -880,7 +888,7 @@ fn few_shot_benchmark_scores_each_step_count_and_writes_grids() {
         rows[0].nearest_sample, 0.0,
         "the floor's samples are the uploads"
     );
-    assert!(rows[1].nearest_sample > 0.0 && rows[2].seconds > 0.0);
+    assert!(rows[1].nearest_sample > 0.0 && rows[3].seconds > 0.0);
     for name in [
         "hearts-4-uploads.png",
         "hearts-4-freeze-1-0.png",
