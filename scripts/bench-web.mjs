@@ -3,11 +3,11 @@
 // software adapter, SwiftShader) the time from navigation to the first drawn image on the
 // demo page and www/demo/bench.html's sampling and fine-tuning figures. Needs `make web` first.
 // With FULL=1 the CPU run also times a whole fine-tuning run at the page's defaults on 30
-// images (minutes). `cpu` runs the CPU build the page picks (threaded: the server sends COOP
+// images (minutes). MODEL=name benches that shipped model (default: the page's). `cpu` runs the CPU build the page picks (threaded: the server sends COOP
 // and COEP), `cpu-N` the threaded build with N threads, `cpu-single` the single-threaded build.
-//   [FULL=1] node scripts/bench-web.mjs [cpu|cpu-N|cpu-single|webgpu ...]
+//   [FULL=1] [MODEL=emoji-gan] node scripts/bench-web.mjs [cpu|cpu-N|cpu-single|webgpu ...]
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -21,6 +21,12 @@ const sizes = (file) => {
     brotli: brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
   };
 };
+/** Transfer sizes of a shipped model's config and weights files. */
+const weights = (model) => Object.fromEntries(
+  readdirSync(path.join(root, "models", model))
+    .filter((f) => f.endsWith(".lpw") || f === "config.json")
+    .map((f) => [`${model}/${f}`, sizes(`models/${model}/${f}`)]),
+);
 const BASE = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"];
 const GPU_FLAGS = ["--enable-unsafe-webgpu", "--use-angle=swiftshader", "--enable-features=Vulkan"];
 const runs = process.argv.slice(2).length ? process.argv.slice(2) : ["cpu", "cpu-single", "webgpu"];
@@ -45,13 +51,14 @@ try {
     version = browser.version();
     try {
       const page = await browser.newPage();
-      await page.goto(`${origin}/index.html?backend=${backend}`);
+      const asked = process.env.MODEL ? `&model=${encodeURIComponent(process.env.MODEL)}` : "";
+      await page.goto(`${origin}/index.html?backend=${backend}${asked}`);
       await page.waitForSelector("latent-pad[data-first-image-ms]", { timeout: 600_000 });
       const firstImageMs = Number(await page.getAttribute("latent-pad", "data-first-image-ms"));
       const ran = await page.getAttribute("latent-pad", "data-backend");
       const bench = await browser.newPage();
       const full = process.env.FULL && backend === "cpu" ? "&full=1" : "";
-      await bench.goto(`${origin}/www/demo/bench.html?backend=${backend}${threads}${full}`);
+      await bench.goto(`${origin}/www/demo/bench.html?backend=${backend}${threads}${full}${asked}`);
       await bench.waitForFunction(() => window.__bench, null, { timeout: 1_200_000 });
       results[run] = { demo_backend: ran, navigation_to_first_image_ms: firstImageMs, ...(await bench.evaluate(() => window.__bench)) };
     } finally {
@@ -66,8 +73,7 @@ try {
       wasm_webgpu: sizes("pkg/webgpu/latentpad_bg.wasm"),
       wasm_threads: sizes("pkg/threads/latentpad_bg.wasm"),
       js_glue: sizes("pkg/cpu/latentpad.js"),
-      generator: sizes("models/emoji-gan/generator.lpw"),
-      discriminator: sizes("models/emoji-gan/discriminator.lpw"),
+      ...weights(process.env.MODEL ?? "emoji-vae"),
     },
   }, null, 2));
 } finally {

@@ -6,7 +6,13 @@ import { BATCH_SIZE, MAX_FILE_BYTES, MAX_UPLOADS, PRIOR_STEPS, defaultSteps } fr
 /** Images are 64x64 RGBA. */
 export const SIZE = 64;
 /** Shipped models, by name; any other `model` is the URL of a model folder. */
-export const SHIPPED_MODELS = ["emoji-gan", "emoji-cgan", "emoji-vae"];
+export const SHIPPED_MODELS = ["emoji-vae", "emoji-gan", "emoji-cgan"];
+/**
+ * The model the page and the element load when none is named: the VAE with its fitted prior
+ * draws the most recognisable samples (about 52 of 64) and fine-tunes best on a few uploads
+ * (docs/finetune-bench.md, "The VAE as the default").
+ */
+export const DEFAULT_MODEL = "emoji-vae";
 const MODELS_DIR = new URL("../models/", import.meta.url);
 export const BACKENDS = ["auto", "webgpu", "cpu"];
 
@@ -102,7 +108,7 @@ export class Generator {
    * `backend`: "auto" (WebGPU when the browser has it, else CPU), "webgpu" or "cpu".
    * `onProgress({ loaded, total })` follows the weight download.
    */
-  static load(model = "emoji-gan", { backend = "auto", onProgress, probe = false } = {}) {
+  static load(model = DEFAULT_MODEL, { backend = "auto", onProgress, probe = false } = {}) {
     if (!BACKENDS.includes(backend)) return Promise.reject(new LatentpadError("attribute", `backend must be auto, webgpu or cpu, not "${backend}"`));
     const key = `${model}|${backend}${probe ? "|probe" : ""}`;
     if (!shared.has(key)) {

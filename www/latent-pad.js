@@ -7,7 +7,7 @@
 // Methods: sample(), interpolate(a, b, frames), fineTune(files, { steps }), toBlob(index),
 // exportModel(). Events (detail): load, progress, sample, error ({ type, message }).
 // Drawing and input only: the models run in the page's shared worker (api.js).
-import { BACKENDS, Generator, LatentpadError, SHIPPED_MODELS, SIZE, decodeImages, loadSavedModel, onDeviceLost, saveModel, savedModels } from "./api.js";
+import { BACKENDS, DEFAULT_MODEL, Generator, LatentpadError, SHIPPED_MODELS, SIZE, decodeImages, loadSavedModel, onDeviceLost, saveModel, savedModels } from "./api.js";
 import { TEMPLATE } from "./latent-pad-template.js";
 import { FRAMES, MAX_UPLOADS, NUMBERS, STEPS, defaultSteps } from "./limits.js";
 import { draw, drawStrip, plotLosses, saveBytes } from "./paint.js";
@@ -63,7 +63,7 @@ export class LatentPad extends HTMLElement {
   // ---- attributes --------------------------------------------------------------------
 
   get model() {
-    return this.getAttribute("model") || "emoji-gan";
+    return this.getAttribute("model") || DEFAULT_MODEL;
   }
   set model(v) {
     this.setAttribute("model", v);

@@ -13,7 +13,7 @@ const origin = h.origin;
 const openPage = () => open(h);
 const PAD = "latent-pad";
 
-test("the page loads the GAN, samples, interpolates and downloads a PNG", { timeout: 240_000 }, async () => {
+test("the page loads the default model (the VAE), samples, interpolates and downloads a PNG", { timeout: 240_000 }, async () => {
   const { context, page, requests, errors } = await openPage();
   await page.goto(`${origin}/index.html`);
   await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
@@ -48,7 +48,7 @@ test("the page loads the GAN, samples, interpolates and downloads a PNG", { time
   assert.match(download.suggestedFilename(), /^latentpad-seed-16\.png$/);
   // Provenance: tEXt chunks name the software, the model, the seed and say AI-generated.
   const text = file.toString("latin1");
-  for (const expected of ["tEXt", "AI-generated", "latentpad-model\0emoji-gan", "latentpad-fine-tuned\0no", "latentpad-latent\0seed 16"]) {
+  for (const expected of ["tEXt", "AI-generated", "latentpad-model\0emoji-vae", "latentpad-fine-tuned\0no", "latentpad-latent\0seed 16"]) {
     assert.ok(text.includes(expected), `downloaded PNG lacks ${JSON.stringify(expected)}`);
   }
 
@@ -65,8 +65,9 @@ test("a conditional GAN is steered by the pickers and the attributes; a tone wit
   const { context, page, errors } = await openPage();
   await page.goto(`${origin}/index.html`);
   await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
-  // The default GAN is unconditional: no pickers. The steerable one is a click away.
-  assert.equal(await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".steering").hidden), true);
+  // The default VAE is steered through its fitted prior: pickers shown. The steerable GAN is
+  // a click away.
+  assert.equal(await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".steering").hidden), false);
   await page.$eval(PAD, (el) => delete el.dataset.sampled);
   await page.check("input[value=emoji-cgan]");
   await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
@@ -123,52 +124,55 @@ test("a conditional GAN is steered by the pickers and the attributes; a tone wit
   await context.close();
 });
 
-test("the VAE loads and samples too", { timeout: 240_000 }, async () => {
+test("the VAE walks between two uploads, and the GAN loads and samples too", { timeout: 240_000 }, async () => {
   const { context, page, errors } = await openPage();
   await page.goto(`${origin}/index.html`);
   await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
-  const gan = await canvasStats(page, ".tile canvas");
-  await page.$eval(PAD, (el) => delete el.dataset.sampled);
-  await page.check("input[value=emoji-vae]");
-  await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
   const vae = await canvasStats(page, ".tile canvas");
-  assert.notDeepEqual(vae, gan);
   // The VAE's encoder puts uploads into latent space: walk between two of them.
   await page.setInputFiles(".files", fixtures.good.slice(0, 2));
   await page.waitForSelector("latent-pad[data-uploads='2']", { timeout: 60_000 });
   const stepsField = (page) => page.$eval(PAD, (el) => el.shadowRoot.querySelector(".ft-steps").value);
   assert.equal(await stepsField(page), "60", "the default steps for a few uploads");
+  // Finding uploads by inversion is the GAN's; the VAE's encoder needs no button.
+  assert.equal(await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".find-mine").hidden), true);
   await page.click(".interp-uploads");
   await page.waitForSelector("latent-pad[data-interpolated='encoded']", { timeout: 60_000 });
   assert.ok((await canvasStats(page, ".strip")).variance > 100, "the strip between uploads should be drawn");
   await page.screenshot({ path: path.join(shots, "3-vae.png"), fullPage: true });
+  // The unconditional GAN: other images, no pickers.
+  await page.$eval(PAD, (el) => delete el.dataset.sampled);
+  await page.check("input[value=emoji-gan]");
+  await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
+  assert.notDeepEqual(await canvasStats(page, ".tile canvas"), vae);
+  assert.equal(await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".steering").hidden), true);
   assert.deepEqual(errors, []);
   await context.close();
 });
 
 test("a weights URL that returns a web page gives a clear message and the page keeps working", { timeout: 120_000 }, async () => {
   const { context, page, errors } = await openPage();
-  await page.route("**/generator.lpw", (r) => r.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><p>not here" }));
+  await page.route("**/decoder.lpw", (r) => r.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><p>not here" }));
   await page.goto(`${origin}/index.html`);
   await page.waitForSelector(".status-bar.error", { timeout: 60_000 });
-  assert.match(await shadowText(page, ".status"), /Could not load emoji-gan: .*web page, not a weights file/);
+  assert.match(await shadowText(page, ".status"), /Could not load emoji-vae: .*web page, not a weights file/);
   await page.screenshot({ path: path.join(shots, "4-bad-weights.png"), fullPage: true });
   // Damaged bytes with the right content type are refused by the weights reader.
-  await page.unroute("**/generator.lpw");
-  await page.route("**/emoji-vae/*.lpw", (r) => r.fulfill({ status: 200, contentType: "application/octet-stream", body: Buffer.from("LPADW\x01\r\n\x05\x00\x00\x00{bad}") }));
-  await page.check("input[value=emoji-vae]");
+  await page.unroute("**/decoder.lpw");
+  await page.route("**/emoji-gan/*.lpw", (r) => r.fulfill({ status: 200, contentType: "application/octet-stream", body: Buffer.from("LPADW\x01\r\n\x05\x00\x00\x00{bad}") }));
+  await page.check("input[value=emoji-gan]");
   await waitForShadowText(page, ".status", /weights file 1: not a latentpad weights file \(the header is damaged/);
   await page.screenshot({ path: path.join(shots, "4b-damaged-weights.png"), fullPage: true });
-  // The GAN still loads afterwards.
-  await page.check("input[value=emoji-gan]");
+  // The VAE still loads afterwards.
+  await page.check("input[value=emoji-vae]");
   await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
   assert.deepEqual(errors, []);
   await context.close();
 });
 
-test("uploads are decoded in the worker, bad files are named, and fine-tuning runs and can be saved", { timeout: 400_000 }, async () => {
+test("uploads are decoded in the worker, bad files are named, and the GAN's fine-tuning runs and can be saved", { timeout: 400_000 }, async () => {
   const { context, page, requests, errors } = await openPage();
-  await page.goto(`${origin}/index.html`);
+  await page.goto(`${origin}/index.html?model=emoji-gan`);
   await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
   await page.setInputFiles(".files", [...fixtures.good, ...fixtures.bad]);
   await page.waitForSelector("latent-pad[data-uploads='6']", { timeout: 60_000 });
@@ -249,17 +253,54 @@ test("uploads are decoded in the worker, bad files are named, and fine-tuning ru
   await context.close();
 });
 
+test("the default VAE fine-tunes in its quick mode in the worker; the saved model samples near the uploads and loads back", { timeout: 300_000 }, async () => {
+  const { context, page, errors } = await openPage();
+  await page.goto(`${origin}/index.html`);
+  await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
+  await page.setInputFiles(".files", fixtures.good);
+  await page.waitForSelector(`latent-pad[data-uploads='${fixtures.good.length}']`, { timeout: 60_000 });
+  const before = await canvasStats(page, ".tile canvas");
+  await page.$eval(PAD, (el) => {
+    window.__phases = [];
+    el.addEventListener("progress", (e) => window.__phases.push(`${e.detail.phase}:${e.detail.step}`));
+  });
+  await page.fill(".ft-steps", "3");
+  await page.click(".ft-start");
+  await page.waitForSelector("latent-pad[data-finetuned='3']", { timeout: 240_000 });
+  // The encoder finds the uploads at once: no inversion phase, straight to the steps.
+  assert.deepEqual(await page.evaluate(() => window.__phases), ["finetune:1", "finetune:2", "finetune:3"]);
+  const source = await page.$eval(PAD, (el) => ({ inWorker: el.generator.source.inWorker, name: el.generator.name }));
+  assert.deepEqual(source, { inWorker: true, name: "emoji-vae-finetuned" });
+  assert.ok((await canvasStats(page, ".previews canvas")).variance > 0, "previews should be drawn");
+  assert.notDeepEqual(await canvasStats(page, ".tile canvas"), before, "samples should now come from the fine-tuned model");
+  await page.screenshot({ path: path.join(shots, "6b-vae-finetuned.png"), fullPage: true });
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click(".ft-save")]);
+  const saved = readFileSync(await download.path());
+  assert.equal(saved.subarray(0, 5).toString(), "LPADW");
+  const header = JSON.parse(saved.subarray(12, 12 + saved.readUInt32LE(8)).toString());
+  // Its sampling prior is the quick mode's: one centre per upload, not the shipped model's 512.
+  const findPrior = (o) => (o && typeof o === "object" ? ("centres" in o && "latent_dim" in o ? o : Object.values(o).map(findPrior).find(Boolean)) : undefined);
+  const prior = findPrior(header.config);
+  assert.ok(prior, `no prior in ${JSON.stringify(header.config).slice(0, 200)}`);
+  assert.equal(prior.centres.length / prior.latent_dim, fixtures.good.length);
+  await page.setInputFiles(".model-file", { name: "mine.lpw", mimeType: "application/octet-stream", buffer: saved });
+  await waitForShadowText(page, ".status", /Loaded mine\.lpw \(VAE, fine-tuned\)/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("buttons wait for the model, and 1,001 uploads at once keep 1,000 with a message", { timeout: 240_000 }, async () => {
   const { context, page, errors } = await openPage();
   // Hold the weights back: until they arrive, nothing can be pressed and calls wait.
   let release;
   const held = new Promise((r) => (release = r));
-  await page.route("**/emoji-gan/generator.lpw", async (r) => {
+  await page.route("**/emoji-vae/decoder.lpw", async (r) => {
     await held;
     await r.continue();
   });
   await page.goto(`${origin}/index.html`);
-  await page.waitForFunction(() => /Loading emoji-gan/.test(document.querySelector("latent-pad")?.shadowRoot?.querySelector(".status")?.textContent ?? ""));
+  await page.waitForFunction(() => /Loading emoji-vae/.test(document.querySelector("latent-pad")?.shadowRoot?.querySelector(".status")?.textContent ?? ""));
   const disabled = await page.$eval(PAD, (el) => ["new-samples", "ft-start"].map((c) => el.shadowRoot.querySelector(`.${c}`).disabled));
   assert.deepEqual(disabled, [true, true]);
   const early = page.$eval(PAD, (el) => el.sample().then((r) => r.count));

@@ -16,6 +16,10 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("latentpad-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -134,6 +138,8 @@ fn finetune_skips_bad_files_and_marks_the_result() {
         "2",
         "--batch-size",
         "2",
+        "--prior-steps",
+        "3",
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -143,9 +149,35 @@ fn finetune_skips_bad_files_and_marks_the_result() {
         "{}",
         stderr(&o)
     );
+    assert!(stdout(&o).contains("quick mode: found the images in the model (mean pixel error 0."));
     let file = latentpad::weights::WeightsFile::read(&out).unwrap();
     assert!(file.meta.fine_tuned);
     assert!(file.has("generator") && file.has("discriminator"));
+
+    // The default model (the VAE) with the page's quick mode: the saved model samples near
+    // the two images (its prior's centres are their posterior means).
+    let out = scratch("tuned-vae");
+    let o = latentpad(&[
+        "finetune",
+        "--images",
+        images.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("fine-tuning emoji-vae on 2 images"));
+    assert!(stdout(&o).contains("quick mode: the encoder found the images"));
+    let file = latentpad::weights::WeightsFile::read(&out).unwrap();
+    assert!(file.meta.fine_tuned && file.has("encoder") && file.has("decoder"));
+    let latentpad::model::ModelConfig::Vae(config) = &file.config else {
+        panic!("not a VAE: {}", file.config.kind());
+    };
+    let prior = config.prior.as_ref().expect("the quick mode's prior is saved");
+    assert_eq!(prior.centres.len(), 2 * prior.latent_dim);
 }
 
 #[test]

@@ -1,19 +1,21 @@
 // Browser benchmark through the public API (the worker the widget uses): model load, sampling
-// images/s at batch 64, GAN fine-tuning step time at batch 16, and (?full=1) a whole fine-tuning
-// run at the page's defaults on 30 images: the quick mode's inversion, then the steps.
-// ?backend=auto|webgpu|cpu; ?threads=N sets the CPU build's threads (0: the single-threaded
-// build; default: the page's choice, the cores where the page is cross-origin isolated).
+// images/s at batch 64, fine-tuning step time at batch 16, and (?full=1) a whole fine-tuning
+// run at the page's defaults on 30 images: the quick mode (a GAN's inversion), then the steps.
+// ?model= (default: the page's model); ?backend=auto|webgpu|cpu; ?threads=N sets the CPU
+// build's threads (0: the single-threaded build; default: the page's choice, the cores where
+// the page is cross-origin isolated).
 // The result is shown and left in window.__bench.
-import { Generator, setCpuThreads } from "../api.js";
+import { DEFAULT_MODEL, Generator, setCpuThreads } from "../api.js";
 import { PRIOR_STEPS, defaultSteps } from "../limits.js";
 
 const params = new URLSearchParams(location.search);
 const backend = params.get("backend") ?? "auto";
+const modelName = params.get("model") ?? DEFAULT_MODEL;
 
 async function run() {
   if (params.has("threads")) await setCpuThreads(Number(params.get("threads")));
   const t0 = performance.now();
-  const model = await Generator.load("emoji-gan", { backend });
+  const model = await Generator.load(modelName, { backend });
   const loadMs = performance.now() - t0;
   await model.sample(64, 0); // warm-up
   const reps = 5;
@@ -32,6 +34,7 @@ async function run() {
   });
   await tuning.done;
   const result = {
+    model: modelName,
     backend: model.backend,
     cpu_threads: model.threads?.threads ?? null,
     cross_origin_isolated: self.crossOriginIsolated,
@@ -51,7 +54,7 @@ async function run() {
     Object.assign(result, {
       default_run_30_images_prior_steps: PRIOR_STEPS,
       default_run_30_images_steps: defaultSteps(30),
-      default_run_30_images_inversion_s: +((inverted - t1) / 1000).toFixed(1),
+      default_run_30_images_inversion_s: inverted ? +((inverted - t1) / 1000).toFixed(1) : null,
       default_run_30_images_total_s: +((performance.now() - t1) / 1000).toFixed(1),
     });
   }

@@ -33,7 +33,7 @@ pub(crate) enum Command {
     /// against each set's held-out images, beside the floor and a memorisation check.
     BenchFinetune {
         /// Model folder to fine-tune.
-        #[arg(long, default_value = "models/emoji-gan")]
+        #[arg(long, default_value = "models/emoji-vae")]
         model: PathBuf,
         /// Classifier whose features the scores use.
         #[arg(long, default_value = "models/emoji-classifier")]
@@ -72,7 +72,7 @@ pub(crate) enum Command {
     /// Write a grid of samples as PNG.
     Sample {
         /// Model folder (or .lpw file).
-        #[arg(long, default_value = "models/emoji-gan")]
+        #[arg(long, default_value = "models/emoji-vae")]
         model: PathBuf,
         /// Number of images.
         #[arg(long, default_value_t = 64)]
@@ -103,7 +103,7 @@ pub(crate) enum Command {
     /// Write a strip of images walking from one seed's image to another's.
     Interpolate {
         /// Model folder (or .lpw file).
-        #[arg(long, default_value = "models/emoji-gan")]
+        #[arg(long, default_value = "models/emoji-vae")]
         model: PathBuf,
         /// Start seed.
         #[arg(long)]
@@ -193,7 +193,7 @@ pub(crate) enum Command {
     /// Fine-tune a trained model on a folder of your images.
     Finetune {
         /// Model folder to start from.
-        #[arg(long, default_value = "models/emoji-gan")]
+        #[arg(long, default_value = "models/emoji-vae")]
         model: PathBuf,
         /// Folder of images (PNG, JPEG, WebP, GIF).
         #[arg(long)]
@@ -207,6 +207,11 @@ pub(crate) enum Command {
         /// GAN only: discriminator blocks to freeze (FreezeD).
         #[arg(long, default_value_t = 2)]
         freeze_discriminator_layers: usize,
+        /// The page's quick mode first: a GAN finds the images in its latent space in this
+        /// many inversion steps and samples near them (pivotal tuning); a VAE's encoder finds
+        /// them at once (any number above 0). 0 turns it off.
+        #[arg(long, default_value_t = 50)]
+        prior_steps: usize,
         /// Output model folder.
         #[arg(long)]
         out: PathBuf,
@@ -220,7 +225,7 @@ pub(crate) enum Command {
     /// the feature space of each classifier given.
     Eval {
         /// Model folder.
-        #[arg(long, default_value = "models/emoji-gan")]
+        #[arg(long, default_value = "models/emoji-vae")]
         model: PathBuf,
         /// Classifiers whose features the metrics use, one line each: by default the stricter
         /// identity space (which emoji, across Noto and Twemoji), then the category space.
@@ -242,7 +247,7 @@ pub(crate) enum Command {
     /// Compare the skin tones of a model's generated people emoji with the training data's.
     Report {
         /// Model folder.
-        #[arg(long, default_value = "models/emoji-gan")]
+        #[arg(long, default_value = "models/emoji-vae")]
         model: PathBuf,
         /// Emoji-category classifier (finds the people among the samples).
         #[arg(long, default_value = "models/emoji-classifier")]

@@ -152,11 +152,12 @@ pub fn main() -> Result<()> {
             steps,
             batch_size,
             freeze_discriminator_layers,
+            prior_steps,
             out,
         } => finetune(
             &model,
             &images,
-            steps,
+            (steps, prior_steps),
             batch_size,
             freeze_discriminator_layers,
             &out,
@@ -827,7 +828,7 @@ fn report(
 fn finetune(
     model: &Path,
     images: &Path,
-    steps: u64,
+    (steps, prior_steps): (u64, usize),
     batch_size: usize,
     freeze: usize,
     out: &Path,
@@ -843,6 +844,14 @@ fn finetune(
     );
     let images = examples.into_iter().map(|e| e.image).collect();
     let mut session = FineTuning::new(file, images, batch_size, freeze, &device)?;
+    if prior_steps > 0 {
+        let error = pollster::block_on(session.fit_prior(prior_steps))?;
+        if error.is_finite() {
+            println!("quick mode: found the images in the model (mean pixel error {error:.4})");
+        } else {
+            println!("quick mode: the encoder found the images");
+        }
+    }
     let bar = progress(steps, 0);
     run::fine_tune(&mut session, steps, out, show(&bar))?;
     bar.finish();
