@@ -269,6 +269,22 @@ pub async fn encode_and_decode(model: &LatentModel, images: &[&Rgb64]) -> Result
     })
 }
 
+/// "Find my images": a model with an encoder (a VAE) encodes and decodes `images`
+/// ([`encode_and_decode`]; `config` and `progress` unused), any other is inverted
+/// ([`invert`]).
+pub async fn find(
+    model: &LatentModel,
+    images: &[&Rgb64],
+    config: InvertConfig,
+    progress: impl Progress,
+) -> Result<Inversion> {
+    if model.encoder.is_some() {
+        encode_and_decode(model, images).await
+    } else {
+        invert(model, images, config, progress).await
+    }
+}
+
 /// Inverts `images` into `model`'s latent space (a GAN; a VAE has its encoder): an
 /// [`Inverter`] run to its end, `progress` told after each step.
 pub async fn invert(

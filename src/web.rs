@@ -198,10 +198,34 @@ impl Generator {
         .to_string()
     }
 
-    /// Whether `encode` works (VAE).
+    /// Whether the model can encode images (a VAE; its encoder may still have to be loaded,
+    /// see `hasEncoder`).
     #[wasm_bindgen(getter, js_name = canEncode)]
     pub fn can_encode(&self) -> bool {
+        matches!(self.inner.config, crate::model::ModelConfig::Vae(_))
+    }
+
+    /// Whether the encoder is loaded (`encode` and a VAE's `invert` need it; see
+    /// `withEncoder`).
+    #[wasm_bindgen(getter, js_name = hasEncoder)]
+    pub fn has_encoder(&self) -> bool {
         self.inner.encoder.is_some()
+    }
+
+    /// This VAE with its encoder, from the bytes of the `.lpw` file(s) that hold it (the page
+    /// fetches the encoder only once images are to be encoded). A new object, so that calls
+    /// still running on this one are not disturbed; the weights are shared, not copied.
+    #[wasm_bindgen(js_name = withEncoder)]
+    pub fn with_encoder(&self, files: Array) -> Result<Generator, JsError> {
+        let file = parse_files(files)?;
+        let mut inner = self.inner.clone();
+        inner.attach_encoder(&file).map_err(js_error)?;
+        Ok(Generator {
+            inner,
+            backend: self.backend.clone(),
+            name: self.name.clone(),
+            fine_tuned: self.fine_tuned,
+        })
     }
 
     /// `n` images for seeds `seed .. seed + n`, as `n * 64 * 64` RGBA pixels; a steerable
@@ -280,7 +304,8 @@ impl Generator {
         rgba_of(|| self.inner.interpolate(&a, &b, frames as usize, how)).await
     }
 
-    /// GAN inversion ("find my image") of 64x64 RGBA images, after `steps` steps:
+    /// "Find my images" for 64x64 RGBA images: a GAN inverts them in `steps` steps, a VAE
+    /// encodes them (its posterior means; `steps` unused):
     /// `{ latents: Float32Array (n * latentDim), errors: Float32Array (mean squared pixel
     /// error of each, pixels in 0-1), images: Uint8ClampedArray (the latents' images, RGBA) }`.
     pub async fn invert(&self, rgba: Vec<u8>, steps: u32) -> Result<js_sys::Object, JsError> {
@@ -291,7 +316,7 @@ impl Generator {
             ..Default::default()
         };
         let (found, rgba) = on_pool(async {
-            let found = crate::invert::invert(&self.inner, &refs, config, |_, _, _| true).await?;
+            let found = crate::invert::find(&self.inner, &refs, config, |_, _, _| true).await?;
             let rgba = image::to_rgba(found.images.clone()).await?;
             Ok::<_, crate::Error>((found, rgba))
         })

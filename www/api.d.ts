@@ -116,8 +116,9 @@ export class Generator {
   /** VAE only: latent vectors (posterior means) of 64x64 RGBA images. */
   encode(rgba: Uint8Array | Uint8ClampedArray): Promise<Float32Array>;
   /**
-   * GAN only ("find my image"): the latents whose images come closest to 64x64 RGBA images,
-   * each one's mean squared pixel error (pixels in 0-1), and those images.
+   * "Find my image": the latents whose images come closest to 64x64 RGBA images, each one's
+   * mean squared pixel error (pixels in 0-1), and those images. A GAN searches in `steps`
+   * inversion steps; a VAE's encoder finds them at once.
    */
   invert(rgba: Uint8Array | Uint8ClampedArray, options?: { steps?: number }): Promise<{ latents: Float32Array; errors: Float32Array; images: Rgba }>;
   /** Images (RGBA) of latent vectors (`n * latentDim`). */

@@ -59,7 +59,9 @@ export function setCpuThreads(threads) {
 /** Upload limits: images per fine-tune and bytes per file (limits.js). */
 export { MAX_FILE_BYTES, MAX_UPLOADS };
 
-const FILES = { gan: [["generator.lpw"], ["discriminator.lpw"]], vae: [["encoder.lpw", "decoder.lpw"], []] };
+// Per kind, the files to sample and those added to fine-tune (a VAE's encoder also to encode:
+// fetched when first needed, so a first visit downloads the decoder only).
+const FILES = { gan: [["generator.lpw"], ["discriminator.lpw"]], vae: [["decoder.lpw"], ["encoder.lpw"]] };
 
 /** An error with a `type` the widget reports in its `error` event. */
 export class LatentpadError extends Error {
@@ -115,7 +117,7 @@ export class Generator {
       const promise = (async () => {
         const folder = await modelFolder(model);
         const remembered = probe ? null : rememberedBackend();
-        const info = await call("load", { urls: folder.sample, backend, remembered, probe }, { onProgress: (p) => progressListeners.get(key)?.forEach((f) => f(p)) }).catch((e) => {
+        const info = await call("load", { urls: folder.sample, trainUrls: folder.train, backend, remembered, probe }, { onProgress: (p) => progressListeners.get(key)?.forEach((f) => f(p)) }).catch((e) => {
           throw new LatentpadError("load-failure", `could not load ${model}: ${e.message}`);
         });
         if (info.measured) rememberBackend({ backend: info.backend, why: `${info.why} (measured on ${new Date().toLocaleDateString()})`, measured: info.measured });
@@ -173,18 +175,18 @@ export class Generator {
   encode(rgba) {
     if (!this.canEncode) return Promise.reject(new Error(`${this.name} is a ${this.kind.toUpperCase()}; only a VAE can encode images`));
     const copy = new Uint8Array(rgba.buffer ? rgba.buffer.slice(rgba.byteOffset, rgba.byteOffset + rgba.byteLength) : rgba).buffer;
-    return call("encode", { key: this.key, rgba: copy }, { transfer: [copy] });
+    return call("encode", { key: this.key, urls: this.source.urls ?? null, rgba: copy }, { transfer: [copy] });
   }
 
   /**
-   * GAN only ("find my image"): for 64x64 RGBA images, `{ latents, errors, images }`: the
-   * latents whose images come closest, each one's mean squared pixel error (0-1), and those
-   * images (RGBA).
+   * "Find my image": for 64x64 RGBA images, `{ latents, errors, images }`: the latents whose
+   * images come closest, each one's mean squared pixel error (0-1), and those images (RGBA).
+   * A GAN searches for them in `steps` inversion steps; a VAE's encoder finds them at once.
    */
   invert(rgba, { steps = 150 } = {}) {
-    if (this.kind !== "gan") return Promise.reject(new Error(`${this.name} is a ${this.kind.toUpperCase()}; it encodes images instead`));
+    if (this.kind !== "gan" && !this.canEncode) return Promise.reject(new Error(`${this.name} is a ${this.kind.toUpperCase()}; it cannot find images`));
     const copy = new Uint8Array(rgba.buffer ? rgba.buffer.slice(rgba.byteOffset, rgba.byteOffset + rgba.byteLength) : rgba).buffer;
-    return call("invert", { key: this.key, rgba: copy, steps }, { transfer: [copy] });
+    return call("invert", { key: this.key, urls: this.source.urls ?? null, rgba: copy, steps }, { transfer: [copy] });
   }
 
   /** Images (RGBA) of latent vectors (`n * latentDim` numbers). */

@@ -257,9 +257,9 @@ export class LatentPad extends HTMLElement {
   }
 
   /**
-   * GAN inversion of the first (up to 8) uploads: each drawn beside the model's nearest image,
-   * with its mean squared pixel error (0-1), after `steps` inversion steps. Resolves to
-   * { latents, errors }.
+   * The first (up to 8) uploads found in the model (a GAN's inversion in `steps` steps, a VAE's
+   * encoder): each drawn beside the model's nearest image, with its mean squared pixel error
+   * (0-1). Resolves to { latents, errors }.
    */
   async findUploads({ steps = 150 } = {}) {
     await this.#ready();
@@ -525,7 +525,7 @@ export class LatentPad extends HTMLElement {
     const canWalk = on && (this.#generator?.canEncode || this.#generator?.kind === "gan") && this.#uploads.length >= 2;
     this.#q(".interp-uploads").hidden = !canWalk;
     const find = this.#q(".find-mine");
-    find.hidden = !(this.#generator?.kind === "gan" && this.#uploads.length > 0);
+    find.hidden = !((this.#generator?.kind === "gan" || this.#generator?.canEncode) && this.#uploads.length > 0);
     find.disabled = !on || this.#run !== null;
   }
 

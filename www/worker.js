@@ -187,6 +187,23 @@ async function model(key) {
   return m;
 }
 
+/**
+ * The model under `key`, a VAE with its encoder: loaded to sample from its decoder alone, it
+ * gets the encoder from the files of `urls` it was not loaded from, the first time one is
+ * needed (a new object under the same key; calls on the old one finish undisturbed).
+ */
+async function withEncoder(key, urls) {
+  const m = await model(key);
+  if (!m.canEncode || m.hasEncoder) return m;
+  const loaded = key.split("|");
+  const missing = (urls ?? []).filter((u) => !loaded.includes(u));
+  if (!missing.length) throw new Error("this VAE's encoder is not in its files");
+  const promise = fetchAll(null, missing).then((files) => m.withEncoder(files));
+  // Later calls wait for this one (or load afresh if it failed).
+  models.set(key, promise.catch(() => m));
+  return promise;
+}
+
 async function loadInto(key, makeFiles, backend) {
   if (!models.has(key)) {
     const promise = (async () => {
@@ -207,8 +224,11 @@ async function loadInto(key, makeFiles, backend) {
  * the page slower than the CPU. Returns the choice with `measured` (ms) for the page to
  * remember.
  */
-async function speedProbe(id, urls) {
+async function speedProbe(id, urls, trainUrls = urls) {
   const files = await fetchAll(id, urls);
+  // The step needs every file a fine-tuning run loads (a VAE's encoder too).
+  const extra = trainUrls.filter((u) => !urls.includes(u));
+  const trainFiles = extra.length ? [...files, ...(await fetchAll(null, extra))] : files;
   // Copies loaded before the probe (another widget's) are shared: never freed here.
   const existed = new Set(["cpu", "webgpu"].filter((b) => models.has(`${urls.join("|")}|${b}`)));
   const time = async (backend) => {
@@ -221,7 +241,7 @@ async function speedProbe(id, urls) {
     // One fine-tuning step on those images (a GAN without its discriminator file here gets
     // a fresh one: the same work), after a warm-up step.
     const wasmModule = await wasm(backend);
-    const tuner = await wasmModule.FineTuner.create(files.map((f) => f.slice()), new Uint8Array(images.buffer), 8, 2, backend);
+    const tuner = await wasmModule.FineTuner.create(trainFiles.map((f) => f.slice()), new Uint8Array(images.buffer), 8, 2, backend);
     try {
       await tuner.trainSteps(1);
       t0 = performance.now();
@@ -262,9 +282,9 @@ const handlers = {
     cpuThreadsWanted = threads;
     return null;
   },
-  async load(id, { urls, backend: requested, remembered, probe }) {
+  async load(id, { urls, trainUrls, backend: requested, remembered, probe }) {
     let choice = await resolveBackend(requested, { remembered, probe });
-    if (choice.probe || (probe && requested === "auto")) choice = await speedProbe(id, urls);
+    if (choice.probe || (probe && requested === "auto")) choice = await speedProbe(id, urls, trainUrls ?? urls);
     const key = `${urls.join("|")}|${choice.backend}`;
     return describe(key, await loadInto(key, () => fetchAll(id, urls), choice.backend), choice);
   },
@@ -296,14 +316,14 @@ const handlers = {
       typeof x === "number" ? m.latent(x) : Array.isArray(x) ? new Float32Array(x) : m.latent(x.seed, x.category ?? undefined, x.skinTone ?? undefined, x.truncation ?? undefined);
     return m.interpolate(latent(from), latent(to), frames, how);
   },
-  async invert(_id, { key, rgba, steps }) {
-    return (await model(key)).invert(new Uint8Array(rgba), steps);
+  async invert(_id, { key, urls, rgba, steps }) {
+    return (await withEncoder(key, urls)).invert(new Uint8Array(rgba), steps);
   },
   async decode(_id, { key, latents }) {
     return (await model(key)).decode(new Float32Array(latents));
   },
-  async encode(_id, { key, rgba }) {
-    return (await model(key)).encode(new Uint8Array(rgba));
+  async encode(_id, { key, urls, rgba }) {
+    return (await withEncoder(key, urls)).encode(new Uint8Array(rgba));
   },
   async fineTuneStart(_id, { run, urls, bytes, key, images, batchSize, freeze, backend: requested }) {
     const { backend } = await resolveBackend(requested);

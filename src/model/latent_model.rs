@@ -97,6 +97,28 @@ impl LatentModel {
         }
     }
 
+    /// Adds the encoder to a VAE loaded without one (the page loads the decoder to sample,
+    /// and the encoder only once images are to be encoded), from `file`'s `encoder` part; the
+    /// file must hold the same architecture.
+    pub fn attach_encoder(&mut self, file: &WeightsFile) -> Result<()> {
+        let ModelConfig::Vae(c) = &self.config else {
+            return Err(Error::WrongArchitecture {
+                source_name: file.source_name.clone(),
+                expected: "an encoder for a vae".into(),
+                found: format!("a model that is {}", self.config.describe()),
+            });
+        };
+        file.expect_config(&self.config)?;
+        if !file.has("encoder") {
+            return Err(Error::WeightsFormat {
+                source_name: file.source_name.clone(),
+                reason: "it holds no encoder".into(),
+            });
+        }
+        self.encoder = Some(file.load("encoder", c.encoder.init(&self.device))?.valid());
+        Ok(())
+    }
+
     /// Sets the truncation `psi` (the truncation trick, Brock et al. 2019, in its scaling
     /// form): the Gaussian part of every latent drawn from a seed is multiplied by `psi`, so
     /// below 1 samples stay nearer the typical image: cleaner and more recognisable, less
@@ -558,10 +580,13 @@ impl LatentModel {
     /// Posterior means of `images`, row-major `[n, latent_dim]`. VAE only.
     pub async fn encode(&self, images: &[&Rgb64]) -> Result<Vec<f32>> {
         let encoder = self.encoder.as_ref().ok_or_else(|| {
-            Error::Config(format!(
-                "encoding needs a VAE; this model is a {}",
-                self.config.kind()
-            ))
+            Error::Config(match self.config {
+                ModelConfig::Vae(_) => "this VAE was loaded without its encoder".into(),
+                _ => format!(
+                    "encoding needs a VAE; this model is a {}",
+                    self.config.kind()
+                ),
+            })
         })?;
         if images.is_empty() {
             return Err(Error::NoImages("encode".into()));

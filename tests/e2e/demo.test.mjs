@@ -20,6 +20,7 @@ test("the page loads the default model (the VAE), samples, interpolates and down
   assert.match(await shadowText(page, ".backend"), /CPU/);
   const first = await canvasStats(page, ".tile canvas");
   assert.ok(first.opaque && first.variance > 100, `first image looks blank: ${JSON.stringify(first)}`);
+  assert.deepEqual(requests.filter((r) => r.url.endsWith(".lpw")).map((r) => r.url.split("/").slice(-2).join("/")), ["emoji-vae/decoder.lpw"], "a first visit fetches the decoder only");
   await page.screenshot({ path: path.join(shots, "1-samples.png"), fullPage: true });
 
   // Main-thread long tasks while the worker samples and interpolates.
@@ -125,7 +126,7 @@ test("a conditional GAN is steered by the pickers and the attributes; a tone wit
 });
 
 test("the VAE walks between two uploads, and the GAN loads and samples too", { timeout: 240_000 }, async () => {
-  const { context, page, errors } = await openPage();
+  const { context, page, errors, requests } = await openPage();
   await page.goto(`${origin}/index.html`);
   await page.waitForSelector("latent-pad[data-sampled='0']", { timeout: 120_000 });
   const vae = await canvasStats(page, ".tile canvas");
@@ -134,8 +135,13 @@ test("the VAE walks between two uploads, and the GAN loads and samples too", { t
   await page.waitForSelector("latent-pad[data-uploads='2']", { timeout: 60_000 });
   const stepsField = (page) => page.$eval(PAD, (el) => el.shadowRoot.querySelector(".ft-steps").value);
   assert.equal(await stepsField(page), "60", "the default steps for a few uploads");
-  // Finding uploads by inversion is the GAN's; the VAE's encoder needs no button.
-  assert.equal(await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".find-mine").hidden), true);
+  // Find my images: the VAE's encoder finds them at once, each beside its reconstruction.
+  assert.equal(await page.$eval(PAD, (el) => el.shadowRoot.querySelector(".find-mine").hidden), false);
+  await page.click(".find-mine");
+  await page.waitForSelector("latent-pad[data-found='2']", { timeout: 60_000 });
+  assert.equal(requests.filter((r) => r.url.endsWith("/emoji-vae/encoder.lpw")).length, 1, "the encoder, fetched once it is needed");
+  assert.match(await shadowText(page, ".find-status"), /mean squared pixel error 0\.\d{3}/);
+  assert.ok((await canvasStats(page, ".found canvas")).variance > 0, "reconstructions drawn");
   await page.click(".interp-uploads");
   await page.waitForSelector("latent-pad[data-interpolated='encoded']", { timeout: 60_000 });
   assert.ok((await canvasStats(page, ".strip")).variance > 100, "the strip between uploads should be drawn");

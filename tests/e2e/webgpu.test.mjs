@@ -20,11 +20,12 @@ test("WebGPU: samples match the CPU's, fine-tuning runs, and a lost device falls
     return { backend: g.backend, why: g.why };
   });
   assert.deepEqual(auto, { backend: "cpu", why: "this browser's WebGPU is software emulation, slower than the CPU build" });
-  // The speed probe, forced on this adapter: both backends timed, the faster (the CPU) kept and
+  // The speed probe, forced on this adapter, on the default model (the VAE: its step needs the
+  // encoder, which sampling does not load): both backends timed, the faster (the CPU) kept and
   // remembered in localStorage for the next "auto".
   const probed = await page.evaluate(async () => {
     const { Generator } = await import("/www/api.js");
-    const g = await Generator.load("emoji-gan", { backend: "auto", probe: true });
+    const g = await Generator.load("emoji-vae", { backend: "auto", probe: true });
     return { backend: g.backend, why: g.why, measured: g.measured, saved: JSON.parse(localStorage.getItem("latentpad-backend")) };
   });
   assert.equal(probed.backend, "cpu", JSON.stringify(probed));

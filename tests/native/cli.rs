@@ -176,7 +176,10 @@ fn finetune_skips_bad_files_and_marks_the_result() {
     let latentpad::model::ModelConfig::Vae(config) = &file.config else {
         panic!("not a VAE: {}", file.config.kind());
     };
-    let prior = config.prior.as_ref().expect("the quick mode's prior is saved");
+    let prior = config
+        .prior
+        .as_ref()
+        .expect("the quick mode's prior is saved");
     assert_eq!(prior.centres.len(), 2 * prior.latent_dim);
 }
 

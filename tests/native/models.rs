@@ -335,3 +335,44 @@ fn fixture(name: &str) -> latentpad::image::Rgb64 {
     let bytes = std::fs::read(root.join("tests/fixtures/good").join(name)).unwrap();
     latentpad::image::decode(&bytes, name).unwrap()
 }
+
+/// The page loads the VAE's decoder to sample and its encoder only once images are to be
+/// encoded: attached later, the encoder encodes as if loaded at once; a GAN or the wrong file
+/// is refused by name.
+#[test]
+fn a_vae_loaded_without_its_encoder_gets_it_attached_later() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let device = default_device();
+    let part = |name: &str| {
+        let path = root.join(name);
+        WeightsFile::parse(&std::fs::read(&path).unwrap(), &path.display().to_string()).unwrap()
+    };
+    let decoder = part("emoji-vae/decoder.lpw");
+    let encoder = part("emoji-vae/encoder.lpw");
+    let whole = LatentModel::from_weights(
+        &WeightsFile::read(&root.join("emoji-vae")).unwrap(),
+        &device,
+    )
+    .unwrap();
+    let mut model = LatentModel::from_weights(&decoder, &device).unwrap();
+    let image = fixture("rgba.png");
+    let err = pollster::block_on(model.encode(&[&image])).unwrap_err();
+    assert!(
+        err.to_string().contains("loaded without its encoder"),
+        "{err}"
+    );
+    let err = model
+        .attach_encoder(&part("emoji-gan/generator.lpw"))
+        .unwrap_err();
+    assert!(err.to_string().contains("generator.lpw"), "{err}");
+    let err = model.attach_encoder(&decoder).unwrap_err();
+    assert!(err.to_string().contains("no encoder"), "{err}");
+    model.attach_encoder(&encoder).unwrap();
+    assert_eq!(
+        pollster::block_on(model.encode(&[&image])).unwrap(),
+        pollster::block_on(whole.encode(&[&image])).unwrap()
+    );
+    let mut gan = LatentModel::from_weights(&part("emoji-gan/generator.lpw"), &device).unwrap();
+    let err = gan.attach_encoder(&encoder).unwrap_err();
+    assert!(err.to_string().contains("an encoder for a vae"), "{err}");
+}

@@ -873,7 +873,12 @@ fn few_shot_benchmark_scores_each_step_count_and_writes_grids() {
     let recipes: Vec<(&str, u64)> = rows.iter().map(|r| (r.recipe.as_str(), r.steps)).collect();
     assert_eq!(
         recipes,
-        [("floor", 0), ("base model", 0), ("freeze-1", 0), ("freeze-1", 2)]
+        [
+            ("floor", 0),
+            ("base model", 0),
+            ("freeze-1", 0),
+            ("freeze-1", 2)
+        ]
     );
     // A GAN has no prior to drop: the base model is the session before its first step.
     assert_eq!(

@@ -338,23 +338,18 @@ fn invert(
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    let found = if kind == "vae" {
-        pollster::block_on(latentpad::invert::encode_and_decode(&model, &refs))?
-    } else {
-        let bar = progress(steps as u64, 0);
-        let found = pollster::block_on(latentpad::invert::invert(
-            &model,
-            &refs,
-            config,
-            |step, _, error| {
-                bar.set_position(step as u64);
-                bar.set_message(format!("error {error:.4}"));
-                true
-            },
-        ))?;
-        bar.finish();
-        found
-    };
+    let bar = progress(if kind == "vae" { 0 } else { steps as u64 }, 0);
+    let found = pollster::block_on(latentpad::invert::find(
+        &model,
+        &refs,
+        config,
+        |step, _, error| {
+            bar.set_position(step as u64);
+            bar.set_message(format!("error {error:.4}"));
+            true
+        },
+    ))?;
+    bar.finish();
     // Each image beside its reconstruction: [n, 2, 3, 64, 64] -> [2n, 3, 64, 64].
     let n = refs.len();
     let originals = img::to_tensor(&refs, model.device()).reshape([n, 1, 3, 64, 64]);
