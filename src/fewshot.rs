@@ -136,6 +136,9 @@ pub struct Recipe {
     /// The prior's spread (see [`crate::model::LatentPrior`]; `None`: the session's
     /// default for the model's kind).
     pub prior_spread: Option<f32>,
+    /// A VAE's quick mode: how far a sample's centre moves towards a second upload's (`None`:
+    /// the session's default; see [`crate::model::LatentPrior::mix`]).
+    pub prior_mix: Option<f32>,
     /// Pivotal tuning's weight after the prior's inversion (0: none; `None`: the page's,
     /// [`default_pivot_weight`] of the uploads).
     pub pivot_weight: Option<f64>,
@@ -158,6 +161,7 @@ impl std::str::FromStr for Recipe {
     /// uploads), `pivotal-W` (the same with the pivots' weight W, above 0 and at most 1000);
     /// any of them followed by changes to the page's settings, `+noaug` (no DiffAugment),
     /// `+lr=X` (learning rate), `+ema=X` (EMA decay), `+spread=X` (the quick mode's spread),
+    /// `+mix=X` (a VAE's quick mode: how far towards a second upload, 0 to 1),
     /// `+best=K` (samples picked best of K by the fine-tuned discriminator), and by `@PSI` to
     /// draw its samples at truncation PSI (`pivotal+noaug@0.7`).
     fn from_str(name: &str) -> Result<Self> {
@@ -166,7 +170,7 @@ impl std::str::FromStr for Recipe {
                 "unknown recipe {name:?}: default, freeze-0 to freeze-4, prior, prior-narrow, \
                  prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000), each \
                  optionally followed by +noaug, +lr=X and +ema=X (X above 0, below 1), +spread=X \
-                 (above 0, at most 1), +best=K (2 to 16) and @PSI (a truncation above 0, at \
+                 (above 0, at most 1), +mix=X (0 to 1), +best=K (2 to 16) and @PSI (a truncation above 0, at \
                  most 1)"
             ))
         };
@@ -181,6 +185,7 @@ impl std::str::FromStr for Recipe {
         let s = parts.next().unwrap_or_default();
         let mut tweaks = Tweaks::default();
         let mut spread = None;
+        let mut mix = None;
         let mut best_of = 1;
         for part in parts {
             let fraction = |x: &str| x.parse::<f64>().ok().filter(|&x| x > 0.0 && x < 1.0);
@@ -191,6 +196,10 @@ impl std::str::FromStr for Recipe {
                 Some(("spread", x)) => {
                     let x = x.parse::<f32>().ok().filter(|&x| x > 0.0 && x <= 1.0);
                     spread = Some(x.ok_or_else(unknown)?);
+                }
+                Some(("mix", x)) => {
+                    let x = x.parse::<f32>().ok().filter(|x| (0.0..=1.0).contains(x));
+                    mix = Some(x.ok_or_else(unknown)?);
                 }
                 Some(("best", k)) => {
                     let k = k.parse::<usize>().ok().filter(|k| (2..=16).contains(k));
@@ -205,6 +214,7 @@ impl std::str::FromStr for Recipe {
             freeze_discriminator_layers: freeze,
             prior_steps,
             prior_spread: spread.or((s == "prior-narrow").then_some(0.5)),
+            prior_mix: mix,
             pivot_weight,
             truncation,
             tweaks,
@@ -380,6 +390,9 @@ pub fn run(
         let started = Instant::now();
         if let Some(spread) = recipe.prior_spread {
             session.set_prior_spread(spread);
+        }
+        if let Some(mix) = recipe.prior_mix {
+            session.set_prior_mix(mix);
         }
         if let Some(weight) = recipe.pivot_weight {
             session.set_pivot_weight(weight);

@@ -60,10 +60,17 @@ pub struct LatentPrior {
     /// fitted to labelled images; steering picks among the centres that match).
     #[config(default = "None")]
     pub labels: Option<Vec<u16>>,
+    /// How far an unsteered latent's centre moves towards a second centre drawn by its seed:
+    /// `a + t * (b - a)` with `t` uniform in `[0, mix]` (`None` or 0: the centre itself).
+    /// Few uploads then give in-between images rather than the uploads again.
+    #[config(default = "None")]
+    pub mix: Option<f32>,
 }
 
 /// Mixed into a seed for picking a prior's centre.
 const CENTRE_SALT: u64 = 0x6365_6e74; // "cent"
+/// Mixed into a seed for picking the second centre of a mix and how far to go.
+const MIX_SALT: u64 = 0x6d69_7865; // "mixe"
 
 impl LatentPrior {
     /// The prior around `centres` (row-major `[n, latent_dim]`).
@@ -178,12 +185,35 @@ impl LatentPrior {
             .is_some_and(|l| l.len() == n && l.iter().all(|&x| (x as usize) < pairs))
     }
 
-    /// The centre for `seed`.
-    pub fn centre(&self, seed: u64) -> &[f32] {
-        self.centre_at(
-            self.centre_index_for(seed, Steering::default())
-                .unwrap_or(0),
-        )
+    /// The centre for `seed` (moved towards a second one when `mix` is above 0).
+    pub fn centre(&self, seed: u64) -> std::borrow::Cow<'_, [f32]> {
+        let i = self
+            .centre_index_for(seed, Steering::default())
+            .unwrap_or(0);
+        self.mixed_centre(i, seed)
+    }
+
+    /// Centre `i`, moved towards a second centre drawn by `seed` when `mix` is above 0.
+    pub fn mixed_centre(&self, i: usize, seed: u64) -> std::borrow::Cow<'_, [f32]> {
+        let a = self.centre_at(i);
+        let mix = self.mix.unwrap_or(0.0);
+        if mix <= 0.0 {
+            return a.into();
+        }
+        let n = (self.centres.len() / self.latent_dim.max(1)).max(1);
+        let mut rng = SplitMix64::new(seed ^ MIX_SALT);
+        let b = self.centre_at(rng.below(n));
+        let t = mix * rng.next_f32();
+        a.iter().zip(b).map(|(x, y)| x + t * (y - x)).collect()
+    }
+
+    /// This prior with `mix` set (see the field), 0 to 1.
+    pub fn with_mixing(mut self, mix: f32) -> Result<Self> {
+        if !(0.0..=1.0).contains(&mix) {
+            return Err(Error::Config(format!("mix must be 0 to 1, not {mix}")));
+        }
+        self.mix = (mix > 0.0).then_some(mix);
+        Ok(self)
     }
 
     /// Standard Gaussian `noise` (the Gaussian part) moved off `centre` (see `shrink`).
@@ -451,6 +481,33 @@ mod tests {
         anchored.apply(&centre, &mut z);
         assert_eq!(z, [2.0 + 0.3, -1.0 + 0.3]);
         assert!(LatentPrior::anchored(centre, 2, 1.5).is_err());
+    }
+
+    #[test]
+    fn a_mix_moves_the_centre_towards_another_and_no_further() {
+        // Two centres on a line: a mixed centre lies between them, within `mix` of its own.
+        let prior = LatentPrior::anchored(vec![0.0, 0.0, 10.0, 0.0], 2, 1.0).unwrap();
+        for seed in 0..50 {
+            assert_eq!(
+                prior.centre(seed).as_ref(),
+                prior.centre_at(prior.centre_index_for(seed, Steering::default()).unwrap())
+            );
+        }
+        let mixed = prior.clone().with_mixing(0.5).unwrap();
+        let mut moved = 0;
+        for seed in 0..50 {
+            let own = prior.centre(seed)[0];
+            let c = mixed.centre(seed);
+            assert_eq!(c[1], 0.0);
+            assert!(
+                (c[0] - own).abs() <= 5.0 + 1e-4 && (0.0..=10.0).contains(&c[0]),
+                "{c:?}"
+            );
+            moved += usize::from(c[0] != own);
+        }
+        assert!(moved > 10, "only {moved} of 50 moved");
+        assert!(prior.clone().with_mixing(1.5).is_err());
+        assert_eq!(prior.with_mixing(0.0).unwrap().mix, None);
     }
 
     #[test]

@@ -308,12 +308,18 @@ impl LatentModel {
                     ))
                 })?;
                 centre_label = p.label_at(i);
-                Some((p, p.centre_at(i)))
+                // A steered latent keeps its centre whole: a mix could leave the condition.
+                let centre = if steering == Steering::default() {
+                    p.mixed_centre(i, seed)
+                } else {
+                    p.centre_at(i).into()
+                };
+                Some((p, centre))
             }
             Some(p) => Some((p, p.centre(seed))),
             None => None,
         };
-        if let Some((prior, centre)) = centre {
+        if let Some((prior, centre)) = &centre {
             prior.apply(centre, &mut z);
         }
         if let Some(conditions) = self.conditions().filter(|_| k < self.latent_dim()) {
@@ -321,7 +327,7 @@ impl LatentModel {
                 // The centre's own condition: what its latent was found with.
                 Some((c, t)) => z.extend(conditions.code(c, t)),
                 None => {
-                    let centre_code = centre.and_then(|(_, c)| c.get(k..));
+                    let centre_code = centre.as_ref().and_then(|(_, c)| c.get(k..));
                     z.extend(conditions.code_for(steering, centre_code, || seed));
                 }
             }
