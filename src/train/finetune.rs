@@ -164,10 +164,13 @@ impl FineTuning {
                 gan.config.ema_decay = decay;
             }
         }
+        if let (Trainer::Vae(vae), Some(lr)) = (&mut trainer, start.tweaks.learning_rate) {
+            vae.config.learning_rate = lr;
+        }
         Ok(trainer)
     }
 
-    /// Fine-tunes a GAN with `tweaks` instead of the defaults; only before the first step,
+    /// Fine-tunes with `tweaks` instead of the defaults (a VAE takes the learning rate only); only before the first step,
     /// and before the quick mode (it starts the trainer again).
     pub fn tweak(&mut self, tweaks: Tweaks) -> Result<()> {
         if self.steps() > 0 {
