@@ -127,51 +127,39 @@ fn finetune_skips_bad_files_and_marks_the_result() {
     ] {
         std::fs::copy(fixtures.join(sub).join(name), images.join(name)).unwrap();
     }
-    let out = scratch("tuned");
-    let o = latentpad(&[
-        "finetune",
-        "--model",
-        "models/emoji-gan",
-        "--images",
-        images.to_str().unwrap(),
-        "--steps",
-        "2",
-        "--batch-size",
-        "2",
-        "--prior-steps",
-        "3",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // Two steps at batch 2 from `model` (the default when `None`), into a fresh folder.
+    let tune = |model: Option<&str>, extra: &[&str], name: &str| {
+        let out = scratch(name);
+        let mut args = vec!["finetune", "--images", images.to_str().unwrap()];
+        args.extend(model.map_or(vec![], |m| vec!["--model", m]));
+        args.extend([
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        args.extend(extra);
+        let o = latentpad(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (o, latentpad::weights::WeightsFile::read(&out).unwrap())
+    };
+    let (o, file) = tune(Some("models/emoji-gan"), &["--prior-steps", "3"], "tuned");
     assert!(
         stderr(&o).contains("notes.png: not a readable image"),
         "{}",
         stderr(&o)
     );
     assert!(stdout(&o).contains("quick mode: found the images in the model (mean pixel error 0."));
-    let file = latentpad::weights::WeightsFile::read(&out).unwrap();
     assert!(file.meta.fine_tuned);
     assert!(file.has("generator") && file.has("discriminator"));
 
     // The default model (the VAE) with the page's quick mode: the saved model samples near
     // the two images (its prior's centres are their posterior means).
-    let out = scratch("tuned-vae");
-    let o = latentpad(&[
-        "finetune",
-        "--images",
-        images.to_str().unwrap(),
-        "--steps",
-        "2",
-        "--batch-size",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, file) = tune(None, &[], "tuned-vae");
     assert!(stdout(&o).contains("fine-tuning emoji-vae on 2 images"));
     assert!(stdout(&o).contains("quick mode: the encoder found the images"));
-    let file = latentpad::weights::WeightsFile::read(&out).unwrap();
     assert!(file.meta.fine_tuned && file.has("encoder") && file.has("decoder"));
     let latentpad::model::ModelConfig::Vae(config) = &file.config else {
         panic!("not a VAE: {}", file.config.kind());
