@@ -184,6 +184,9 @@ pub struct Conditioning {
     pub categories: Vec<ConditionRow>,
     /// One row per skin tone, people only.
     pub tones: Vec<ConditionRow>,
+    /// The copy check ([`crate::eval::copy_ratio`]) of all the samples asked for a category,
+    /// in the judge's features: well below 1, steered samples sit on training images.
+    pub copy_check: f64,
 }
 
 /// One condition's counts in [`Conditioning`].
@@ -255,6 +258,11 @@ impl Conditioning {
                 percent(held_out)
             );
         }
+        out += &format!(
+            "\nCopy check of the samples asked for a category: {:.2} (their median distance to \
+             the nearest training image over a held-out emoji's, in the judge's features)\n",
+            self.copy_check
+        );
         out
     }
 }
@@ -303,7 +311,9 @@ pub async fn conditioning(
     let mut report = Conditioning {
         categories: Vec::new(),
         tones: Vec::new(),
+        copy_check: f64::NAN,
     };
+    let mut steered_features = Vec::new();
     let names = conditions.category_names();
     let device = model.device();
     let category_of = |e: &Example| Some(e.category);
@@ -316,7 +326,9 @@ pub async fn conditioning(
             category: Some(c),
             tone: None,
         };
-        let predicted = classify(category, model.sample_steered(n, seed, steering)?).await?;
+        let images = model.sample_steered(n, seed, steering)?;
+        steered_features.extend(crate::eval::features_of_tensor(category, images.clone()).await?);
+        let predicted = classify(category, images).await?;
         report.categories.push(ConditionRow {
             name: name.clone(),
             samples: n,
@@ -325,6 +337,13 @@ pub async fn conditioning(
             held_out: real[1][c],
         });
     }
+    let [train_refs, held_refs]: [Vec<&Rgb64>; 2] =
+        [train, held_out].map(|set| set.iter().map(|e| &e.image).collect());
+    report.copy_check = crate::eval::copy_ratio(
+        &crate::eval::features_of_images(category, &train_refs, device).await?,
+        &steered_features,
+        &crate::eval::features_of_images(category, &held_refs, device).await?,
+    );
     // The tone classifier's class 0 is yellow, condition tone 1.
     let tone_of = |e: &Example| tone_label(e).filter(|_| e.category == people);
     let real = [

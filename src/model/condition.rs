@@ -65,6 +65,11 @@ pub struct LatentPrior {
     /// Few uploads then give in-between images rather than the uploads again.
     #[config(default = "None")]
     pub mix: Option<f32>,
+    /// A steered latent's Gaussian step (labelled centres, a condition asked for), instead of
+    /// `spread`: the noise that makes samples new also carries them off their centre's
+    /// condition.
+    #[config(default = "None")]
+    pub steered_spread: Option<f32>,
 }
 
 /// Mixed into a seed for picking a prior's centre.
@@ -163,6 +168,15 @@ impl LatentPrior {
         (!matching.is_empty()).then(|| matching[rng.below(matching.len())])
     }
 
+    /// The spread of a latent's Gaussian step: `steered_spread` (when set) for a latent
+    /// steered to a condition, else `spread`.
+    pub fn spread_for(&self, steering: Steering) -> f32 {
+        match self.steered_spread {
+            Some(s) if steering != Steering::default() => s,
+            _ => self.spread,
+        }
+    }
+
     /// Centre `i` (row `i` of `centres`; empty past the end).
     pub fn centre_at(&self, i: usize) -> &[f32] {
         self.centres
@@ -207,6 +221,17 @@ impl LatentPrior {
         a.iter().zip(b).map(|(x, y)| x + t * (y - x)).collect()
     }
 
+    /// This prior with `steered_spread` set (see the field), 0 to 1.
+    pub fn with_steering_spread(mut self, spread: f32) -> Result<Self> {
+        if !(0.0..=1.0).contains(&spread) {
+            return Err(Error::Config(format!(
+                "the steered spread must be 0 to 1, not {spread}"
+            )));
+        }
+        self.steered_spread = Some(spread);
+        Ok(self)
+    }
+
     /// This prior with `mix` set (see the field), 0 to 1.
     pub fn with_mixing(mut self, mix: f32) -> Result<Self> {
         if !(0.0..=1.0).contains(&mix) {
@@ -218,13 +243,18 @@ impl LatentPrior {
 
     /// Standard Gaussian `noise` (the Gaussian part) moved off `centre` (see `shrink`).
     pub fn apply(&self, centre: &[f32], noise: &mut [f32]) {
+        self.apply_spread(centre, noise, self.spread);
+    }
+
+    /// [`Self::apply`] with another spread (a steered latent's, see `steered_spread`).
+    pub fn apply_spread(&self, centre: &[f32], noise: &mut [f32], spread: f32) {
         let keep = if self.shrink {
-            (1.0 - self.spread * self.spread).max(0.0).sqrt()
+            (1.0 - spread * spread).max(0.0).sqrt()
         } else {
             1.0
         };
         for (x, c) in noise.iter_mut().zip(centre) {
-            *x = keep * c + self.spread * *x;
+            *x = keep * c + spread * *x;
         }
     }
 }
@@ -508,6 +538,20 @@ mod tests {
         assert!(moved > 10, "only {moved} of 50 moved");
         assert!(prior.clone().with_mixing(1.5).is_err());
         assert_eq!(prior.with_mixing(0.0).unwrap().mix, None);
+    }
+
+    #[test]
+    fn a_steered_latent_takes_the_steered_spread() {
+        let prior = LatentPrior::anchored(vec![0.0, 10.0], 1, 0.9).unwrap();
+        let people = Steering {
+            category: Some(1),
+            tone: None,
+        };
+        assert_eq!(prior.spread_for(people), 0.9, "unset: the spread");
+        let prior = prior.with_steering_spread(0.4).unwrap();
+        assert_eq!(prior.spread_for(people), 0.4);
+        assert_eq!(prior.spread_for(Steering::default()), 0.9);
+        assert!(prior.with_steering_spread(1.5).is_err());
     }
 
     #[test]

@@ -308,26 +308,25 @@ impl LatentModel {
                     ))
                 })?;
                 centre_label = p.label_at(i);
-                // A steered latent keeps its centre whole: a mix could leave the condition.
-                let centre = if steering == Steering::default() {
-                    p.mixed_centre(i, seed)
+                // A steered latent keeps its centre whole (a mix could leave the condition).
+                Some(if steering == Steering::default() {
+                    (p, p.mixed_centre(i, seed), p.spread)
                 } else {
-                    p.centre_at(i).into()
-                };
-                Some((p, centre))
+                    (p, p.centre_at(i).into(), p.spread_for(steering))
+                })
             }
-            Some(p) => Some((p, p.centre(seed))),
+            Some(p) => Some((p, p.centre(seed), p.spread)),
             None => None,
         };
-        if let Some((prior, centre)) = &centre {
-            prior.apply(centre, &mut z);
+        if let Some((prior, centre, spread)) = &centre {
+            prior.apply_spread(centre, &mut z, *spread);
         }
         if let Some(conditions) = self.conditions().filter(|_| k < self.latent_dim()) {
             match centre_label {
                 // The centre's own condition: what its latent was found with.
                 Some((c, t)) => z.extend(conditions.code(c, t)),
                 None => {
-                    let centre_code = centre.as_ref().and_then(|(_, c)| c.get(k..));
+                    let centre_code = centre.as_ref().and_then(|(_, c, _)| c.get(k..));
                     z.extend(conditions.code_for(steering, centre_code, || seed));
                 }
             }
@@ -609,5 +608,8 @@ fn prior_fits(prior: Option<&super::LatentPrior>, latent: usize) -> bool {
             && !p.centres.is_empty()
             && p.centres.len().is_multiple_of(latent)
             && (0.0..=1.0).contains(&p.spread)
+            && [p.mix, p.steered_spread]
+                .iter()
+                .all(|x| x.is_none_or(|x| (0.0..=1.0).contains(&x)))
     })
 }

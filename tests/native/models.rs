@@ -211,6 +211,14 @@ fn the_conditioning_report_counts_samples_and_real_images() {
     .unwrap();
     assert_eq!(report.categories.len(), 10);
     assert_eq!(report.tones.len(), 6);
+    // The steered samples against one training image: a positive copy check (infinite
+    // here: these fixtures' features sit on the one training image's).
+    assert!(report.copy_check > 0.0, "{}", report.copy_check);
+    assert!(
+        report
+            .to_markdown()
+            .contains("Copy check of the samples asked for a category")
+    );
     let counted = |f: fn(&latentpad::report::ConditionRow) -> (usize, usize)| {
         report.categories.iter().map(|r| f(r).0).collect::<Vec<_>>()
     };

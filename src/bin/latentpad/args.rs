@@ -183,6 +183,10 @@ pub(crate) enum Command {
         /// fine-tuning prior does) instead of keeping it whole (centre + spread * noise).
         #[arg(long)]
         shrink: bool,
+        /// The spread of a sample steered to a category or tone (0 to 1), instead of
+        /// --spread: less noise keeps it in the condition asked for. Unset: --spread.
+        #[arg(long)]
+        steered_spread: Option<f32>,
         /// Seed of the choice of images.
         #[arg(long, default_value_t = 1)]
         seed: u64,

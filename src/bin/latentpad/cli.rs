@@ -185,9 +185,17 @@ pub fn main() -> Result<()> {
             centres,
             spread,
             shrink,
+            steered_spread,
             seed,
             out,
-        } => fit_prior(&model, &data_dir, centres, (spread, shrink), seed, &out)?,
+        } => fit_prior(
+            &model,
+            &data_dir,
+            centres,
+            (spread, shrink, steered_spread),
+            seed,
+            &out,
+        )?,
         Command::Provenance { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -458,7 +466,7 @@ fn fit_prior(
     model_path: &Path,
     data_dir: &Path,
     centres: usize,
-    (spread, shrink): (f32, bool),
+    (spread, shrink, steered): (f32, bool, Option<f32>),
     seed: u64,
     out: &Path,
 ) -> Result<()> {
@@ -472,8 +480,11 @@ fn fit_prior(
     let data = load_fetched(data_dir, EmojiStyle::Noto)?;
     let images: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
     let labels: Vec<(usize, usize)> = data.train.iter().map(condition_of).collect();
-    let prior =
+    let mut prior =
         pollster::block_on(model.fit_prior(&images, &labels, centres, spread, !shrink, seed))?;
+    if let Some(s) = steered {
+        prior = prior.with_steering_spread(s)?;
+    }
     let kept = prior.centres.len() / prior.latent_dim;
     match &mut file.config {
         ModelConfig::Vae(config) => {
