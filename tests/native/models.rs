@@ -254,7 +254,8 @@ fn the_conditioning_report_counts_samples_and_real_images() {
         "no training people"
     );
     let table = report.to_markdown();
-    assert_eq!(table.lines().count(), 2 + 10 + 6 + 2, "{table}");
+    // Header, rows, the two means, a blank line and the copy check.
+    assert_eq!(table.lines().count(), 2 + 10 + 6 + 2 + 2, "{table}");
     assert!(table.contains("| flags | "), "{table}");
     assert!(table.contains(" of 2 |"), "{table}");
 }
