@@ -62,7 +62,8 @@ pub struct LatentPrior {
     pub labels: Option<Vec<u16>>,
     /// How far an unsteered latent's centre moves towards a second centre drawn by its seed:
     /// `a + t * (b - a)` with `t` uniform in `[0, mix]` (`None` or 0: the centre itself).
-    /// Few uploads then give in-between images rather than the uploads again.
+    /// Samples then fall between the centres' images (tried for fine-tuning on a few uploads,
+    /// `bench-finetune`'s `+mix=X`; no shipped default uses it).
     #[config(default = "None")]
     pub mix: Option<f32>,
     /// A steered latent's Gaussian step (labelled centres, a condition asked for), instead of
