@@ -75,6 +75,13 @@ pub struct LatentPrior {
 
 /// Mixed into a seed for picking a prior's centre.
 const CENTRE_SALT: u64 = 0x6365_6e74; // "cent"
+/// Mixed into a steered seed's shuffle, so that conditions with as many centres do not share
+/// one order.
+fn steering_salt(steering: Steering) -> u64 {
+    let part = |x: Option<usize>| x.map_or(0, |x| x as u64 + 1);
+    (part(steering.category) << 32 | part(steering.tone)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// Mixed into a seed for picking the second centre of a mix and how far to go.
 const MIX_SALT: u64 = 0x6d69_7865; // "mixe"
 
@@ -150,12 +157,14 @@ impl LatentPrior {
 
     /// The index of the centre for `seed` among those whose image has the condition
     /// `steering` asks for (any centre without steering); `None` when no centre has it, or
-    /// the centres carry no labels and `steering` asks for something.
+    /// the centres carry no labels and `steering` asks for something. Steered, consecutive
+    /// seeds take the matching centres without repeats: each run of as many seeds as there
+    /// are matching centres (from a multiple of that count) is a shuffle of them all, so a
+    /// grid of one condition shows as many different images as it can.
     pub fn centre_index_for(&self, seed: u64, steering: Steering) -> Option<usize> {
         let n = (self.centres.len() / self.latent_dim.max(1)).max(1);
-        let mut rng = SplitMix64::new(seed ^ CENTRE_SALT);
         if steering == Steering::default() {
-            return Some(rng.below(n));
+            return Some(SplitMix64::new(seed ^ CENTRE_SALT).below(n));
         }
         self.labels.as_ref()?;
         let matching: Vec<usize> = (0..n)
@@ -166,7 +175,13 @@ impl LatentPrior {
                 })
             })
             .collect();
-        (!matching.is_empty()).then(|| matching[rng.below(matching.len())])
+        let m = matching.len() as u64;
+        if m == 0 {
+            return None;
+        }
+        let mut order: Vec<usize> = (0..matching.len()).collect();
+        SplitMix64::new((seed / m) ^ CENTRE_SALT ^ steering_salt(steering)).shuffle(&mut order);
+        Some(matching[order[(seed % m) as usize]])
     }
 
     /// The spread of a latent's Gaussian step: `steered_spread` (when set) for a latent
@@ -539,6 +554,36 @@ mod tests {
         assert!(moved > 10, "only {moved} of 50 moved");
         assert!(prior.clone().with_mixing(1.5).is_err());
         assert_eq!(prior.with_mixing(0.0).unwrap().mix, None);
+    }
+
+    #[test]
+    fn consecutive_steered_seeds_take_every_matching_centre_once() {
+        // Ten centres: 0-6 people in tone 1 (label 8), 7-9 smileys (label 0).
+        let mut prior = LatentPrior::anchored((0..10).map(|i| i as f32).collect(), 1, 0.5).unwrap();
+        prior.labels = Some(vec![8, 8, 8, 8, 8, 8, 8, 0, 0, 0]);
+        let people = Steering {
+            category: Some(1),
+            tone: Some(1),
+        };
+        for block in 0..3u64 {
+            let mut got: Vec<usize> = (block * 7..block * 7 + 7)
+                .map(|s| prior.centre_index_for(s, people).unwrap())
+                .collect();
+            got.sort_unstable();
+            assert_eq!(got, (0..7).collect::<Vec<_>>(), "block {block}");
+        }
+        let smileys = Steering {
+            category: Some(0),
+            tone: None,
+        };
+        let picks: Vec<usize> = (0..6)
+            .map(|s| prior.centre_index_for(s, smileys).unwrap())
+            .collect();
+        assert!(picks.iter().all(|i| (7..10).contains(i)), "{picks:?}");
+        assert_eq!(
+            prior.centre_index_for(4, people),
+            prior.centre_index_for(4, people)
+        );
     }
 
     #[test]
