@@ -359,8 +359,7 @@ pub fn run(
         let png = image::grid_png(tensor, uploads.len(), 8, &provenance)?;
         std::fs::write(&path, png).map_err(|e| Error::io(&path, e))?;
     }
-    // The base model as the page shows it before fine-tuning (with its own sampling prior,
-    // which a fine-tuning session drops): the start of the gap to the floor.
+    // A row of samples of `model` against the held-out images.
     let row_of = |recipe: &str, steps: u64, model: &LatentModel, seconds: f64| -> Result<Row> {
         let (generated, samples) = samples(classifier, model, MIN_SAMPLES.max(held.len()))?;
         let sample_refs: Vec<&Rgb64> = samples.iter().collect();
@@ -375,6 +374,8 @@ pub fn run(
             seconds,
         })
     };
+    // The base model as the page shows it before fine-tuning (with its own sampling prior,
+    // which a fine-tuning session drops): the start of the gap to the floor.
     let shipped = LatentModel::from_weights(base, device)?;
     add(row_of("base model", 0, &shipped, 0.0)?, &mut rows);
     let mut session = FineTuning::new(
