@@ -3,8 +3,9 @@
 // software adapter, SwiftShader) the time from navigation to the first drawn image on the
 // demo page and www/demo/bench.html's sampling and fine-tuning figures. Needs `make web` first.
 // With FULL=1 the CPU run also times a whole fine-tuning run at the page's defaults on 30
-// images (minutes). MODEL=name benches that shipped model (default: the page's). `cpu` runs the CPU build the page picks (threaded: the server sends COOP
-// and COEP), `cpu-N` the threaded build with N threads, `cpu-single` the single-threaded build.
+// images (minutes). MODEL=name benches that shipped model (default: the page's). `cpu` runs
+// the CPU build the page picks (threaded: the server sends COOP and COEP), `cpu-N` the
+// threaded build with N threads, `cpu-single` the single-threaded build.
 //   [FULL=1] [MODEL=emoji-gan] node scripts/bench-web.mjs [cpu|cpu-N|cpu-single|webgpu ...]
 import { spawn } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";

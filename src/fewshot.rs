@@ -170,8 +170,8 @@ impl std::str::FromStr for Recipe {
                 "unknown recipe {name:?}: default, freeze-0 to freeze-4, prior, prior-narrow, \
                  prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000), each \
                  optionally followed by +noaug, +lr=X and +ema=X (X above 0, below 1), +spread=X \
-                 (above 0, at most 1), +mix=X (0 to 1), +best=K (2 to 16) and @PSI (a truncation above 0, at \
-                 most 1)"
+                 (above 0, at most 1), +mix=X (0 to 1), +best=K (2 to 16) and @PSI (a \
+                 truncation above 0, at most 1)"
             ))
         };
         let (s, truncation) = match name.split_once('@') {

@@ -104,7 +104,11 @@ impl Report {
 
 /// Predicted class of each image.
 pub async fn classify(classifier: &Classifier, images: Tensor<4>) -> Result<Vec<usize>> {
-    let logits = classifier.forward(images);
+    argmax_rows(classifier.forward(images)).await
+}
+
+/// The class of each row of `logits` (`[n, classes]`).
+async fn argmax_rows(logits: Tensor<2>) -> Result<Vec<usize>> {
     let classes = logits.dims()[1];
     Ok(read_f32(logits)
         .await?
@@ -326,9 +330,11 @@ pub async fn conditioning(
             category: Some(c),
             tone: None,
         };
-        let images = model.sample_steered(n, seed, steering)?;
-        steered_features.extend(crate::eval::features_of_tensor(category, images.clone()).await?);
-        let predicted = classify(category, images).await?;
+        // One pass through the judge: its features for the copy check, its logits here.
+        let features = category.features(model.sample_steered(n, seed, steering)?);
+        let predicted = argmax_rows(category.logits(features.clone())).await?;
+        let dim = features.dims()[1];
+        steered_features.extend(read_f32(features).await?.chunks(dim).map(<[f32]>::to_vec));
         report.categories.push(ConditionRow {
             name: name.clone(),
             samples: n,

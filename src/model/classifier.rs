@@ -73,6 +73,12 @@ impl Classifier {
     /// - images: `[n, 3, 64, 64]`
     /// - output: `[n, num_classes]` logits
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.head.forward(self.features(images))
+        self.logits(self.features(images))
+    }
+
+    /// Logits from [`Self::features`]' output (`[n, feature_dim]` to `[n, num_classes]`),
+    /// for a caller that needs both.
+    pub fn logits(&self, features: Tensor<2>) -> Tensor<2> {
+        self.head.forward(features)
     }
 }

@@ -233,8 +233,7 @@ impl LatentPrior {
         let n = (self.centres.len() / self.latent_dim.max(1)).max(1);
         let mut rng = SplitMix64::new(seed ^ MIX_SALT);
         let b = self.centre_at(rng.below(n));
-        let t = mix * rng.next_f32();
-        a.iter().zip(b).map(|(x, y)| x + t * (y - x)).collect()
+        crate::latent::lerp(a, b, mix * rng.next_f32()).into()
     }
 
     /// This prior with `steered_spread` set (see the field), 0 to 1.

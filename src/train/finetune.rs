@@ -170,8 +170,8 @@ impl FineTuning {
         Ok(trainer)
     }
 
-    /// Fine-tunes with `tweaks` instead of the defaults (a VAE takes the learning rate only); only before the first step,
-    /// and before the quick mode (it starts the trainer again).
+    /// Fine-tunes with `tweaks` instead of the defaults (a VAE takes the learning rate only);
+    /// only before the first step, and before the quick mode (it starts the trainer again).
     pub fn tweak(&mut self, tweaks: Tweaks) -> Result<()> {
         if self.steps() > 0 {
             return Err(Error::Config(
