@@ -71,6 +71,11 @@ pub struct LatentPrior {
     /// condition.
     #[config(default = "None")]
     pub steered_spread: Option<f32>,
+    /// How much of a steered latent's Gaussian step is kept along the directions in which the
+    /// conditions' centres differ ([`Self::condition_directions`]), 0 (none: the step only
+    /// changes what the condition's images share) to 1 (all of it; `None` too).
+    #[config(default = "None")]
+    pub steered_guard: Option<f32>,
 }
 
 /// Mixed into a seed for picking a prior's centre.
@@ -245,6 +250,109 @@ impl LatentPrior {
         }
         self.steered_spread = Some(spread);
         Ok(self)
+    }
+
+    /// This prior with `steered_guard` set (see the field), 0 to 1.
+    pub fn with_steering_guard(mut self, guard: f32) -> Result<Self> {
+        if !(0.0..=1.0).contains(&guard) {
+            return Err(Error::Config(format!(
+                "the steered guard must be 0 to 1, not {guard}"
+            )));
+        }
+        self.steered_guard = Some(guard);
+        Ok(self)
+    }
+
+    /// Orthonormal directions along which the labelled centres' conditions differ: each
+    /// category's mean centre less the mean of all centres, and each tone's mean centre less
+    /// the mean of the centres that have a tone (people), orthonormalised in that order
+    /// (Gram-Schmidt; a direction that adds nothing is dropped). Empty without labels.
+    pub fn condition_directions(&self) -> Vec<Vec<f32>> {
+        let d = self.latent_dim;
+        let n = self.centres.len() / d.max(1);
+        let labels: Vec<(usize, usize)> = (0..n).filter_map(|i| self.label_at(i)).collect();
+        if d == 0 || labels.len() != n {
+            return Vec::new();
+        }
+        let mean_of = |keep: &dyn Fn(usize, usize) -> bool| {
+            let mut sum = vec![0.0f64; d];
+            let mut count = 0usize;
+            for (i, &(c, t)) in labels.iter().enumerate() {
+                if keep(c, t) {
+                    count += 1;
+                    sum.iter_mut()
+                        .zip(self.centre_at(i))
+                        .for_each(|(s, x)| *s += f64::from(*x));
+                }
+            }
+            (count > 0).then(|| {
+                sum.into_iter()
+                    .map(|s| s / count as f64)
+                    .collect::<Vec<_>>()
+            })
+        };
+        let differences = |centre: Option<Vec<f64>>, class_means: Vec<Option<Vec<f64>>>| {
+            let Some(centre) = centre else {
+                return Vec::new();
+            };
+            class_means
+                .into_iter()
+                .flatten()
+                .map(|m| {
+                    m.iter()
+                        .zip(&centre)
+                        .map(|(a, b)| a - b)
+                        .collect::<Vec<f64>>()
+                })
+                .collect::<Vec<_>>()
+        };
+        let categories = labels.iter().map(|l| l.0).max().map_or(0, |c| c + 1);
+        let mut raw = differences(
+            mean_of(&|_, _| true),
+            (0..categories)
+                .map(|want| mean_of(&|c, _| c == want))
+                .collect(),
+        );
+        raw.extend(differences(
+            mean_of(&|_, t| t > 0),
+            (1..TONES.len())
+                .map(|want| mean_of(&|_, t| t == want))
+                .collect(),
+        ));
+        let mut basis: Vec<Vec<f64>> = Vec::new();
+        for mut v in raw {
+            let norm_before = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            for u in &basis {
+                let along: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
+                v.iter_mut().zip(u).for_each(|(a, b)| *a -= along * b);
+            }
+            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if norm > 1e-6 * norm_before.max(1e-12) && norm > 1e-12 {
+                basis.push(v.into_iter().map(|x| x / norm).collect());
+            }
+        }
+        basis
+            .into_iter()
+            .map(|u| u.into_iter().map(|x| x as f32).collect())
+            .collect()
+    }
+
+    /// Scales a steered latent's Gaussian step `noise` along the [`Self::condition_directions`]
+    /// by `steered_guard` (unchanged when it is unset or 1, or nothing is steered).
+    pub fn guard_steered(&self, noise: &mut [f32], steering: Steering) {
+        let Some(keep) = self.steered_guard.filter(|g| *g < 1.0) else {
+            return;
+        };
+        if steering == Steering::default() {
+            return;
+        }
+        for u in self.condition_directions() {
+            let along: f32 = noise.iter().zip(&u).map(|(a, b)| a * b).sum();
+            noise
+                .iter_mut()
+                .zip(&u)
+                .for_each(|(a, b)| *a -= (1.0 - keep) * along * b);
+        }
     }
 
     /// This prior with `mix` set (see the field), 0 to 1.
@@ -597,6 +705,48 @@ mod tests {
         assert_eq!(prior.spread_for(people), 0.4);
         assert_eq!(prior.spread_for(Steering::default()), 0.9);
         assert!(prior.with_steering_spread(1.5).is_err());
+    }
+
+    #[test]
+    fn a_guarded_steered_step_keeps_off_the_directions_between_conditions() {
+        // Three dimensions: smileys (label 0) sit at x = 0, people (category 1, tone 1: label
+        // 8; tone 6: label 13) at x = 4, yellow people at y = 0 and dark ones at y = 2;
+        // every condition has images at z = -1 and z = 1.
+        let centres = vec![
+            0.0, 0.0, -1.0, 0.0, 0.0, 1.0, // smileys
+            4.0, 0.0, -1.0, 4.0, 0.0, 1.0, // yellow people
+            4.0, 2.0, -1.0, 4.0, 2.0, 1.0, // dark people
+        ];
+        let mut prior = LatentPrior::anchored(centres, 3, 0.5).unwrap();
+        assert!(
+            prior.condition_directions().is_empty(),
+            "no labels, no directions"
+        );
+        prior.labels = Some(vec![0, 0, 8, 8, 13, 13]);
+        let directions = prior.condition_directions();
+        // The conditions' means differ in x and y, not z: two orthonormal directions in the
+        // xy plane.
+        assert_eq!(directions.len(), 2, "{directions:?}");
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        for u in &directions {
+            assert!((dot(u, u) - 1.0).abs() < 1e-5 && u[2].abs() < 1e-5, "{u:?}");
+        }
+        assert!(dot(&directions[0], &directions[1]).abs() < 1e-5);
+        let steered = Steering {
+            category: Some(1),
+            tone: None,
+        };
+        let mut noise = [1.0f32, -2.0, 3.0];
+        prior.guard_steered(&mut noise, steered);
+        assert_eq!(noise, [1.0, -2.0, 3.0], "no guard set: the step is whole");
+        let guarded = prior.with_steering_guard(0.25).unwrap();
+        guarded.guard_steered(&mut noise, Steering::default());
+        assert_eq!(noise, [1.0, -2.0, 3.0], "unsteered: the step is whole");
+        guarded.guard_steered(&mut noise, steered);
+        for (got, want) in noise.iter().zip([0.25, -0.5, 3.0]) {
+            assert!((got - want).abs() < 1e-5, "{noise:?}");
+        }
+        assert!(guarded.with_steering_guard(1.5).is_err());
     }
 
     #[test]

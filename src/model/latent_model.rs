@@ -319,6 +319,7 @@ impl LatentModel {
             None => None,
         };
         if let Some((prior, centre, spread)) = &centre {
+            prior.guard_steered(&mut z, steering);
             prior.apply_spread(centre, &mut z, *spread);
         }
         if let Some(conditions) = self.conditions().filter(|_| k < self.latent_dim()) {
@@ -608,7 +609,7 @@ fn prior_fits(prior: Option<&super::LatentPrior>, latent: usize) -> bool {
             && !p.centres.is_empty()
             && p.centres.len().is_multiple_of(latent)
             && (0.0..=1.0).contains(&p.spread)
-            && [p.mix, p.steered_spread]
+            && [p.mix, p.steered_spread, p.steered_guard]
                 .iter()
                 .all(|x| x.is_none_or(|x| (0.0..=1.0).contains(&x)))
     })

@@ -187,6 +187,11 @@ pub(crate) enum Command {
         /// --spread: less noise keeps it in the condition asked for. Unset: --spread.
         #[arg(long)]
         steered_spread: Option<f32>,
+        /// The share of a steered sample's Gaussian step kept along the directions in which
+        /// the conditions' images differ (0 to 1): less keeps it in the condition asked for
+        /// with all the variety within it. Unset: all of it.
+        #[arg(long)]
+        steered_guard: Option<f32>,
         /// Seed of the choice of images.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -269,6 +274,10 @@ pub(crate) enum Command {
         /// Images to generate.
         #[arg(long, default_value_t = 4096)]
         n: usize,
+        /// Samples asked for each category and each tone (a steerable model; more give a
+        /// steadier share).
+        #[arg(long, default_value_t = 64)]
+        per_condition: usize,
         #[command(flatten)]
         draw: DrawArgs,
     },

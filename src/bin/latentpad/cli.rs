@@ -186,13 +186,14 @@ pub fn main() -> Result<()> {
             spread,
             shrink,
             steered_spread,
+            steered_guard,
             seed,
             out,
         } => fit_prior(
             &model,
             &data_dir,
             centres,
-            (spread, shrink, steered_spread),
+            (spread, shrink, steered_spread, steered_guard),
             seed,
             &out,
         )?,
@@ -221,12 +222,13 @@ pub fn main() -> Result<()> {
             tone_classifier,
             data_dir,
             n,
+            per_condition,
             draw,
         } => report(
             &model,
             [&classifier, &steering_classifier, &tone_classifier],
             &data_dir,
-            n,
+            (n, per_condition),
             draw,
         )?,
     }
@@ -466,7 +468,7 @@ fn fit_prior(
     model_path: &Path,
     data_dir: &Path,
     centres: usize,
-    (spread, shrink, steered): (f32, bool, Option<f32>),
+    (spread, shrink, steered, guard): (f32, bool, Option<f32>, Option<f32>),
     seed: u64,
     out: &Path,
 ) -> Result<()> {
@@ -484,6 +486,9 @@ fn fit_prior(
         pollster::block_on(model.fit_prior(&images, &labels, centres, spread, !shrink, seed))?;
     if let Some(s) = steered {
         prior = prior.with_steering_spread(s)?;
+    }
+    if let Some(g) = guard {
+        prior = prior.with_steering_guard(g)?;
     }
     let kept = prior.centres.len() / prior.latent_dim;
     match &mut file.config {
@@ -780,9 +785,12 @@ fn report(
     model_path: &Path,
     [classifier, steering_classifier, tone_classifier]: [&Path; 3],
     data_dir: &Path,
-    n: usize,
+    (n, per_condition): (usize, usize),
     draw: DrawArgs,
 ) -> Result<()> {
+    if n == 0 || per_condition == 0 {
+        bail!("--n and --per-condition take at least 1 sample");
+    }
     let device = device();
     let category = load_classifier(classifier, &device)?;
     let tone = load_classifier(tone_classifier, &device)?;
@@ -809,7 +817,6 @@ fn report(
     );
     print!("{}", report.to_markdown());
     if model.conditions().is_some() {
-        let per_condition = 64;
         let judge = load_classifier(steering_classifier, &device)?;
         let steered = pollster::block_on(latentpad::report::conditioning(
             &model,
