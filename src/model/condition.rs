@@ -162,24 +162,25 @@ impl LatentPrior {
 
     /// The index of the centre for `seed` among those whose image has the condition
     /// `steering` asks for (any centre without steering); `None` when no centre has it, or
-    /// the centres carry no labels and `steering` asks for something. Steered, consecutive
-    /// seeds take the matching centres without repeats: each run of as many seeds as there
-    /// are matching centres (from a multiple of that count) is a shuffle of them all, so a
-    /// grid of one condition shows as many different images as it can.
+    /// the centres carry no labels and `steering` asks for something. Consecutive seeds take
+    /// the matching centres without repeats: each run of as many seeds as there are matching
+    /// centres (from a multiple of that count) is a shuffle of them all, so a page of samples
+    /// or a grid of one condition shows as many different images as it can.
     pub fn centre_index_for(&self, seed: u64, steering: Steering) -> Option<usize> {
         let n = (self.centres.len() / self.latent_dim.max(1)).max(1);
-        if steering == Steering::default() {
-            return Some(SplitMix64::new(seed ^ CENTRE_SALT).below(n));
-        }
-        self.labels.as_ref()?;
-        let matching: Vec<usize> = (0..n)
-            .filter(|&i| {
-                self.label_at(i).is_some_and(|(c, t)| {
-                    steering.category.is_none_or(|want| want == c)
-                        && steering.tone.is_none_or(|want| want == t)
+        let matching: Vec<usize> = if steering == Steering::default() {
+            (0..n).collect()
+        } else {
+            self.labels.as_ref()?;
+            (0..n)
+                .filter(|&i| {
+                    self.label_at(i).is_some_and(|(c, t)| {
+                        steering.category.is_none_or(|want| want == c)
+                            && steering.tone.is_none_or(|want| want == t)
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
         let m = matching.len() as u64;
         if m == 0 {
             return None;
@@ -664,7 +665,7 @@ mod tests {
     }
 
     #[test]
-    fn consecutive_steered_seeds_take_every_matching_centre_once() {
+    fn consecutive_seeds_take_every_matching_centre_once() {
         // Ten centres: 0-6 people in tone 1 (label 8), 7-9 smileys (label 0).
         let mut prior = LatentPrior::anchored((0..10).map(|i| i as f32).collect(), 1, 0.5).unwrap();
         prior.labels = Some(vec![8, 8, 8, 8, 8, 8, 8, 0, 0, 0]);
@@ -691,6 +692,18 @@ mod tests {
             prior.centre_index_for(4, people),
             prior.centre_index_for(4, people)
         );
+        // Unsteered, with or without labels: every centre once per run of ten seeds.
+        for labels in [prior.labels.clone(), None] {
+            let prior = LatentPrior {
+                labels,
+                ..prior.clone()
+            };
+            let mut got: Vec<usize> = (20..30)
+                .map(|s| prior.centre_index_for(s, Steering::default()).unwrap())
+                .collect();
+            got.sort_unstable();
+            assert_eq!(got, (0..10).collect::<Vec<_>>());
+        }
     }
 
     #[test]
