@@ -280,20 +280,51 @@ async fn classified_as_labelled(
     classes: usize,
     device: &Device,
 ) -> Result<Vec<(usize, usize)>> {
-    let mut counts = vec![(0, 0); classes];
     let labelled: Vec<(&Example, usize)> = examples
         .iter()
         .filter_map(|e| label(e).filter(|c| *c < classes).map(|c| (e, c)))
         .collect();
+    let mut predicted = Vec::with_capacity(labelled.len());
     for chunk in labelled.chunks(128) {
         let refs: Vec<&Rgb64> = chunk.iter().map(|(e, _)| &e.image).collect();
-        let predicted = classify(classifier, image::to_tensor(&refs, device)).await?;
-        for ((_, c), p) in chunk.iter().zip(predicted) {
-            counts[*c].0 += 1;
-            counts[*c].1 += usize::from(p == *c);
+        predicted.extend(classify(classifier, image::to_tensor(&refs, device)).await?);
+    }
+    Ok(tally(labelled.iter().map(|(_, c)| *c), &predicted, classes))
+}
+
+/// Per class, `(items labelled so, of them predicted so)`, from each item's label and
+/// prediction.
+fn tally(
+    labels: impl Iterator<Item = usize>,
+    predicted: &[usize],
+    classes: usize,
+) -> Vec<(usize, usize)> {
+    let mut counts = vec![(0, 0); classes];
+    for (c, p) in labels.zip(predicted) {
+        if let Some(count) = counts.get_mut(c) {
+            count.0 += 1;
+            count.1 += usize::from(*p == c);
         }
     }
-    Ok(counts)
+    counts
+}
+
+/// The classifier's features of `examples` and the class it puts each in, from one pass.
+async fn judged(
+    classifier: &Classifier,
+    examples: &[Example],
+    device: &Device,
+) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
+    let mut features = Vec::with_capacity(examples.len());
+    let mut classes = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(128) {
+        let refs: Vec<&Rgb64> = chunk.iter().map(|e| &e.image).collect();
+        let f = classifier.features(image::to_tensor(&refs, device));
+        classes.extend(argmax_rows(classifier.logits(f.clone())).await?);
+        let dim = f.dims()[1];
+        features.extend(read_f32(f).await?.chunks(dim).map(<[f32]>::to_vec));
+    }
+    Ok((features, classes))
 }
 
 /// [`Conditioning`] from `n` samples per condition (seeds from `seed`) and the labelled
@@ -320,10 +351,21 @@ pub async fn conditioning(
     let mut steered_features = Vec::new();
     let names = conditions.category_names();
     let device = model.device();
-    let category_of = |e: &Example| Some(e.category);
+    // One pass through the judge per set of real images: its classes here, its features for
+    // the copy check.
+    let (train_features, train_classes) = judged(category, train, device).await?;
+    let (held_features, held_classes) = judged(category, held_out, device).await?;
     let real = [
-        classified_as_labelled(category, train, category_of, names.len(), device).await?,
-        classified_as_labelled(category, held_out, category_of, names.len(), device).await?,
+        tally(
+            train.iter().map(|e| e.category),
+            &train_classes,
+            names.len(),
+        ),
+        tally(
+            held_out.iter().map(|e| e.category),
+            &held_classes,
+            names.len(),
+        ),
     ];
     for (c, name) in names.iter().enumerate() {
         let steering = Steering {
@@ -343,13 +385,7 @@ pub async fn conditioning(
             held_out: real[1][c],
         });
     }
-    let [train_refs, held_refs]: [Vec<&Rgb64>; 2] =
-        [train, held_out].map(|set| set.iter().map(|e| &e.image).collect());
-    report.copy_check = crate::eval::copy_ratio(
-        &crate::eval::features_of_images(category, &train_refs, device).await?,
-        &steered_features,
-        &crate::eval::features_of_images(category, &held_refs, device).await?,
-    );
+    report.copy_check = crate::eval::copy_ratio(&train_features, &steered_features, &held_features);
     // The tone classifier's class 0 is yellow, condition tone 1.
     let tone_of = |e: &Example| tone_label(e).filter(|_| e.category == people);
     let real = [
@@ -376,6 +412,13 @@ pub async fn conditioning(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tally_counts_each_label_and_the_hits() {
+        // Labels 0, 0, 1, 2 and one out of range; predicted 0, 1, 1, 0, 0.
+        let counts = tally([0, 0, 1, 2, 5].into_iter(), &[0, 1, 1, 0, 0], 3);
+        assert_eq!(counts, vec![(2, 1), (1, 1), (1, 0)]);
+    }
 
     #[test]
     fn mixes_count_and_share() {
