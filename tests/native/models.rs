@@ -328,6 +328,66 @@ fn best_of_sampling_keeps_one_candidate_per_seed() {
     assert!(err.to_string().contains("only a GAN"), "{err}");
 }
 
+/// The shipped VAE's steered samples keep only the guard's share of their Gaussian step along
+/// the directions between conditions, and the rest of it whole; unsteered ones are untouched.
+#[test]
+fn the_shipped_vaes_guard_reaches_steered_latents_only() {
+    let device = default_device();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = WeightsFile::read(&root.join("models/emoji-vae")).unwrap();
+    let guarded = LatentModel::from_weights(&file, &device).unwrap();
+    let prior = guarded
+        .prior()
+        .expect("the shipped VAE has a prior")
+        .clone();
+    let guard = prior
+        .steered_guard
+        .expect("the shipped VAE guards steered samples");
+    assert!(guard < 1.0, "{guard}");
+    let mut plain_file = file.clone();
+    let ModelConfig::Vae(config) = &mut plain_file.config else {
+        panic!("emoji-vae is not a VAE")
+    };
+    if let Some(p) = config.prior.as_mut() {
+        p.steered_guard = None;
+    }
+    let plain = LatentModel::from_weights(&plain_file, &device).unwrap();
+    let directions = prior.condition_directions();
+    assert!(directions.len() >= 10, "{} directions", directions.len());
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let steering = guarded.steering(Some("people"), Some("dark")).unwrap();
+    for seed in 0..4 {
+        let i = prior.centre_index_for(seed, steering).unwrap();
+        let centre = prior.centre_at(i);
+        let step = |z: Vec<f32>| z.iter().zip(centre).map(|(a, c)| a - c).collect::<Vec<_>>();
+        let kept = step(guarded.latent(seed, steering).unwrap());
+        let whole = step(plain.latent(seed, steering).unwrap());
+        for u in &directions {
+            let (a, b) = (dot(&kept, u), dot(&whole, u));
+            assert!(
+                (a - guard * b).abs() < 1e-3,
+                "seed {seed}: {a} against {guard} * {b}"
+            );
+        }
+        let rest = |v: &[f32]| {
+            let mut r = v.to_vec();
+            for u in &directions {
+                let along = dot(&r, u);
+                r.iter_mut().zip(u).for_each(|(x, y)| *x -= along * y);
+            }
+            r
+        };
+        for (a, b) in rest(&kept).iter().zip(rest(&whole)) {
+            assert!((a - b).abs() < 1e-3, "seed {seed}");
+        }
+        let unsteered = Default::default();
+        assert_eq!(
+            guarded.latent(seed, unsteered).unwrap(),
+            plain.latent(seed, unsteered).unwrap()
+        );
+    }
+}
+
 /// The shipped classifier `models/NAME`.
 fn shipped_classifier(name: &str, device: &burn::tensor::Device) -> latentpad::model::Classifier {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
