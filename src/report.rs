@@ -191,6 +191,8 @@ pub struct Conditioning {
     /// The copy check ([`crate::eval::copy_ratio`]) of all the samples asked for a category,
     /// in the judge's features: well below 1, steered samples sit on training images.
     pub copy_check: f64,
+    /// The same for the people asked for a tone, against held-out people.
+    pub tone_copy_check: f64,
 }
 
 /// One condition's counts in [`Conditioning`].
@@ -264,8 +266,9 @@ impl Conditioning {
         }
         out += &format!(
             "\nCopy check of the samples asked for a category: {:.2} (their median distance to \
-             the nearest training image over a held-out emoji's, in the judge's features)\n",
-            self.copy_check
+             the nearest training image over a held-out emoji's, in the judge's features); of \
+             the people asked for a tone: {:.2} (over a held-out person's)\n",
+            self.copy_check, self.tone_copy_check
         );
         out
     }
@@ -347,6 +350,7 @@ pub async fn conditioning(
         categories: Vec::new(),
         tones: Vec::new(),
         copy_check: f64::NAN,
+        tone_copy_check: f64::NAN,
     };
     let mut steered_features = Vec::new();
     let names = conditions.category_names();
@@ -392,12 +396,15 @@ pub async fn conditioning(
         classified_as_labelled(tone, train, tone_of, TONES.len(), device).await?,
         classified_as_labelled(tone, held_out, tone_of, TONES.len(), device).await?,
     ];
+    let mut tone_features = Vec::new();
     for t in 1..crate::model::TONES.len() {
         let steering = Steering {
             category: Some(people),
             tone: Some(t),
         };
-        let predicted = classify(tone, model.sample_steered(n, seed, steering)?).await?;
+        let images = model.sample_steered(n, seed, steering)?;
+        tone_features.extend(crate::eval::features_of_tensor(category, images.clone()).await?);
+        let predicted = classify(tone, images).await?;
         report.tones.push(ConditionRow {
             name: crate::model::TONES[t].to_string(),
             samples: n,
@@ -406,6 +413,13 @@ pub async fn conditioning(
             held_out: real[1][t - 1],
         });
     }
+    let held_people: Vec<Vec<f32>> = held_out
+        .iter()
+        .zip(held_features)
+        .filter(|(e, _)| e.category == people)
+        .map(|(_, f)| f)
+        .collect();
+    report.tone_copy_check = crate::eval::copy_ratio(&train_features, &tone_features, &held_people);
     Ok(report)
 }
 

@@ -76,6 +76,11 @@ pub struct LatentPrior {
     /// changes what the condition's images share) to 1 (all of it; `None` too).
     #[config(default = "None")]
     pub steered_guard: Option<f32>,
+    /// How far the centre of a sample steered to a skin tone moves along its tone's mean
+    /// centre less the mean of all toned centres (people), 0 (not at all; `None` too) to 1
+    /// (that whole difference): guidance towards what sets the tone apart.
+    #[config(default = "None")]
+    pub steered_tone_push: Option<f32>,
 }
 
 /// Mixed into a seed for picking a prior's centre.
@@ -269,29 +274,10 @@ impl LatentPrior {
     /// the mean of the centres that have a tone (people), orthonormalised in that order
     /// (Gram-Schmidt; a direction that adds nothing is dropped). Empty without labels.
     pub fn condition_directions(&self) -> Vec<Vec<f32>> {
-        let d = self.latent_dim;
-        let n = self.centres.len() / d.max(1);
-        let labels: Vec<(usize, usize)> = (0..n).filter_map(|i| self.label_at(i)).collect();
-        if d == 0 || labels.len() != n {
+        let Some(labels) = self.all_labels() else {
             return Vec::new();
-        }
-        let mean_of = |keep: &dyn Fn(usize, usize) -> bool| {
-            let mut sum = vec![0.0f64; d];
-            let mut count = 0usize;
-            for (i, &(c, t)) in labels.iter().enumerate() {
-                if keep(c, t) {
-                    count += 1;
-                    sum.iter_mut()
-                        .zip(self.centre_at(i))
-                        .for_each(|(s, x)| *s += f64::from(*x));
-                }
-            }
-            (count > 0).then(|| {
-                sum.into_iter()
-                    .map(|s| s / count as f64)
-                    .collect::<Vec<_>>()
-            })
         };
+        let mean_of = |keep: &dyn Fn(usize, usize) -> bool| self.mean_centre(&labels, keep);
         let differences = |centre: Option<Vec<f64>>, class_means: Vec<Option<Vec<f64>>>| {
             let Some(centre) = centre else {
                 return Vec::new();
@@ -336,6 +322,66 @@ impl LatentPrior {
             .into_iter()
             .map(|u| u.into_iter().map(|x| x as f32).collect())
             .collect()
+    }
+
+    /// The labels of all centres, or `None` when they carry none (or not one each).
+    fn all_labels(&self) -> Option<Vec<(usize, usize)>> {
+        let n = self.centres.len() / self.latent_dim.max(1);
+        let labels: Vec<(usize, usize)> = (0..n).filter_map(|i| self.label_at(i)).collect();
+        (self.latent_dim > 0 && labels.len() == n).then_some(labels)
+    }
+
+    /// The mean of the centres whose (category, tone) in `labels` (one per centre) passes
+    /// `keep`; `None` when none does.
+    fn mean_centre(
+        &self,
+        labels: &[(usize, usize)],
+        keep: &dyn Fn(usize, usize) -> bool,
+    ) -> Option<Vec<f64>> {
+        let mut sum = vec![0.0f64; self.latent_dim];
+        let mut count = 0usize;
+        for (i, &(c, t)) in labels.iter().enumerate() {
+            if keep(c, t) {
+                count += 1;
+                sum.iter_mut()
+                    .zip(self.centre_at(i))
+                    .for_each(|(s, x)| *s += f64::from(*x));
+            }
+        }
+        (count > 0).then(|| sum.into_iter().map(|s| s / count as f64).collect())
+    }
+
+    /// Moves the `centre` of a latent steered to a skin tone by `steered_tone_push` times the
+    /// tone's mean centre less the mean of all toned centres (unchanged when it is unset or 0,
+    /// no tone is asked for, or no centre has the tone).
+    pub fn push_tone(&self, centre: &mut [f32], steering: Steering) {
+        let Some(push) = self.steered_tone_push.filter(|p| *p > 0.0) else {
+            return;
+        };
+        let (Some(tone), Some(labels)) = (steering.tone.filter(|t| *t > 0), self.all_labels())
+        else {
+            return;
+        };
+        let (Some(toned), Some(this)) = (
+            self.mean_centre(&labels, &|_, t| t > 0),
+            self.mean_centre(&labels, &|_, t| t == tone),
+        ) else {
+            return;
+        };
+        for ((c, a), b) in centre.iter_mut().zip(this).zip(toned) {
+            *c += (f64::from(push) * (a - b)) as f32;
+        }
+    }
+
+    /// This prior with `steered_tone_push` set (see the field), 0 to 1.
+    pub fn with_tone_push(mut self, push: f32) -> Result<Self> {
+        if !(0.0..=1.0).contains(&push) {
+            return Err(Error::Config(format!(
+                "the steered tone push must be 0 to 1, not {push}"
+            )));
+        }
+        self.steered_tone_push = Some(push);
+        Ok(self)
     }
 
     /// Scales a steered latent's Gaussian step `noise` along the [`Self::condition_directions`]
@@ -721,7 +767,7 @@ mod tests {
     }
 
     #[test]
-    fn a_guarded_steered_step_keeps_off_the_directions_between_conditions() {
+    fn steering_guards_the_step_off_the_directions_between_conditions_and_pushes_tones() {
         // Three dimensions: smileys (label 0) sit at x = 0, people (category 1, tone 1: label
         // 8; tone 6: label 13) at x = 4, yellow people at y = 0 and dark ones at y = 2;
         // every condition has images at z = -1 and z = 1.
@@ -759,7 +805,32 @@ mod tests {
         for (got, want) in noise.iter().zip([0.25, -0.5, 3.0]) {
             assert!((got - want).abs() < 1e-5, "{noise:?}");
         }
-        assert!(guarded.with_steering_guard(1.5).is_err());
+        assert!(guarded.clone().with_steering_guard(1.5).is_err());
+
+        // The tone push: dark people's mean (4, 2, 0) less all toned people's (4, 1, 0).
+        let pushed = guarded.with_tone_push(0.5).unwrap();
+        let dark = Steering {
+            category: Some(1),
+            tone: Some(6),
+        };
+        let mut centre = [4.0f32, 2.0, 1.0];
+        pushed.push_tone(&mut centre, dark);
+        assert_eq!(centre, [4.0, 2.5, 1.0]);
+        let yellow = Steering {
+            category: Some(1),
+            tone: Some(1),
+        };
+        pushed.push_tone(&mut centre, yellow);
+        assert_eq!(
+            centre,
+            [4.0, 2.0, 1.0],
+            "yellow's mean is y = 0: pushed back"
+        );
+        for not_a_tone in [steered, Steering::default()] {
+            pushed.push_tone(&mut centre, not_a_tone);
+            assert_eq!(centre, [4.0, 2.0, 1.0]);
+        }
+        assert!(pushed.with_tone_push(1.5).is_err());
     }
 
     #[test]

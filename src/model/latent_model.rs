@@ -308,11 +308,14 @@ impl LatentModel {
                     ))
                 })?;
                 centre_label = p.label_at(i);
-                // A steered latent keeps its centre whole (a mix could leave the condition).
+                // A steered latent keeps its centre whole (a mix could leave the condition),
+                // moved along what sets its tone apart when a tone is asked for.
                 Some(if steering == Steering::default() {
                     (p, p.mixed_centre(i, seed), p.spread)
                 } else {
-                    (p, p.centre_at(i).into(), p.spread_for(steering))
+                    let mut centre = p.centre_at(i).to_vec();
+                    p.push_tone(&mut centre, steering);
+                    (p, centre.into(), p.spread_for(steering))
                 })
             }
             Some(p) => Some((p, p.centre(seed), p.spread)),
@@ -609,8 +612,13 @@ fn prior_fits(prior: Option<&super::LatentPrior>, latent: usize) -> bool {
             && !p.centres.is_empty()
             && p.centres.len().is_multiple_of(latent)
             && (0.0..=1.0).contains(&p.spread)
-            && [p.mix, p.steered_spread, p.steered_guard]
-                .iter()
-                .all(|x| x.is_none_or(|x| (0.0..=1.0).contains(&x)))
+            && [
+                p.mix,
+                p.steered_spread,
+                p.steered_guard,
+                p.steered_tone_push,
+            ]
+            .iter()
+            .all(|x| x.is_none_or(|x| (0.0..=1.0).contains(&x)))
     })
 }

@@ -214,6 +214,7 @@ fn the_conditioning_report_counts_samples_and_real_images() {
     // The steered samples against one training image: a positive copy check (infinite
     // here: these fixtures' features sit on the one training image's).
     assert!(report.copy_check > 0.0, "{}", report.copy_check);
+    assert!(report.tone_copy_check > 0.0, "{}", report.tone_copy_check);
     assert!(
         report
             .to_markdown()
@@ -329,7 +330,8 @@ fn best_of_sampling_keeps_one_candidate_per_seed() {
 }
 
 /// The shipped VAE's steered samples keep only the guard's share of their Gaussian step along
-/// the directions between conditions, and the rest of it whole; unsteered ones are untouched.
+/// the directions between conditions, and the rest of it whole, from their centre (pushed, for
+/// a tone); unsteered ones are untouched.
 #[test]
 fn the_shipped_vaes_guard_reaches_steered_latents_only() {
     let device = default_device();
@@ -358,8 +360,16 @@ fn the_shipped_vaes_guard_reaches_steered_latents_only() {
     let steering = guarded.steering(Some("people"), Some("dark")).unwrap();
     for seed in 0..4 {
         let i = prior.centre_index_for(seed, steering).unwrap();
-        let centre = prior.centre_at(i);
-        let step = |z: Vec<f32>| z.iter().zip(centre).map(|(a, c)| a - c).collect::<Vec<_>>();
+        // People asked for a tone start from their centre pushed along what sets it apart.
+        let mut centre = prior.centre_at(i).to_vec();
+        prior.push_tone(&mut centre, steering);
+        assert_ne!(centre, prior.centre_at(i), "the shipped VAE pushes tones");
+        let step = |z: Vec<f32>| {
+            z.iter()
+                .zip(&centre)
+                .map(|(a, c)| a - c)
+                .collect::<Vec<_>>()
+        };
         let kept = step(guarded.latent(seed, steering).unwrap());
         let whole = step(plain.latent(seed, steering).unwrap());
         for u in &directions {

@@ -192,6 +192,10 @@ pub(crate) enum Command {
         /// with all the variety within it. Unset: all of it.
         #[arg(long)]
         steered_guard: Option<f32>,
+        /// How far a sample steered to a skin tone starts from its centre along what sets its
+        /// tone apart (the tone's mean centre less all people's), 0 to 1. Unset: 0.
+        #[arg(long)]
+        steered_tone_push: Option<f32>,
         /// Seed of the choice of images.
         #[arg(long, default_value_t = 1)]
         seed: u64,

@@ -187,13 +187,20 @@ pub fn main() -> Result<()> {
             shrink,
             steered_spread,
             steered_guard,
+            steered_tone_push,
             seed,
             out,
         } => fit_prior(
             &model,
             &data_dir,
             centres,
-            (spread, shrink, steered_spread, steered_guard),
+            (
+                spread,
+                shrink,
+                steered_spread,
+                steered_guard,
+                steered_tone_push,
+            ),
             seed,
             &out,
         )?,
@@ -468,7 +475,7 @@ fn fit_prior(
     model_path: &Path,
     data_dir: &Path,
     centres: usize,
-    (spread, shrink, steered, guard): (f32, bool, Option<f32>, Option<f32>),
+    (spread, shrink, steered, guard, push): (f32, bool, Option<f32>, Option<f32>, Option<f32>),
     seed: u64,
     out: &Path,
 ) -> Result<()> {
@@ -489,6 +496,9 @@ fn fit_prior(
     }
     if let Some(g) = guard {
         prior = prior.with_steering_guard(g)?;
+    }
+    if let Some(p) = push {
+        prior = prior.with_tone_push(p)?;
     }
     let kept = prior.centres.len() / prior.latent_dim;
     match &mut file.config {
