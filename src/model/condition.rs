@@ -92,6 +92,15 @@ fn steering_salt(steering: Steering) -> u64 {
     (part(steering.category) << 32 | part(steering.tone)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// `value` when it is 0 to 1, else an error that names `what`.
+fn unit(value: f32, what: &str) -> Result<f32> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(Error::Config(format!("{what} must be 0 to 1, not {value}")))
+    }
+}
+
 /// Mixed into a seed for picking the second centre of a mix and how far to go.
 const MIX_SALT: u64 = 0x6d69_7865; // "mixe"
 
@@ -101,12 +110,7 @@ impl LatentPrior {
         if latent_dim == 0 || centres.is_empty() || !centres.len().is_multiple_of(latent_dim) {
             return Err(Error::Config("no latents to centre a prior on".into()));
         }
-        if !(0.0..=1.0).contains(&spread) {
-            return Err(Error::Config(format!(
-                "spread must be 0 to 1, not {spread}"
-            )));
-        }
-        Ok(Self::new(centres, latent_dim, spread))
+        Ok(Self::new(centres, latent_dim, unit(spread, "spread")?))
     }
 
     /// [`Self::around`] with the centres kept whole (`shrink` off).
@@ -249,23 +253,13 @@ impl LatentPrior {
 
     /// This prior with `steered_spread` set (see the field), 0 to 1.
     pub fn with_steering_spread(mut self, spread: f32) -> Result<Self> {
-        if !(0.0..=1.0).contains(&spread) {
-            return Err(Error::Config(format!(
-                "the steered spread must be 0 to 1, not {spread}"
-            )));
-        }
-        self.steered_spread = Some(spread);
+        self.steered_spread = Some(unit(spread, "the steered spread")?);
         Ok(self)
     }
 
     /// This prior with `steered_guard` set (see the field), 0 to 1.
     pub fn with_steering_guard(mut self, guard: f32) -> Result<Self> {
-        if !(0.0..=1.0).contains(&guard) {
-            return Err(Error::Config(format!(
-                "the steered guard must be 0 to 1, not {guard}"
-            )));
-        }
-        self.steered_guard = Some(guard);
+        self.steered_guard = Some(unit(guard, "the steered guard")?);
         Ok(self)
     }
 
@@ -375,12 +369,7 @@ impl LatentPrior {
 
     /// This prior with `steered_tone_push` set (see the field), 0 to 1.
     pub fn with_tone_push(mut self, push: f32) -> Result<Self> {
-        if !(0.0..=1.0).contains(&push) {
-            return Err(Error::Config(format!(
-                "the steered tone push must be 0 to 1, not {push}"
-            )));
-        }
-        self.steered_tone_push = Some(push);
+        self.steered_tone_push = Some(unit(push, "the steered tone push")?);
         Ok(self)
     }
 
@@ -404,9 +393,7 @@ impl LatentPrior {
 
     /// This prior with `mix` set (see the field), 0 to 1.
     pub fn with_mixing(mut self, mix: f32) -> Result<Self> {
-        if !(0.0..=1.0).contains(&mix) {
-            return Err(Error::Config(format!("mix must be 0 to 1, not {mix}")));
-        }
+        let mix = unit(mix, "mix")?;
         self.mix = (mix > 0.0).then_some(mix);
         Ok(self)
     }
