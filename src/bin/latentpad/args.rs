@@ -175,27 +175,8 @@ pub(crate) enum Command {
         /// Training images whose latents the prior keeps (they are stored in the weights).
         #[arg(long, default_value_t = 512)]
         centres: usize,
-        /// How far a sample moves from its centre: the standard deviation of the Gaussian
-        /// step, 0 (a reconstruction of a training image) to 1.
-        #[arg(long, default_value_t = 0.9)]
-        spread: f32,
-        /// Shrink each centre as the spread grows (sqrt(1 - spread^2) * centre, as the GAN's
-        /// fine-tuning prior does) instead of keeping it whole (centre + spread * noise).
-        #[arg(long)]
-        shrink: bool,
-        /// The spread of a sample steered to a category or tone (0 to 1), instead of
-        /// --spread: less noise keeps it in the condition asked for. Unset: --spread.
-        #[arg(long)]
-        steered_spread: Option<f32>,
-        /// The share of a steered sample's Gaussian step kept along the directions in which
-        /// the conditions' images differ (0 to 1): less keeps it in the condition asked for
-        /// with all the variety within it. Unset: all of it.
-        #[arg(long)]
-        steered_guard: Option<f32>,
-        /// How far a sample steered to a skin tone starts from its centre along what sets its
-        /// tone apart (the tone's mean centre less all people's), 0 to 1. Unset: 0.
-        #[arg(long)]
-        steered_tone_push: Option<f32>,
+        #[command(flatten)]
+        settings: PriorArgs,
         /// Seed of the choice of images.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -315,6 +296,32 @@ pub(crate) enum Kind {
     Gan,
     Vae,
     Classifier,
+}
+
+/// How a fitted prior draws its samples (`prior`).
+#[derive(Args, Clone, Copy)]
+pub(crate) struct PriorArgs {
+    /// How far a sample moves from its centre: the standard deviation of the Gaussian
+    /// step, 0 (a reconstruction of a training image) to 1.
+    #[arg(long, default_value_t = 0.9)]
+    pub(crate) spread: f32,
+    /// Shrink each centre as the spread grows (sqrt(1 - spread^2) * centre, as the GAN's
+    /// fine-tuning prior does) instead of keeping it whole (centre + spread * noise).
+    #[arg(long)]
+    pub(crate) shrink: bool,
+    /// The spread of a sample steered to a category or tone (0 to 1), instead of
+    /// --spread: less noise keeps it in the condition asked for. Unset: --spread.
+    #[arg(long)]
+    pub(crate) steered_spread: Option<f32>,
+    /// The share of a steered sample's Gaussian step kept along the directions in which
+    /// the conditions' images differ (0 to 1): less keeps it in the condition asked for
+    /// with all the variety within it. Unset: all of it.
+    #[arg(long)]
+    pub(crate) steered_guard: Option<f32>,
+    /// How far a sample steered to a skin tone starts from its centre along what sets its
+    /// tone apart (the tone's mean centre less all people's), 0 to 1. Unset: 0.
+    #[arg(long)]
+    pub(crate) steered_tone_push: Option<f32>,
 }
 
 /// How latents are drawn for images (sample, interpolate, eval, report).

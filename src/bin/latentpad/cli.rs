@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::args::{By, Cli, Command, DrawArgs, Kind, Path_, Target, TrainArgs};
+use crate::args::{By, Cli, Command, DrawArgs, Kind, Path_, PriorArgs, Target, TrainArgs};
 use latentpad::backend::{default_device, device_named};
 use latentpad::data::{self, EmojiStyle, Example, condition_of};
 use latentpad::eval;
@@ -183,27 +183,10 @@ pub fn main() -> Result<()> {
             model,
             data_dir,
             centres,
-            spread,
-            shrink,
-            steered_spread,
-            steered_guard,
-            steered_tone_push,
+            settings,
             seed,
             out,
-        } => fit_prior(
-            &model,
-            &data_dir,
-            centres,
-            (
-                spread,
-                shrink,
-                steered_spread,
-                steered_guard,
-                steered_tone_push,
-            ),
-            seed,
-            &out,
-        )?,
+        } => fit_prior(&model, &data_dir, centres, settings, seed, &out)?,
         Command::Provenance { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -475,7 +458,7 @@ fn fit_prior(
     model_path: &Path,
     data_dir: &Path,
     centres: usize,
-    (spread, shrink, steered, guard, push): (f32, bool, Option<f32>, Option<f32>, Option<f32>),
+    settings: PriorArgs,
     seed: u64,
     out: &Path,
 ) -> Result<()> {
@@ -489,15 +472,22 @@ fn fit_prior(
     let data = load_fetched(data_dir, EmojiStyle::Noto)?;
     let images: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
     let labels: Vec<(usize, usize)> = data.train.iter().map(condition_of).collect();
+    let PriorArgs {
+        spread,
+        shrink,
+        steered_spread,
+        steered_guard,
+        steered_tone_push,
+    } = settings;
     let mut prior =
         pollster::block_on(model.fit_prior(&images, &labels, centres, spread, !shrink, seed))?;
-    if let Some(s) = steered {
+    if let Some(s) = steered_spread {
         prior = prior.with_steering_spread(s)?;
     }
-    if let Some(g) = guard {
+    if let Some(g) = steered_guard {
         prior = prior.with_steering_guard(g)?;
     }
-    if let Some(p) = push {
+    if let Some(p) = steered_tone_push {
         prior = prior.with_tone_push(p)?;
     }
     let kept = prior.centres.len() / prior.latent_dim;
