@@ -312,7 +312,20 @@ fn tally(
     counts
 }
 
-/// The classifier's features of `examples` and the class it puts each in, from one pass.
+/// The classifier's features of `images` and the class it puts each in, from one pass.
+async fn judge(classifier: &Classifier, images: Tensor<4>) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
+    let features = classifier.features(images);
+    let classes = argmax_rows(classifier.logits(features.clone())).await?;
+    let dim = features.dims()[1];
+    let features = read_f32(features)
+        .await?
+        .chunks(dim)
+        .map(<[f32]>::to_vec)
+        .collect();
+    Ok((features, classes))
+}
+
+/// [`judge`] of `examples`' images, in batches.
 async fn judged(
     classifier: &Classifier,
     examples: &[Example],
@@ -322,10 +335,9 @@ async fn judged(
     let mut classes = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(128) {
         let refs: Vec<&Rgb64> = chunk.iter().map(|e| &e.image).collect();
-        let f = classifier.features(image::to_tensor(&refs, device));
-        classes.extend(argmax_rows(classifier.logits(f.clone())).await?);
-        let dim = f.dims()[1];
-        features.extend(read_f32(f).await?.chunks(dim).map(<[f32]>::to_vec));
+        let (f, c) = judge(classifier, image::to_tensor(&refs, device)).await?;
+        features.extend(f);
+        classes.extend(c);
     }
     Ok((features, classes))
 }
@@ -376,11 +388,10 @@ pub async fn conditioning(
             category: Some(c),
             tone: None,
         };
-        // One pass through the judge: its features for the copy check, its logits here.
-        let features = category.features(model.sample_steered(n, seed, steering)?);
-        let predicted = argmax_rows(category.logits(features.clone())).await?;
-        let dim = features.dims()[1];
-        steered_features.extend(read_f32(features).await?.chunks(dim).map(<[f32]>::to_vec));
+        // One pass through the judge: its features for the copy check, its classes here.
+        let (features, predicted) =
+            judge(category, model.sample_steered(n, seed, steering)?).await?;
+        steered_features.extend(features);
         report.categories.push(ConditionRow {
             name: name.clone(),
             samples: n,
