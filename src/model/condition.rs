@@ -398,6 +398,14 @@ impl LatentPrior {
         Ok(self)
     }
 
+    /// The unsteered latent of `seed`: its centre ([`Self::centre`]) moved by the seed's
+    /// Gaussian noise (training draws, where no conditions or truncation apply).
+    pub fn draw(&self, seed: u64) -> Vec<f32> {
+        let mut z = crate::latent::noise(seed, self.latent_dim);
+        self.apply(&self.centre(seed), &mut z);
+        z
+    }
+
     /// Standard Gaussian `noise` (the Gaussian part) moved off `centre` (see `shrink`).
     pub fn apply(&self, centre: &[f32], noise: &mut [f32]) {
         self.apply_spread(centre, noise, self.spread);

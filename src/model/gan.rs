@@ -294,6 +294,18 @@ impl Discriminator {
         (logits, classes)
     }
 
+    /// The output of each of its four blocks (64 -> 32 -> 16 -> 8 -> 4), for feature
+    /// matching.
+    pub fn block_outputs(&self, images: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut x = images;
+        let mut outputs = Vec::with_capacity(self.blocks.len());
+        for block in &self.blocks {
+            x = block.forward(x);
+            outputs.push(x.clone());
+        }
+        outputs
+    }
+
     /// FreezeD (Mo et al. 2020): stop training the first `layers` blocks, which hold generic
     /// low-level features, when fine-tuning on a few images.
     pub fn freeze_layers(mut self, layers: usize) -> Self {

@@ -43,7 +43,7 @@ pub enum Losses {
 
 impl Losses {
     /// Every loss value, for logs: GAN (discriminator, generator), VAE (total,
-    /// reconstruction, KL, adversarial, discriminator, perceptual).
+    /// reconstruction, KL, adversarial, discriminator, perceptual, feature matching).
     pub fn values(&self) -> Vec<f32> {
         match self {
             Losses::Gan(l) => vec![l.discriminator, l.generator],
@@ -54,6 +54,7 @@ impl Losses {
                 l.adversarial,
                 l.discriminator,
                 l.perceptual,
+                l.feature_matching,
             ],
         }
     }
@@ -72,8 +73,8 @@ impl Losses {
         match self {
             Losses::Gan(l) => format!("D {:.3} G {:.3}", l.discriminator, l.generator),
             Losses::Vae(l) if l.discriminator > 0.0 => format!(
-                "recon {:.1} KL {:.1} adv {:.3} D {:.3}",
-                l.reconstruction, l.kl, l.adversarial, l.discriminator
+                "recon {:.1} KL {:.1} adv {:.3} D {:.3} fm {:.1}",
+                l.reconstruction, l.kl, l.adversarial, l.discriminator, l.feature_matching
             ),
             Losses::Vae(l) if l.perceptual > 0.0 => format!(
                 "recon {:.1} KL {:.1} perceptual {:.1}",

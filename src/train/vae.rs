@@ -77,6 +77,17 @@ pub struct VaeTrainConfig {
     /// again when a run resumes).
     #[config(default = "None")]
     pub perceptual_net: Option<String>,
+    /// The encoder stays as it came (its inference form, running statistics included, gives
+    /// the latents), so a fitted prior's centres stay the latents of their images and the
+    /// decoder alone learns to draw them better; `None` is `false` (older configs parse).
+    #[config(default = "None")]
+    pub freeze_encoder: Option<bool>,
+    /// Weight of feature matching in the adversary (Larsen et al. 2016's learned
+    /// similarity): the reconstruction compared with the image in every block of the
+    /// discriminator, each block's mean squared difference times the number of pixel values
+    /// (0 or `None`: none; needs an adversary).
+    #[config(default = "None")]
+    pub feature_matching_weight: Option<f64>,
 }
 
 /// Blocks of the perceptual network compared (32x32, 16x16 and 8x8 features).
@@ -98,6 +109,9 @@ pub struct VaeLosses {
     pub discriminator: f32,
     /// The perceptual loss, unweighted (0 without one).
     pub perceptual: f32,
+    /// The feature matching loss in the adversary, unweighted (0 without it or in the
+    /// warm-up).
+    pub feature_matching: f32,
 }
 
 /// The discriminator of a VAE-GAN and its optimiser.
@@ -113,22 +127,45 @@ fn new_adversary(config: &VaeTrainConfig, device: &Device) -> Option<Discriminat
 }
 
 /// Per-image perceptual loss of `recon` against `x` in `net`'s first [`PERCEPTUAL_DEPTH`]
-/// blocks: for each, the mean squared difference times the number of pixel values. Both
-/// go through `net` in one batch, so its batch norms (in training mode) normalise them alike;
-/// its weights are constants (`no_grad`).
+/// blocks (see [`feature_distance`]). Both go through `net` in one batch, so its batch norms
+/// (in training mode) normalise them alike; its weights are constants (`no_grad`).
 fn perceptual_loss(net: &Classifier, recon: Tensor<4>, x: Tensor<4>) -> Tensor<1> {
-    let [n, c, h, w] = recon.dims();
-    let device = recon.device();
+    let (n, values, device) = (recon.dims()[0], values_per_image(&recon), recon.device());
     let net = net.clone().no_grad();
     let outputs = net.block_outputs(Tensor::cat(vec![recon, x.detach()], 0), PERCEPTUAL_DEPTH);
-    let values = (c * h * w) as f64;
+    feature_distance(outputs, n, values, &device)
+}
+
+/// Feature matching in the adversary `d` (its weights constants here): [`feature_distance`]
+/// of `recon` and `x` over all of `d`'s blocks.
+fn feature_matching_loss(d: &Discriminator, recon: Tensor<4>, x: Tensor<4>) -> Tensor<1> {
+    let (n, values, device) = (recon.dims()[0], values_per_image(&recon), recon.device());
+    let outputs = d.block_outputs(Tensor::cat(vec![recon, x.detach()], 0));
+    feature_distance(outputs, n, values, &device)
+}
+
+/// Pixel values of one image of a `[n, c, h, w]` batch.
+fn values_per_image(images: &Tensor<4>) -> usize {
+    let [_, c, h, w] = images.dims();
+    c * h * w
+}
+
+/// Sum over `outputs` (block outputs of a batch whose first `n` images are compared with
+/// its last `n`) of the mean squared difference times `values`, the number of pixel values
+/// of an image: a block then counts like the summed pixel loss at the same relative error.
+fn feature_distance(
+    outputs: Vec<Tensor<4>>,
+    n: usize,
+    values: usize,
+    device: &Device,
+) -> Tensor<1> {
     outputs
         .into_iter()
-        .fold(Tensor::zeros([1], &device), |sum, f| {
+        .fold(Tensor::zeros([1], device), |sum, f| {
             let [_, fc, fh, fw] = f.dims();
             let ours = f.clone().slice([0..n, 0..fc, 0..fh, 0..fw]);
             let theirs = f.slice([n..2 * n, 0..fc, 0..fh, 0..fw]);
-            sum + (ours - theirs).square().mean().mul_scalar(values)
+            sum + (ours - theirs).square().mean().mul_scalar(values as f64)
         })
 }
 
@@ -261,7 +298,13 @@ impl VaeTrainer {
                 config.perceptual_weight
             )));
         }
-        if config.adversarial_weight > 0.0 && discriminator.is_none() {
+        let fm = config.feature_matching_weight.unwrap_or(0.0);
+        if !(fm >= 0.0 && fm.is_finite()) {
+            return Err(Error::Config(format!(
+                "the feature matching weight must be a number of at least 0, not {fm}"
+            )));
+        }
+        if (config.adversarial_weight > 0.0 || fm > 0.0) && discriminator.is_none() {
             return Err(Error::Config(
                 "an adversarial weight needs an adversary (a discriminator)".into(),
             ));
@@ -349,14 +392,21 @@ impl VaeTrainer {
         } else {
             (self.decoder.clone(), None)
         };
-        let (mean, log_var) = self.encoder.forward(x.clone());
+        let frozen = self.config.freeze_encoder == Some(true);
+        let (mean, log_var) = if frozen {
+            self.frozen_posterior(images).await?
+        } else {
+            self.encoder.forward(x.clone())
+        };
         let eps = self.gaussian(n);
         let z = mean.clone() + log_var.clone().mul_scalar(0.5).exp() * eps;
         // With an adversary, prior samples go through the decoder in the same batch as the
         // reconstructions: its batch norms then see at training time the statistics their
-        // running averages hold when it samples.
+        // running averages hold when it samples. They are drawn from the model's sampling
+        // prior, the fitted one when it has one (what its samples are drawn from).
         let (recon, prior) = if adversarial {
-            let (recon, prior) = decoder.forward_both(z, self.gaussian(n));
+            let prior_z = self.prior_latents(n);
+            let (recon, prior) = decoder.forward_both(z, prior_z);
             (recon, Some(prior))
         } else {
             (decoder.forward(z), None)
@@ -382,7 +432,7 @@ impl VaeTrainer {
             total = total + p.clone().mul_scalar(self.config.perceptual_weight);
         }
 
-        let (mut loss_adv, mut loss_disc) = (None, None);
+        let (mut loss_adv, mut loss_disc, mut loss_fm) = (None, None, None);
         if let Some(prior) = prior {
             // The adversary: real up, reconstructions and prior samples down.
             let augment = self.config.augment.clone();
@@ -393,7 +443,7 @@ impl VaeTrainer {
                 ));
             };
             let d = &adversary.network;
-            let real = d.forward(diff_augment(x, &augment, rng), None);
+            let real = d.forward(diff_augment(x.clone(), &augment, rng), None);
             let fake_r = d.forward(diff_augment(recon.clone().detach(), &augment, rng), None);
             let fake_p = d.forward(diff_augment(prior.clone().detach(), &augment, rng), None);
             let loss_d = softplus(real.neg(), 1.0).mean()
@@ -406,6 +456,7 @@ impl VaeTrainer {
             // The decoder: make both kinds of fakes pass for real. The adversary's weights
             // are constants here (`no_grad`).
             let d = adversary.network.clone().no_grad();
+            let recon_for_fm = recon.clone();
             let fooled_r = d.forward(diff_augment(recon, &augment, rng), None);
             let fooled_p = d.forward(diff_augment(prior, &augment, rng), None);
             let loss_g = (softplus(fooled_r.neg(), 1.0).mean()
@@ -413,12 +464,20 @@ impl VaeTrainer {
             .mul_scalar(0.5);
             total = total + loss_g.clone().mul_scalar(self.config.adversarial_weight);
             loss_adv = Some(loss_g);
+            let fm_weight = self.config.feature_matching_weight.unwrap_or(0.0);
+            if fm_weight > 0.0 {
+                let fm = feature_matching_loss(&d, recon_for_fm, x);
+                total = total + fm.clone().mul_scalar(fm_weight);
+                loss_fm = Some(fm);
+            }
         }
 
         let mut grads = total.backward();
         let lr = self.config.learning_rate;
-        let grads_e = GradientsParams::from_module(&mut grads, &self.encoder);
-        self.encoder = self.opt_e.step(lr, self.encoder.clone(), grads_e);
+        if !frozen {
+            let grads_e = GradientsParams::from_module(&mut grads, &self.encoder);
+            self.encoder = self.opt_e.step(lr, self.encoder.clone(), grads_e);
+        }
         match snapshot {
             Some(snapshot) => {
                 // Into a new module: loading into a clone would keep the running statistics'
@@ -452,7 +511,40 @@ impl VaeTrainer {
                 Some(l) => read_f32(l).await?[0],
                 None => 0.0,
             },
+            feature_matching: match loss_fm {
+                Some(l) => read_f32(l).await?[0],
+                None => 0.0,
+            },
         })
+    }
+
+    /// The frozen encoder's posterior of `images` (its inference form: running statistics,
+    /// no gradients), as constants on the training device.
+    async fn frozen_posterior(&self, images: &[&Rgb64]) -> Result<(Tensor<2>, Tensor<2>)> {
+        let plain = self.state.plain_device();
+        let (mean, log_var) = self
+            .encoder
+            .valid()
+            .forward(image::to_tensor(images, &plain));
+        let dims = mean.dims();
+        let device = &self.state.device;
+        let constant = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, dims), device);
+        Ok((
+            constant(read_f32(mean).await?),
+            constant(read_f32(log_var).await?),
+        ))
+    }
+
+    /// `[n, latent]` draws from the model's sampling prior: its fitted prior when it has one,
+    /// else the standard normal; seeds (and noise) from the trainer's RNG.
+    fn prior_latents(&mut self, n: usize) -> Tensor<2> {
+        let Some(prior) = self.model_config.prior.as_ref() else {
+            return self.gaussian(n);
+        };
+        let d = self.model_config.decoder.latent_dim;
+        let rng = &mut self.state.rng;
+        let z: Vec<f32> = (0..n).flat_map(|_| prior.draw(rng.next_u64())).collect();
+        Tensor::<2>::from_data(TensorData::new(z, [n, d]), &self.state.device)
     }
 
     /// `[n, latent]` standard normal draws from the trainer's RNG.

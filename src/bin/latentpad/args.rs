@@ -438,6 +438,14 @@ pub(crate) struct TrainArgs {
     /// its beta.
     #[arg(long)]
     pub(crate) beta: Option<f64>,
+    /// VAE, with `--init` of a VAE: keep its encoder (and so its fitted prior) as it is and
+    /// train the decoder alone; its adversary's prior samples come from that prior.
+    #[arg(long)]
+    pub(crate) freeze_encoder: bool,
+    /// VAE-GAN: weight of feature matching, the reconstruction compared with the image in
+    /// the discriminator's blocks (0: none; needs `--adversarial-weight`).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) feature_matching: f64,
     /// VAE: steps at the start in which only the encoder trains.
     #[arg(long, default_value_t = 0)]
     pub(crate) decoder_warmup: u64,

@@ -616,6 +616,8 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_decoder_warmup_steps(args.decoder_warmup)
                 .with_decoder_lr_scale(args.decoder_lr_scale)
                 .with_perceptual_weight(args.perceptual)
+                .with_freeze_encoder(Some(args.freeze_encoder))
+                .with_feature_matching_weight(Some(args.feature_matching))
                 .with_perceptual_net(
                     (args.perceptual > 0.0).then(|| args.perceptual_net.display().to_string()),
                 )
@@ -645,13 +647,23 @@ fn train(args: TrainArgs) -> Result<()> {
                 Some(file) => match &file.config {
                     ModelConfig::Vae(vae) => {
                         let config = config.with_adversary(adversary(vae.decoder.width));
-                        // Its encoder will move: a fitted prior's centres would go stale.
-                        VaeTrainer::from_weights(&file, config, &device)?
-                            .as_pretraining()
-                            .without_prior()
+                        let trainer =
+                            VaeTrainer::from_weights(&file, config, &device)?.as_pretraining();
+                        // A moving encoder would leave a fitted prior's centres stale.
+                        if args.freeze_encoder {
+                            trainer
+                        } else {
+                            trainer.without_prior()
+                        }
+                    }
+                    _ if args.freeze_encoder => {
+                        bail!("--freeze-encoder keeps a trained VAE's encoder: --init a VAE")
                     }
                     _ => VaeTrainer::from_gan(&file, model.encoder, config, &device)?,
                 },
+                None if args.freeze_encoder => {
+                    bail!("--freeze-encoder keeps a trained VAE's encoder: --init a VAE")
+                }
                 None => {
                     let config = config.with_adversary(adversary(args.width));
                     VaeTrainer::new(model, config, &device)?
