@@ -1013,6 +1013,98 @@ fn a_perceptual_loss_reaches_the_decoder_and_resumes() {
 }
 
 #[test]
+fn a_frozen_encoder_keeps_its_latents_and_prior_while_feature_matching_trains_the_decoder() {
+    let data = discs();
+    let images: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let model = VaeConfig::new(
+        EncoderConfig::new().with_latent_dim(16).with_width(8),
+        GeneratorConfig::new().with_latent_dim(16).with_width(8),
+    );
+    let mut trainer =
+        VaeTrainer::new(model, VaeTrainConfig::new().with_batch_size(8), &device).unwrap();
+    for _ in 0..3 {
+        pollster::block_on(trainer.step(&images)).unwrap();
+    }
+    let mut file = trainer.export("vae").unwrap();
+    let plain = LatentModel::from_weights(&file, &device).unwrap();
+    let labels = [(0, 0); 8];
+    let prior = pollster::block_on(plain.fit_prior(&images, &labels, 4, 0.5, true, 7)).unwrap();
+    // A prior's draw is its centre moved by the seed's noise: at spread 0, the centre.
+    let mut still = prior.clone();
+    still.spread = 0.0;
+    assert!(
+        prior
+            .centres
+            .chunks(16)
+            .any(|c| c == still.draw(3).as_slice())
+    );
+    assert_eq!(prior.draw(3), prior.draw(3));
+    assert!(prior.draw(3) != still.draw(3));
+    let latentpad::model::ModelConfig::Vae(config) = &mut file.config else {
+        unreachable!("a VAE was exported")
+    };
+    config.prior = Some(prior.clone());
+
+    let config = VaeTrainConfig::new()
+        .with_batch_size(8)
+        .with_adversary(Some(DiscriminatorConfig::new().with_width(8)))
+        .with_adversarial_weight(10.0)
+        .with_freeze_encoder(Some(true))
+        .with_feature_matching_weight(Some(1.0));
+    let new = |config: VaeTrainConfig| VaeTrainer::from_weights(&file, config, &device).unwrap();
+    let encode = |t: &VaeTrainer| pollster::block_on(t.latent_model().encode(&images)).unwrap();
+    let before = encode(&new(config.clone()));
+    let mut frozen = new(config.clone());
+    let mut without_fm = new(config.clone().with_feature_matching_weight(Some(0.0)));
+    let a = pollster::block_on(frozen.step(&images)).unwrap();
+    let b = pollster::block_on(without_fm.step(&images)).unwrap();
+    assert!(a.feature_matching > 0.0 && a.adversarial > 0.0, "{a:?}");
+    assert_eq!(b.feature_matching, 0.0);
+    assert!(a.total > b.total, "{a:?} vs {b:?}");
+    pollster::block_on(frozen.step(&images)).unwrap();
+    // The encoder is as it came; the decoder moved; the prior travels on.
+    assert_eq!(encode(&frozen), before);
+    let samples = |t: &VaeTrainer| read_f32_blocking(t.latent_model().sample(2, 0).unwrap());
+    assert!(samples(&frozen).unwrap() != samples(&new(config.clone())).unwrap());
+    assert_eq!(frozen.latent_model().prior(), Some(&prior));
+    // Without the freeze the encoder trains too.
+    let mut moving = new(config.clone().with_freeze_encoder(None));
+    pollster::block_on(moving.step(&images)).unwrap();
+    assert!(encode(&moving) != before);
+
+    // A resumed run stays frozen and takes the same next step.
+    let dir = std::env::temp_dir().join(format!("latentpad-frozen-{}", std::process::id()));
+    frozen.save_checkpoint(&dir).unwrap();
+    let mut resumed = VaeTrainer::load_checkpoint(&dir, &device).unwrap();
+    let a = pollster::block_on(frozen.step(&images)).unwrap();
+    let b = pollster::block_on(resumed.step(&images)).unwrap();
+    assert!(
+        (a.total - b.total).abs() <= 1e-3 * a.total.abs(),
+        "{a:?} vs {b:?}"
+    );
+    assert_eq!(encode(&resumed), before);
+    std::fs::remove_dir_all(dir).unwrap();
+
+    // Feature matching needs an adversary and a weight of at least 0.
+    let err = VaeTrainer::from_weights(
+        &file,
+        config
+            .clone()
+            .with_adversary(None)
+            .with_adversarial_weight(0.0),
+        &device,
+    );
+    assert!(err.is_err_and(|e| e.to_string().contains("needs an adversary")));
+    let err = VaeTrainer::from_weights(
+        &file,
+        config.with_feature_matching_weight(Some(-1.0)),
+        &device,
+    );
+    assert!(err.is_err_and(|e| e.to_string().contains("feature matching weight")));
+}
+
+#[test]
 fn a_vae_prior_keeps_the_mix_and_samples_near_its_images() {
     let data = discs();
     let images: Vec<&Rgb64> = data.iter().collect();
