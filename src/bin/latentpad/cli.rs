@@ -367,8 +367,11 @@ fn invert(
         out,
         &Provenance::of(&meta, latent),
     )?;
+    let edges = eval::edge_energy(&latentpad::backend::read_f32_blocking(
+        found.images.clone(),
+    )?) / pollster::block_on(eval::edge_energy_of_images(&refs, model.device()))?;
     println!(
-        "{} images inverted in {:.1} s: mean squared pixel error {:.4} (pixels in [0, 1]); worst {:.4}",
+        "{} images inverted in {:.1} s: mean squared pixel error {:.4} (pixels in [0, 1]); worst {:.4}; edge energy {edges:.2}x the originals' (below 1: blurrier)",
         examples.len(),
         started.elapsed().as_secs_f64(),
         found.mean_error(),
@@ -911,6 +914,19 @@ fn evaluate(
     let mut idx: Vec<usize> = (0..data.train.len()).collect();
     latentpad::latent::SplitMix64::new(9).shuffle(&mut idx);
     let train: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
+    // Sharpness, in no network's features: the same samples' neighbouring-pixel differences,
+    // and (the floor) those of as many real training images.
+    let edges_of =
+        |images: &[&Rgb64]| pollster::block_on(eval::edge_energy_of_images(images, &device));
+    let held_edges = edges_of(&held)?;
+    let edges =
+        pollster::block_on(eval::edge_energy_of_samples(&model, n, 1_000_000))? / held_edges;
+    let subset: Vec<&Rgb64> = idx[..n].iter().map(|&i| train[i]).collect();
+    println!(
+        "{}: edge energy of the samples {edges:.2}x the held-out emoji's (real training images: {:.2}x; below: blurrier; above: edges or texture real emoji lack)",
+        model_path.display(),
+        edges_of(&subset)? / held_edges
+    );
     for path in classifiers {
         let classifier = load_classifier(path, &device)?;
         let space = path
