@@ -258,6 +258,33 @@ impl VaeTrainer {
         Self::from_networks(model_config, config, encoder, decoder, discriminator, state)
     }
 
+    /// The adversary becomes the discriminator of the unconditional GAN in `file` (which has
+    /// learnt what real emoji look like beside a generator's), with a new optimiser, in place
+    /// of a new one. Needs an adversarial or feature matching weight to matter.
+    pub fn with_adversary_from(mut self, file: &WeightsFile) -> Result<Self> {
+        let gan = match &file.config {
+            ModelConfig::Gan(gan) if gan.conditions.is_none() => gan,
+            _ => {
+                return Err(Error::WrongArchitecture {
+                    source_name: file.source_name.clone(),
+                    expected: "an unconditional gan (its discriminator becomes the adversary)"
+                        .into(),
+                    found: file.config.describe(),
+                });
+            }
+        };
+        let network = file.load("discriminator", gan.discriminator.init(&self.state.device))?;
+        self.config.adversary = Some(gan.discriminator.clone());
+        self.adversary = Some(Adversary {
+            network,
+            optimizer: AdamConfig::new()
+                .with_beta_1(self.config.beta_1)
+                .with_epsilon(1e-8)
+                .init(),
+        });
+        Ok(self)
+    }
+
     /// Marks the run as more pretraining rather than a person's fine-tuning (its weights are
     /// not marked fine-tuned).
     pub fn as_pretraining(mut self) -> Self {

@@ -1062,6 +1062,22 @@ fn a_frozen_encoder_keeps_its_latents_and_prior_while_feature_matching_trains_th
     assert!(a.feature_matching > 0.0 && a.adversarial > 0.0, "{a:?}");
     assert_eq!(b.feature_matching, 0.0);
     assert!(a.total > b.total, "{a:?} vs {b:?}");
+    // The adversary can start as a GAN's discriminator (another network: another verdict).
+    let gan = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
+        .unwrap()
+        .export("gan")
+        .unwrap();
+    let mut from_gan = new(config.clone()).with_adversary_from(&gan).unwrap();
+    let c = pollster::block_on(from_gan.step(&images)).unwrap();
+    assert!(
+        c.feature_matching > 0.0 && c.adversarial != a.adversarial,
+        "{a:?} vs {c:?}"
+    );
+    let err = new(config.clone())
+        .with_adversary_from(&file)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("unconditional gan"), "{err}");
     pollster::block_on(frozen.step(&images)).unwrap();
     // The encoder is as it came; the decoder moved; the prior travels on.
     assert_eq!(encode(&frozen), before);

@@ -446,6 +446,10 @@ pub(crate) struct TrainArgs {
     /// the discriminator's blocks (0: none; needs `--adversarial-weight`).
     #[arg(long, default_value_t = 0.0)]
     pub(crate) feature_matching: f64,
+    /// VAE-GAN continuing a VAE: the adversary starts as this unconditional GAN model
+    /// folder's discriminator instead of new.
+    #[arg(long)]
+    pub(crate) adversary_init: Option<PathBuf>,
     /// VAE: steps at the start in which only the encoder trains.
     #[arg(long, default_value_t = 0)]
     pub(crate) decoder_warmup: u64,

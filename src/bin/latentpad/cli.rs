@@ -611,7 +611,8 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         (_, true) => Trainer::Vae(VaeTrainer::load_checkpoint(&args.checkpoint, &device)?),
         (_, false) => {
-            let adversarial = args.adversarial_weight > 0.0;
+            // An adversary trains beside the VAE for either of its losses.
+            let adversarial = args.adversarial_weight > 0.0 || args.feature_matching > 0.0;
             let mut config = VaeTrainConfig::new()
                 .with_batch_size(args.batch_size)
                 .with_seed(args.seed)
@@ -633,6 +634,13 @@ fn train(args: TrainArgs) -> Result<()> {
             let from_gan = file
                 .as_ref()
                 .is_some_and(|f| matches!(f.config, ModelConfig::Gan(_)));
+            if args.adversary_init.is_some()
+                && !file
+                    .as_ref()
+                    .is_some_and(|f| matches!(f.config, ModelConfig::Vae(_)))
+            {
+                bail!("--adversary-init continues a VAE: give --init a VAE model folder");
+            }
             // A GAN's settings where a discriminator or a GAN's generator takes part.
             if adversarial || from_gan {
                 config = config.with_learning_rate(2e-4).with_beta_1(0.5);
@@ -650,8 +658,16 @@ fn train(args: TrainArgs) -> Result<()> {
                 Some(file) => match &file.config {
                     ModelConfig::Vae(vae) => {
                         let config = config.with_adversary(adversary(vae.decoder.width));
-                        let trainer =
+                        let mut trainer =
                             VaeTrainer::from_weights(&file, config, &device)?.as_pretraining();
+                        if let Some(gan) = &args.adversary_init {
+                            if !adversarial {
+                                bail!(
+                                    "--adversary-init needs --adversarial-weight or --feature-matching"
+                                );
+                            }
+                            trainer = trainer.with_adversary_from(&WeightsFile::read(gan)?)?;
+                        }
                         // A moving encoder would leave a fitted prior's centres stale.
                         if args.freeze_encoder {
                             trainer
