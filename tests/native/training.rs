@@ -1012,21 +1012,26 @@ fn a_perceptual_loss_reaches_the_decoder_and_resumes() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[test]
-fn a_frozen_encoder_keeps_its_latents_and_prior_while_feature_matching_trains_the_decoder() {
-    let data = discs();
-    let images: Vec<&Rgb64> = data.iter().collect();
-    let device = default_device();
+/// A tiny VAE (latent 16, width 8) after `steps` steps on `images`, exported.
+fn tiny_vae_trained(images: &[&Rgb64], steps: usize, device: &burn::tensor::Device) -> WeightsFile {
     let model = VaeConfig::new(
         EncoderConfig::new().with_latent_dim(16).with_width(8),
         GeneratorConfig::new().with_latent_dim(16).with_width(8),
     );
     let mut trainer =
-        VaeTrainer::new(model, VaeTrainConfig::new().with_batch_size(8), &device).unwrap();
-    for _ in 0..3 {
-        pollster::block_on(trainer.step(&images)).unwrap();
+        VaeTrainer::new(model, VaeTrainConfig::new().with_batch_size(8), device).unwrap();
+    for _ in 0..steps {
+        pollster::block_on(trainer.step(images)).unwrap();
     }
-    let mut file = trainer.export("vae").unwrap();
+    trainer.export("vae").unwrap()
+}
+
+#[test]
+fn a_frozen_encoder_keeps_its_latents_and_prior_while_feature_matching_trains_the_decoder() {
+    let data = discs();
+    let images: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let mut file = tiny_vae_trained(&images, 3, &device);
     let plain = LatentModel::from_weights(&file, &device).unwrap();
     let labels = [(0, 0); 8];
     let prior = pollster::block_on(plain.fit_prior(&images, &labels, 4, 0.5, true, 7)).unwrap();
@@ -1125,16 +1130,7 @@ fn a_vae_prior_keeps_the_mix_and_samples_near_its_images() {
     let data = discs();
     let images: Vec<&Rgb64> = data.iter().collect();
     let device = default_device();
-    let model = VaeConfig::new(
-        EncoderConfig::new().with_latent_dim(16).with_width(8),
-        GeneratorConfig::new().with_latent_dim(16).with_width(8),
-    );
-    let mut trainer =
-        VaeTrainer::new(model, VaeTrainConfig::new().with_batch_size(8), &device).unwrap();
-    for _ in 0..5 {
-        pollster::block_on(trainer.step(&images)).unwrap();
-    }
-    let mut file = trainer.export("vae").unwrap();
+    let mut file = tiny_vae_trained(&images, 5, &device);
     let plain = LatentModel::from_weights(&file, &device).unwrap();
     // Six of one label, two of another: four centres keep three of the first and one of
     // the second.
