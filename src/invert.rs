@@ -85,6 +85,20 @@ fn errors_of(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
         .reshape([n])
 }
 
+/// Refuses an inversion of no images, or one with settings out of range.
+fn check_request(images: &[&Rgb64], config: &InvertConfig) -> Result<()> {
+    if images.is_empty() {
+        return Err(Error::NoImages("inversion: add at least one image".into()));
+    }
+    if config.steps > 10_000 || config.candidates == 0 || config.candidates > 256 {
+        return Err(Error::Config(format!(
+            "inversion takes 0 to 10000 steps and 1 to 256 candidates (got {} and {})",
+            config.steps, config.candidates
+        )));
+    }
+    Ok(())
+}
+
 /// An inversion under way, taken a few steps at a time so that a caller (the browser's
 /// worker) can show progress and cancel between calls.
 pub struct Inverter {
@@ -124,19 +138,10 @@ impl Inverter {
         codes: Option<&[f32]>,
         config: InvertConfig,
     ) -> Result<Self> {
-        if images.is_empty() {
-            return Err(Error::NoImages("inversion: add at least one image".into()));
-        }
-        if config.steps > 10_000 || config.candidates == 0 || config.candidates > 256 {
-            return Err(Error::Config(format!(
-                "inversion takes 0 to 10000 steps and 1 to 256 candidates (got {} and {})",
-                config.steps, config.candidates
-            )));
-        }
+        check_request(images, &config)?;
         let n = images.len();
         let k = model.noise_dim();
-        let device = model.device().clone();
-        let target = image::to_tensor(images, &device);
+        let target = image::to_tensor(images, model.device());
         let average_code = model
             .conditions()
             .filter(|_| k < model.latent_dim())
@@ -162,6 +167,31 @@ impl Inverter {
                 .unwrap_or(0);
             z.extend(&candidates[best]);
         }
+        Self::start_at(model, images, z, codes, config)
+    }
+
+    /// An inversion of `images` that starts from the latents `z` (row-major `[n, latent]`:
+    /// a VAE's posterior means, say) rather than from the best of some seeds; `codes` as in
+    /// [`Self::start_coded`].
+    pub fn start_at(
+        model: &LatentModel,
+        images: &[&Rgb64],
+        mut z: Vec<f32>,
+        codes: Option<&[f32]>,
+        config: InvertConfig,
+    ) -> Result<Self> {
+        check_request(images, &config)?;
+        let n = images.len();
+        let k = model.noise_dim();
+        if z.len() != n * model.latent_dim() {
+            return Err(Error::Shape {
+                what: "starting latents of the images to invert",
+                expected: vec![n, model.latent_dim()],
+                actual: vec![z.len()],
+            });
+        }
+        let device = model.device().clone();
+        let target = image::to_tensor(images, &device);
         let code = model.latent_dim() - k;
         if let Some(codes) = codes {
             if code == 0 || codes.len() != n * code {
@@ -269,20 +299,43 @@ pub async fn encode_and_decode(model: &LatentModel, images: &[&Rgb64]) -> Result
     })
 }
 
-/// "Find my images": a model with an encoder (a VAE) encodes and decodes `images`
-/// ([`encode_and_decode`]; `config` and `progress` unused), any other is inverted
-/// ([`invert`]).
+/// The most steps a VAE's latents are refined from its encoder's posterior means. On 32
+/// held-out Noto emoji (`latentpad invert --model models/emoji-vae --held-out 32`) the mean
+/// squared pixel error went from 0.0139 (the means) to 0.0066 at 50 steps and 0.0053 at
+/// 150, where speckles of noise cover the flags and hearts: the latents leave the region the
+/// decoder draws cleanly.
+pub const VAE_REFINE_STEPS: usize = 50;
+
+/// "Find my images": a model with an encoder (a VAE) encodes `images` and refines the
+/// posterior means for `config.steps` (at most [`VAE_REFINE_STEPS`]; 0: the means as they
+/// are, [`encode_and_decode`]) Adam steps on the pixel error, with no pull to the Gaussian
+/// shell (a VAE's latents do not sit on it); any other model is inverted ([`invert`]).
 pub async fn find(
     model: &LatentModel,
     images: &[&Rgb64],
     config: InvertConfig,
-    progress: impl Progress,
+    mut progress: impl Progress,
 ) -> Result<Inversion> {
-    if model.encoder.is_some() {
-        encode_and_decode(model, images).await
-    } else {
-        invert(model, images, config, progress).await
+    if model.encoder.is_none() {
+        return invert(model, images, config, progress).await;
     }
+    let steps = config.steps.min(VAE_REFINE_STEPS);
+    if steps == 0 || images.is_empty() {
+        return encode_and_decode(model, images).await;
+    }
+    let means = model.encode(images).await?;
+    let config = InvertConfig {
+        steps,
+        shell_weight: 0.0,
+        ..config
+    };
+    let mut inverter = Inverter::start_at(model, images, means, None, config)?;
+    while let Some(error) = inverter.step().await? {
+        if !progress.step(inverter.step_count(), steps, error) {
+            break;
+        }
+    }
+    inverter.finish().await
 }
 
 /// Inverts `images` into `model`'s latent space (a GAN; a VAE has its encoder): an

@@ -305,7 +305,7 @@ impl Generator {
     }
 
     /// "Find my images" for 64x64 RGBA images: a GAN inverts them in `steps` steps, a VAE
-    /// encodes them (its posterior means; `steps` unused):
+    /// encodes them and refines its posterior means for `steps` (at most 50) steps:
     /// `{ latents: Float32Array (n * latentDim), errors: Float32Array (mean squared pixel
     /// error of each, pixels in 0-1), images: Uint8ClampedArray (the latents' images, RGBA) }`.
     pub async fn invert(&self, rgba: Vec<u8>, steps: u32) -> Result<js_sys::Object, JsError> {

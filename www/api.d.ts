@@ -118,7 +118,8 @@ export class Generator {
   /**
    * "Find my image": the latents whose images come closest to 64x64 RGBA images, each one's
    * mean squared pixel error (pixels in 0-1), and those images. A GAN searches in `steps`
-   * inversion steps; a VAE's encoder finds them at once.
+   * inversion steps; a VAE's encoder finds them at once and its latents are refined for
+   * `steps` (at most 50; 0: as the encoder gives them).
    */
   invert(rgba: Uint8Array | Uint8ClampedArray, options?: { steps?: number }): Promise<{ latents: Float32Array; errors: Float32Array; images: Rgba }>;
   /** Images (RGBA) of latent vectors (`n * latentDim`). */

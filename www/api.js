@@ -181,7 +181,8 @@ export class Generator {
   /**
    * "Find my image": for 64x64 RGBA images, `{ latents, errors, images }`: the latents whose
    * images come closest, each one's mean squared pixel error (0-1), and those images (RGBA).
-   * A GAN searches for them in `steps` inversion steps; a VAE's encoder finds them at once.
+   * A GAN searches for them in `steps` inversion steps; a VAE's encoder finds them at once and
+   * its latents are refined for `steps` (at most 50; 0: the encoder's as they are).
    */
   invert(rgba, { steps = 150 } = {}) {
     if (this.kind !== "gan" && !this.canEncode) return Promise.reject(new Error(`${this.name} is a ${this.kind.toUpperCase()}; it cannot find images`));

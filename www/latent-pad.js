@@ -258,7 +258,7 @@ export class LatentPad extends HTMLElement {
 
   /**
    * The first (up to 8) uploads found in the model (a GAN's inversion in `steps` steps, a VAE's
-   * encoder): each drawn beside the model's nearest image, with its mean squared pixel error
+   * encoder and at most 50 steps refining its latents): each drawn beside the model's nearest image, with its mean squared pixel error
    * (0-1). Resolves to { latents, errors }.
    */
   async findUploads({ steps = 150 } = {}) {

@@ -1027,6 +1027,43 @@ fn tiny_vae_trained(images: &[&Rgb64], steps: usize, device: &burn::tensor::Devi
 }
 
 #[test]
+fn finding_images_in_a_vae_refines_its_encoders_latents_at_most_fifty_steps() {
+    use latentpad::invert::{InvertConfig, VAE_REFINE_STEPS, encode_and_decode, find};
+    let data = discs();
+    let images: Vec<&Rgb64> = data.iter().take(3).collect();
+    let device = default_device();
+    let model = LatentModel::from_weights(&tiny_vae_trained(&images, 3, &device), &device).unwrap();
+    let config = |steps| InvertConfig {
+        steps,
+        ..Default::default()
+    };
+    let encoded = pollster::block_on(encode_and_decode(&model, &images)).unwrap();
+    let none = pollster::block_on(find(&model, &images, config(0), |_, _, _| true)).unwrap();
+    assert_eq!(
+        none.latents, encoded.latents,
+        "0 steps: the encoder's latents"
+    );
+    let mut told = Vec::new();
+    let found = pollster::block_on(find(&model, &images, config(500), |step, steps, _| {
+        told.push((step, steps));
+        true
+    }))
+    .unwrap();
+    assert_eq!(told.len(), VAE_REFINE_STEPS);
+    assert_eq!(told.last(), Some(&(VAE_REFINE_STEPS, VAE_REFINE_STEPS)));
+    assert!(
+        found.mean_error() < encoded.mean_error(),
+        "{} vs {}",
+        found.mean_error(),
+        encoded.mean_error()
+    );
+    // Cancelled after two steps: the latents found so far.
+    let cancelled =
+        pollster::block_on(find(&model, &images, config(10), |step, _, _| step < 2)).unwrap();
+    assert!(cancelled.latents != encoded.latents && cancelled.latents != found.latents);
+}
+
+#[test]
 fn a_frozen_encoder_keeps_its_latents_and_prior_while_feature_matching_trains_the_decoder() {
     let data = discs();
     let images: Vec<&Rgb64> = data.iter().collect();

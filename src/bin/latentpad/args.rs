@@ -150,7 +150,7 @@ pub(crate) enum Command {
         /// Data folder of fetch-data (for --held-out).
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
-        /// Adam steps on the latents.
+        /// Adam steps on the latents (a VAE's start from its encoder's and take at most 50).
         #[arg(long, default_value_t = 150)]
         steps: usize,
         /// Output PNG: pairs of image and reconstruction, 8 pairs per row.

@@ -338,7 +338,13 @@ fn invert(
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    let bar = progress(if kind == "vae" { 0 } else { steps as u64 }, 0);
+    // A VAE refines its encoder's latents for at most VAE_REFINE_STEPS.
+    let steps = if kind == "vae" {
+        steps.min(latentpad::invert::VAE_REFINE_STEPS)
+    } else {
+        steps
+    };
+    let bar = progress(steps as u64, 0);
     let found = pollster::block_on(latentpad::invert::find(
         &model,
         &refs,
@@ -356,7 +362,10 @@ fn invert(
     let reconstructions = found.images.clone().reshape([n, 1, 3, 64, 64]);
     let grid = burn::Tensor::cat(vec![originals, reconstructions], 1).reshape([2 * n, 3, 64, 64]);
     let latent = if kind == "vae" {
-        format!("encodings of {} images", examples.len())
+        format!(
+            "encodings of {} images, refined ({steps} steps)",
+            examples.len()
+        )
     } else {
         format!("inversions of {} images ({steps} steps)", examples.len())
     };
