@@ -4,6 +4,7 @@
 //! and LeakyReLU(0.2) going down.
 
 use crate::backend::flex::{self, Activation};
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -101,23 +102,98 @@ pub fn conditioned_norm(
     burn::tensor::activation::relu(x * scale + shift.reshape([n, c, 1, 1]))
 }
 
-/// Halves the spatial size: Conv(4, stride 2, pad 1) -> [BatchNorm] -> LeakyReLU(0.2).
+/// Spectral normalisation (Miyato et al. 2018) of a convolution: its weight, seen as a
+/// `[c_out, c_in * kh * kw]` matrix, is divided by its largest singular value, estimated by
+/// power iteration, so that the layer is 1-Lipschitz. `u` is the estimate of the leading left
+/// singular vector: a state, not a trained parameter, carried from step to step (one power
+/// iteration per training step, [`SpectralNorm::refresh`]) and saved with the weights.
+#[derive(Module, Debug)]
+pub struct SpectralNorm {
+    u: Param<Tensor<1>>,
+}
+
+impl SpectralNorm {
+    /// A start for a layer of `channels_out` outputs: the unit vector along all ones.
+    pub fn new(channels_out: usize, device: &Device) -> Self {
+        let u = Tensor::ones([channels_out], device).div_scalar((channels_out as f32).sqrt());
+        Self {
+            u: Param::from_tensor(u).set_require_grad(false),
+        }
+    }
+
+    /// `weight / sigma` with `sigma = u' W v`, `v = W'u / |W'u|`: `u` and `v` are constants,
+    /// the gradient flows through `W` (in `sigma` too), as in the paper.
+    pub fn normalise(&self, weight: Tensor<4>) -> Tensor<4> {
+        let matrix = as_matrix(weight.clone());
+        let u = self.u.val().detach();
+        let v = right_vector(matrix.clone().detach(), u.clone()); // [m]
+        let [m] = v.dims();
+        let wv = matrix.matmul(v.reshape([m, 1])); // [c_out, 1]
+        let [c_out] = u.dims();
+        let sigma = u.reshape([1, c_out]).matmul(wv).reshape([1, 1, 1, 1]);
+        weight / sigma
+    }
+
+    /// `iterations` power-iteration steps on `weight` from the current `u` (no gradient).
+    pub fn refresh(self, weight: Tensor<4>, iterations: usize) -> Self {
+        let matrix = as_matrix(weight).detach();
+        let mut u = self.u.val().detach();
+        for _ in 0..iterations {
+            let v = right_vector(matrix.clone(), u);
+            let [m] = v.dims();
+            let [c_out, _] = matrix.dims();
+            u = unit(matrix.clone().matmul(v.reshape([m, 1])).reshape([c_out]));
+        }
+        Self {
+            u: Param::initialized(self.u.id, u).set_require_grad(false),
+        }
+    }
+}
+
+/// A convolution weight `[c_out, c_in, kh, kw]` as the matrix `[c_out, c_in * kh * kw]`.
+fn as_matrix(weight: Tensor<4>) -> Tensor<2> {
+    let [c_out, c_in, kh, kw] = weight.dims();
+    weight.reshape([c_out, c_in * kh * kw])
+}
+
+/// `W'u / |W'u|`: `[m]`.
+fn right_vector(matrix: Tensor<2>, u: Tensor<1>) -> Tensor<1> {
+    let [c_out, m] = matrix.dims();
+    unit(u.reshape([1, c_out]).matmul(matrix).reshape([m]))
+}
+
+/// `x / |x|` (a zero vector stays zero).
+fn unit(x: Tensor<1>) -> Tensor<1> {
+    let norm = x.clone().square().sum().sqrt().add_scalar(1e-12);
+    x / norm
+}
+
+/// Halves the spatial size: Conv(4, stride 2, pad 1) -> [BatchNorm] -> LeakyReLU(0.2); with
+/// spectral normalisation (SN-GAN's discriminator) the convolution's weight is normalised
+/// and the block has no batch norm.
 #[derive(Module, Debug)]
 pub struct DownBlock {
     conv: Conv2d,
     norm: Option<BatchNorm>,
+    spectral: Option<SpectralNorm>,
 }
 
 impl DownBlock {
     /// A block from `channels_in` to `channels_out`; DCGAN leaves the first one unnormalised.
     pub fn new(channels_in: usize, channels_out: usize, normalise: bool, device: &Device) -> Self {
         Self {
-            conv: Conv2dConfig::new([channels_in, channels_out], [4, 4])
-                .with_stride([2, 2])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .with_bias(!normalise)
-                .init(device),
+            conv: down_conv(channels_in, channels_out, !normalise).init(device),
             norm: normalise.then(|| BatchNormConfig::new(channels_out).init(device)),
+            spectral: None,
+        }
+    }
+
+    /// A spectrally normalised block (with a bias, without batch norm).
+    pub fn spectral(channels_in: usize, channels_out: usize, device: &Device) -> Self {
+        Self {
+            conv: down_conv(channels_in, channels_out, true).init(device),
+            norm: None,
+            spectral: Some(SpectralNorm::new(channels_out, device)),
         }
     }
 
@@ -125,12 +201,35 @@ impl DownBlock {
     /// - input: `[n, channels_in, s, s]`
     /// - output: `[n, channels_out, s/2, s/2]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = flex::conv2d(&self.conv, x);
+        let x = match &self.spectral {
+            Some(spectral) => {
+                let weight = spectral.normalise(self.conv.weight.val());
+                flex::conv2d_with_weight(&self.conv, weight, x)
+            }
+            None => flex::conv2d(&self.conv, x),
+        };
         match &self.norm {
             Some(norm) => flex::batch_norm(norm, x, Activation::LeakyRelu(0.2)),
             None => flex::leaky_relu(x, 0.2),
         }
     }
+
+    /// With spectral normalisation, `iterations` more power-iteration steps on the current
+    /// weight (after each update); otherwise the block as it is.
+    pub fn refresh_spectral_norm(mut self, iterations: usize) -> Self {
+        if let Some(spectral) = self.spectral.take() {
+            self.spectral = Some(spectral.refresh(self.conv.weight.val(), iterations));
+        }
+        self
+    }
+}
+
+/// The 4x4 stride-2 convolution of a [`DownBlock`].
+fn down_conv(channels_in: usize, channels_out: usize, bias: bool) -> Conv2dConfig {
+    Conv2dConfig::new([channels_in, channels_out], [4, 4])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_bias(bias)
 }
 
 /// Channel widths of a 4-level pyramid from 64x64 down to 4x4: `w, 2w, 4w, 8w`.

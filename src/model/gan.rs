@@ -6,7 +6,9 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 
-use super::blocks::{DownBlock, UpBlock, conditioned_norm, pyramid, up_conv, up_conv_forward};
+use super::blocks::{
+    DownBlock, SpectralNorm, UpBlock, conditioned_norm, pyramid, up_conv, up_conv_forward,
+};
 use super::condition::{Conditions, LatentPrior};
 use crate::backend::flex::{self, Activation};
 
@@ -188,17 +190,27 @@ pub struct DiscriminatorConfig {
     /// classifier, Odena et al. 2017); `None` is `false` (older configs parse).
     #[config(default = "None")]
     pub classifier: Option<bool>,
+    /// Spectral normalisation (Miyato et al. 2018) of every convolution, in place of batch
+    /// norm: SN-GAN's discriminator. `None` is `false` (older configs parse).
+    #[config(default = "None")]
+    pub spectral_norm: Option<bool>,
 }
 
 impl DiscriminatorConfig {
     /// A discriminator with DCGAN initialisation.
     pub fn init(&self, device: &Device) -> Discriminator {
         let widths = pyramid(self.width);
-        let mut blocks = vec![DownBlock::new(3, widths[0], false, device)];
-        blocks.extend((1..4).map(|i| DownBlock::new(widths[i - 1], widths[i], true, device)));
+        let spectral = self.spectral_norm == Some(true);
+        let block = |channels_in, channels_out, normalise| match spectral {
+            true => DownBlock::spectral(channels_in, channels_out, device),
+            false => DownBlock::new(channels_in, channels_out, normalise, device),
+        };
+        let mut blocks = vec![block(3, widths[0], false)];
+        blocks.extend((1..4).map(|i| block(widths[i - 1], widths[i], true)));
         let discriminator = Discriminator {
             blocks,
             head: Conv2dConfig::new([widths[3], 1], [4, 4]).init(device),
+            head_spectral: spectral.then(|| SpectralNorm::new(1, device)),
             projection: None,
             classifier: None,
         };
@@ -218,6 +230,8 @@ pub struct Discriminator {
     /// Four stride-2 blocks, 64 -> 4; public so fine-tuning can freeze the first ones.
     pub blocks: Vec<DownBlock>,
     head: Conv2d,
+    /// The head's spectral normalisation, in a spectrally normalised discriminator.
+    head_spectral: Option<SpectralNorm>,
     /// Projection discriminator (Miyato and Koyama 2018): `[condition_dim, 8w]`, the
     /// condition's embedding, whose inner product with the last features (summed over
     /// positions) is added to the logit. Present in a conditional discriminator.
@@ -272,7 +286,14 @@ impl Discriminator {
         for block in &self.blocks {
             x = block.forward(x); // 64 -> 32 -> 16 -> 8 -> 4
         }
-        let logits = flex::conv2d(&self.head, x.clone()).reshape([n]); // [n, 1, 1, 1] -> [n]
+        let logits = match &self.head_spectral {
+            Some(spectral) => {
+                let weight = spectral.normalise(self.head.weight.val());
+                flex::conv2d_with_weight(&self.head, weight, x.clone())
+            }
+            None => flex::conv2d(&self.head, x.clone()),
+        }
+        .reshape([n]); // [n, 1, 1, 1] -> [n]
         if self.projection.is_none() && self.classifier.is_none() {
             return (logits, None);
         }
@@ -304,6 +325,26 @@ impl Discriminator {
             outputs.push(x.clone());
         }
         outputs
+    }
+
+    /// Whether its convolutions are spectrally normalised.
+    pub fn is_spectral(&self) -> bool {
+        self.head_spectral.is_some()
+    }
+
+    /// `iterations` power-iteration steps of every spectral normalisation on the current
+    /// weights (one after each update; more at the start of training); a discriminator
+    /// without spectral normalisation stays as it is.
+    pub fn refresh_spectral_norm(mut self, iterations: usize) -> Self {
+        self.blocks = self
+            .blocks
+            .into_iter()
+            .map(|b| b.refresh_spectral_norm(iterations))
+            .collect();
+        if let Some(spectral) = self.head_spectral.take() {
+            self.head_spectral = Some(spectral.refresh(self.head.weight.val(), iterations));
+        }
+        self
     }
 
     /// FreezeD (Mo et al. 2020): stop training the first `layers` blocks, which hold generic
@@ -406,6 +447,60 @@ mod tests {
                 .unwrap();
         assert_eq!(old.resize, None);
         assert_eq!(old.init(&device).num_params(), plain.num_params());
+    }
+
+    #[test]
+    fn spectral_norm_divides_a_weight_by_its_largest_singular_value() {
+        let device = crate::backend::default_device();
+        // A [3, 1, 1, 3] weight whose matrix is diag(3, 2, 0.5) turned by a permutation:
+        // singular values 3, 2 and 0.5.
+        let values = vec![0.0f32, 2.0, 0.0, 0.0, 0.0, 0.5, 3.0, 0.0, 0.0];
+        let weight = Tensor::<4>::from_data(TensorData::new(values.clone(), [3, 1, 1, 3]), &device);
+        let spectral = SpectralNorm::new(3, &device).refresh(weight.clone(), 30);
+        let normalised = crate::backend::read_f32_blocking(spectral.normalise(weight)).unwrap();
+        for (got, want) in normalised.iter().zip(&values) {
+            assert!((got - want / 3.0).abs() < 1e-4, "{normalised:?}");
+        }
+    }
+
+    #[test]
+    fn a_spectrally_normalised_discriminator_ignores_the_scale_of_its_weights() {
+        let device = crate::backend::default_device();
+        let images = Tensor::<4>::from_data(
+            TensorData::new(crate::latent::noise(5, 2 * 3 * 64 * 64), [2, 3, 64, 64]),
+            &device,
+        );
+        let scaled_logits = |spectral: bool| {
+            let config = DiscriminatorConfig::new()
+                .with_width(8)
+                .with_spectral_norm(Some(spectral));
+            let d = crate::model::seeded_init(config.init(&device), 4).refresh_spectral_norm(30);
+            assert_eq!(d.is_spectral(), spectral);
+            let before = d.forward(images.clone(), None);
+            // Every convolution's weight (not the biases) ten times larger.
+            let d = crate::model::params::map_floats(d, |path, dims, flat| {
+                if dims.len() == 4 && path.ends_with("weight") {
+                    flat.mul_scalar(10.0)
+                } else {
+                    flat
+                }
+            });
+            let after = d.forward(images.clone(), None);
+            let before = crate::backend::read_f32_blocking(before).unwrap();
+            let after = crate::backend::read_f32_blocking(after).unwrap();
+            before
+                .iter()
+                .zip(&after)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max)
+        };
+        assert!(scaled_logits(true) < 1e-3, "{}", scaled_logits(true));
+        assert!(scaled_logits(false) > 1e-2, "{}", scaled_logits(false));
+        // Configs written before the option existed parse, without it.
+        let old: DiscriminatorConfig =
+            serde_json::from_str(r#"{"width": 8, "condition_dim": null}"#).unwrap();
+        assert_eq!(old.spectral_norm, None);
+        assert!(!old.init(&device).is_spectral());
     }
 
     #[test]

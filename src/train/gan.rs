@@ -81,6 +81,10 @@ pub struct GanTrainConfig {
     pub class_sampling: Option<f64>,
 }
 
+/// Power-iteration steps that a fresh spectrally normalised discriminator starts with (one
+/// more follows each of its updates).
+const SPECTRAL_START_ITERATIONS: usize = 20;
+
 /// Largest weight [`GanTrainConfig::balance_classes`] gives a rare category.
 pub const MAX_CLASS_BALANCE: f32 = 10.0;
 
@@ -147,7 +151,8 @@ impl GanTrainer {
         let discriminator = seeded_init(
             model_config.discriminator.init(&state.device),
             config.seed + 1,
-        );
+        )
+        .refresh_spectral_norm(SPECTRAL_START_ITERATIONS);
         Self::from_networks(model_config, config, generator, discriminator, state)
     }
 
@@ -482,7 +487,10 @@ impl GanTrainer {
         };
         let grads = GradientsParams::from_grads(loss_d.backward(), &self.discriminator);
         let lr_d = lr * self.config.discriminator_lr_scale;
-        self.discriminator = self.opt_d.step(lr_d, self.discriminator.clone(), grads);
+        self.discriminator = self
+            .opt_d
+            .step(lr_d, self.discriminator.clone(), grads)
+            .refresh_spectral_norm(1);
 
         // Generator: make the discriminator call fakes real. The discriminator's weights are
         // constants here (`no_grad`), so the backward pass skips their gradients, which this

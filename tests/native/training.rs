@@ -191,17 +191,30 @@ fn vae_loss_goes_down() {
 
 #[test]
 fn a_resumed_run_continues_exactly() {
+    resumes_exactly(tiny_gan(), "plain");
+}
+
+/// A spectrally normalised discriminator's power-iteration state is saved too: without it
+/// the resumed run's normalisation, and so its next step, would differ.
+#[test]
+fn a_resumed_run_with_spectral_norm_continues_exactly() {
+    let mut model = tiny_gan();
+    model.discriminator.spectral_norm = Some(true);
+    resumes_exactly(model, "spectral");
+}
+
+fn resumes_exactly(model: latentpad::model::GanConfig, name: &str) {
     let data = discs();
     let batch: Vec<&Rgb64> = data.iter().take(4).collect();
     let device = default_device();
     let config = GanTrainConfig::new().with_batch_size(4);
-    let mut straight = GanTrainer::new(tiny_gan(), config.clone(), &device).unwrap();
-    let mut first = GanTrainer::new(tiny_gan(), config, &device).unwrap();
+    let mut straight = GanTrainer::new(model.clone(), config.clone(), &device).unwrap();
+    let mut first = GanTrainer::new(model, config, &device).unwrap();
     for _ in 0..3 {
         pollster::block_on(straight.step(&batch)).unwrap();
         pollster::block_on(first.step(&batch)).unwrap();
     }
-    let dir = std::env::temp_dir().join(format!("latentpad-resume-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("latentpad-resume-{name}-{}", std::process::id()));
     first.save_checkpoint(&dir).unwrap();
     let mut resumed = GanTrainer::load_checkpoint(&dir, &device).unwrap();
     assert_eq!(resumed.step_count(), 3);

@@ -4,6 +4,7 @@
 
 use burn::backend::Dispatch;
 use burn::backend::flex::FlexTensor;
+use burn::module::Param;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
@@ -25,6 +26,15 @@ pub(super) struct Step {
 /// - x: `[n, c_in, h, w]`
 /// - output: `[n, c_out, out_h, out_w]`
 pub fn conv2d(module: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv2d_with_weight(module, module.weight.val(), x)
+}
+
+/// [`conv2d`] with `weight` in place of the module's own (a spectrally normalised one, say);
+/// the module gives the bias, stride and padding.
+///
+/// # Shapes
+/// - weight: the shape of the module's, `[c_out, c_in, kh, kw]`
+pub fn conv2d_with_weight(module: &Conv2d, weight: Tensor<4>, x: Tensor<4>) -> Tensor<4> {
     let padding = match module.padding {
         PaddingConfig2d::Explicit(top, left, bottom, right)
             if top == left && top == bottom && top == right =>
@@ -38,7 +48,9 @@ pub fn conv2d(module: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         padding.and_then(|padding| plain(module.stride, module.dilation, module.groups, padding));
     let bias = module.bias.as_ref().map(|b| b.val());
     let op = <Dispatch as FastOps>::fast_conv2d;
-    fast_or_burn(x, module.weight.val(), bias, step, op, |x| {
+    fast_or_burn(x, weight.clone(), bias, step, op, |x| {
+        let mut module = module.clone();
+        module.weight = Param::initialized(module.weight.id, weight);
         module.forward(x)
     })
 }

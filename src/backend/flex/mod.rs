@@ -39,7 +39,7 @@ use burn::tensor::DType;
 
 pub use activation::leaky_relu;
 pub use augment::{AUGMENT_PARAMS, augment, augment_reference};
-pub use conv::{conv_transpose2d, conv2d};
+pub use conv::{conv_transpose2d, conv2d, conv2d_with_weight};
 pub use norm::{Activation, batch_norm};
 
 use activation::leaky_relu_forward;

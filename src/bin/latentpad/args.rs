@@ -376,6 +376,10 @@ pub(crate) struct TrainArgs {
     /// GAN: the hinge loss instead of the non-saturating logistic loss.
     #[arg(long)]
     pub(crate) hinge: bool,
+    /// GAN from scratch: spectral normalisation of the discriminator's convolutions in place
+    /// of its batch norms (SN-GAN, Miyato et al. 2018).
+    #[arg(long)]
+    pub(crate) spectral_norm: bool,
     /// Conditional GAN: weight of an auxiliary classifier's loss (AC-GAN): the discriminator
     /// also learns to tell an image's category and tone, the generator to draw what it tells
     /// as asked (0: off, the default). Given when a run resumes, it changes the run's weight.

@@ -558,6 +558,11 @@ fn train(args: TrainArgs) -> Result<()> {
     if args.upsample_conv && args.init.is_some() {
         bail!("--upsample-conv builds a new generator; it cannot start from --init's weights");
     }
+    if args.spectral_norm && (args.init.is_some() || !matches!(args.kind, Kind::Gan)) {
+        bail!(
+            "--spectral-norm builds a new GAN discriminator: `train gan` without --init's weights"
+        );
+    }
     let resume = checkpoint::recover(&args.checkpoint)?;
     let mut trainer = match (args.kind, resume) {
         (Kind::Gan, true) => {
@@ -611,6 +616,7 @@ fn train(args: TrainArgs) -> Result<()> {
                     model.generator.width = args.width;
                     model.generator.resize = Some(args.upsample_conv);
                     model.discriminator.width = args.width;
+                    model.discriminator.spectral_norm = args.spectral_norm.then_some(true);
                     if let Some(conditions) = conditions {
                         model = model.conditioned(conditions);
                     }
