@@ -918,7 +918,13 @@ fn finetune(
 }
 
 fn load_classifier(path: &Path, device: &burn::tensor::Device) -> Result<Classifier> {
-    let file = WeightsFile::read(path)?;
+    let file = WeightsFile::read(path).with_context(|| {
+        format!(
+            "cannot read the classifier {} (a relative path starts from the current folder, \
+             usually the checkout; the command's --help names the option that gives another)",
+            path.display()
+        )
+    })?;
     let ModelConfig::Classifier(config) = &file.config else {
         bail!(
             "{} is a {}, not a classifier",
