@@ -150,6 +150,17 @@ impl SpectralNorm {
     }
 }
 
+/// `conv` applied to `x`, with its weight spectrally normalised when `spectral` is given.
+pub fn spectral_conv2d(conv: &Conv2d, spectral: Option<&SpectralNorm>, x: Tensor<4>) -> Tensor<4> {
+    match spectral {
+        Some(spectral) => {
+            let weight = spectral.normalise(conv.weight.val());
+            flex::conv2d_with_weight(conv, weight, x)
+        }
+        None => flex::conv2d(conv, x),
+    }
+}
+
 /// A convolution weight `[c_out, c_in, kh, kw]` as the matrix `[c_out, c_in * kh * kw]`.
 fn as_matrix(weight: Tensor<4>) -> Tensor<2> {
     let [c_out, c_in, kh, kw] = weight.dims();
@@ -201,13 +212,7 @@ impl DownBlock {
     /// - input: `[n, channels_in, s, s]`
     /// - output: `[n, channels_out, s/2, s/2]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = match &self.spectral {
-            Some(spectral) => {
-                let weight = spectral.normalise(self.conv.weight.val());
-                flex::conv2d_with_weight(&self.conv, weight, x)
-            }
-            None => flex::conv2d(&self.conv, x),
-        };
+        let x = spectral_conv2d(&self.conv, self.spectral.as_ref(), x);
         match &self.norm {
             Some(norm) => flex::batch_norm(norm, x, Activation::LeakyRelu(0.2)),
             None => flex::leaky_relu(x, 0.2),

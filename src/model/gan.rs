@@ -7,7 +7,8 @@ use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 
 use super::blocks::{
-    DownBlock, SpectralNorm, UpBlock, conditioned_norm, pyramid, up_conv, up_conv_forward,
+    DownBlock, SpectralNorm, UpBlock, conditioned_norm, pyramid, spectral_conv2d, up_conv,
+    up_conv_forward,
 };
 use super::condition::{Conditions, LatentPrior};
 use crate::backend::flex::{self, Activation};
@@ -286,14 +287,8 @@ impl Discriminator {
         for block in &self.blocks {
             x = block.forward(x); // 64 -> 32 -> 16 -> 8 -> 4
         }
-        let logits = match &self.head_spectral {
-            Some(spectral) => {
-                let weight = spectral.normalise(self.head.weight.val());
-                flex::conv2d_with_weight(&self.head, weight, x.clone())
-            }
-            None => flex::conv2d(&self.head, x.clone()),
-        }
-        .reshape([n]); // [n, 1, 1, 1] -> [n]
+        let logits =
+            spectral_conv2d(&self.head, self.head_spectral.as_ref(), x.clone()).reshape([n]); // [n, 1, 1, 1] -> [n]
         if self.projection.is_none() && self.classifier.is_none() {
             return (logits, None);
         }
