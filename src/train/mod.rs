@@ -43,7 +43,7 @@ pub enum Losses {
 
 impl Losses {
     /// Every loss value, for logs: GAN (discriminator, generator), VAE (total,
-    /// reconstruction, KL, adversarial, discriminator, perceptual, feature matching, edge).
+    /// reconstruction, KL, adversarial, discriminator, perceptual, feature matching).
     pub fn values(&self) -> Vec<f32> {
         match self {
             Losses::Gan(l) => vec![l.discriminator, l.generator],
@@ -55,7 +55,6 @@ impl Losses {
                 l.discriminator,
                 l.perceptual,
                 l.feature_matching,
-                l.edge,
             ],
         }
     }
@@ -80,10 +79,6 @@ impl Losses {
             Losses::Vae(l) if l.perceptual > 0.0 => format!(
                 "recon {:.1} KL {:.1} perceptual {:.1}",
                 l.reconstruction, l.kl, l.perceptual
-            ),
-            Losses::Vae(l) if l.edge > 0.0 => format!(
-                "recon {:.1} KL {:.1} edge {:.1}",
-                l.reconstruction, l.kl, l.edge
             ),
             Losses::Vae(l) => format!("recon {:.1} KL {:.1}", l.reconstruction, l.kl),
         }

@@ -88,18 +88,6 @@ pub struct VaeTrainConfig {
     /// (0 or `None`: none; needs an adversary).
     #[config(default = "None")]
     pub feature_matching_weight: Option<f64>,
-    /// Scale of the posterior's noise in the latents the decoder is trained on: `z = mean +
-    /// tau * sigma * eps` (`None` is 1, the ELBO's reparameterisation). Below 1 the decoder
-    /// learns each image's own latent more than its neighbourhood's average, the blur the
-    /// noise brings; the KL term is unchanged.
-    #[config(default = "None")]
-    pub posterior_noise: Option<f64>,
-    /// Weight of an edge loss (0 or `None`: none): the absolute difference between the
-    /// reconstruction's and the image's neighbouring-pixel differences, across and down,
-    /// summed over an image like the pixel loss. An absolute error is least at the median
-    /// of where an edge could be, not at the blurred mean.
-    #[config(default = "None")]
-    pub edge_weight: Option<f64>,
 }
 
 /// Blocks of the perceptual network compared (32x32, 16x16 and 8x8 features).
@@ -124,8 +112,6 @@ pub struct VaeLosses {
     /// The feature matching loss in the adversary, unweighted (0 without it or in the
     /// warm-up).
     pub feature_matching: f32,
-    /// The edge loss, unweighted (0 without one).
-    pub edge: f32,
 }
 
 /// The discriminator of a VAE-GAN and its optimiser.
@@ -159,21 +145,6 @@ fn feature_matching_loss(d: &Discriminator, recon: Tensor<4>, x: Tensor<4>) -> T
 }
 
 /// Pixel values of one image of a `[n, c, h, w]` batch.
-/// Per-image edge loss of `recon` against `x`: the summed absolute difference of their
-/// neighbouring-pixel differences, across and down.
-fn edge_loss(recon: Tensor<4>, x: Tensor<4>) -> Tensor<1> {
-    let [n, c, h, w] = x.dims();
-    let across = |t: Tensor<4>| {
-        t.clone().slice([0..n, 0..c, 0..h, 1..w]) - t.slice([0..n, 0..c, 0..h, 0..w - 1])
-    };
-    let down = |t: Tensor<4>| {
-        t.clone().slice([0..n, 0..c, 1..h, 0..w]) - t.slice([0..n, 0..c, 0..h - 1, 0..w])
-    };
-    let a = (across(recon.clone()) - across(x.clone())).abs().sum();
-    let d = (down(recon) - down(x)).abs().sum();
-    (a + d).div_scalar(n as f64)
-}
-
 fn values_per_image(images: &Tensor<4>) -> usize {
     let [_, c, h, w] = images.dims();
     c * h * w
@@ -360,18 +331,6 @@ impl VaeTrainer {
                 "the feature matching weight must be a number of at least 0, not {fm}"
             )));
         }
-        let tau = config.posterior_noise.unwrap_or(1.0);
-        if !((0.0..=1.0).contains(&tau)) {
-            return Err(Error::Config(format!(
-                "the posterior noise must be a number from 0 to 1, not {tau}"
-            )));
-        }
-        let edge = config.edge_weight.unwrap_or(0.0);
-        if !(edge >= 0.0 && edge.is_finite()) {
-            return Err(Error::Config(format!(
-                "the edge loss's weight must be a number of at least 0, not {edge}"
-            )));
-        }
         if (config.adversarial_weight > 0.0 || fm > 0.0) && discriminator.is_none() {
             return Err(Error::Config(
                 "an adversarial weight needs an adversary (a discriminator)".into(),
@@ -466,9 +425,7 @@ impl VaeTrainer {
         } else {
             self.encoder.forward(x.clone())
         };
-        let eps = self
-            .gaussian(n)
-            .mul_scalar(self.config.posterior_noise.unwrap_or(1.0));
+        let eps = self.gaussian(n);
         let z = mean.clone() + log_var.clone().mul_scalar(0.5).exp() * eps;
         // With an adversary, prior samples go through the decoder in the same batch as the
         // reconstructions: its batch norms then see at training time the statistics their
@@ -500,11 +457,6 @@ impl VaeTrainer {
         };
         if let Some(p) = &perceptual {
             total = total + p.clone().mul_scalar(self.config.perceptual_weight);
-        }
-        let edge_weight = self.config.edge_weight.unwrap_or(0.0);
-        let edge = (edge_weight > 0.0).then(|| edge_loss(recon.clone(), x.clone()));
-        if let Some(e) = &edge {
-            total = total + e.clone().mul_scalar(edge_weight);
         }
 
         let (mut loss_adv, mut loss_disc, mut loss_fm) = (None, None, None);
@@ -587,10 +539,6 @@ impl VaeTrainer {
                 None => 0.0,
             },
             feature_matching: match loss_fm {
-                Some(l) => read_f32(l).await?[0],
-                None => 0.0,
-            },
-            edge: match edge {
                 Some(l) => read_f32(l).await?[0],
                 None => 0.0,
             },

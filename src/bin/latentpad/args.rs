@@ -450,15 +450,6 @@ pub(crate) struct TrainArgs {
     /// the discriminator's blocks (0: none; needs `--adversarial-weight`).
     #[arg(long, default_value_t = 0.0)]
     pub(crate) feature_matching: f64,
-    /// VAE: scale of the posterior's noise in the latents the decoder trains on, 0 to 1
-    /// (1: the ELBO's; below 1 the decoder learns each image's latent more than the average
-    /// of its neighbourhood).
-    #[arg(long, default_value_t = 1.0)]
-    pub(crate) posterior_noise: f64,
-    /// VAE: weight of an edge loss, the absolute difference of the reconstruction's and the
-    /// image's neighbouring-pixel differences (0: none).
-    #[arg(long, default_value_t = 0.0)]
-    pub(crate) edge_loss: f64,
     /// VAE-GAN continuing a VAE: the adversary starts as this unconditional GAN model
     /// folder's discriminator instead of new.
     #[arg(long)]

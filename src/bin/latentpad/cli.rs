@@ -637,8 +637,6 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_perceptual_weight(args.perceptual)
                 .with_freeze_encoder(Some(args.freeze_encoder))
                 .with_feature_matching_weight(Some(args.feature_matching))
-                .with_posterior_noise(Some(args.posterior_noise))
-                .with_edge_weight(Some(args.edge_loss))
                 .with_perceptual_net(
                     (args.perceptual > 0.0).then(|| args.perceptual_net.display().to_string()),
                 )
