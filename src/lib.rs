@@ -12,6 +12,7 @@ pub mod invert;
 pub mod latent;
 pub mod limits;
 pub mod model;
+pub mod recalibrate;
 pub mod report;
 pub mod train;
 #[cfg(target_arch = "wasm32")]

@@ -228,6 +228,19 @@ impl WeightsFile {
         self.parts.iter().any(|(n, _)| n == name)
     }
 
+    /// Replaces part `name`'s bytes (see [`module_to_bytes`]); the part must be there.
+    pub fn replace_part(&mut self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let names = format!("{:?}", self.part_names());
+        let Some((_, old)) = self.parts.iter_mut().find(|(n, _)| n == name) else {
+            return Err(Error::WeightsFormat {
+                source_name: self.source_name.clone(),
+                reason: format!("it has no {name:?} part to replace (has {names})"),
+            });
+        };
+        *old = bytes;
+        Ok(())
+    }
+
     /// Loads part `name` into `module` (freshly initialised with the file's config), casting
     /// the stored half-precision values to the module's dtype.
     pub fn load<M: Module>(&self, name: &str, module: M) -> Result<M> {

@@ -1355,3 +1355,95 @@ fn a_vae_fine_tuning_quick_mode_samples_near_the_uploads() {
     session.reset().unwrap();
     assert!(session.latent_model().prior().is_none());
 }
+
+/// Standing statistics: a new GAN's batch norms still hold their initial statistics (mean 0,
+/// variance 1), so its sampling images (running statistics) are far from what the same
+/// network draws with each batch's own statistics. Recalibration closes that gap without
+/// touching a weight, and it is refused for a network that does not sample.
+#[test]
+fn recalibration_measures_the_batch_norms_on_sampling_latents_and_changes_no_weight() {
+    use burn::module::Module;
+    use latentpad::recalibrate::{Recalibration, recalibrate};
+    let device = default_device();
+    let file = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
+        .unwrap()
+        .export("gan")
+        .unwrap();
+    let how = Recalibration {
+        batches: 40,
+        batch_size: 16,
+        first_seed: 0,
+    };
+    let recalibrated = recalibrate(&file, how, &device).unwrap();
+    let config: GeneratorConfig = tiny_gan().generator;
+    let network = |f: &WeightsFile| -> latentpad::model::Generator {
+        f.load("generator", config.init(&device)).unwrap()
+    };
+    let (before, after) = (network(&file), network(&recalibrated));
+    let (mut stats_moved, mut others_kept) = (0, 0);
+    let after_values = floats_by_path(&after);
+    for (path, value) in floats_by_path(&before) {
+        let (a, b) = (
+            read_f32_blocking(value).unwrap(),
+            read_f32_blocking(after_values[&path].clone()).unwrap(),
+        );
+        if path.contains("running") {
+            stats_moved += usize::from(a != b);
+        } else {
+            assert_eq!(a, b, "{path} changed");
+            others_kept += 1;
+        }
+    }
+    assert!(
+        stats_moved >= 8 && others_kept > 0,
+        "{stats_moved} {others_kept}"
+    );
+
+    // Latents the recalibration did not see: each network's sampling images against the
+    // same network with the batch's statistics (training mode, no gradients).
+    let model = LatentModel::from_weights(&file, &device).unwrap();
+    let z: Vec<f32> = (0..64u64)
+        .flat_map(|s| model.latent(10_000 + s, Default::default()).unwrap())
+        .collect();
+    let gap = |f: &WeightsFile| {
+        let sampled = read_f32_blocking(
+            LatentModel::from_weights(f, &device)
+                .unwrap()
+                .decode(&z)
+                .unwrap(),
+        )
+        .unwrap();
+        let training = device.clone().autodiff();
+        let batch = f
+            .load("generator", config.init(&training))
+            .unwrap()
+            .no_grad()
+            .forward(burn::tensor::Tensor::from_data(
+                burn::tensor::TensorData::new(z.clone(), [64, model.latent_dim()]),
+                &training,
+            ));
+        let batch = read_f32_blocking(batch).unwrap();
+        sampled
+            .iter()
+            .zip(&batch)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / batch.len() as f32
+    };
+    let (gap_before, gap_after) = (gap(&file), gap(&recalibrated));
+    assert!(
+        gap_after < 0.1 * gap_before,
+        "sampling vs batch statistics: {gap_before} before, {gap_after} after"
+    );
+
+    for bad in [
+        Recalibration { batches: 0, ..how },
+        Recalibration {
+            batch_size: 1,
+            ..how
+        },
+    ] {
+        let err = recalibrate(&file, bad, &device).unwrap_err();
+        assert!(err.to_string().contains("batch"), "{err}");
+    }
+}

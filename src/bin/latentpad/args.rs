@@ -184,6 +184,27 @@ pub(crate) enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Measure a model's batch-norm statistics again on its own sampling latents (standing
+    /// statistics): a GAN samples with the moving average of its generator, whose statistics
+    /// were gathered on the live weights; a VAE samples from a prior its decoder's were not
+    /// gathered on. No weight changes; seconds.
+    Recalibrate {
+        /// GAN or VAE model folder.
+        #[arg(long, default_value = "models/emoji-vae")]
+        model: PathBuf,
+        /// Batches of latents run forward.
+        #[arg(long, default_value_t = 64)]
+        batches: usize,
+        /// Latents per batch.
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        /// Seed of the first latent.
+        #[arg(long, default_value_t = 5_000_000)]
+        seed: u64,
+        /// Model folder to write (may be --model).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Fine-tune a trained model on a folder of your images.
     Finetune {
         /// Model folder to start from.

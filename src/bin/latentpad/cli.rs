@@ -187,6 +187,30 @@ pub fn main() -> Result<()> {
             seed,
             out,
         } => fit_prior(&model, &data_dir, centres, settings, seed, &out)?,
+        Command::Recalibrate {
+            model,
+            batches,
+            batch_size,
+            seed,
+            out,
+        } => {
+            let file = WeightsFile::read(&model)?;
+            let how = latentpad::recalibrate::Recalibration {
+                batches,
+                batch_size,
+                first_seed: seed,
+            };
+            let started = std::time::Instant::now();
+            let file = latentpad::recalibrate::recalibrate(&file, how, &Default::default())?;
+            file.write_dir(&out)?;
+            println!(
+                "{}: batch-norm statistics of {} batches of {} sampling latents, in {:.1} s",
+                out.display(),
+                batches,
+                batch_size,
+                started.elapsed().as_secs_f64()
+            );
+        }
         Command::Provenance { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;

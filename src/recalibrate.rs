@@ -1,0 +1,107 @@
+//! Standing statistics (Brock et al. 2019): a generator's batch-norm running statistics
+//! measured again on the weights it samples with.
+//!
+//! A GAN samples with the moving average (EMA) of its generator's weights, but the running
+//! statistics its batch norms normalise with at sampling time were gathered on the live
+//! weights (and averaged like the weights), not on the averaged network. A VAE's decoder
+//! gathered them on the encoder's posterior samples, not on the prior it samples from.
+//! Recalibrating runs the sampling network forward in training mode on latents drawn as
+//! sampling draws them (conditions from the data's frequencies, a fitted prior's centres) and
+//! keeps the statistics of those batches; no weight changes. The statistics start from zero
+//! and are divided by the share of them the batches filled in (as Adam corrects its moments'
+//! bias), so the old values leave no trace however far they were.
+
+use burn::prelude::*;
+
+use crate::model::{Generator, LatentModel, ModelConfig, Steering, params};
+use crate::weights::{WeightsFile, module_to_bytes};
+use crate::{Error, Result};
+
+/// How the statistics are gathered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recalibration {
+    /// Batches run forward. Each moves the running statistics a tenth of the way (the batch
+    /// norms' momentum): the last ten or so batches count most.
+    pub batches: usize,
+    /// Latents per batch.
+    pub batch_size: usize,
+    /// Seed of the first latent; latent `i` is the sampling latent of seed `first_seed + i`.
+    pub first_seed: u64,
+}
+
+impl Default for Recalibration {
+    fn default() -> Self {
+        Self {
+            batches: 64,
+            batch_size: 64,
+            first_seed: 5_000_000,
+        }
+    }
+}
+
+/// The momentum of every batch norm in latentpad's networks (burn's default): the share of a
+/// batch's statistics in the running ones.
+const MOMENTUM: f64 = 0.1;
+
+fn is_running_statistic(path: &str) -> bool {
+    path.ends_with("running_mean") || path.ends_with("running_var")
+}
+
+/// `file` with its sampling network's (a GAN's generator, a VAE's decoder) batch-norm running
+/// statistics measured on `how.batches` batches of its own sampling latents.
+pub fn recalibrate(file: &WeightsFile, how: Recalibration, device: &Device) -> Result<WeightsFile> {
+    if how.batches == 0 || how.batch_size < 2 {
+        return Err(Error::Config(format!(
+            "recalibration needs at least one batch of at least 2 latents (batch statistics), \
+             not {} of {}",
+            how.batches, how.batch_size
+        )));
+    }
+    let (part, config) = match &file.config {
+        ModelConfig::Gan(c) => ("generator", c.generator.clone()),
+        ModelConfig::Vae(c) => ("decoder", c.decoder.clone()),
+        other => {
+            return Err(Error::WrongArchitecture {
+                source_name: file.source_name.clone(),
+                expected: "a GAN or a VAE (a network that samples)".into(),
+                found: other.describe(),
+            });
+        }
+    };
+    // The sampling latents come from the model as it samples now.
+    let model = LatentModel::from_weights(file, device)?;
+    let training = device.clone().autodiff();
+    // No parameter needs a gradient, so no graph is kept (it would grow with every batch).
+    let network: Generator = file.load(part, config.init(&training))?.no_grad();
+    let network = params::map_floats(network, |path, _, values| {
+        if is_running_statistic(path) {
+            values.zeros_like()
+        } else {
+            values
+        }
+    });
+    let d = model.latent_dim();
+    for b in 0..how.batches {
+        let mut z = Vec::with_capacity(how.batch_size * d);
+        for i in 0..how.batch_size {
+            let seed = how.first_seed + (b * how.batch_size + i) as u64;
+            z.extend(model.latent(seed, Steering::default())?);
+        }
+        let z = Tensor::<2>::from_data(TensorData::new(z, [how.batch_size, d]), &training);
+        // Training mode: every batch norm normalises with this batch's statistics and moves
+        // its running statistics towards them. The images are not needed.
+        drop(network.forward(z));
+    }
+    let filled = 1.0 - (1.0 - MOMENTUM).powi(how.batches.min(1_000) as i32);
+    let network = params::map_floats(network.valid(), |path, _, values| {
+        if is_running_statistic(path) {
+            values.div_scalar(filled)
+        } else {
+            values
+        }
+    });
+    let bytes = module_to_bytes(&network)?;
+    let mut out = file.clone();
+    out.replace_part(part, bytes)?;
+    Ok(out)
+}
