@@ -50,6 +50,7 @@ fn every_command_has_help() {
         "provenance",
         "report",
         "bench-finetune",
+        "recalibrate",
     ] {
         assert!(
             commands.contains(&expected),
@@ -174,7 +175,29 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 #[test]
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
-    let cases: [(&[&str], &str); 13] = [
+    let cases: [(&[&str], &str); 15] = [
+        (
+            &[
+                "recalibrate",
+                "--model",
+                "models/emoji-classifier",
+                "--out",
+                "/dev/null",
+            ],
+            "a GAN or a VAE",
+        ),
+        (
+            &[
+                "recalibrate",
+                "--model",
+                "models/emoji-gan",
+                "--batch-size",
+                "1",
+                "--out",
+                "/dev/null",
+            ],
+            "at least 2 latents",
+        ),
         (
             &[
                 "sample",
