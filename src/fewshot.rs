@@ -150,6 +150,8 @@ pub struct Recipe {
     /// Best-of-k sampling by the fine-tuned discriminator (1: plain; see
     /// [`LatentModel::set_best_of`]).
     pub best_of: usize,
+    /// Standing statistics before sampling (see [`crate::recalibrate`]).
+    pub recalibrate: bool,
 }
 
 impl std::str::FromStr for Recipe {
@@ -162,7 +164,8 @@ impl std::str::FromStr for Recipe {
     /// any of them followed by changes to the page's settings, `+noaug` (no DiffAugment),
     /// `+lr=X` (learning rate), `+ema=X` (EMA decay), `+spread=X` (the quick mode's spread),
     /// `+mix=X` (a VAE's quick mode: how far towards a second upload, 0 to 1),
-    /// `+best=K` (samples picked best of K by the fine-tuned discriminator), and by `@PSI` to
+    /// `+best=K` (samples picked best of K by the fine-tuned discriminator), `+recal` (standing
+    /// statistics before sampling), and by `@PSI` to
     /// draw its samples at truncation PSI (`pivotal+noaug@0.7`).
     fn from_str(name: &str) -> Result<Self> {
         let unknown = || {
@@ -170,7 +173,7 @@ impl std::str::FromStr for Recipe {
                 "unknown recipe {name:?}: default, freeze-0 to freeze-4, prior, prior-narrow, \
                  prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000), each \
                  optionally followed by +noaug, +lr=X and +ema=X (X above 0, below 1), +spread=X \
-                 (above 0, at most 1), +mix=X (0 to 1), +best=K (2 to 16) and @PSI (a \
+                 (above 0, at most 1), +mix=X (0 to 1), +best=K (2 to 16), +recal and @PSI (a \
                  truncation above 0, at most 1)"
             ))
         };
@@ -187,10 +190,12 @@ impl std::str::FromStr for Recipe {
         let mut spread = None;
         let mut mix = None;
         let mut best_of = 1;
+        let mut recalibrate = false;
         for part in parts {
             let fraction = |x: &str| x.parse::<f64>().ok().filter(|&x| x > 0.0 && x < 1.0);
             match part.split_once('=') {
                 None if part == "noaug" => tweaks.augment = false,
+                None if part == "recal" => recalibrate = true,
                 Some(("lr", x)) => tweaks.learning_rate = Some(fraction(x).ok_or_else(unknown)?),
                 Some(("ema", x)) => tweaks.ema_decay = Some(fraction(x).ok_or_else(unknown)?),
                 Some(("spread", x)) => {
@@ -219,6 +224,7 @@ impl std::str::FromStr for Recipe {
             truncation,
             tweaks,
             best_of,
+            recalibrate,
         };
         match s {
             "default" => Ok(recipe(2, 0, Some(0.0))),
@@ -407,7 +413,16 @@ pub fn run(
             pollster::block_on(session.step())?;
         }
         seconds += started.elapsed().as_secs_f64();
-        let mut model = session.latent_model();
+        let mut model = if recipe.recalibrate {
+            let file = pollster::block_on(session.export())?;
+            let how = crate::recalibrate::Recalibration::default();
+            LatentModel::from_weights(
+                &crate::recalibrate::recalibrate(&file, how, device)?,
+                device,
+            )?
+        } else {
+            session.latent_model()
+        };
         model.set_truncation(recipe.truncation)?;
         if recipe.best_of > 1 {
             model.load_critic(&pollster::block_on(session.export())?)?;
@@ -532,6 +547,11 @@ mod tests {
         assert_eq!((n.tweaks, n.truncation, n.pivot_weight), (want, 0.8, None));
         let b: Recipe = "pivotal+best=4".parse().unwrap();
         assert_eq!((b.best_of, p.best_of), (4, 1));
+        let r: Recipe = "pivotal+recal@0.7".parse().unwrap();
+        assert_eq!(
+            (r.recalibrate, p.recalibrate, r.truncation),
+            (true, false, 0.7)
+        );
         let w: Recipe = "pivotal+spread=0.9".parse().unwrap();
         assert_eq!((w.prior_spread, p.prior_spread), (Some(0.9), None));
         let one: Recipe = "prior+spread=1".parse().unwrap();
@@ -544,6 +564,7 @@ mod tests {
             "prior+spread=1.5",
             "pivotal+best=1",
             "pivotal+best=99",
+            "pivotal+recal=1",
         ] {
             let e = bad.parse::<Recipe>().unwrap_err().to_string();
             assert!(e.contains("+noaug"), "{bad}: {e}");
