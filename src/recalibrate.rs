@@ -10,6 +10,9 @@
 //! keeps the statistics of those batches; no weight changes. The statistics start from zero
 //! and are divided by the share of them the batches filled in (as Adam corrects its moments'
 //! bias), so the old values leave no trace however far they were.
+//!
+//! Measured (`models/emoji-gan`'s card): a small gain for both shipped GANs, a loss for the
+//! shipped VAE, whose decoder also decodes the encoder's latents.
 
 use burn::prelude::*;
 

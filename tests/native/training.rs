@@ -1359,7 +1359,7 @@ fn a_vae_fine_tuning_quick_mode_samples_near_the_uploads() {
 /// Standing statistics: a new GAN's batch norms still hold their initial statistics (mean 0,
 /// variance 1), so its sampling images (running statistics) are far from what the same
 /// network draws with each batch's own statistics. Recalibration closes that gap without
-/// touching a weight, and it is refused for a network that does not sample.
+/// touching a weight; batches too small for statistics are refused.
 #[test]
 fn recalibration_measures_the_batch_norms_on_sampling_latents_and_changes_no_weight() {
     use burn::module::Module;

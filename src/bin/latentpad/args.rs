@@ -184,13 +184,13 @@ pub(crate) enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Measure a model's batch-norm statistics again on its own sampling latents (standing
-    /// statistics): a GAN samples with the moving average of its generator, whose statistics
-    /// were gathered on the live weights; a VAE samples from a prior its decoder's were not
-    /// gathered on. No weight changes; seconds.
+    /// Measure a GAN's batch-norm statistics again on its own sampling latents (standing
+    /// statistics): it samples with the moving average of its generator, whose statistics
+    /// were gathered on the live weights. No weight changes; seconds. A VAE's decoder takes
+    /// it too, but the shipped one scores worse with it (see models/emoji-gan's card).
     Recalibrate {
-        /// GAN or VAE model folder.
-        #[arg(long, default_value = "models/emoji-vae")]
+        /// GAN (or VAE) model folder.
+        #[arg(long, default_value = "models/emoji-gan")]
         model: PathBuf,
         /// Batches of latents run forward.
         #[arg(long, default_value_t = 64)]
