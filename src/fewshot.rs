@@ -413,19 +413,23 @@ pub fn run(
             pollster::block_on(session.step())?;
         }
         seconds += started.elapsed().as_secs_f64();
-        let mut model = if recipe.recalibrate {
-            let file = pollster::block_on(session.export())?;
-            let how = crate::recalibrate::Recalibration::default();
-            LatentModel::from_weights(
-                &crate::recalibrate::recalibrate(&file, how, device)?,
-                device,
-            )?
-        } else {
-            session.latent_model()
+        // The weights, read back once, where recalibration or the critic needs them.
+        let exported = (recipe.recalibrate || recipe.best_of > 1)
+            .then(|| pollster::block_on(session.export()))
+            .transpose()?;
+        let mut model = match &exported {
+            Some(file) if recipe.recalibrate => {
+                let how = crate::recalibrate::Recalibration::default();
+                LatentModel::from_weights(
+                    &crate::recalibrate::recalibrate(file, how, device)?,
+                    device,
+                )?
+            }
+            _ => session.latent_model(),
         };
         model.set_truncation(recipe.truncation)?;
-        if recipe.best_of > 1 {
-            model.load_critic(&pollster::block_on(session.export())?)?;
+        if let (Some(file), true) = (&exported, recipe.best_of > 1) {
+            model.load_critic(file)?;
             model.set_best_of(recipe.best_of)?;
         }
         let row = row_of(&recipe.name, target, &model, seconds)?;
