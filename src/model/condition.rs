@@ -123,16 +123,61 @@ impl LatentPrior {
     /// is at least the number of labels, rounded by largest remainder, and its indices are
     /// picked at random by `seed`. Sorted.
     pub fn stratified<L: Ord + Copy>(labels: &[L], count: usize, seed: u64) -> Vec<usize> {
+        Self::stratified_weighted(labels, count, seed, |_| 1.0)
+    }
+
+    /// [`Self::stratified`] with each label's share scaled by `weight` (non-negative; the
+    /// shares are then normalised again): a label of weight 1.5 gets half as many picks again
+    /// as its count alone gives it, the others fewer. A label gets no more picks than it
+    /// has members, so fewer than `count` may come back when a weighted label runs out.
+    pub fn stratified_weighted<L: Ord + Copy>(
+        labels: &[L],
+        count: usize,
+        seed: u64,
+        weight: impl Fn(L) -> f64,
+    ) -> Vec<usize> {
         let mut strata: std::collections::BTreeMap<L, Vec<usize>> = Default::default();
         for (i, label) in labels.iter().enumerate() {
             strata.entry(*label).or_default().push(i);
         }
         let count = count.min(labels.len());
-        let total = labels.len().max(1) as f64;
-        let exact: Vec<f64> = strata
-            .values()
-            .map(|members| count as f64 * members.len() as f64 / total)
+        let sizes: Vec<f64> = strata.values().map(|m| m.len() as f64).collect();
+        let mass: Vec<f64> = strata
+            .iter()
+            .map(|(label, members)| members.len() as f64 * weight(*label).max(0.0))
             .collect();
+        // Shares by mass; a label that would get more picks than it has members gets them
+        // all, and the rest are shared again among the others.
+        let mut exact = vec![0.0f64; sizes.len()];
+        let mut full = vec![false; sizes.len()];
+        loop {
+            let taken: f64 = (0..sizes.len())
+                .filter(|&i| full[i])
+                .map(|i| sizes[i])
+                .sum();
+            let left = (count as f64 - taken).max(0.0);
+            let open_mass: f64 = (0..sizes.len())
+                .filter(|&i| !full[i])
+                .map(|i| mass[i])
+                .sum();
+            let mut capped = false;
+            for i in 0..sizes.len() {
+                exact[i] = if full[i] {
+                    sizes[i]
+                } else if open_mass > 0.0 {
+                    left * mass[i] / open_mass
+                } else {
+                    0.0
+                };
+                if !full[i] && exact[i] > sizes[i] {
+                    full[i] = true;
+                    capped = true;
+                }
+            }
+            if !capped {
+                break;
+            }
+        }
         // Every label gets at least one pick when there are picks enough (a rare condition
         // can still be asked for).
         let least = usize::from(count >= exact.len());
@@ -855,6 +900,23 @@ mod tests {
         assert_eq!(LatentPrior::stratified(&labels, 20, 1), picked, "seeded");
         assert_ne!(LatentPrior::stratified(&labels, 20, 2), picked);
         assert_eq!(LatentPrior::stratified(&labels, 500, 1).len(), 100);
+
+        // Weighted: c three times over is 60 : 30 : 30, so 20 picks are 10, 5 and 5.
+        let weigh_c = |w: f64| move |l: char| if l == 'c' { w } else { 1.0 };
+        let tripled = LatentPrior::stratified_weighted(&labels, 20, 1, weigh_c(3.0));
+        let counts = |p: &[usize]| (count(p, 'a'), count(p, 'b'), count(p, 'c'));
+        assert_eq!(counts(&tripled), (10, 5, 5));
+        // A weight past what a label has: all 10 of c, the other 30 picks shared 2 : 1.
+        let capped = LatentPrior::stratified_weighted(&labels, 40, 1, weigh_c(100.0));
+        assert_eq!(counts(&capped), (20, 10, 10));
+        // Weight 0 still keeps one pick, for a condition asked for.
+        let none = LatentPrior::stratified_weighted(&labels, 20, 1, weigh_c(0.0));
+        assert_eq!(counts(&none), (13, 6, 1));
+        // Even weights are the plain stratified sample.
+        assert_eq!(
+            LatentPrior::stratified_weighted(&labels, 20, 1, |_| 2.0),
+            picked
+        );
     }
 
     #[test]

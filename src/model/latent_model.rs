@@ -529,6 +529,27 @@ impl LatentModel {
         anchored: bool,
         seed: u64,
     ) -> Result<super::LatentPrior> {
+        let even = [1.0; super::TONES.len()];
+        self.fit_prior_weighted(images, labels, centres, spread, anchored, seed, &even)
+            .await
+    }
+
+    /// [`Self::fit_prior`] with the centres of each skin tone's images weighted by
+    /// `tone_weights` (one per [`TONES`](super::TONES) entry; see
+    /// [`LatentPrior::stratified_weighted`](super::LatentPrior::stratified_weighted)): a tone
+    /// whose samples drift off it (the noise carries them into another) can be given more
+    /// centres, so that unsteered samples keep the data's mix of tones.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn fit_prior_weighted(
+        &self,
+        images: &[&Rgb64],
+        labels: &[(usize, usize)],
+        centres: usize,
+        spread: f32,
+        anchored: bool,
+        seed: u64,
+        tone_weights: &[f64],
+    ) -> Result<super::LatentPrior> {
         let gan = match &self.config {
             ModelConfig::Vae(_) => false,
             ModelConfig::Gan(c) if c.prior.is_none() => true,
@@ -543,7 +564,15 @@ impl LatentModel {
                 "a prior is fitted to images with one label each".into(),
             ));
         }
-        let picked = super::LatentPrior::stratified(labels, centres, seed);
+        if tone_weights.len() != super::TONES.len() || tone_weights.iter().any(|w| !(*w >= 0.0)) {
+            return Err(Error::Config(format!(
+                "a prior takes {} non-negative tone weights, not {tone_weights:?}",
+                super::TONES.len()
+            )));
+        }
+        let picked = super::LatentPrior::stratified_weighted(labels, centres, seed, |(_, t)| {
+            tone_weights.get(t).copied().unwrap_or(1.0)
+        });
         let mut means = Vec::with_capacity(picked.len() * self.latent_dim());
         for chunk in picked.chunks(if gan { 128 } else { 64 }) {
             let batch: Vec<&Rgb64> = chunk.iter().map(|&i| images[i]).collect();

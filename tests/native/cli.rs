@@ -175,7 +175,15 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 #[test]
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
-    let cases: [(&[&str], &str); 15] = [
+    let cases: [(&[&str], &str); 17] = [
+        (
+            &["prior", "--tone-weight", "purple=2", "--out", "/dev/null"],
+            "unknown skin tone \"purple\"; valid: yellow, light",
+        ),
+        (
+            &["prior", "--tone-weight", "yellow", "--out", "/dev/null"],
+            "takes TONE=WEIGHT",
+        ),
         (
             &[
                 "recalibrate",

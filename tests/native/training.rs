@@ -1270,6 +1270,40 @@ fn prior_centres(file: &WeightsFile) -> Vec<f32> {
 }
 
 #[test]
+fn a_prior_s_tone_weights_give_a_tone_more_centres() {
+    let data = discs();
+    let images: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let file = tiny_vae_trained(&images, 1, &device);
+    let model = LatentModel::from_weights(&file, &device).unwrap();
+    // Half the images people in yellow (tone 1), half in light (tone 2).
+    let labels: Vec<(usize, usize)> = (0..8).map(|i| (0, 1 + i % 2)).collect();
+    let tones = |prior: &latentpad::model::LatentPrior| {
+        (0..4)
+            .map(|i| prior.label_at(i).unwrap().1)
+            .filter(|&t| t == 1)
+            .count()
+    };
+    let fit = |weights: &[f64]| {
+        pollster::block_on(model.fit_prior_weighted(&images, &labels, 4, 0.5, true, 7, weights))
+    };
+    let even = fit(&[1.0; 7]).unwrap();
+    assert_eq!(tones(&even), 2, "the data's mix");
+    let plain = pollster::block_on(model.fit_prior(&images, &labels, 4, 0.5, true, 7)).unwrap();
+    assert_eq!(plain.centres, even.centres);
+    let yellow = fit(&[1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0]).unwrap();
+    assert_eq!(tones(&yellow), 3, "yellow weighted 3 : 1");
+    for bad in [
+        &[1.0; 6][..],
+        &[1.0, -1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        &[f64::NAN; 7],
+    ] {
+        let err = fit(bad).unwrap_err().to_string();
+        assert!(err.contains("non-negative tone weights"), "{err}");
+    }
+}
+
+#[test]
 fn a_gan_prior_is_found_by_inversion_with_each_image_s_own_condition() {
     let (images, labels, conditions) = red_and_blue_discs();
     let images: Vec<&Rgb64> = images.iter().collect();

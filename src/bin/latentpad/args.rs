@@ -284,6 +284,10 @@ pub(crate) enum Command {
         /// steadier share).
         #[arg(long, default_value_t = 64)]
         per_condition: usize,
+        /// Seed of the first unsteered sample; the steered ones start 1,000,000 later (the
+        /// cards use the default; another seed checks a figure on samples it was not tuned on).
+        #[arg(long, default_value_t = 2_000_000)]
+        seed: u64,
         #[command(flatten)]
         draw: DrawArgs,
     },
@@ -320,7 +324,7 @@ pub(crate) enum Kind {
 }
 
 /// How a fitted prior draws its samples (`prior`).
-#[derive(Args, Clone, Copy)]
+#[derive(Args, Clone)]
 pub(crate) struct PriorArgs {
     /// How far a sample moves from its centre: the standard deviation of the Gaussian
     /// step, 0 (a reconstruction of a training image) to 1.
@@ -343,6 +347,11 @@ pub(crate) struct PriorArgs {
     /// tone apart (the tone's mean centre less all people's), 0 to 1. Unset: 0.
     #[arg(long)]
     pub(crate) steered_tone_push: Option<f32>,
+    /// Give the people of one skin tone more (or fewer) of the centres than their share of
+    /// the data, `TONE=WEIGHT` (e.g. `yellow=1.5`; repeat for more tones): for a tone whose
+    /// unsteered samples drift into the others, so that the samples keep the data's mix.
+    #[arg(long = "tone-weight", value_name = "TONE=WEIGHT")]
+    pub(crate) tone_weights: Vec<String>,
 }
 
 /// How latents are drawn for images (sample, interpolate, eval, report).

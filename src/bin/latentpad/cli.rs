@@ -237,12 +237,13 @@ pub fn main() -> Result<()> {
             data_dir,
             n,
             per_condition,
+            seed,
             draw,
         } => report(
             &model,
             [&classifier, &steering_classifier, &tone_classifier],
             &data_dir,
-            (n, per_condition),
+            (n, per_condition, seed),
             draw,
         )?,
     }
@@ -498,6 +499,7 @@ fn fit_prior(
     seed: u64,
     out: &Path,
 ) -> Result<()> {
+    let weights = parse_tone_weights(&settings.tone_weights)?;
     let mut file = WeightsFile::read(model_path)?;
     if centres == 0 || centres > 1024 {
         bail!("--centres takes 1 to 1024 images (they are kept in the weights), not {centres}");
@@ -514,9 +516,11 @@ fn fit_prior(
         steered_spread,
         steered_guard,
         steered_tone_push,
+        tone_weights: _,
     } = settings;
-    let mut prior =
-        pollster::block_on(model.fit_prior(&images, &labels, centres, spread, !shrink, seed))?;
+    let mut prior = pollster::block_on(
+        model.fit_prior_weighted(&images, &labels, centres, spread, !shrink, seed, &weights),
+    )?;
     if let Some(s) = steered_spread {
         prior = prior.with_steering_spread(s)?;
     }
@@ -543,6 +547,24 @@ fn fit_prior(
         out.join("samples.png").display()
     );
     Ok(())
+}
+
+/// `--tone-weight TONE=WEIGHT` options as one weight per tone (1 where not given).
+fn parse_tone_weights(given: &[String]) -> Result<[f64; latentpad::model::TONES.len()]> {
+    let mut weights = [1.0; latentpad::model::TONES.len()];
+    for option in given {
+        let Some((name, weight)) = option.split_once('=') else {
+            bail!("--tone-weight takes TONE=WEIGHT (e.g. yellow=1.5), not {option:?}");
+        };
+        let tone = Conditions::tone(name.trim())?;
+        weights[tone] = match weight.trim().parse::<f64>() {
+            Ok(w) if (0.0..=10.0).contains(&w) => w,
+            _ => bail!(
+                "--tone-weight {name}: the weight must be a number from 0 to 10, not {weight:?}"
+            ),
+        };
+    }
+    Ok(weights)
 }
 
 /// A style's emoji data from `fetch-data`'s folder, or a message saying to fetch it.
@@ -855,12 +877,15 @@ fn report(
     model_path: &Path,
     [classifier, steering_classifier, tone_classifier]: [&Path; 3],
     data_dir: &Path,
-    (n, per_condition): (usize, usize),
+    (n, per_condition, seed): (usize, usize, u64),
     draw: DrawArgs,
 ) -> Result<()> {
     if n == 0 || per_condition == 0 {
         bail!("--n and --per-condition take at least 1 sample");
     }
+    let steered_seed = seed
+        .checked_add(1_000_000)
+        .context("--seed is too large to leave room for the steered samples' seeds")?;
     let device = device();
     let category = load_classifier(classifier, &device)?;
     let tone = load_classifier(tone_classifier, &device)?;
@@ -871,7 +896,7 @@ fn report(
         .position(|c| c == PEOPLE)
         .with_context(|| format!("the emoji data has no {PEOPLE:?} category"))?;
     let (model, meta) = load_model_drawn(model_path, draw)?;
-    // Seeds far from the grids' and eval's: the report is reproducible.
+    // By default, seeds far from the grids' and eval's: the report is reproducible.
     let report = pollster::block_on(skin_tone_report(
         &model,
         &category,
@@ -879,7 +904,7 @@ fn report(
         &tone,
         &data.train,
         n,
-        2_000_000,
+        seed,
     ))?;
     println!(
         "Skin tones of people emoji: {} ({} samples) vs its training data\n",
@@ -895,7 +920,7 @@ fn report(
             &tone,
             [&data.train, &data.held_out],
             per_condition,
-            3_000_000,
+            steered_seed,
         ))?;
         println!(
             "\nConditioning: {per_condition} samples asked for each category (judged by {}) \
