@@ -129,7 +129,7 @@ impl LatentPrior {
     /// [`Self::stratified`] with each label's share scaled by `weight` (non-negative; the
     /// shares are then normalised again): a label of weight 1.5 gets half as many picks again
     /// as its count alone gives it, the others fewer. A label gets no more picks than it
-    /// has members, so fewer than `count` may come back when a weighted label runs out.
+    /// has members; what it cannot take is shared among the others by their weights.
     pub fn stratified_weighted<L: Ord + Copy>(
         labels: &[L],
         count: usize,

@@ -564,7 +564,9 @@ impl LatentModel {
                 "a prior is fitted to images with one label each".into(),
             ));
         }
-        if tone_weights.len() != super::TONES.len() || tone_weights.iter().any(|w| !(*w >= 0.0)) {
+        if tone_weights.len() != super::TONES.len()
+            || tone_weights.iter().any(|w| w.is_nan() || *w < 0.0)
+        {
             return Err(Error::Config(format!(
                 "a prior takes {} non-negative tone weights, not {tone_weights:?}",
                 super::TONES.len()
