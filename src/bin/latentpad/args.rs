@@ -410,6 +410,11 @@ pub(crate) struct TrainArgs {
     /// of its batch norms (SN-GAN, Miyato et al. 2018).
     #[arg(long)]
     pub(crate) spectral_norm: bool,
+    /// GAN: weight gamma of an R1 penalty on the discriminator's gradient at real images
+    /// (Mescheder et al. 2018; estimated by a finite difference along a random direction);
+    /// 0: off, the default.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) r1: f64,
     /// Conditional GAN: weight of an auxiliary classifier's loss (AC-GAN): the discriminator
     /// also learns to tell an image's category and tone, the generator to draw what it tells
     /// as asked (0: off, the default). Given when a run resumes, it changes the run's weight.

@@ -626,6 +626,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_discriminator_lr_scale(args.d_lr_scale)
                 .with_learning_rate(args.lr.unwrap_or(2e-4))
                 .with_hinge(Some(args.hinge))
+                .with_r1_gamma(Some(args.r1))
                 .with_classifier_weight(Some(args.aux_classifier.unwrap_or(0.0)))
                 .with_balance_classes(Some(args.balance_classes))
                 .with_class_sampling(Some(args.class_sampling))
