@@ -406,11 +406,17 @@ fn the_r1_penalty_adds_to_the_discriminator_s_loss_and_resumes() {
     };
     let (_, off) = first_step(0.0);
     let (with_r1, on) = first_step(10.0);
-    assert!(on.discriminator > off.discriminator + 1e-4, "{on:?} vs {off:?}");
+    assert!(
+        on.discriminator > off.discriminator + 1e-4,
+        "{on:?} vs {off:?}"
+    );
     assert!(on.generator.is_finite());
     for bad in [-1.0, f64::NAN, f64::INFINITY] {
         let err = GanTrainer::new(tiny_gan(), config(bad), &device);
-        assert!(err.is_err_and(|e| e.to_string().contains("R1 penalty")), "{bad}");
+        assert!(
+            err.is_err_and(|e| e.to_string().contains("R1 penalty")),
+            "{bad}"
+        );
     }
     let dir = std::env::temp_dir().join(format!("latentpad-r1-{}", std::process::id()));
     with_r1.save_checkpoint(&dir).unwrap();
