@@ -374,6 +374,13 @@ impl GanTrainer {
         ))
     }
 
+    /// Marks the run as more pretraining rather than a person's fine-tuning (`train --init`):
+    /// its weights are not marked fine-tuned.
+    pub fn as_pretraining(mut self) -> Self {
+        self.state.fine_tuned = false;
+        self
+    }
+
     /// Steps taken by this trainer.
     pub fn step_count(&self) -> u64 {
         self.state.step

@@ -67,6 +67,37 @@ fn every_command_has_help() {
     }
 }
 
+/// `train --init` continues pretraining: one more step on two images, and the weights count
+/// the step and are not marked fine-tuned (a person's fine-tuning is `finetune`).
+#[test]
+fn train_from_a_shipped_gan_is_more_pretraining() {
+    let dir = scratch("train-init");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/good");
+    let (checkpoint, out) = (dir.join("ck"), dir.join("out"));
+    let o = latentpad(&[
+        "train",
+        "gan",
+        "--init",
+        "models/emoji-gan",
+        "--images",
+        fixtures.to_str().unwrap(),
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/emoji-gan");
+    let base = latentpad::weights::WeightsFile::read(&shipped).unwrap();
+    let file = latentpad::weights::WeightsFile::read(&out).unwrap();
+    assert!(!file.meta.fine_tuned);
+    assert_eq!(file.meta.steps, base.meta.steps + 1);
+}
+
 #[test]
 fn sample_and_interpolate_write_pngs_and_same_seed_gives_same_file() {
     let dir = scratch("sample");

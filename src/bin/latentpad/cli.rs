@@ -653,11 +653,10 @@ fn train(args: TrainArgs) -> Result<()> {
                     config,
                     &device,
                 )?),
-                (Some(init), None) => Trainer::Gan(GanTrainer::from_weights(
-                    &WeightsFile::read(init)?,
-                    config,
-                    &device,
-                )?),
+                (Some(init), None) => Trainer::Gan(
+                    GanTrainer::from_weights(&WeightsFile::read(init)?, config, &device)?
+                        .as_pretraining(),
+                ),
                 (None, conditions) => {
                     let mut model = GanConfig::emoji();
                     model.generator.width = args.width;
