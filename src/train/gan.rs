@@ -195,9 +195,8 @@ impl GanTrainer {
         // The unconditional GAN has nothing to classify yet: its head comes with the
         // conditions, below.
         let plain = config.clone().with_classifier_weight(None);
-        let mut unconditional = Self::from_weights(file, plain, device)?;
         // More pretraining, not a person's fine-tuning: its weights are not marked fine-tuned.
-        unconditional.state.fine_tuned = false;
+        let unconditional = Self::from_weights(file, plain, device)?.as_pretraining();
         if unconditional.model_config.conditions.is_some() {
             return Err(Error::Config(format!(
                 "{}: already a conditional GAN; continue it without new conditions",
@@ -221,7 +220,7 @@ impl GanTrainer {
     /// Changes the auxiliary classifier's loss weight of a resumed run (a discriminator
     /// trained with one; 0 turns the loss off).
     pub fn set_classifier_weight(&mut self, weight: f64) -> Result<()> {
-        check_classifier_weight(weight)?;
+        check_loss_weight("the classifier's weight", weight)?;
         if weight > 0.0 && !self.discriminator.has_classifier() {
             return Err(Error::Config(
                 "this run's discriminator has no auxiliary classifier to weight; start a new run with --aux-classifier".into(),
@@ -276,19 +275,15 @@ impl GanTrainer {
                 config.discriminator_lr_scale
             )));
         }
-        if let Some(gamma) = config.r1_gamma
-            && !(gamma >= 0.0 && gamma.is_finite())
-        {
-            return Err(Error::Config(format!(
-                "the R1 penalty's weight must be a number of at least 0 (got {gamma})"
-            )));
+        if let Some(gamma) = config.r1_gamma {
+            check_loss_weight("the R1 penalty's weight", gamma)?;
         }
         let adam = AdamConfig::new()
             .with_beta_1(config.beta_1)
             .with_beta_2(config.beta_2)
             .with_epsilon(1e-8);
         let classifier_weight = config.classifier_weight.unwrap_or(0.0);
-        check_classifier_weight(classifier_weight)?;
+        check_loss_weight("the classifier's weight", classifier_weight)?;
         if classifier_weight > 0.0 && !discriminator.has_classifier() {
             let Some(conditions) = &model_config.conditions else {
                 return Err(Error::Config(
@@ -688,13 +683,13 @@ impl GanTrainer {
     }
 }
 
-/// The auxiliary classifier's loss weight must be a finite number of at least 0.
-fn check_classifier_weight(weight: f64) -> Result<()> {
+/// A loss term's weight (`what`, for the message) must be a finite number of at least 0.
+fn check_loss_weight(what: &str, weight: f64) -> Result<()> {
     if weight >= 0.0 && weight.is_finite() {
         Ok(())
     } else {
         Err(Error::Config(format!(
-            "the classifier's weight must be a number of at least 0 (got {weight})"
+            "{what} must be a number of at least 0 (got {weight})"
         )))
     }
 }
