@@ -32,6 +32,44 @@ pub struct GeneratorConfig {
     /// `Option` so that older configs still parse).
     #[config(default = "None")]
     pub resize: Option<bool>,
+    /// The latent as a grid of `[latent_dim / s^2, s, s]` for a side `s` of 4, 8 or 16 (a
+    /// spatial latent: each part of the image drawn mostly from its own cells), taken in by a
+    /// 3x3 convolution at that resolution; `None` is a vector, projected to 4x4 (an `Option`
+    /// so that older configs still parse). See [`check_latent_grid`].
+    #[config(default = "None")]
+    pub latent_grid: Option<usize>,
+}
+
+/// The grid sides a latent may have ([`GeneratorConfig::latent_grid`]).
+pub const LATENT_GRIDS: [usize; 3] = [4, 8, 16];
+
+/// Refuses a latent grid side that is not one of [`LATENT_GRIDS`], or a latent length that is
+/// not a whole number of its cells.
+pub fn check_latent_grid(latent_dim: usize, grid: Option<usize>) -> crate::Result<()> {
+    let Some(side) = grid else { return Ok(()) };
+    if !LATENT_GRIDS.contains(&side) {
+        return Err(crate::Error::Config(format!(
+            "a latent grid of {side}x{side}: the sides are {LATENT_GRIDS:?}"
+        )));
+    }
+    if latent_dim == 0 || !latent_dim.is_multiple_of(side * side) {
+        return Err(crate::Error::Config(format!(
+            "a latent of {latent_dim} does not fill a {side}x{side} grid: give a multiple of {}",
+            side * side
+        )));
+    }
+    Ok(())
+}
+
+/// Index into [`pyramid`]'s widths of the features at the latent grid's resolution: the
+/// up-sampling blocks from there on are the generator's (a vector latent and a 4x4 grid start
+/// at 4x4, the widest).
+pub(crate) fn grid_top(grid: Option<usize>) -> usize {
+    match grid {
+        Some(16) => 1,
+        Some(8) => 2,
+        _ => 3,
+    }
 }
 
 impl GeneratorConfig {
@@ -39,12 +77,19 @@ impl GeneratorConfig {
     pub fn init(&self, device: &Device) -> Generator {
         let widths = pyramid(self.width);
         let resize = self.resize.unwrap_or(false);
+        let top = grid_top(self.latent_grid);
+        let side = self.latent_grid.unwrap_or(1);
+        let project = match self.latent_grid {
+            None => ConvTranspose2dConfig::new([self.latent_dim, widths[3]], [4, 4]),
+            Some(_) => {
+                ConvTranspose2dConfig::new([self.latent_dim / (side * side), widths[top]], [3, 3])
+                    .with_padding([1, 1])
+            }
+        };
         let generator = Generator {
-            project: ConvTranspose2dConfig::new([self.latent_dim, widths[3]], [4, 4])
-                .with_bias(false)
-                .init(device),
-            project_norm: BatchNormConfig::new(widths[3]).init(device),
-            blocks: (1..4)
+            project: project.with_bias(false).init(device),
+            project_norm: BatchNormConfig::new(widths[top]).init(device),
+            blocks: (1..=top)
                 .rev()
                 .map(|i| UpBlock::new(widths[i], widths[i - 1], resize, device))
                 .collect(),
@@ -52,6 +97,7 @@ impl GeneratorConfig {
             condition: None,
             latent_dim: self.latent_dim,
             resize,
+            side,
         };
         match self.condition_dim {
             None | Some(0) => generator,
@@ -94,6 +140,9 @@ pub struct Generator {
     /// Up-sampling and convolution in place of transposed convolutions.
     #[module(skip)]
     resize: bool,
+    /// Side of the latent's grid (1: a vector).
+    #[module(skip)]
+    side: usize,
 }
 
 impl Generator {
@@ -129,11 +178,10 @@ impl Generator {
         let [n, _] = z.dims();
         let d = self.latent_dim;
         let Some(condition) = &self.condition else {
-            let x = z.reshape([n, d, 1, 1]); // [n, latent, 1, 1]
-            let x = flex::conv_transpose2d(&self.project, x); // [n, 8w, 4, 4]
+            let x = flex::conv_transpose2d(&self.project, self.grid(z)); // [n, 8w, 4, 4]
             let mut x = flex::batch_norm(&self.project_norm, x, Activation::Relu);
             for block in &self.blocks {
-                x = block.forward(x); // 4 -> 8 -> 16 -> 32
+                x = block.forward(x); // 4 -> 8 -> 16 -> 32 (or from the grid's side)
             }
             return self.rgb(x); // [n, 3, 64, 64]
         };
@@ -146,7 +194,7 @@ impl Generator {
                 code.clone().matmul(condition.shifts[i].val()),
             )
         };
-        let x = flex::conv_transpose2d(&self.project, latent.reshape([n, d, 1, 1]));
+        let x = flex::conv_transpose2d(&self.project, self.grid(latent));
         let (scale, shift) = scale_shift(0);
         let mut x = conditioned_norm(&self.project_norm, x, scale, shift);
         for (i, block) in self.blocks.iter().enumerate() {
@@ -170,6 +218,14 @@ impl Generator {
             all.clone().slice([0..n, 0..c, 0..h, 0..w]),
             all.slice([n..total, 0..c, 0..h, 0..w]),
         )
+    }
+
+    /// Latents `[n, latent_dim]` as the project layer's input: `[n, latent_dim, 1, 1]`, or
+    /// on a grid `[n, latent_dim / s^2, s, s]` (cells in row-major order within a channel).
+    fn grid(&self, z: Tensor<2>) -> Tensor<4> {
+        let [n, d] = z.dims();
+        let s = self.side;
+        z.reshape([n, d / (s * s), s, s])
     }
 
     /// The last layer: 32x32 features to a 64x64 image in `[-1, 1]`.

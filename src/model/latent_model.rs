@@ -3,7 +3,9 @@
 
 use burn::prelude::*;
 
-use super::{Conditions, Discriminator, Encoder, Generator, ModelConfig, Steering};
+use super::{
+    Conditions, Discriminator, Encoder, Generator, ModelConfig, Steering, check_latent_grid,
+};
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
 use crate::latent::{self, Interpolation};
@@ -61,7 +63,9 @@ impl LatentModel {
                 let conditions_fit = c.conditions.as_ref().map_or(code == 0, |k| {
                     k.dim() == code && k.prior.len() == k.categories.len() * super::TONES.len()
                 });
-                if !(conditions_fit && prior_fits(c.prior.as_ref(), latent)) {
+                let grid_fits =
+                    check_latent_grid(c.generator.latent_dim, c.generator.latent_grid).is_ok();
+                if !(grid_fits && conditions_fit && prior_fits(c.prior.as_ref(), latent)) {
                     return Err(Error::WeightsFormat {
                         source_name: file.source_name.clone(),
                         reason: "its conditions or latent prior do not fit its generator".into(),
@@ -75,6 +79,16 @@ impl LatentModel {
                     k.prior.len() == k.categories.len() * super::TONES.len()
                         && c.prior.as_ref().is_some_and(|p| p.labels_fit(k))
                 });
+                let grid_fits = check_latent_grid(c.decoder.latent_dim, c.decoder.latent_grid)
+                    .is_ok()
+                    && c.encoder.latent_grid == c.decoder.latent_grid
+                    && c.encoder.latent_dim == c.decoder.latent_dim;
+                if !grid_fits {
+                    return Err(Error::WeightsFormat {
+                        source_name: file.source_name.clone(),
+                        reason: "its encoder's latent does not fit its decoder's".into(),
+                    });
+                }
                 if !(prior_fits(c.prior.as_ref(), c.decoder.latent_dim) && labels_fit) {
                     return Err(Error::WeightsFormat {
                         source_name: file.source_name.clone(),

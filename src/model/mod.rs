@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 
 pub use classifier::{Classifier, ClassifierConfig};
 pub use condition::{Conditions, LatentPrior, Steering, TONES};
-pub use gan::{Discriminator, DiscriminatorConfig, GanConfig, Generator, GeneratorConfig};
+pub use gan::{
+    Discriminator, DiscriminatorConfig, GanConfig, Generator, GeneratorConfig, LATENT_GRIDS,
+    check_latent_grid,
+};
 pub use latent_model::LatentModel;
 pub use vae::{Encoder, EncoderConfig, VaeConfig};
 
@@ -84,8 +87,13 @@ impl ModelConfig {
                 c.discriminator.width
             ),
             ModelConfig::Vae(c) => format!(
-                "vae (latent {}, width {})",
-                c.decoder.latent_dim, c.decoder.width
+                "vae (latent {}{}, width {})",
+                c.decoder.latent_dim,
+                c.decoder
+                    .latent_grid
+                    .map(|s| format!(" on a {s}x{s} grid"))
+                    .unwrap_or_default(),
+                c.decoder.width
             ),
             ModelConfig::Classifier(c) => {
                 format!("classifier ({} classes, width {})", c.num_classes, c.width)

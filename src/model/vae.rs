@@ -2,12 +2,13 @@
 //! log-variance of a Gaussian posterior; the decoder is the GAN's generator network, so both
 //! models share one latent API.
 
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use super::blocks::{DownBlock, pyramid};
 use super::condition::{Conditions, LatentPrior};
-use super::gan::GeneratorConfig;
+use super::gan::{GeneratorConfig, grid_top};
 
 /// Encoder architecture.
 #[derive(Config, Debug, PartialEq)]
@@ -18,17 +19,38 @@ pub struct EncoderConfig {
     /// Channels of the first block; later blocks have 2x, 4x, 8x.
     #[config(default = 48)]
     pub width: usize,
+    /// The latent as a grid, as the decoder's [`GeneratorConfig::latent_grid`]: the blocks
+    /// stop at that resolution and a 3x3 convolution gives each cell's mean and log-variance
+    /// (`None`: a vector, from a linear layer on the 4x4 features).
+    #[config(default = "None")]
+    pub latent_grid: Option<usize>,
 }
 
 impl EncoderConfig {
     /// An encoder with DCGAN initialisation.
     pub fn init(&self, device: &Device) -> Encoder {
         let widths = pyramid(self.width);
+        let top = grid_top(self.latent_grid);
         let mut blocks = vec![DownBlock::new(3, widths[0], false, device)];
-        blocks.extend((1..4).map(|i| DownBlock::new(widths[i - 1], widths[i], true, device)));
+        blocks.extend((1..=top).map(|i| DownBlock::new(widths[i - 1], widths[i], true, device)));
+        let (head, grid_head) = match self.latent_grid {
+            None => (
+                Some(LinearConfig::new(widths[3] * 16, 2 * self.latent_dim).init(device)),
+                None,
+            ),
+            Some(side) => (
+                None,
+                Some(
+                    Conv2dConfig::new([widths[top], 2 * self.latent_dim / (side * side)], [3, 3])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .init(device),
+                ),
+            ),
+        };
         Encoder {
             blocks,
-            head: LinearConfig::new(widths[3] * 16, 2 * self.latent_dim).init(device),
+            head,
+            grid_head,
             latent_dim: self.latent_dim,
         }
     }
@@ -38,7 +60,10 @@ impl EncoderConfig {
 #[derive(Module, Debug)]
 pub struct Encoder {
     blocks: Vec<DownBlock>,
-    head: Linear,
+    /// A vector latent's head.
+    head: Option<Linear>,
+    /// A grid latent's head: per cell, the means' channels, then the log-variances'.
+    grid_head: Option<Conv2d>,
     #[module(skip)]
     latent_dim: usize,
 }
@@ -50,11 +75,23 @@ impl Encoder {
     pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
         let mut x = images;
         for block in &self.blocks {
-            x = block.forward(x); // 64 -> 32 -> 16 -> 8 -> 4
+            x = block.forward(x); // 64 -> 32 -> 16 -> 8 -> 4 (or to the grid's side)
         }
-        let x = x.flatten::<2>(1, 3); // [n, 8w * 4 * 4]
-        let stats = self.head.forward(x); // [n, 2 * latent]
         let d = self.latent_dim;
+        let stats = match (&self.head, &self.grid_head) {
+            (Some(head), _) => head.forward(x.flatten::<2>(1, 3)), // [n, 2 * latent]
+            (None, Some(conv)) => {
+                // [n, 2c, s, s]: the first c channels, flattened, are the means in the
+                // decoder's order; the rest the log-variances.
+                let x = conv.forward(x);
+                let [n, c2, s, _] = x.dims();
+                let half = |r: std::ops::Range<usize>| {
+                    x.clone().slice([0..n, r, 0..s, 0..s]).flatten::<2>(1, 3)
+                };
+                Tensor::cat(vec![half(0..c2 / 2), half(c2 / 2..c2)], 1)
+            }
+            (None, None) => unreachable!("an encoder is built with one head"),
+        };
         let n = stats.dims()[0];
         let mean = stats.clone().slice([0..n, 0..d]);
         // Clamped so exp() cannot overflow on an unusual input.

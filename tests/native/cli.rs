@@ -98,6 +98,77 @@ fn train_from_a_shipped_gan_is_more_pretraining() {
     assert_eq!(file.meta.steps, base.meta.steps + 1);
 }
 
+/// `train vae --latent-grid`: a VAE with a spatial latent trains and samples; a side or a
+/// length that does not fit, or a GAN asked for one, is refused with what is valid.
+#[test]
+fn train_vae_with_a_latent_grid_and_bad_grids_refused() {
+    let dir = scratch("train-grid");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/good");
+    let (checkpoint, out) = (dir.join("ck"), dir.join("out"));
+    let train = |kind: &str, grid: &[&str]| {
+        let mut args = vec![
+            "train",
+            kind,
+            "--images",
+            fixtures.to_str().unwrap(),
+            "--steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--width",
+            "8",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(grid);
+        latentpad(&args)
+    };
+    for (kind, grid, expected) in [
+        (
+            "vae",
+            &["--latent-grid", "5"][..],
+            "the sides are [4, 8, 16]",
+        ),
+        (
+            "vae",
+            &["--latent-grid", "8", "--latent-dim", "100"],
+            "a multiple of 64",
+        ),
+        ("gan", &["--latent-grid", "8"], "build a new VAE"),
+    ] {
+        let o = train(kind, grid);
+        assert!(!o.status.success(), "{grid:?}");
+        assert!(stderr(&o).contains(expected), "{grid:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    let o = train("vae", &["--latent-grid", "8", "--latent-dim", "128"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = latentpad::weights::WeightsFile::read(&out).unwrap();
+    let latentpad::model::ModelConfig::Vae(c) = &file.config else {
+        panic!("not a vae: {}", file.config.describe());
+    };
+    assert_eq!(
+        (c.decoder.latent_grid, c.encoder.latent_grid),
+        (Some(8), Some(8))
+    );
+    assert_eq!(c.decoder.latent_dim, 128);
+    let png = dir.join("s.png");
+    let o = latentpad(&[
+        "sample",
+        "--model",
+        out.to_str().unwrap(),
+        "--n",
+        "4",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(png.exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn sample_and_interpolate_write_pngs_and_same_seed_gives_same_file() {
     let dir = scratch("sample");

@@ -1558,3 +1558,81 @@ fn recalibration_measures_the_batch_norms_on_sampling_latents_and_changes_no_wei
         assert!(err.to_string().contains("batch"), "{err}");
     }
 }
+
+/// A VAE whose latent is a grid (8x8 cells of one channel here) trains, keeps where things
+/// are (a change in one corner's cell leaves the far quarter of the image as it was), saves
+/// and loads again; a grid that does not fit is refused by name.
+#[test]
+fn a_vae_with_a_latent_grid_keeps_places_trains_and_reloads() {
+    let data = discs();
+    let batch: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let model = VaeConfig::new(
+        EncoderConfig::new()
+            .with_latent_dim(64)
+            .with_width(8)
+            .with_latent_grid(Some(8)),
+        GeneratorConfig::new()
+            .with_latent_dim(64)
+            .with_width(8)
+            .with_latent_grid(Some(8)),
+    );
+    let mut trainer =
+        VaeTrainer::new(model, VaeTrainConfig::new().with_batch_size(8), &device).unwrap();
+    let first = pollster::block_on(trainer.step(&batch)).unwrap();
+    let mut last = first;
+    for _ in 0..40 {
+        last = pollster::block_on(trainer.step(&batch)).unwrap();
+    }
+    assert!(last.total < 0.5 * first.total, "{first:?} -> {last:?}");
+
+    let file = trainer.export("grid").unwrap();
+    let reloaded = WeightsFile::parse(&file.to_bytes(), "grid.lpw").unwrap();
+    let model = LatentModel::from_weights(&reloaded, &device).unwrap();
+    assert_eq!(model.latent_dim(), 64);
+    let z = pollster::block_on(model.encode(&batch[..2])).unwrap();
+    assert_eq!(z.len(), 2 * 64);
+    let before = read_f32_blocking(trainer.latent_model().decode(&z).unwrap()).unwrap();
+    let after = read_f32_blocking(model.decode(&z).unwrap()).unwrap();
+    let worst = before
+        .iter()
+        .zip(&after)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 2e-2, "saved in half precision, then {worst} apart");
+
+    // The top-left cell (index 0 of the one channel) moved far: the top-left quarter
+    // changes, the bottom-right quarter not at all.
+    let one = &z[..64];
+    let mut moved = one.to_vec();
+    moved[0] += 4.0;
+    let a = read_f32_blocking(model.decode(one).unwrap()).unwrap();
+    let b = read_f32_blocking(model.decode(&moved).unwrap()).unwrap();
+    let change = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
+        let mut worst = 0.0f32;
+        for c in 0..3 {
+            for y in rows.clone() {
+                for x in cols.clone() {
+                    let i = (c * 64 + y) * 64 + x;
+                    worst = worst.max((a[i] - b[i]).abs());
+                }
+            }
+        }
+        worst
+    };
+    assert!(change(0..16, 0..16) > 1e-3, "{}", change(0..16, 0..16));
+    assert_eq!(change(32..64, 32..64), 0.0);
+
+    for (encoder, decoder, expected) in [
+        (Some(5), Some(5), "does not fit"),
+        (Some(4), Some(8), "does not fit"),
+    ] {
+        let mut bad = reloaded.clone();
+        if let latentpad::model::ModelConfig::Vae(c) = &mut bad.config {
+            c.encoder.latent_grid = encoder;
+            c.decoder.latent_grid = decoder;
+        }
+        let err = LatentModel::from_weights(&bad, &device).unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+}

@@ -433,6 +433,15 @@ pub(crate) struct TrainArgs {
     /// 3x3 convolution instead of 4x4 transposed convolutions.
     #[arg(long)]
     pub(crate) upsample_conv: bool,
+    /// VAE from scratch: the latent as a grid of this side (4, 8 or 16) instead of a vector:
+    /// a spatial latent, `--latent-dim / side^2` channels per cell, which keeps where things are
+    /// in the image.
+    #[arg(long)]
+    pub(crate) latent_grid: Option<usize>,
+    /// VAE from scratch: length of the latent (default 128; with `--latent-grid`, a multiple
+    /// of the grid's cells).
+    #[arg(long)]
+    pub(crate) latent_dim: Option<usize>,
     /// GAN ablation: sample from the last generator instead of the EMA one.
     #[arg(long)]
     pub(crate) no_ema: bool,

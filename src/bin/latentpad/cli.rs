@@ -17,7 +17,7 @@ use latentpad::latent::Interpolation;
 use latentpad::limits::MAX_GRID;
 use latentpad::model::{
     Classifier, ClassifierConfig, Conditions, DiscriminatorConfig, GanConfig, LatentModel,
-    ModelConfig, VaeConfig,
+    ModelConfig, VaeConfig, check_latent_grid,
 };
 use latentpad::report::{PEOPLE, TONES, skin_tone_report, tone_label};
 use latentpad::train::augment::AugmentConfig;
@@ -604,6 +604,15 @@ fn train(args: TrainArgs) -> Result<()> {
     if args.upsample_conv && args.init.is_some() {
         bail!("--upsample-conv builds a new generator; it cannot start from --init's weights");
     }
+    if (args.latent_grid.is_some() || args.latent_dim.is_some())
+        && (args.init.is_some() || !matches!(args.kind, Kind::Vae))
+    {
+        bail!("--latent-grid and --latent-dim build a new VAE: `train vae` without --init");
+    }
+    let latent_dim = args
+        .latent_dim
+        .unwrap_or(VaeConfig::emoji().decoder.latent_dim);
+    check_latent_grid(latent_dim, args.latent_grid)?;
     if args.spectral_norm && (args.init.is_some() || !matches!(args.kind, Kind::Gan)) {
         bail!(
             "--spectral-norm builds a new GAN discriminator: `train gan` without --init's weights"
@@ -715,6 +724,10 @@ fn train(args: TrainArgs) -> Result<()> {
             model.encoder.width = args.width;
             model.decoder.width = args.width;
             model.decoder.resize = Some(args.upsample_conv);
+            model.encoder.latent_dim = latent_dim;
+            model.decoder.latent_dim = latent_dim;
+            model.encoder.latent_grid = args.latent_grid;
+            model.decoder.latent_grid = args.latent_grid;
             let trainer = match file {
                 Some(file) => match &file.config {
                     ModelConfig::Vae(vae) => {
