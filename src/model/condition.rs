@@ -101,6 +101,10 @@ fn unit(value: f32, what: &str) -> Result<f32> {
     }
 }
 
+/// The most numbers (centres times latent length) a prior may keep: its centres are stored in
+/// the weights file's header as text, which a reader takes up to 16 MB of.
+pub const MAX_PRIOR_NUMBERS: usize = 1 << 20;
+
 /// Mixed into a seed for picking the second centre of a mix and how far to go.
 const MIX_SALT: u64 = 0x6d69_7865; // "mixe"
 
@@ -109,6 +113,14 @@ impl LatentPrior {
     pub fn around(centres: Vec<f32>, latent_dim: usize, spread: f32) -> Result<Self> {
         if latent_dim == 0 || centres.is_empty() || !centres.len().is_multiple_of(latent_dim) {
             return Err(Error::Config("no latents to centre a prior on".into()));
+        }
+        if centres.len() > MAX_PRIOR_NUMBERS {
+            return Err(Error::Config(format!(
+                "{} centres of {latent_dim} numbers are more than a weights file keeps: at most \
+                 {} centres for this latent",
+                centres.len() / latent_dim,
+                MAX_PRIOR_NUMBERS / latent_dim
+            )));
         }
         Ok(Self::new(centres, latent_dim, unit(spread, "spread")?))
     }
@@ -721,6 +733,21 @@ mod tests {
         anchored.apply(&centre, &mut z);
         assert_eq!(z, [2.0 + 0.3, -1.0 + 0.3]);
         assert!(LatentPrior::anchored(centre, 2, 1.5).is_err());
+    }
+
+    /// A prior is kept in the weights file's header: one too large to read back is refused
+    /// when it is made, with how many centres fit.
+    #[test]
+    fn a_prior_too_large_for_a_weights_file_is_refused() {
+        let fits = LatentPrior::around(vec![0.5; MAX_PRIOR_NUMBERS], 512, 0.9);
+        assert!(fits.is_ok());
+        let err = LatentPrior::around(vec![0.5; MAX_PRIOR_NUMBERS + 512], 512, 0.9)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("2049 centres of 512") && err.contains("at most 2048"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -104,4 +104,11 @@ fn damaged_files_are_errors_not_panics() {
             LatentModel::from_weights(&file, &default_device()).unwrap();
         }
     }
+    // A header length past what a reader takes is named as such.
+    let mut huge = bytes.clone();
+    huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = WeightsFile::parse(&huge, "huge.lpw")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than the 16777216"), "{err}");
 }
