@@ -81,6 +81,12 @@ pub struct LatentPrior {
     /// (that whole difference): guidance towards what sets the tone apart.
     #[config(default = "None")]
     pub steered_tone_push: Option<f32>,
+    /// Per latent dimension, the scale of the Gaussian step along it (`None`: 1 on every
+    /// one): the standard deviation of the centres along it, so that a step moves a latent
+    /// as far as the data's latents vary there and not where they do not (on a grid latent,
+    /// the cells of a plain background). See [`Self::with_shaped_noise`].
+    #[config(default = "None")]
+    pub noise_scales: Option<Vec<f32>>,
 }
 
 /// Mixed into a seed for picking a prior's centre.
@@ -424,6 +430,28 @@ impl LatentPrior {
         }
     }
 
+    /// This prior with its Gaussian step shaped by the centres ([`Self::noise_scales`]): each
+    /// dimension's scale is the centres' standard deviation along it, rounded to 3 decimals.
+    pub fn with_shaped_noise(mut self) -> Self {
+        let d = self.latent_dim.max(1);
+        let n = (self.centres.len() / d).max(1) as f64;
+        let scales = (0..d)
+            .map(|j| {
+                let column = self
+                    .centres
+                    .iter()
+                    .skip(j)
+                    .step_by(d)
+                    .map(|x| f64::from(*x));
+                let mean = column.clone().sum::<f64>() / n;
+                let var = column.map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+                ((var.sqrt() * 1000.0).round() / 1000.0) as f32
+            })
+            .collect();
+        self.noise_scales = Some(scales);
+        self
+    }
+
     /// This prior with `steered_tone_push` set (see the field), 0 to 1.
     pub fn with_tone_push(mut self, push: f32) -> Result<Self> {
         self.steered_tone_push = Some(unit(push, "the steered tone push")?);
@@ -475,8 +503,17 @@ impl LatentPrior {
         } else {
             1.0
         };
-        for (x, c) in noise.iter_mut().zip(centre) {
-            *x = keep * c + spread * *x;
+        match &self.noise_scales {
+            Some(scales) => {
+                for ((x, c), s) in noise.iter_mut().zip(centre).zip(scales) {
+                    *x = keep * c + spread * s * *x;
+                }
+            }
+            None => {
+                for (x, c) in noise.iter_mut().zip(centre) {
+                    *x = keep * c + spread * *x;
+                }
+            }
         }
     }
 }
@@ -733,6 +770,25 @@ mod tests {
         anchored.apply(&centre, &mut z);
         assert_eq!(z, [2.0 + 0.3, -1.0 + 0.3]);
         assert!(LatentPrior::anchored(centre, 2, 1.5).is_err());
+    }
+
+    /// Shaped noise moves a latent along a dimension as far as the centres vary there: not at
+    /// all where every centre agrees.
+    #[test]
+    fn shaped_noise_follows_the_centres_spread() {
+        // Two centres of two numbers: they differ by 4 along the first (std 2), agree on the
+        // second.
+        let prior = LatentPrior::anchored(vec![-2.0, 5.0, 2.0, 5.0], 2, 0.5)
+            .unwrap()
+            .with_shaped_noise();
+        assert_eq!(prior.noise_scales, Some(vec![2.0, 0.0]));
+        let mut z = [1.0f32, 1.0];
+        prior.apply(&[-2.0, 5.0], &mut z);
+        assert_eq!(z, [-2.0 + 0.5 * 2.0, 5.0]);
+        let plain = LatentPrior::anchored(vec![-2.0, 5.0, 2.0, 5.0], 2, 0.5).unwrap();
+        let mut z = [1.0f32, 1.0];
+        plain.apply(&[-2.0, 5.0], &mut z);
+        assert_eq!(z, [-1.5, 5.5]);
     }
 
     /// A prior is kept in the weights file's header: one too large to read back is refused

@@ -665,5 +665,8 @@ fn prior_fits(prior: Option<&super::LatentPrior>, latent: usize) -> bool {
             ]
             .iter()
             .all(|x| x.is_none_or(|x| (0.0..=1.0).contains(&x)))
+            && p.noise_scales
+                .as_ref()
+                .is_none_or(|s| s.len() == latent && s.iter().all(|x| x.is_finite() && *x >= 0.0))
     })
 }

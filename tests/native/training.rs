@@ -1635,4 +1635,33 @@ fn a_vae_with_a_latent_grid_keeps_places_trains_and_reloads() {
         let err = LatentModel::from_weights(&bad, &device).unwrap_err();
         assert!(err.to_string().contains(expected), "{err}");
     }
+
+    // A prior around the two latents with noise shaped by them loads; scales of the wrong
+    // length are refused.
+    let prior = latentpad::model::LatentPrior::anchored(z.clone(), 64, 0.5)
+        .unwrap()
+        .with_shaped_noise();
+    let mut with_prior = reloaded.clone();
+    let latentpad::model::ModelConfig::Vae(c) = &mut with_prior.config else {
+        unreachable!("exported as a vae")
+    };
+    c.prior = Some(prior);
+    let sampled = LatentModel::from_weights(&with_prior, &device).unwrap();
+    assert_eq!(
+        read_f32_blocking(sampled.sample(2, 7).unwrap())
+            .unwrap()
+            .len(),
+        2 * 3 * 64 * 64
+    );
+    if let latentpad::model::ModelConfig::Vae(c) = &mut with_prior.config {
+        c.prior
+            .as_mut()
+            .unwrap()
+            .noise_scales
+            .as_mut()
+            .unwrap()
+            .pop();
+    }
+    let err = LatentModel::from_weights(&with_prior, &device).unwrap_err();
+    assert!(err.to_string().contains("prior does not fit"), "{err}");
 }

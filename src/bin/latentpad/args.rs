@@ -352,6 +352,11 @@ pub(crate) struct PriorArgs {
     /// unsteered samples drift into the others, so that the samples keep the data's mix.
     #[arg(long = "tone-weight", value_name = "TONE=WEIGHT")]
     pub(crate) tone_weights: Vec<String>,
+    /// Shape the Gaussian step by the centres: along each latent dimension, the spread times
+    /// the centres' standard deviation there (for a grid latent, whose plain background
+    /// cells otherwise take noise the decoder draws as blotches). Unset: the same on all.
+    #[arg(long)]
+    pub(crate) shaped_noise: bool,
 }
 
 /// How latents are drawn for images (sample, interpolate, eval, report).

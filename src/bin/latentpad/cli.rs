@@ -517,6 +517,7 @@ fn fit_prior(
         steered_guard,
         steered_tone_push,
         tone_weights: _,
+        shaped_noise,
     } = settings;
     let mut prior = pollster::block_on(
         model.fit_prior_weighted(&images, &labels, centres, spread, !shrink, seed, &weights),
@@ -529,6 +530,9 @@ fn fit_prior(
     }
     if let Some(p) = steered_tone_push {
         prior = prior.with_tone_push(p)?;
+    }
+    if shaped_noise {
+        prior = prior.with_shaped_noise();
     }
     let kept = prior.centres.len() / prior.latent_dim;
     match &mut file.config {
