@@ -82,11 +82,14 @@ impl LatentModel {
                 let grid_fits = check_latent_grid(c.decoder.latent_dim, c.decoder.latent_grid)
                     .is_ok()
                     && c.encoder.latent_grid == c.decoder.latent_grid
-                    && c.encoder.latent_dim == c.decoder.latent_dim;
+                    && c.encoder.latent_dim == c.decoder.latent_dim
+                    && c.finetune_spread.is_none_or(|s| (0.0..=1.0).contains(&s));
                 if !grid_fits {
                     return Err(Error::WeightsFormat {
                         source_name: file.source_name.clone(),
-                        reason: "its encoder's latent does not fit its decoder's".into(),
+                        reason: "its encoder's latent does not fit its decoder's, or its \
+                                 fine-tuning spread is not 0 to 1"
+                            .into(),
                     });
                 }
                 if !(prior_fits(c.prior.as_ref(), c.decoder.latent_dim) && labels_fit) {

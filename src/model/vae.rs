@@ -121,6 +121,11 @@ pub struct VaeConfig {
     /// GAN's, by drawing from the centres of the condition asked for.
     #[config(default = "None")]
     pub conditions: Option<Conditions>,
+    /// How far fine-tuning's quick mode moves samples from the uploads' latents (the spread
+    /// of its prior, 0 to 1), for a decoder that draws blotches at the default's 1 (a grid
+    /// latent's). `None`: the default, `train::finetune::VAE_PRIOR_SPREAD`.
+    #[config(default = "None")]
+    pub finetune_spread: Option<f32>,
 }
 
 impl VaeConfig {

@@ -9,7 +9,7 @@ use crate::data::BatchSampler;
 use crate::image::Rgb64;
 use crate::invert::{InvertConfig, Inverter};
 use crate::limits::{MAX_BATCH, MAX_PREVIEW};
-use crate::model::{LatentModel, LatentPrior};
+use crate::model::{LatentModel, LatentPrior, ModelConfig};
 use crate::weights::WeightsFile;
 use crate::{Error, Result};
 
@@ -221,7 +221,14 @@ impl FineTuning {
         let images: Vec<&Rgb64> = self.prior_images().iter().collect();
         let model = self.trainer.latent_model();
         let means = model.encode(&images).await?;
-        let spread = self.prior_spread.unwrap_or(VAE_PRIOR_SPREAD);
+        let model_spread = match &self.start.file.config {
+            ModelConfig::Vae(c) => c.finetune_spread,
+            _ => None,
+        };
+        let spread = self
+            .prior_spread
+            .or(model_spread)
+            .unwrap_or(VAE_PRIOR_SPREAD);
         let mix = self.prior_mix.unwrap_or(VAE_PRIOR_MIX);
         let prior = LatentPrior::anchored(means, model.latent_dim(), spread)?.with_mixing(mix)?;
         if let Trainer::Vae(trainer) = &mut self.trainer {

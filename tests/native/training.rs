@@ -1465,6 +1465,29 @@ fn a_vae_fine_tuning_quick_mode_samples_near_the_uploads() {
     );
     session.reset().unwrap();
     assert!(session.latent_model().prior().is_none());
+    assert_eq!(prior.spread, 1.0, "the default spread");
+
+    // A model that names its own quick-mode spread gets it; a recipe's still wins.
+    let mut file = exported.clone();
+    if let latentpad::model::ModelConfig::Vae(c) = &mut file.config {
+        c.finetune_spread = Some(0.5);
+    }
+    let quick_spread = |set: Option<f32>| {
+        let mut session = FineTuning::new(file.clone(), data.clone(), 4, 0, &device).unwrap();
+        if let Some(s) = set {
+            session.set_prior_spread(s);
+        }
+        pollster::block_on(session.start_prior(50)).unwrap();
+        pollster::block_on(session.prior_step()).unwrap();
+        session.latent_model().prior().unwrap().spread
+    };
+    assert_eq!(quick_spread(None), 0.5);
+    assert_eq!(quick_spread(Some(0.8)), 0.8);
+    if let latentpad::model::ModelConfig::Vae(c) = &mut file.config {
+        c.finetune_spread = Some(1.5);
+    }
+    let err = LatentModel::from_weights(&file, &device).unwrap_err();
+    assert!(err.to_string().contains("fine-tuning spread"), "{err}");
 }
 
 /// Standing statistics: a new GAN's batch norms still hold their initial statistics (mean 0,

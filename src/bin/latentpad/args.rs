@@ -357,6 +357,10 @@ pub(crate) struct PriorArgs {
     /// cells otherwise take noise the decoder draws as blotches). Unset: the same on all.
     #[arg(long)]
     pub(crate) shaped_noise: bool,
+    /// VAE: how far fine-tuning's quick mode moves samples from the uploads' latents (0 to
+    /// 1), kept with the model. Unset: the default, 1.
+    #[arg(long)]
+    pub(crate) finetune_spread: Option<f32>,
 }
 
 /// How latents are drawn for images (sample, interpolate, eval, report).

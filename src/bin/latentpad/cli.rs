@@ -518,7 +518,14 @@ fn fit_prior(
         steered_tone_push,
         tone_weights: _,
         shaped_noise,
+        finetune_spread,
     } = settings;
+    if let Some(s) = finetune_spread.filter(|s| !(0.0..=1.0).contains(s)) {
+        bail!("--finetune-spread takes 0 to 1, not {s}");
+    }
+    if finetune_spread.is_some() && !matches!(file.config, ModelConfig::Vae(_)) {
+        bail!("--finetune-spread is a VAE's: a GAN's quick mode inverts its uploads");
+    }
     let mut prior = pollster::block_on(
         model.fit_prior_weighted(&images, &labels, centres, spread, !shrink, seed, &weights),
     )?;
@@ -538,6 +545,9 @@ fn fit_prior(
     match &mut file.config {
         ModelConfig::Vae(config) => {
             config.prior = Some(prior);
+            if finetune_spread.is_some() {
+                config.finetune_spread = finetune_spread;
+            }
             config.conditions = Some(Conditions::from_labels(data.categories.clone(), &labels)?);
         }
         ModelConfig::Gan(config) => config.prior = Some(prior),
