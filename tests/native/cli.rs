@@ -67,18 +67,14 @@ fn every_command_has_help() {
     }
 }
 
-/// `train --init` continues pretraining: one more step on two images, and the weights count
-/// the step and are not marked fine-tuned (a person's fine-tuning is `finetune`).
-#[test]
-fn train_from_a_shipped_gan_is_more_pretraining() {
-    let dir = scratch("train-init");
+/// `train KIND` for one step on the two good fixture images, batch 2, with its checkpoint and
+/// model folder `ck` and `out` in `dir`, and `extra` options.
+fn train_one_step(dir: &Path, kind: &str, extra: &[&str]) -> Output {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/good");
     let (checkpoint, out) = (dir.join("ck"), dir.join("out"));
-    let o = latentpad(&[
+    let mut args = vec![
         "train",
-        "gan",
-        "--init",
-        "models/emoji-gan",
+        kind,
         "--images",
         fixtures.to_str().unwrap(),
         "--steps",
@@ -89,7 +85,18 @@ fn train_from_a_shipped_gan_is_more_pretraining() {
         checkpoint.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    latentpad(&args)
+}
+
+/// `train --init` continues pretraining: one more step on two images, and the weights count
+/// the step and are not marked fine-tuned (a person's fine-tuning is `finetune`).
+#[test]
+fn train_from_a_shipped_gan_is_more_pretraining() {
+    let dir = scratch("train-init");
+    let out = dir.join("out");
+    let o = train_one_step(&dir, "gan", &["--init", "models/emoji-gan"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/emoji-gan");
     let base = latentpad::weights::WeightsFile::read(&shipped).unwrap();
@@ -103,28 +110,9 @@ fn train_from_a_shipped_gan_is_more_pretraining() {
 #[test]
 fn train_vae_with_a_latent_grid_and_bad_grids_refused() {
     let dir = scratch("train-grid");
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/good");
-    let (checkpoint, out) = (dir.join("ck"), dir.join("out"));
-    let train = |kind: &str, grid: &[&str]| {
-        let mut args = vec![
-            "train",
-            kind,
-            "--images",
-            fixtures.to_str().unwrap(),
-            "--steps",
-            "1",
-            "--batch-size",
-            "2",
-            "--width",
-            "8",
-            "--checkpoint",
-            checkpoint.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(grid);
-        latentpad(&args)
-    };
+    let out = dir.join("out");
+    let train =
+        |kind: &str, grid: &[&str]| train_one_step(&dir, kind, &[&["--width", "8"], grid].concat());
     for (kind, grid, expected) in [
         (
             "vae",
