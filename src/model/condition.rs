@@ -87,6 +87,14 @@ pub struct LatentPrior {
     /// the cells of a plain background). See [`Self::with_shaped_noise`].
     #[config(default = "None")]
     pub noise_scales: Option<Vec<f32>>,
+    /// Row-major `[k, latent_dim]`: the centres' first `k` principal directions, each times
+    /// the standard deviation of the centres along it. When set, a latent's Gaussian step is
+    /// the sum of these rows weighted by its first `k` standard Gaussian numbers: a step
+    /// drawn from a Gaussian fitted to the centres (in its `k` widest directions), so that
+    /// it moves a latent the way the data's latents differ. See
+    /// [`Self::with_principal_noise`].
+    #[config(default = "None")]
+    pub noise_basis: Option<Vec<f32>>,
 }
 
 /// Mixed into a seed for picking a prior's centre.
@@ -452,6 +460,76 @@ impl LatentPrior {
         self
     }
 
+    /// This prior with its Gaussian step drawn in the centres' `k` widest principal
+    /// directions ([`Self::noise_basis`]; `k` at most the latent's length and the number of
+    /// centres), found by power iteration on their covariance.
+    pub fn with_principal_noise(mut self, k: usize) -> Result<Self> {
+        let d = self.latent_dim.max(1);
+        let n = self.centres.len() / d;
+        if k == 0 || k > d || k > n {
+            return Err(Error::Config(format!(
+                "principal directions: 1 to {} for {n} centres of {d} numbers, not {k}",
+                d.min(n)
+            )));
+        }
+        let mean: Vec<f64> = (0..d)
+            .map(|j| {
+                (0..n)
+                    .map(|i| f64::from(self.centres[i * d + j]))
+                    .sum::<f64>()
+                    / n as f64
+            })
+            .collect();
+        let centred: Vec<f64> = (0..n * d)
+            .map(|x| f64::from(self.centres[x]) - mean[x % d])
+            .collect();
+        // Covariance times a vector without forming the matrix: X^T (X v) / n.
+        let times_cov = |v: &[f64]| -> Vec<f64> {
+            let xv: Vec<f64> = centred
+                .chunks(d)
+                .map(|row| row.iter().zip(v).map(|(a, b)| a * b).sum())
+                .collect();
+            let mut out = vec![0.0; d];
+            for (row, w) in centred.chunks(d).zip(&xv) {
+                out.iter_mut()
+                    .zip(row)
+                    .for_each(|(o, a)| *o += w * a / n as f64);
+            }
+            out
+        };
+        let mut found: Vec<(Vec<f64>, f64)> = Vec::with_capacity(k);
+        for c in 0..k {
+            let mut rng = crate::latent::SplitMix64::new(0x7063_61 + c as u64);
+            let mut v: Vec<f64> = (0..d).map(|_| rng.next_f64() - 0.5).collect();
+            let mut value = 0.0;
+            for _ in 0..200 {
+                let mut w = times_cov(&v);
+                for (u, _) in &found {
+                    let along: f64 = w.iter().zip(u).map(|(a, b)| a * b).sum();
+                    w.iter_mut().zip(u).for_each(|(a, b)| *a -= along * b);
+                }
+                let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+                if norm <= 1e-12 {
+                    break;
+                }
+                value = norm;
+                v = w.into_iter().map(|x| x / norm).collect();
+            }
+            found.push((v, value));
+        }
+        self.noise_basis = Some(
+            found
+                .iter()
+                .flat_map(|(v, value)| {
+                    let sd = value.sqrt();
+                    v.iter()
+                        .map(move |x| ((x * sd * 1000.0).round() / 1000.0) as f32)
+                })
+                .collect(),
+        );
+        Ok(self)
+    }
+
     /// This prior with `steered_tone_push` set (see the field), 0 to 1.
     pub fn with_tone_push(mut self, push: f32) -> Result<Self> {
         self.steered_tone_push = Some(unit(push, "the steered tone push")?);
@@ -498,22 +576,35 @@ impl LatentPrior {
 
     /// [`Self::apply`] with another spread (a steered latent's, see `steered_spread`).
     pub fn apply_spread(&self, centre: &[f32], noise: &mut [f32], spread: f32) {
+        self.shape_step(noise);
+        self.place(centre, noise, spread);
+    }
+
+    /// Turns standard Gaussian `noise` into this prior's step: unchanged, scaled per
+    /// dimension ([`Self::noise_scales`]), or a combination of the principal directions
+    /// ([`Self::noise_basis`]) weighted by its first numbers.
+    pub fn shape_step(&self, noise: &mut [f32]) {
+        if let Some(basis) = &self.noise_basis {
+            let d = self.latent_dim.max(1);
+            let mut step = vec![0.0f32; d];
+            for (row, weight) in basis.chunks(d).zip(noise.iter()) {
+                step.iter_mut().zip(row).for_each(|(s, b)| *s += weight * b);
+            }
+            noise.iter_mut().zip(step).for_each(|(x, s)| *x = s);
+        } else if let Some(scales) = &self.noise_scales {
+            noise.iter_mut().zip(scales).for_each(|(x, s)| *x *= s);
+        }
+    }
+
+    /// A step (see [`Self::shape_step`]) taken from `centre` at `spread`, in place.
+    pub fn place(&self, centre: &[f32], step: &mut [f32], spread: f32) {
         let keep = if self.shrink {
             (1.0 - spread * spread).max(0.0).sqrt()
         } else {
             1.0
         };
-        match &self.noise_scales {
-            Some(scales) => {
-                for ((x, c), s) in noise.iter_mut().zip(centre).zip(scales) {
-                    *x = keep * c + spread * s * *x;
-                }
-            }
-            None => {
-                for (x, c) in noise.iter_mut().zip(centre) {
-                    *x = keep * c + spread * *x;
-                }
-            }
+        for (x, c) in step.iter_mut().zip(centre) {
+            *x = keep * c + spread * *x;
         }
     }
 }
@@ -789,6 +880,43 @@ mod tests {
         let mut z = [1.0f32, 1.0];
         plain.apply(&[-2.0, 5.0], &mut z);
         assert_eq!(z, [-1.5, 5.5]);
+    }
+
+    /// Principal noise: centres spread along one line give one direction along it, as long
+    /// as their standard deviation there, and a step along it alone.
+    #[test]
+    fn principal_noise_steps_along_the_centres_widest_direction() {
+        let direction = [1.0f32 / 3.0, 2.0 / 3.0, 2.0 / 3.0];
+        let ts = [-3.0f32, -1.0, 1.0, 3.0]; // standard deviation sqrt(5)
+        let centres: Vec<f32> = ts
+            .iter()
+            .flat_map(|t| direction.map(|d| 10.0 + t * d))
+            .collect();
+        let prior = LatentPrior::anchored(centres.clone(), 3, 0.5).unwrap();
+        let one = prior.clone().with_principal_noise(1).unwrap();
+        let row = one.noise_basis.clone().unwrap();
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 5f32.sqrt()).abs() < 0.01, "{norm}");
+        let cosine: f32 = row.iter().zip(direction).map(|(a, b)| a * b).sum::<f32>() / norm;
+        assert!(cosine.abs() > 0.999, "{row:?}");
+        // The step is the first noise number times that row; the others are unused.
+        let mut z = [2.0f32, 7.0, -7.0];
+        one.shape_step(&mut z);
+        for (x, r) in z.iter().zip(&row) {
+            assert!((x - 2.0 * r).abs() < 1e-5, "{z:?}");
+        }
+        // No spread across the line: a second direction has (next to) no length.
+        let two = prior.clone().with_principal_noise(2).unwrap();
+        let second = &two.noise_basis.unwrap()[3..];
+        assert!(second.iter().all(|x| x.abs() < 0.01), "{second:?}");
+        for k in [0, 4, 5] {
+            let err = prior
+                .clone()
+                .with_principal_noise(k)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("1 to 3"), "{k}: {err}");
+        }
     }
 
     /// A prior is kept in the weights file's header: one too large to read back is refused

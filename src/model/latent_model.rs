@@ -339,8 +339,9 @@ impl LatentModel {
             None => None,
         };
         if let Some((prior, centre, spread)) = &centre {
+            prior.shape_step(&mut z);
             prior.guard_steered(&mut z, steering);
-            prior.apply_spread(centre, &mut z, *spread);
+            prior.place(centre, &mut z, *spread);
         }
         if let Some(conditions) = self.conditions().filter(|_| k < self.latent_dim()) {
             match centre_label {
@@ -671,5 +672,11 @@ fn prior_fits(prior: Option<&super::LatentPrior>, latent: usize) -> bool {
             && p.noise_scales
                 .as_ref()
                 .is_none_or(|s| s.len() == latent && s.iter().all(|x| x.is_finite() && *x >= 0.0))
+            && p.noise_basis.as_ref().is_none_or(|b| {
+                !b.is_empty()
+                    && b.len().is_multiple_of(latent)
+                    && b.len() / latent <= latent
+                    && b.iter().all(|x| x.is_finite())
+            })
     })
 }

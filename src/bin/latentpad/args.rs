@@ -357,6 +357,11 @@ pub(crate) struct PriorArgs {
     /// cells otherwise take noise the decoder draws as blotches). Unset: the same on all.
     #[arg(long)]
     pub(crate) shaped_noise: bool,
+    /// Draw the Gaussian step in the centres' K widest principal directions (a Gaussian
+    /// fitted to them), so that it moves a latent the way the data's latents differ. Unset:
+    /// every direction alike.
+    #[arg(long, value_name = "K")]
+    pub(crate) principal_noise: Option<usize>,
     /// VAE: how far fine-tuning's quick mode moves samples from the uploads' latents (0 to
     /// 1), kept with the model. Unset: the default, 1.
     #[arg(long)]

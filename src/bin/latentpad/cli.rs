@@ -518,6 +518,7 @@ fn fit_prior(
         steered_tone_push,
         tone_weights: _,
         shaped_noise,
+        principal_noise,
         finetune_spread,
     } = settings;
     if let Some(s) = finetune_spread.filter(|s| !(0.0..=1.0).contains(s)) {
@@ -540,6 +541,9 @@ fn fit_prior(
     }
     if shaped_noise {
         prior = prior.with_shaped_noise();
+    }
+    if let Some(k) = principal_noise {
+        prior = prior.with_principal_noise(k)?;
     }
     let kept = prior.centres.len() / prior.latent_dim;
     match &mut file.config {
