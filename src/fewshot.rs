@@ -139,6 +139,9 @@ pub struct Recipe {
     /// A VAE's quick mode: how far a sample's centre moves towards a second upload's (`None`:
     /// the session's default; see [`crate::model::LatentPrior::mix`]).
     pub prior_mix: Option<f32>,
+    /// A VAE's quick mode: its step in the uploads' first K principal directions (`None`:
+    /// the model's choice; 0: none).
+    pub prior_principal: Option<usize>,
     /// Pivotal tuning's weight after the prior's inversion (0: none; `None`: the page's,
     /// [`default_pivot_weight`] of the uploads).
     pub pivot_weight: Option<f64>,
@@ -163,7 +166,8 @@ impl std::str::FromStr for Recipe {
     /// uploads), `pivotal-W` (the same with the pivots' weight W, above 0 and at most 1000);
     /// any of them followed by changes to the page's settings, `+noaug` (no DiffAugment),
     /// `+lr=X` (learning rate), `+ema=X` (EMA decay), `+spread=X` (the quick mode's spread),
-    /// `+mix=X` (a VAE's quick mode: how far towards a second upload, 0 to 1),
+    /// `+mix=X` (a VAE's quick mode: how far towards a second upload, 0 to 1), `+pc=K` (a
+    /// VAE's quick mode: its step in the uploads' K widest principal directions, 0: none),
     /// `+best=K` (samples picked best of K by the fine-tuned discriminator), `+recal` (standing
     /// statistics before sampling), and by `@PSI` to
     /// draw its samples at truncation PSI (`pivotal+noaug@0.7`).
@@ -173,8 +177,8 @@ impl std::str::FromStr for Recipe {
                 "unknown recipe {name:?}: default, freeze-0 to freeze-4, prior, prior-narrow, \
                  prior-N (1 to 1000), pivotal or pivotal-W (weight above 0, at most 1000), each \
                  optionally followed by +noaug, +lr=X and +ema=X (X above 0, below 1), +spread=X \
-                 (above 0, at most 1), +mix=X (0 to 1), +best=K (2 to 16), +recal and @PSI (a \
-                 truncation above 0, at most 1)"
+                 (above 0, at most 1), +mix=X (0 to 1), +pc=K (0 to 512), +best=K (2 to 16), \
+                 +recal and @PSI (a truncation above 0, at most 1)"
             ))
         };
         let (s, truncation) = match name.split_once('@') {
@@ -189,6 +193,7 @@ impl std::str::FromStr for Recipe {
         let mut tweaks = Tweaks::default();
         let mut spread = None;
         let mut mix = None;
+        let mut principal = None;
         let mut best_of = 1;
         let mut recalibrate = false;
         for part in parts {
@@ -206,6 +211,10 @@ impl std::str::FromStr for Recipe {
                     let x = x.parse::<f32>().ok().filter(|x| (0.0..=1.0).contains(x));
                     mix = Some(x.ok_or_else(unknown)?);
                 }
+                Some(("pc", k)) => {
+                    let k = k.parse::<usize>().ok().filter(|k| *k <= 512);
+                    principal = Some(k.ok_or_else(unknown)?);
+                }
                 Some(("best", k)) => {
                     let k = k.parse::<usize>().ok().filter(|k| (2..=16).contains(k));
                     best_of = k.ok_or_else(unknown)?;
@@ -220,6 +229,7 @@ impl std::str::FromStr for Recipe {
             prior_steps,
             prior_spread: spread.or((s == "prior-narrow").then_some(0.5)),
             prior_mix: mix,
+            prior_principal: principal,
             pivot_weight,
             truncation,
             tweaks,
@@ -398,6 +408,9 @@ pub fn run(
         if let Some(spread) = recipe.prior_spread {
             session.set_prior_spread(spread);
         }
+        if let Some(k) = recipe.prior_principal {
+            session.set_prior_principal(k);
+        }
         if let Some(mix) = recipe.prior_mix {
             session.set_prior_mix(mix);
         }
@@ -560,6 +573,10 @@ mod tests {
         assert_eq!((w.prior_spread, p.prior_spread), (Some(0.9), None));
         let one: Recipe = "prior+spread=1".parse().unwrap();
         assert_eq!(one.prior_spread, Some(1.0));
+        let pc: Recipe = "prior+pc=0".parse().unwrap();
+        assert_eq!((pc.prior_principal, one.prior_principal), (Some(0), None));
+        let e = "prior+pc=999".parse::<Recipe>().unwrap_err().to_string();
+        assert!(e.contains("+pc=K (0 to 512)"), "{e}");
         for bad in [
             "pivotal+aug",
             "pivotal+lr=2",

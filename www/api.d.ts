@@ -2,7 +2,7 @@
 
 /** Width and height of every image: 64. */
 export const SIZE: 64;
-export const SHIPPED_MODELS: readonly ["emoji-vae", "emoji-gan", "emoji-cgan", "emoji-vae-sharp"];
+export const SHIPPED_MODELS: readonly ["emoji-vae", "emoji-gan", "emoji-cgan"];
 /** The model loaded when none is named. */
 export const DEFAULT_MODEL: "emoji-vae";
 export const BACKENDS: readonly ["auto", "webgpu", "cpu"];
@@ -75,8 +75,7 @@ export interface FineTuneRun {
 
 export class Generator {
   /**
-   * A shipped model by name ("emoji-vae", the default; "emoji-gan", "emoji-cgan",
-   * "emoji-vae-sharp") or the URL
+   * A shipped model by name ("emoji-vae", the default; "emoji-gan", "emoji-cgan") or the URL
    * of a model folder.
    * `backend: "auto"` with a GPU times 8 images on WebGPU and on the CPU build on first use, runs
    * the faster and remembers it in this browser (localStorage); `probe: true` measures again

@@ -6,7 +6,7 @@ import { BATCH_SIZE, MAX_FILE_BYTES, MAX_UPLOADS, PRIOR_STEPS, defaultSteps } fr
 /** Images are 64x64 RGBA. */
 export const SIZE = 64;
 /** Shipped models, by name; any other `model` is the URL of a model folder. */
-export const SHIPPED_MODELS = ["emoji-vae", "emoji-gan", "emoji-cgan", "emoji-vae-sharp"];
+export const SHIPPED_MODELS = ["emoji-vae", "emoji-gan", "emoji-cgan"];
 /**
  * The model the page and the element load when none is named: the VAE with its fitted prior
  * draws the most recognisable samples (about 52 of 64) and fine-tunes best on a few uploads

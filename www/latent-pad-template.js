@@ -16,10 +16,9 @@ export const TEMPLATE = `
   <section class="panel samples">
     <div class="toolbar controls-only">
       <div class="model-picker" role="radiogroup" aria-label="Model">
-        <label title="Variational autoencoder with a prior fitted to its training images: pick a category and a skin tone"><input type="radio" name="model" value="emoji-vae"> VAE</label>
+        <label title="Variational autoencoder with a grid latent and a prior fitted to its training images: pick a category and a skin tone"><input type="radio" name="model" value="emoji-vae"> VAE</label>
         <label><input type="radio" name="model" value="emoji-gan"> GAN</label>
         <label title="Conditional GAN: pick a category and a skin tone"><input type="radio" name="model" value="emoji-cgan"> Steerable GAN</label>
-        <label title="VAE with a spatial latent: your own images come back sharp (Find my images, fine-tuning); its own samples are rougher than the VAE's"><input type="radio" name="model" value="emoji-vae-sharp"> Sharp VAE</label>
       </div>
       <label>Seed <input class="seed" type="number" min="0" step="1" value="0"></label>
       <span class="steering" hidden>

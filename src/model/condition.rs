@@ -462,7 +462,8 @@ impl LatentPrior {
 
     /// This prior with its Gaussian step drawn in the centres' `k` widest principal
     /// directions ([`Self::noise_basis`]; `k` at most the latent's length and the number of
-    /// centres), found by power iteration on their covariance.
+    /// centres), found by power iteration on the smaller of their covariance (`d x d`) and
+    /// their Gram matrix (`n x n`: few centres, as in fine-tuning's quick mode, cost little).
     pub fn with_principal_noise(mut self, k: usize) -> Result<Self> {
         let d = self.latent_dim.max(1);
         let n = self.centres.len() / d;
@@ -480,53 +481,67 @@ impl LatentPrior {
                     / n as f64
             })
             .collect();
-        let centred: Vec<f64> = (0..n * d)
-            .map(|x| f64::from(self.centres[x]) - mean[x % d])
+        let x: Vec<f64> = (0..n * d)
+            .map(|i| f64::from(self.centres[i]) - mean[i % d])
             .collect();
-        // Covariance times a vector without forming the matrix: X^T (X v) / n.
-        let times_cov = |v: &[f64]| -> Vec<f64> {
-            let xv: Vec<f64> = centred
-                .chunks(d)
-                .map(|row| row.iter().zip(v).map(|(a, b)| a * b).sum())
-                .collect();
-            let mut out = vec![0.0; d];
-            for (row, w) in centred.chunks(d).zip(&xv) {
-                out.iter_mut()
-                    .zip(row)
-                    .for_each(|(o, a)| *o += w * a / n as f64);
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+        // The covariance X^T X / n, or the Gram matrix X X^T / n, whichever is smaller: they
+        // share their eigenvalues, and X^T u is the covariance's eigenvector for the Gram
+        // matrix's u.
+        let gram = n <= d;
+        let m = n.min(d);
+        let mut matrix = vec![0.0f64; m * m];
+        for a in 0..m {
+            for b in a..m {
+                let value = if gram {
+                    dot(&x[a * d..(a + 1) * d], &x[b * d..(b + 1) * d])
+                } else {
+                    (0..n).map(|i| x[i * d + a] * x[i * d + b]).sum::<f64>()
+                } / n as f64;
+                matrix[a * m + b] = value;
+                matrix[b * m + a] = value;
             }
-            out
-        };
-        let mut found: Vec<(Vec<f64>, f64)> = Vec::with_capacity(k);
+        }
+        let mut basis = Vec::with_capacity(k * d);
+        let mut found: Vec<Vec<f64>> = Vec::with_capacity(k);
         for c in 0..k {
             let mut rng = crate::latent::SplitMix64::new(0x7063_61 + c as u64);
-            let mut v: Vec<f64> = (0..d).map(|_| rng.next_f64() - 0.5).collect();
+            let mut v: Vec<f64> = (0..m).map(|_| rng.next_f64() - 0.5).collect();
             let mut value = 0.0;
-            for _ in 0..200 {
-                let mut w = times_cov(&v);
-                for (u, _) in &found {
-                    let along: f64 = w.iter().zip(u).map(|(a, b)| a * b).sum();
+            for _ in 0..300 {
+                let mut w: Vec<f64> = matrix.chunks(m).map(|row| dot(row, &v)).collect();
+                for u in &found {
+                    let along = dot(&w, u);
                     w.iter_mut().zip(u).for_each(|(a, b)| *a -= along * b);
                 }
-                let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+                let norm = dot(&w, &w).sqrt();
                 if norm <= 1e-12 {
+                    value = 0.0;
                     break;
                 }
                 value = norm;
-                v = w.into_iter().map(|x| x / norm).collect();
+                v = w.into_iter().map(|a| a / norm).collect();
             }
-            found.push((v, value));
+            // The latent direction: v itself, or X^T v normalised.
+            let direction: Vec<f64> = if gram {
+                let mut t = vec![0.0f64; d];
+                for (row, w) in x.chunks(d).zip(&v) {
+                    t.iter_mut().zip(row).for_each(|(a, b)| *a += w * b);
+                }
+                let norm = dot(&t, &t).sqrt().max(1e-12);
+                t.into_iter().map(|a| a / norm).collect()
+            } else {
+                v.clone()
+            };
+            let sd = value.sqrt();
+            basis.extend(
+                direction
+                    .iter()
+                    .map(|a| ((a * sd * 1000.0).round() / 1000.0) as f32),
+            );
+            found.push(v);
         }
-        self.noise_basis = Some(
-            found
-                .iter()
-                .flat_map(|(v, value)| {
-                    let sd = value.sqrt();
-                    v.iter()
-                        .map(move |x| ((x * sd * 1000.0).round() / 1000.0) as f32)
-                })
-                .collect(),
-        );
+        self.noise_basis = Some(basis);
         Ok(self)
     }
 
@@ -917,6 +932,20 @@ mod tests {
                 .to_string();
             assert!(err.contains("1 to 3"), "{k}: {err}");
         }
+        // Fewer centres than numbers (the Gram matrix's way): two centres 6 apart along the
+        // direction give it, 3 long.
+        let pair: Vec<f32> = [-3.0f32, 3.0]
+            .iter()
+            .flat_map(|t| direction.map(|d| 1.0 + t * d))
+            .collect();
+        let row = LatentPrior::anchored(pair, 3, 0.5)
+            .unwrap()
+            .with_principal_noise(1)
+            .unwrap()
+            .noise_basis
+            .unwrap();
+        let cosine: f32 = row.iter().zip(direction).map(|(a, b)| a * b).sum::<f32>() / 3.0;
+        assert!((cosine.abs() - 1.0).abs() < 0.002, "{row:?}");
     }
 
     /// A prior is kept in the weights file's header: one too large to read back is refused

@@ -97,6 +97,10 @@ pub struct FineTuning {
     prior_spread: Option<f32>,
     /// A VAE's quick mode: how far towards a second upload's latent (see [`LatentPrior::mix`]).
     prior_mix: Option<f32>,
+    /// A VAE's quick mode: its step in the uploads' first K principal directions (`None`:
+    /// the model's choice, as many as its own prior's [`LatentPrior::noise_basis`] has, or
+    /// none; 0: none).
+    prior_principal: Option<usize>,
     /// Pivotal tuning's weight once the quick mode's inversion is done (0: off).
     pivot_weight: f64,
     /// A VAE's quick mode is on: its prior follows the uploads' posterior means, fitted
@@ -136,6 +140,7 @@ impl FineTuning {
             inverting: None,
             prior_spread: None,
             prior_mix: None,
+            prior_principal: None,
             pivot_weight,
             vae_prior: false,
         })
@@ -230,7 +235,22 @@ impl FineTuning {
             .or(model_spread)
             .unwrap_or(VAE_PRIOR_SPREAD);
         let mix = self.prior_mix.unwrap_or(VAE_PRIOR_MIX);
-        let prior = LatentPrior::anchored(means, model.latent_dim(), spread)?.with_mixing(mix)?;
+        let model_principal = match &self.start.file.config {
+            ModelConfig::Vae(c) => c.prior.as_ref().and_then(|p| {
+                let basis = p.noise_basis.as_ref()?;
+                Some(basis.len() / p.latent_dim.max(1))
+            }),
+            _ => None,
+        };
+        let d = model.latent_dim();
+        let centres = means.len() / d.max(1);
+        let mut prior = LatentPrior::anchored(means, d, spread)?.with_mixing(mix)?;
+        // At most as many directions as the uploads span (one fewer than their number).
+        let principal = self.prior_principal.or(model_principal).unwrap_or(0);
+        let principal = principal.min(centres.saturating_sub(1)).min(d);
+        if principal > 0 {
+            prior = prior.with_principal_noise(principal)?;
+        }
         if let Trainer::Vae(trainer) = &mut self.trainer {
             trainer.set_prior(Some(prior));
         }
@@ -318,6 +338,12 @@ impl FineTuning {
     /// ([`VAE_PRIOR_MIX`] by default), for the prior fitted next.
     pub fn set_prior_mix(&mut self, mix: f32) {
         self.prior_mix = Some(mix);
+    }
+
+    /// A VAE's quick mode: its step in the uploads' first `k` principal directions (0: plain
+    /// Gaussian noise), instead of the model's choice.
+    pub fn set_prior_principal(&mut self, k: usize) {
+        self.prior_principal = Some(k);
     }
 
     /// Stops an inversion under way; no prior is set.

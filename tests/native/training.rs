@@ -1483,6 +1483,26 @@ fn a_vae_fine_tuning_quick_mode_samples_near_the_uploads() {
     };
     assert_eq!(quick_spread(None), 0.5);
     assert_eq!(quick_spread(Some(0.8)), 0.8);
+
+    // A model whose prior steps in principal directions gives its quick mode as many of the
+    // uploads' own (at most one fewer than the uploads); `+pc=0` turns them off.
+    let mut principal = file.clone();
+    if let latentpad::model::ModelConfig::Vae(c) = &mut principal.config {
+        c.prior = Some(prior.clone().with_principal_noise(3).unwrap());
+    }
+    let directions = |k: Option<usize>| {
+        let mut session = FineTuning::new(principal.clone(), data.clone(), 4, 0, &device).unwrap();
+        if let Some(k) = k {
+            session.set_prior_principal(k);
+        }
+        pollster::block_on(session.start_prior(50)).unwrap();
+        pollster::block_on(session.prior_step()).unwrap();
+        let prior = session.latent_model().prior().unwrap().clone();
+        prior.noise_basis.map(|b| b.len() / prior.latent_dim)
+    };
+    assert_eq!(directions(None), Some(3));
+    assert_eq!(directions(Some(0)), None);
+    assert_eq!(directions(Some(20)), Some(data.len() - 1));
     if let latentpad::model::ModelConfig::Vae(c) = &mut file.config {
         c.finetune_spread = Some(1.5);
     }
