@@ -1467,20 +1467,27 @@ fn a_vae_fine_tuning_quick_mode_samples_near_the_uploads() {
     assert!(session.latent_model().prior().is_none());
     assert_eq!(prior.spread, 1.0, "the default spread");
 
+    // The quick mode's prior of a session on `file`, with a recipe's spread and principal
+    // directions when given.
+    let quick_prior = |file: &WeightsFile, spread: Option<f32>, principal: Option<usize>| {
+        let mut session = FineTuning::new(file.clone(), data.clone(), 4, 0, &device).unwrap();
+        if let Some(s) = spread {
+            session.set_prior_spread(s);
+        }
+        if let Some(k) = principal {
+            session.set_prior_principal(k);
+        }
+        pollster::block_on(session.start_prior(50)).unwrap();
+        pollster::block_on(session.prior_step()).unwrap();
+        session.latent_model().prior().unwrap().clone()
+    };
+
     // A model that names its own quick-mode spread gets it; a recipe's still wins.
     let mut file = exported.clone();
     if let latentpad::model::ModelConfig::Vae(c) = &mut file.config {
         c.finetune_spread = Some(0.5);
     }
-    let quick_spread = |set: Option<f32>| {
-        let mut session = FineTuning::new(file.clone(), data.clone(), 4, 0, &device).unwrap();
-        if let Some(s) = set {
-            session.set_prior_spread(s);
-        }
-        pollster::block_on(session.start_prior(50)).unwrap();
-        pollster::block_on(session.prior_step()).unwrap();
-        session.latent_model().prior().unwrap().spread
-    };
+    let quick_spread = |set: Option<f32>| quick_prior(&file, set, None).spread;
     assert_eq!(quick_spread(None), 0.5);
     assert_eq!(quick_spread(Some(0.8)), 0.8);
 
@@ -1491,13 +1498,7 @@ fn a_vae_fine_tuning_quick_mode_samples_near_the_uploads() {
         c.prior = Some(prior.clone().with_principal_noise(3).unwrap());
     }
     let directions = |k: Option<usize>| {
-        let mut session = FineTuning::new(principal.clone(), data.clone(), 4, 0, &device).unwrap();
-        if let Some(k) = k {
-            session.set_prior_principal(k);
-        }
-        pollster::block_on(session.start_prior(50)).unwrap();
-        pollster::block_on(session.prior_step()).unwrap();
-        let prior = session.latent_model().prior().unwrap().clone();
+        let prior = quick_prior(&principal, None, k);
         prior.noise_basis.map(|b| b.len() / prior.latent_dim)
     };
     assert_eq!(directions(None), Some(3));
