@@ -119,6 +119,11 @@ fn unit(value: f32, what: &str) -> Result<f32> {
 /// the weights file's header as text, which a reader takes up to 16 MB of.
 pub const MAX_PRIOR_NUMBERS: usize = 1 << 20;
 
+/// `x` rounded to 3 decimals, as a prior's numbers are kept (short in the weights' header).
+fn thousandths(x: f64) -> f32 {
+    ((x * 1000.0).round() / 1000.0) as f32
+}
+
 /// Mixed into a seed for picking the second centre of a mix and how far to go.
 const MIX_SALT: u64 = 0x6d69_7865; // "mixe"
 
@@ -442,22 +447,34 @@ impl LatentPrior {
     /// dimension's scale is the centres' standard deviation along it, rounded to 3 decimals.
     pub fn with_shaped_noise(mut self) -> Self {
         let d = self.latent_dim.max(1);
-        let n = (self.centres.len() / d).max(1) as f64;
+        let x = self.centred();
+        let n = (x.len() / d).max(1) as f64;
         let scales = (0..d)
             .map(|j| {
-                let column = self
-                    .centres
-                    .iter()
-                    .skip(j)
-                    .step_by(d)
-                    .map(|x| f64::from(*x));
-                let mean = column.clone().sum::<f64>() / n;
-                let var = column.map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
-                ((var.sqrt() * 1000.0).round() / 1000.0) as f32
+                let var = x.iter().skip(j).step_by(d).map(|a| a * a).sum::<f64>() / n;
+                thousandths(var.sqrt())
             })
             .collect();
         self.noise_scales = Some(scales);
         self
+    }
+
+    /// The centres less their mean, row-major `[n, latent_dim]`.
+    fn centred(&self) -> Vec<f64> {
+        let d = self.latent_dim.max(1);
+        let n = (self.centres.len() / d).max(1) as f64;
+        let mut mean = vec![0.0f64; d];
+        for row in self.centres.chunks(d) {
+            mean.iter_mut()
+                .zip(row)
+                .for_each(|(m, c)| *m += f64::from(*c));
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        self.centres
+            .iter()
+            .enumerate()
+            .map(|(i, c)| f64::from(*c) - mean[i % d])
+            .collect()
     }
 
     /// This prior with its Gaussian step drawn in the centres' `k` widest principal
@@ -473,17 +490,7 @@ impl LatentPrior {
                 d.min(n)
             )));
         }
-        let mean: Vec<f64> = (0..d)
-            .map(|j| {
-                (0..n)
-                    .map(|i| f64::from(self.centres[i * d + j]))
-                    .sum::<f64>()
-                    / n as f64
-            })
-            .collect();
-        let x: Vec<f64> = (0..n * d)
-            .map(|i| f64::from(self.centres[i]) - mean[i % d])
-            .collect();
+        let x = self.centred();
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
         // The covariance X^T X / n, or the Gram matrix X X^T / n, whichever is smaller: they
         // share their eigenvalues, and X^T u is the covariance's eigenvector for the Gram
@@ -505,7 +512,7 @@ impl LatentPrior {
         let mut basis = Vec::with_capacity(k * d);
         let mut found: Vec<Vec<f64>> = Vec::with_capacity(k);
         for c in 0..k {
-            let mut rng = crate::latent::SplitMix64::new(0x7063_61 + c as u64);
+            let mut rng = crate::latent::SplitMix64::new(0x0070_6361 + c as u64);
             let mut v: Vec<f64> = (0..m).map(|_| rng.next_f64() - 0.5).collect();
             let mut value = 0.0;
             for _ in 0..300 {
@@ -534,11 +541,7 @@ impl LatentPrior {
                 v.clone()
             };
             let sd = value.sqrt();
-            basis.extend(
-                direction
-                    .iter()
-                    .map(|a| ((a * sd * 1000.0).round() / 1000.0) as f32),
-            );
+            basis.extend(direction.iter().map(|a| thousandths(a * sd)));
             found.push(v);
         }
         self.noise_basis = Some(basis);

@@ -226,22 +226,23 @@ impl FineTuning {
         let images: Vec<&Rgb64> = self.prior_images().iter().collect();
         let model = self.trainer.latent_model();
         let means = model.encode(&images).await?;
-        let model_spread = match &self.start.file.config {
-            ModelConfig::Vae(c) => c.finetune_spread,
-            _ => None,
+        // What the model names for its quick mode: a spread, and as many principal
+        // directions as its own prior's step has.
+        let (model_spread, model_principal) = match &self.start.file.config {
+            ModelConfig::Vae(c) => (
+                c.finetune_spread,
+                c.prior.as_ref().and_then(|p| {
+                    let basis = p.noise_basis.as_ref()?;
+                    Some(basis.len() / p.latent_dim.max(1))
+                }),
+            ),
+            _ => (None, None),
         };
         let spread = self
             .prior_spread
             .or(model_spread)
             .unwrap_or(VAE_PRIOR_SPREAD);
         let mix = self.prior_mix.unwrap_or(VAE_PRIOR_MIX);
-        let model_principal = match &self.start.file.config {
-            ModelConfig::Vae(c) => c.prior.as_ref().and_then(|p| {
-                let basis = p.noise_basis.as_ref()?;
-                Some(basis.len() / p.latent_dim.max(1))
-            }),
-            _ => None,
-        };
         let d = model.latent_dim();
         let centres = means.len() / d.max(1);
         let mut prior = LatentPrior::anchored(means, d, spread)?.with_mixing(mix)?;
