@@ -204,6 +204,9 @@ pub struct ConditionRow {
     pub samples: usize,
     /// Of those, classified as asked.
     pub classified: usize,
+    /// The class most of the other samples were put in, and how many (`None` when every
+    /// sample was classified as asked).
+    pub missed_as: Option<(String, usize)>,
     /// Real training images with this label, and how many of them are classified so.
     pub train: (usize, usize),
     /// Real held-out images with this label, and how many of them are classified so.
@@ -241,11 +244,14 @@ impl Conditioning {
         };
         let percent = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.1}%", 100.0 * x));
         let mut out = String::from(
-            "| asked for | samples classified as asked | training images classified as labelled | held-out images classified as labelled |\n|---|---|---|---|\n",
+            "| asked for | samples classified as asked | most misses classified as | training images classified as labelled | held-out images classified as labelled |\n|---|---|---|---|---|\n",
         );
         for r in self.categories.iter().chain(&self.tones) {
+            let missed = r.missed_as.as_ref().map_or("-".into(), |(name, count)| {
+                format!("{name} ({:.1}%)", 100.0 * *count as f64 / r.samples.max(1) as f64)
+            });
             out += &format!(
-                "| {} | {} | {} | {} |\n",
+                "| {} | {} | {missed} | {} | {} |\n",
                 r.name,
                 share((r.samples, r.classified)),
                 share(r.train),
@@ -258,7 +264,7 @@ impl Conditioning {
         ] {
             let [generated, train, held_out] = Self::overall(rows);
             out += &format!(
-                "| {what} | {} | {} | {} |\n",
+                "| {what} | {} | | {} | {} |\n",
                 percent(generated),
                 percent(train),
                 percent(held_out)
@@ -310,6 +316,23 @@ fn tally(
         }
     }
     counts
+}
+
+/// The class other than `asked` that most of `predicted` are, and how many (the lowest such
+/// class on a tie); `None` when all are `asked`.
+fn most_missed(predicted: &[usize], asked: usize, classes: usize) -> Option<(usize, usize)> {
+    let mut counts = vec![0usize; classes];
+    for &p in predicted.iter().filter(|&&p| p != asked) {
+        if let Some(count) = counts.get_mut(p) {
+            *count += 1;
+        }
+    }
+    let (class, count) = counts
+        .into_iter()
+        .enumerate()
+        .rev()
+        .max_by_key(|&(_, count)| count)?;
+    (count > 0).then_some((class, count))
 }
 
 /// The classifier's features of `images` and the class it puts each in, from one pass.
@@ -396,6 +419,8 @@ pub async fn conditioning(
             name: name.clone(),
             samples: n,
             classified: predicted.iter().filter(|&&p| p == c).count(),
+            missed_as: most_missed(&predicted, c, names.len())
+                .map(|(p, count)| (names[p].clone(), count)),
             train: real[0][c],
             held_out: real[1][c],
         });
@@ -420,6 +445,8 @@ pub async fn conditioning(
             name: crate::model::TONES[t].to_string(),
             samples: n,
             classified: predicted.iter().filter(|&&p| p + 1 == t).count(),
+            missed_as: most_missed(&predicted, t - 1, TONES.len())
+                .map(|(p, count)| (crate::model::TONES[p + 1].to_string(), count)),
             train: real[0][t - 1],
             held_out: real[1][t - 1],
         });
@@ -437,6 +464,16 @@ pub async fn conditioning(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn most_missed_names_the_commonest_wrong_class() {
+        assert_eq!(most_missed(&[2, 1, 1, 3, 3, 2, 2], 2, 4), Some((1, 2)));
+        assert_eq!(most_missed(&[0, 0, 3], 0, 4), Some((3, 1)));
+        assert_eq!(most_missed(&[1, 1], 1, 4), None);
+        assert_eq!(most_missed(&[], 1, 4), None);
+        // Out-of-range predictions are not counted.
+        assert_eq!(most_missed(&[9, 9, 2], 0, 4), Some((2, 1)));
+    }
 
     #[test]
     fn tally_counts_each_label_and_the_hits() {

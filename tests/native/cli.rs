@@ -265,7 +265,18 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 #[test]
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
-    let cases: [(&[&str], &str); 17] = [
+    let cases: [(&[&str], &str); 18] = [
+        (
+            &[
+                "prior",
+                "--shaped-noise",
+                "--principal-noise",
+                "8",
+                "--out",
+                "/dev/null",
+            ],
+            "cannot be used with '--principal-noise",
+        ),
         (
             &["prior", "--tone-weight", "purple=2", "--out", "/dev/null"],
             "unknown skin tone \"purple\"; valid: yellow, light",

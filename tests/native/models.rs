@@ -231,6 +231,14 @@ fn the_conditioning_report_counts_samples_and_real_images() {
     for r in report.categories.iter().chain(&report.tones) {
         assert_eq!(r.samples, 4);
         assert!(r.classified <= r.samples, "{r:?}");
+        // The commonest miss is a miss: at least one, at most all of them, another class.
+        match &r.missed_as {
+            Some((name, count)) => assert!(
+                *name != r.name && *count >= 1 && *count <= r.samples - r.classified,
+                "{r:?}"
+            ),
+            None => assert_eq!(r.classified, r.samples, "{r:?}"),
+        }
         assert!(
             r.train.1 <= r.train.0 && r.held_out.1 <= r.held_out.0,
             "{r:?}"

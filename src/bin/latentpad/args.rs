@@ -355,7 +355,8 @@ pub(crate) struct PriorArgs {
     /// Shape the Gaussian step by the centres: along each latent dimension, the spread times
     /// the centres' standard deviation there (for a grid latent, whose plain background
     /// cells otherwise take noise the decoder draws as blotches). Unset: the same on all.
-    #[arg(long)]
+    /// Not with --principal-noise, which shapes the step its own way.
+    #[arg(long, conflicts_with = "principal_noise")]
     pub(crate) shaped_noise: bool,
     /// Draw the Gaussian step in the centres' K widest principal directions (a Gaussian
     /// fitted to them), so that it moves a latent the way the data's latents differ. Unset:
