@@ -95,6 +95,22 @@ pub struct LatentPrior {
     /// [`Self::with_principal_noise`].
     #[config(default = "None")]
     pub noise_basis: Option<Vec<f32>>,
+    /// Row-major `[k, latent_dim]`, orthonormal: the widest directions in which the latents
+    /// of one emoji's skin-tone variants differ (each variant's latent less the mean of its
+    /// emoji's variants), which, on a grid latent, are where each emoji's skin lies rather
+    /// than one average place. A sample steered to a tone keeps only `steered_guard` of its
+    /// Gaussian step along them, with the [`Self::condition_directions`], so that the step
+    /// changes the person and not the tone. See [`Self::with_tone_directions`].
+    #[config(default = "None")]
+    pub tone_basis: Option<Vec<f32>>,
+    /// The Gaussian step of a latent steered to a skin tone, instead of `steered_spread`
+    /// (`None`: that one).
+    #[config(default = "None")]
+    pub steered_tone_spread: Option<f32>,
+    /// The share of a tone-steered latent's step kept along the directions it is guarded
+    /// along, instead of `steered_guard` (`None`: that one).
+    #[config(default = "None")]
+    pub steered_tone_guard: Option<f32>,
 }
 
 /// Mixed into a seed for picking a prior's centre.
@@ -122,6 +138,89 @@ pub const MAX_PRIOR_NUMBERS: usize = 1 << 20;
 /// `x` rounded to 3 decimals, as a prior's numbers are kept (short in the weights' header).
 fn thousandths(x: f64) -> f32 {
     ((x * 1000.0).round() / 1000.0) as f32
+}
+
+/// Whether `steering` asks for a skin tone (yellow or a modifier).
+fn toned(steering: Steering) -> bool {
+    steering.tone.is_some_and(|t| t > 0)
+}
+
+/// `raw` orthonormalised in order (Gram-Schmidt); a vector that adds nothing is dropped.
+fn orthonormal(raw: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+    let mut basis: Vec<Vec<f64>> = Vec::new();
+    for mut v in raw {
+        let norm_before = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        for u in &basis {
+            let along: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(u).for_each(|(a, b)| *a -= along * b);
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm > 1e-6 * norm_before.max(1e-12) && norm > 1e-12 {
+            basis.push(v.into_iter().map(|x| x / norm).collect());
+        }
+    }
+    basis
+}
+
+/// The `k` widest directions of the rows of `x` (row-major `[n, d]`, taken as centred), each
+/// a unit vector with the rows' standard deviation along it, widest first: power iteration
+/// on the smaller of their covariance (`d x d`) and their Gram matrix (`n x n`: few rows, as
+/// in fine-tuning's quick mode, cost little).
+fn principal(x: &[f64], d: usize, k: usize) -> Vec<(Vec<f64>, f64)> {
+    let n = x.len() / d.max(1);
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+    // The covariance X^T X / n, or the Gram matrix X X^T / n, whichever is smaller: they
+    // share their eigenvalues, and X^T u is the covariance's eigenvector for the Gram
+    // matrix's u.
+    let gram = n <= d;
+    let m = n.min(d);
+    let mut matrix = vec![0.0f64; m * m];
+    for a in 0..m {
+        for b in a..m {
+            let value = if gram {
+                dot(&x[a * d..(a + 1) * d], &x[b * d..(b + 1) * d])
+            } else {
+                (0..n).map(|i| x[i * d + a] * x[i * d + b]).sum::<f64>()
+            } / n as f64;
+            matrix[a * m + b] = value;
+            matrix[b * m + a] = value;
+        }
+    }
+    let mut out = Vec::with_capacity(k);
+    let mut found: Vec<Vec<f64>> = Vec::with_capacity(k);
+    for c in 0..k.min(m) {
+        let mut rng = crate::latent::SplitMix64::new(0x0070_6361 + c as u64);
+        let mut v: Vec<f64> = (0..m).map(|_| rng.next_f64() - 0.5).collect();
+        let mut value = 0.0;
+        for _ in 0..300 {
+            let mut w: Vec<f64> = matrix.chunks(m).map(|row| dot(row, &v)).collect();
+            for u in &found {
+                let along = dot(&w, u);
+                w.iter_mut().zip(u).for_each(|(a, b)| *a -= along * b);
+            }
+            let norm = dot(&w, &w).sqrt();
+            if norm <= 1e-12 {
+                value = 0.0;
+                break;
+            }
+            value = norm;
+            v = w.into_iter().map(|a| a / norm).collect();
+        }
+        // The direction: v itself, or X^T v normalised.
+        let direction: Vec<f64> = if gram {
+            let mut t = vec![0.0f64; d];
+            for (row, w) in x.chunks(d).zip(&v) {
+                t.iter_mut().zip(row).for_each(|(a, b)| *a += w * b);
+            }
+            let norm = dot(&t, &t).sqrt().max(1e-12);
+            t.into_iter().map(|a| a / norm).collect()
+        } else {
+            v.clone()
+        };
+        out.push((direction, value.sqrt()));
+        found.push(v);
+    }
+    out
 }
 
 /// Mixed into a seed for picking the second centre of a mix and how far to go.
@@ -278,8 +377,9 @@ impl LatentPrior {
     /// The spread of a latent's Gaussian step: `steered_spread` (when set) for a latent
     /// steered to a condition, else `spread`.
     pub fn spread_for(&self, steering: Steering) -> f32 {
-        match self.steered_spread {
-            Some(s) if steering != Steering::default() => s,
+        match (self.steered_tone_spread, self.steered_spread) {
+            (Some(s), _) if toned(steering) => s,
+            (_, Some(s)) if steering != Steering::default() => s,
             _ => self.spread,
         }
     }
@@ -376,22 +476,56 @@ impl LatentPrior {
                 .map(|want| mean_of(&|_, t| t == want))
                 .collect(),
         ));
-        let mut basis: Vec<Vec<f64>> = Vec::new();
-        for mut v in raw {
-            let norm_before = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-            for u in &basis {
-                let along: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
-                v.iter_mut().zip(u).for_each(|(a, b)| *a -= along * b);
-            }
-            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-            if norm > 1e-6 * norm_before.max(1e-12) && norm > 1e-12 {
-                basis.push(v.into_iter().map(|x| x / norm).collect());
-            }
-        }
-        basis
+        orthonormal(raw)
             .into_iter()
             .map(|u| u.into_iter().map(|x| x as f32).collect())
             .collect()
+    }
+
+    /// The directions a steered sample's step is guarded along: the
+    /// [`Self::condition_directions`], and for a tone asked for the [`Self::tone_basis`] too,
+    /// orthonormalised together.
+    fn guarded_directions(&self, steering: Steering) -> Vec<Vec<f32>> {
+        let conditions = self.condition_directions();
+        match self.tone_basis.as_ref().filter(|_| toned(steering)) {
+            None => conditions,
+            Some(basis) => {
+                let d = self.latent_dim.max(1);
+                let raw = conditions
+                    .iter()
+                    .map(Vec::as_slice)
+                    .chain(basis.chunks(d))
+                    .map(|u| u.iter().map(|x| f64::from(*x)).collect())
+                    .collect();
+                orthonormal(raw)
+                    .into_iter()
+                    .map(|u| u.into_iter().map(|x| x as f32).collect())
+                    .collect()
+            }
+        }
+    }
+
+    /// This prior with a [`Self::tone_basis`] of the `k` widest directions of `deviations`
+    /// (row-major `[n, latent_dim]`: skin-tone variants' latents, each less the mean of its
+    /// emoji's variants), `k` at most the latent's length and `n`.
+    pub fn with_tone_directions(mut self, deviations: &[f32], k: usize) -> Result<Self> {
+        let d = self.latent_dim.max(1);
+        let n = deviations.len() / d;
+        if deviations.len() != n * d || k == 0 || k > d || k > n {
+            return Err(Error::Config(format!(
+                "tone directions: 1 to {} for {n} variants of {d} numbers, not {k}",
+                d.min(n)
+            )));
+        }
+        let x: Vec<f64> = deviations.iter().map(|v| f64::from(*v)).collect();
+        let directions = orthonormal(principal(&x, d, k).into_iter().map(|(u, _)| u).collect());
+        self.tone_basis = Some(
+            directions
+                .into_iter()
+                .flat_map(|u| u.into_iter().map(thousandths))
+                .collect(),
+        );
+        Ok(self)
     }
 
     /// The labels of all centres, or `None` when they carry none (or not one each).
@@ -491,60 +625,27 @@ impl LatentPrior {
             )));
         }
         let x = self.centred();
-        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
-        // The covariance X^T X / n, or the Gram matrix X X^T / n, whichever is smaller: they
-        // share their eigenvalues, and X^T u is the covariance's eigenvector for the Gram
-        // matrix's u.
-        let gram = n <= d;
-        let m = n.min(d);
-        let mut matrix = vec![0.0f64; m * m];
-        for a in 0..m {
-            for b in a..m {
-                let value = if gram {
-                    dot(&x[a * d..(a + 1) * d], &x[b * d..(b + 1) * d])
-                } else {
-                    (0..n).map(|i| x[i * d + a] * x[i * d + b]).sum::<f64>()
-                } / n as f64;
-                matrix[a * m + b] = value;
-                matrix[b * m + a] = value;
-            }
-        }
-        let mut basis = Vec::with_capacity(k * d);
-        let mut found: Vec<Vec<f64>> = Vec::with_capacity(k);
-        for c in 0..k {
-            let mut rng = crate::latent::SplitMix64::new(0x0070_6361 + c as u64);
-            let mut v: Vec<f64> = (0..m).map(|_| rng.next_f64() - 0.5).collect();
-            let mut value = 0.0;
-            for _ in 0..300 {
-                let mut w: Vec<f64> = matrix.chunks(m).map(|row| dot(row, &v)).collect();
-                for u in &found {
-                    let along = dot(&w, u);
-                    w.iter_mut().zip(u).for_each(|(a, b)| *a -= along * b);
-                }
-                let norm = dot(&w, &w).sqrt();
-                if norm <= 1e-12 {
-                    value = 0.0;
-                    break;
-                }
-                value = norm;
-                v = w.into_iter().map(|a| a / norm).collect();
-            }
-            // The latent direction: v itself, or X^T v normalised.
-            let direction: Vec<f64> = if gram {
-                let mut t = vec![0.0f64; d];
-                for (row, w) in x.chunks(d).zip(&v) {
-                    t.iter_mut().zip(row).for_each(|(a, b)| *a += w * b);
-                }
-                let norm = dot(&t, &t).sqrt().max(1e-12);
-                t.into_iter().map(|a| a / norm).collect()
-            } else {
-                v.clone()
-            };
-            let sd = value.sqrt();
-            basis.extend(direction.iter().map(|a| thousandths(a * sd)));
-            found.push(v);
-        }
+        let basis = principal(&x, d, k)
+            .into_iter()
+            .flat_map(|(u, sd)| {
+                u.into_iter()
+                    .map(move |a| thousandths(a * sd))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         self.noise_basis = Some(basis);
+        Ok(self)
+    }
+
+    /// This prior with `steered_tone_spread` and `steered_tone_guard` set (see the fields;
+    /// `None` leaves one unset), each 0 to 1.
+    pub fn with_tone_steering(mut self, spread: Option<f32>, guard: Option<f32>) -> Result<Self> {
+        self.steered_tone_spread = spread
+            .map(|s| unit(s, "the steered tone spread"))
+            .transpose()?;
+        self.steered_tone_guard = guard
+            .map(|g| unit(g, "the steered tone guard"))
+            .transpose()?;
         Ok(self)
     }
 
@@ -557,13 +658,17 @@ impl LatentPrior {
     /// Scales a steered latent's Gaussian step `noise` along the [`Self::condition_directions`]
     /// by `steered_guard` (unchanged when it is unset or 1, or nothing is steered).
     pub fn guard_steered(&self, noise: &mut [f32], steering: Steering) {
-        let Some(keep) = self.steered_guard.filter(|g| *g < 1.0) else {
+        let guard = match self.steered_tone_guard {
+            Some(g) if toned(steering) => Some(g),
+            _ => self.steered_guard,
+        };
+        let Some(keep) = guard.filter(|g| *g < 1.0) else {
             return;
         };
         if steering == Steering::default() {
             return;
         }
-        for u in self.condition_directions() {
+        for u in self.guarded_directions(steering) {
             let along: f32 = noise.iter().zip(&u).map(|(a, b)| a * b).sum();
             noise
                 .iter_mut()
@@ -1046,7 +1151,26 @@ mod tests {
         let prior = prior.with_steering_spread(0.4).unwrap();
         assert_eq!(prior.spread_for(people), 0.4);
         assert_eq!(prior.spread_for(Steering::default()), 0.9);
-        assert!(prior.with_steering_spread(1.5).is_err());
+        assert!(prior.clone().with_steering_spread(1.5).is_err());
+        let dark = Steering {
+            category: Some(1),
+            tone: Some(6),
+        };
+        assert_eq!(
+            prior.spread_for(dark),
+            0.4,
+            "no tone spread: the steered one"
+        );
+        let toned = prior.with_tone_steering(Some(0.7), None).unwrap();
+        assert_eq!(toned.spread_for(dark), 0.7);
+        assert_eq!(
+            toned.spread_for(people),
+            0.4,
+            "a category alone: the steered spread"
+        );
+        assert_eq!(toned.spread_for(Steering::default()), 0.9);
+        assert!(toned.clone().with_tone_steering(None, Some(-0.1)).is_err());
+        assert!(toned.with_tone_steering(Some(1.1), None).is_err());
     }
 
     #[test]
@@ -1114,6 +1238,71 @@ mod tests {
             assert_eq!(centre, [4.0, 2.0, 1.0]);
         }
         assert!(pushed.with_tone_push(1.5).is_err());
+    }
+
+    #[test]
+    fn tone_directions_guard_only_tone_steered_steps() {
+        // Two people's tone variants (latents of 3 numbers), each less its emoji's mean: they
+        // differ along (1, 1, 0) and a little along (1, -1, 0), never along z.
+        let deviations = [
+            2.0f32, 2.0, 0.0, -2.0, -2.0, 0.0, // the first person, two tones
+            3.0, 2.8, 0.0, -3.0, -2.8, 0.0, // the second
+        ];
+        let centres = vec![0.0f32; 6];
+        let mut prior = LatentPrior::anchored(centres, 3, 0.5).unwrap();
+        prior.labels = Some(vec![13, 13]);
+        assert!(
+            prior.clone().with_tone_directions(&deviations, 4).is_err(),
+            "k > d"
+        );
+        assert!(
+            prior
+                .clone()
+                .with_tone_directions(&deviations[..5], 1)
+                .is_err(),
+            "ragged"
+        );
+        let one = prior.clone().with_tone_directions(&deviations, 1).unwrap();
+        let u = one.tone_basis.clone().unwrap();
+        assert_eq!(u.len(), 3);
+        let norm = u.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-2, "{u:?}");
+        assert!(
+            u[0].abs() > 0.65 && u[1].abs() > 0.65 && u[2] == 0.0,
+            "{u:?}"
+        );
+        let two = prior
+            .with_tone_directions(&deviations, 2)
+            .unwrap()
+            .with_steering_guard(0.0)
+            .unwrap();
+        let step = [1.0f32, -2.0, 3.0];
+        let toned = Steering {
+            category: Some(1),
+            tone: Some(6),
+        };
+        let mut noise = step;
+        two.guard_steered(&mut noise, toned);
+        // Guard 0 along both tone directions (the xy plane): only z is left.
+        for (got, want) in noise.iter().zip([0.0, 0.0, 3.0]) {
+            assert!((got - want).abs() < 1e-2, "{noise:?}");
+        }
+        // Steered to a category only, the tone directions are left alone (and the centres,
+        // all equal, give no condition directions).
+        let mut noise = step;
+        let category = Steering {
+            category: Some(1),
+            tone: None,
+        };
+        two.guard_steered(&mut noise, category);
+        assert_eq!(noise, step);
+        // A tone's own guard replaces the steered one for a tone asked for, and only then.
+        let own = two.with_tone_steering(None, Some(0.5)).unwrap();
+        let mut noise = step;
+        own.guard_steered(&mut noise, toned);
+        for (got, want) in noise.iter().zip([0.5, -1.0, 3.0]) {
+            assert!((got - want).abs() < 1e-2, "{noise:?}");
+        }
     }
 
     #[test]

@@ -666,17 +666,21 @@ fn prior_fits(prior: Option<&super::LatentPrior>, latent: usize) -> bool {
                 p.steered_spread,
                 p.steered_guard,
                 p.steered_tone_push,
+                p.steered_tone_spread,
+                p.steered_tone_guard,
             ]
             .iter()
             .all(|x| x.is_none_or(|x| (0.0..=1.0).contains(&x)))
             && p.noise_scales
                 .as_ref()
                 .is_none_or(|s| s.len() == latent && s.iter().all(|x| x.is_finite() && *x >= 0.0))
-            && p.noise_basis.as_ref().is_none_or(|b| {
-                !b.is_empty()
-                    && b.len().is_multiple_of(latent)
-                    && b.len() / latent <= latent
-                    && b.iter().all(|x| x.is_finite())
+            && [&p.noise_basis, &p.tone_basis].iter().all(|basis| {
+                basis.as_ref().is_none_or(|b| {
+                    !b.is_empty()
+                        && b.len().is_multiple_of(latent)
+                        && b.len() / latent <= latent
+                        && b.iter().all(|x| x.is_finite())
+                })
             })
     })
 }

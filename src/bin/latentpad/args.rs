@@ -347,6 +347,20 @@ pub(crate) struct PriorArgs {
     /// tone apart (the tone's mean centre less all people's), 0 to 1. Unset: 0.
     #[arg(long)]
     pub(crate) steered_tone_push: Option<f32>,
+    /// VAE: guard a sample steered to a skin tone along K more directions, the widest in
+    /// which the latents of one emoji's tone variants differ (found by encoding every
+    /// training person in every tone): --steered-guard of its step is kept along them, so
+    /// that the step changes the person, not the tone. Unset: none.
+    #[arg(long, value_name = "K")]
+    pub(crate) tone_directions: Option<usize>,
+    /// The spread of a sample steered to a skin tone (0 to 1), instead of --steered-spread.
+    /// Unset: --steered-spread.
+    #[arg(long)]
+    pub(crate) steered_tone_spread: Option<f32>,
+    /// The share of a tone-steered sample's step kept along the guarded directions (0 to
+    /// 1), instead of --steered-guard. Unset: --steered-guard.
+    #[arg(long)]
+    pub(crate) steered_tone_guard: Option<f32>,
     /// Give the people of one skin tone more (or fewer) of the centres than their share of
     /// the data, `TONE=WEIGHT` (e.g. `yellow=1.5`; repeat for more tones): for a tone whose
     /// unsteered samples drift into the others, so that the samples keep the data's mix.

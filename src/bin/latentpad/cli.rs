@@ -516,6 +516,9 @@ fn fit_prior(
         steered_spread,
         steered_guard,
         steered_tone_push,
+        tone_directions,
+        steered_tone_spread,
+        steered_tone_guard,
         tone_weights: _,
         shaped_noise,
         principal_noise,
@@ -539,11 +542,19 @@ fn fit_prior(
     if let Some(p) = steered_tone_push {
         prior = prior.with_tone_push(p)?;
     }
+    prior = prior.with_tone_steering(steered_tone_spread, steered_tone_guard)?;
     if shaped_noise {
         prior = prior.with_shaped_noise();
     }
     if let Some(k) = principal_noise {
         prior = prior.with_principal_noise(k)?;
+    }
+    if let Some(k) = tone_directions {
+        if !matches!(file.config, ModelConfig::Vae(_)) {
+            bail!("--tone-directions is a VAE's: it encodes the training people");
+        }
+        let deviations = pollster::block_on(tone_deviations(&model, &data.train))?;
+        prior = prior.with_tone_directions(&deviations, k)?;
     }
     let kept = prior.centres.len() / prior.latent_dim;
     match &mut file.config {
@@ -565,6 +576,32 @@ fn fit_prior(
         out.join("samples.png").display()
     );
     Ok(())
+}
+
+/// The latents of every training emoji that comes in skin tones, each less the mean of its
+/// emoji's variants (row-major), for the prior's tone directions.
+async fn tone_deviations(model: &LatentModel, train: &[data::Example]) -> Result<Vec<f32>> {
+    let mut variants: std::collections::BTreeMap<&str, Vec<&Rgb64>> = Default::default();
+    for e in train.iter().filter(|e| e.has_skin_tones) {
+        variants
+            .entry(e.short_name.as_str())
+            .or_default()
+            .push(&e.image);
+    }
+    let d = model.latent_dim();
+    let mut deviations = Vec::new();
+    for images in variants.values().filter(|v| v.len() > 1) {
+        let mut latents = Vec::with_capacity(images.len() * d);
+        for chunk in images.chunks(64) {
+            latents.extend(model.encode(chunk).await?);
+        }
+        let n = latents.len() / d;
+        let mean: Vec<f32> = (0..d)
+            .map(|j| latents.iter().skip(j).step_by(d).sum::<f32>() / n as f32)
+            .collect();
+        deviations.extend(latents.iter().enumerate().map(|(i, z)| z - mean[i % d]));
+    }
+    Ok(deviations)
 }
 
 /// `--tone-weight TONE=WEIGHT` options as one weight per tone (1 where not given).
