@@ -555,6 +555,10 @@ fn fit_prior(
         }
         let deviations = pollster::block_on(tone_deviations(&model, &data.train))?;
         prior = prior.with_tone_directions(&deviations, k)?;
+        println!(
+            "tone directions: the {k} widest of {} skin-tone variants' latents",
+            deviations.len() / model.latent_dim().max(1)
+        );
     }
     let kept = prior.centres.len() / prior.latent_dim;
     match &mut file.config {
