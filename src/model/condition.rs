@@ -98,9 +98,10 @@ pub struct LatentPrior {
     /// Row-major `[k, latent_dim]`, orthonormal: the widest directions in which the latents
     /// of one emoji's skin-tone variants differ (each variant's latent less the mean of its
     /// emoji's variants), which, on a grid latent, are where each emoji's skin lies rather
-    /// than one average place. A sample steered to a tone keeps only `steered_guard` of its
-    /// Gaussian step along them, with the [`Self::condition_directions`], so that the step
-    /// changes the person and not the tone. See [`Self::with_tone_directions`].
+    /// than one average place. A sample steered to a tone keeps only its guard
+    /// (`steered_tone_guard`, else `steered_guard`) of its Gaussian step along them, with the
+    /// [`Self::condition_directions`], so that the step changes the person and not the tone.
+    /// See [`Self::with_tone_directions`].
     #[config(default = "None")]
     pub tone_basis: Option<Vec<f32>>,
     /// The Gaussian step of a latent steered to a skin tone, instead of `steered_spread`
@@ -656,7 +657,9 @@ impl LatentPrior {
     }
 
     /// Scales a steered latent's Gaussian step `noise` along the [`Self::condition_directions`]
-    /// by `steered_guard` (unchanged when it is unset or 1, or nothing is steered).
+    /// (and, for a tone asked for, the [`Self::tone_basis`]) by `steered_guard`, or by
+    /// `steered_tone_guard` for a tone when that is set (unchanged when the guard is unset or
+    /// 1, or nothing is steered).
     pub fn guard_steered(&self, noise: &mut [f32], steering: Steering) {
         let guard = match self.steered_tone_guard {
             Some(g) if toned(steering) => Some(g),

@@ -349,8 +349,9 @@ pub(crate) struct PriorArgs {
     pub(crate) steered_tone_push: Option<f32>,
     /// VAE: guard a sample steered to a skin tone along K more directions, the widest in
     /// which the latents of one emoji's tone variants differ (found by encoding every
-    /// training person in every tone): --steered-guard of its step is kept along them, so
-    /// that the step changes the person, not the tone. Unset: none.
+    /// training person in every tone): --steered-tone-guard (else --steered-guard) of its
+    /// step is kept along them, so that the step changes the person, not the tone. Unset:
+    /// none.
     #[arg(long, value_name = "K")]
     pub(crate) tone_directions: Option<usize>,
     /// The spread of a sample steered to a skin tone (0 to 1), instead of --steered-spread.
