@@ -486,7 +486,7 @@ impl LatentPrior {
     /// The directions a steered sample's step is guarded along: the
     /// [`Self::condition_directions`], and for a tone asked for the [`Self::tone_basis`] too,
     /// orthonormalised together.
-    fn guarded_directions(&self, steering: Steering) -> Vec<Vec<f32>> {
+    pub fn guarded_directions(&self, steering: Steering) -> Vec<Vec<f32>> {
         let conditions = self.condition_directions();
         match self.tone_basis.as_ref().filter(|_| toned(steering)) {
             None => conditions,

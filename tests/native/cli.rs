@@ -265,7 +265,23 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 #[test]
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
-    let cases: [(&[&str], &str); 18] = [
+    let cases: [(&[&str], &str); 20] = [
+        (
+            &[
+                "prior",
+                "--model",
+                "models/emoji-gan",
+                "--tone-directions",
+                "8",
+                "--out",
+                "/dev/null",
+            ],
+            "--tone-directions is a VAE's",
+        ),
+        (
+            &["prior", "--tone-directions", "0", "--out", "/dev/null"],
+            "1 or more directions",
+        ),
         (
             &[
                 "prior",

@@ -338,8 +338,9 @@ fn best_of_sampling_keeps_one_candidate_per_seed() {
 }
 
 /// The shipped VAE's steered samples keep only the guard's share of their Gaussian step along
-/// the directions between conditions, and the rest of it whole, from their centre (pushed, for
-/// a tone); unsteered ones are untouched.
+/// the directions between conditions (and, for a tone, its tone directions, with the tone's
+/// own guard), and the rest of it whole, from their centre (pushed, for a tone); unsteered
+/// ones are untouched.
 #[test]
 fn the_shipped_vaes_guard_reaches_steered_latents_only() {
     let device = default_device();
@@ -353,56 +354,73 @@ fn the_shipped_vaes_guard_reaches_steered_latents_only() {
     let guard = prior
         .steered_guard
         .expect("the shipped VAE guards steered samples");
-    assert!(guard < 1.0, "{guard}");
+    let tone_guard = prior
+        .steered_tone_guard
+        .expect("the shipped VAE guards tone-steered samples");
+    assert!(guard < 1.0 && tone_guard < 1.0, "{guard}, {tone_guard}");
+    let tone_rows = prior.tone_basis.as_ref().map_or(0, Vec::len) / prior.latent_dim;
+    assert_eq!(tone_rows, 64, "the shipped VAE's tone directions");
     let mut plain_file = file.clone();
     let ModelConfig::Vae(config) = &mut plain_file.config else {
         panic!("emoji-vae is not a VAE")
     };
     if let Some(p) = config.prior.as_mut() {
         p.steered_guard = None;
+        p.steered_tone_guard = None;
     }
     let plain = LatentModel::from_weights(&plain_file, &device).unwrap();
-    let directions = prior.condition_directions();
-    assert!(directions.len() >= 10, "{} directions", directions.len());
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
-    let steering = guarded.steering(Some("people"), Some("dark")).unwrap();
-    for seed in 0..4 {
-        let i = prior.centre_index_for(seed, steering).unwrap();
-        // People asked for a tone start from their centre pushed along what sets it apart.
-        let mut centre = prior.centre_at(i).to_vec();
-        prior.push_tone(&mut centre, steering);
-        assert_ne!(centre, prior.centre_at(i), "the shipped VAE pushes tones");
-        let step = |z: Vec<f32>| {
-            z.iter()
-                .zip(&centre)
-                .map(|(a, c)| a - c)
-                .collect::<Vec<_>>()
-        };
-        let kept = step(guarded.latent(seed, steering).unwrap());
-        let whole = step(plain.latent(seed, steering).unwrap());
-        for u in &directions {
-            let (a, b) = (dot(&kept, u), dot(&whole, u));
-            assert!(
-                (a - guard * b).abs() < 1e-3,
-                "seed {seed}: {a} against {guard} * {b}"
+    let people = guarded.steering(Some("people"), None).unwrap();
+    let dark = guarded.steering(Some("people"), Some("dark")).unwrap();
+    for (steering, keep, at_least) in [(people, guard, 10), (dark, tone_guard, 10 + 64)] {
+        let directions = prior.guarded_directions(steering);
+        assert!(
+            directions.len() >= at_least,
+            "{} directions",
+            directions.len()
+        );
+        for seed in 0..4 {
+            let i = prior.centre_index_for(seed, steering).unwrap();
+            // People asked for a tone start from their centre pushed along what sets it apart.
+            let mut centre = prior.centre_at(i).to_vec();
+            prior.push_tone(&mut centre, steering);
+            if steering == dark {
+                assert_ne!(centre, prior.centre_at(i), "the shipped VAE pushes tones");
+            }
+            let step = |z: Vec<f32>| {
+                z.iter()
+                    .zip(&centre)
+                    .map(|(a, c)| a - c)
+                    .collect::<Vec<_>>()
+            };
+            let kept = step(guarded.latent(seed, steering).unwrap());
+            let whole = step(plain.latent(seed, steering).unwrap());
+            for u in &directions {
+                let (a, b) = (dot(&kept, u), dot(&whole, u));
+                assert!(
+                    (a - keep * b).abs() < 1e-3,
+                    "seed {seed}: {a} against {keep} * {b}"
+                );
+            }
+            let rest = |v: &[f32]| {
+                let mut r = v.to_vec();
+                for u in &directions {
+                    let along = dot(&r, u);
+                    r.iter_mut().zip(u).for_each(|(x, y)| *x -= along * y);
+                }
+                r
+            };
+            let (kept_rest, whole_rest) = (rest(&kept), rest(&whole));
+            assert!(dot(&whole_rest, &whole_rest) > 1e-2, "a step is left");
+            for (a, b) in kept_rest.iter().zip(&whole_rest) {
+                assert!((a - b).abs() < 1e-3, "seed {seed}");
+            }
+            let unsteered = Default::default();
+            assert_eq!(
+                guarded.latent(seed, unsteered).unwrap(),
+                plain.latent(seed, unsteered).unwrap()
             );
         }
-        let rest = |v: &[f32]| {
-            let mut r = v.to_vec();
-            for u in &directions {
-                let along = dot(&r, u);
-                r.iter_mut().zip(u).for_each(|(x, y)| *x -= along * y);
-            }
-            r
-        };
-        for (a, b) in rest(&kept).iter().zip(rest(&whole)) {
-            assert!((a - b).abs() < 1e-3, "seed {seed}");
-        }
-        let unsteered = Default::default();
-        assert_eq!(
-            guarded.latent(seed, unsteered).unwrap(),
-            plain.latent(seed, unsteered).unwrap()
-        );
     }
 }
 

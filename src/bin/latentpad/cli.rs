@@ -504,6 +504,13 @@ fn fit_prior(
     if centres == 0 || centres > 1024 {
         bail!("--centres takes 1 to 1024 images (they are kept in the weights), not {centres}");
     }
+    match settings.tone_directions {
+        Some(_) if !matches!(file.config, ModelConfig::Vae(_)) => {
+            bail!("--tone-directions is a VAE's: it encodes the training people")
+        }
+        Some(0) => bail!("--tone-directions takes 1 or more directions, not 0"),
+        _ => {}
+    }
     let device = Default::default();
     // Refuses anything but a GAN or a VAE by name.
     let model = LatentModel::from_weights(&file, &device)?;
@@ -550,9 +557,6 @@ fn fit_prior(
         prior = prior.with_principal_noise(k)?;
     }
     if let Some(k) = tone_directions {
-        if !matches!(file.config, ModelConfig::Vae(_)) {
-            bail!("--tone-directions is a VAE's: it encodes the training people");
-        }
         let deviations = pollster::block_on(tone_deviations(&model, &data.train))?;
         prior = prior.with_tone_directions(&deviations, k)?;
         println!(
