@@ -256,6 +256,10 @@ pub(crate) enum Command {
         /// Also score real training images against the held-out set (the floor).
         #[arg(long)]
         floor: bool,
+        /// Seed of the first sample scored (the default keeps scores comparable across
+        /// models; another shows how much a score moves with the samples alone).
+        #[arg(long, default_value_t = 1_000_000)]
+        seed: u64,
         #[command(flatten)]
         draw: DrawArgs,
     },
