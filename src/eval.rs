@@ -385,14 +385,73 @@ pub fn edge_energy(images: &[f32]) -> f64 {
     }
 }
 
-/// [`edge_energy`] of `n` images sampled from `model`, seeds `first_seed` onwards.
-pub async fn edge_energy_of_samples(model: &LatentModel, n: usize, first_seed: u64) -> Result<f64> {
+/// A speckle yardstick with no learned network in it: how much fine texture `images`
+/// (row-major `[n, 3, 64, 64]`, values in [-1, 1]) have where they should be flat. Each plane
+/// is smoothed by a 3x3 box; a pixel counts as flat fill when the smoothed plane changes by
+/// less than 0.1 to any neighbour two pixels away (edges and shading gradients do not count);
+/// the score is the mean squared difference between the plane and its smoothing over the
+/// flat pixels. Real emoji's fills are flat (near 0); grain, speckle and checkerboards raise
+/// it, blur does not. `NAN` when no pixel is flat.
+pub fn flat_grain(images: &[f32]) -> f64 {
+    const SIDE: usize = image::IMAGE_SIZE;
+    const FLAT: f32 = 0.1;
+    let at = |plane: &[f32], y: i64, x: i64| {
+        let c = |v: i64| v.clamp(0, SIDE as i64 - 1) as usize;
+        plane[c(y) * SIDE + c(x)]
+    };
+    let (mut sum, mut count) = (0.0f64, 0usize);
+    let mut smooth = vec![0.0f32; SIDE * SIDE];
+    for plane in images.chunks_exact(SIDE * SIDE) {
+        for y in 0..SIDE as i64 {
+            for x in 0..SIDE as i64 {
+                let mut total = 0.0;
+                for dy in -1..=1 {
+                    for dx in -1..=1 {
+                        total += at(plane, y + dy, x + dx);
+                    }
+                }
+                smooth[y as usize * SIDE + x as usize] = total / 9.0;
+            }
+        }
+        for y in 0..SIDE as i64 {
+            for x in 0..SIDE as i64 {
+                let here = at(&smooth, y, x);
+                let flat = [(2, 0), (-2, 0), (0, 2), (0, -2)]
+                    .iter()
+                    .all(|(dy, dx)| (at(&smooth, y + dy, x + dx) - here).abs() < FLAT);
+                if flat {
+                    sum += f64::from(at(plane, y, x) - here).powi(2);
+                    count += 1;
+                }
+            }
+        }
+    }
+    if count == 0 {
+        f64::NAN
+    } else {
+        sum / count as f64
+    }
+}
+
+/// [`edge_energy`] and [`flat_grain`] of `n` images sampled from `model`, seeds `first_seed`
+/// onwards.
+pub async fn texture_of_samples(
+    model: &LatentModel,
+    n: usize,
+    first_seed: u64,
+) -> Result<(f64, f64)> {
     let mut values = Vec::with_capacity(n * image::RGB_LEN);
     for start in (0..n).step_by(128) {
         let images = model.sample(128.min(n - start), first_seed + start as u64)?;
         values.extend(read_f32(images).await?);
     }
-    Ok(edge_energy(&values))
+    Ok((edge_energy(&values), flat_grain(&values)))
+}
+
+/// [`edge_energy`] and [`flat_grain`] of real `images`.
+pub async fn texture_of_images(images: &[&Rgb64], device: &Device) -> Result<(f64, f64)> {
+    let values = read_f32(image::to_tensor(images, device)).await?;
+    Ok((edge_energy(&values), flat_grain(&values)))
 }
 
 /// [`edge_energy`] of real `images`.
@@ -452,6 +511,56 @@ mod tests {
         assert_eq!(edge_energy(&flat), 0.0);
         let both: Vec<f32> = sharp.iter().chain(&flat).copied().collect();
         assert!((edge_energy(&both) - e_sharp / 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn flat_grain_sees_speckle_in_fills_not_edges_or_blur() {
+        let side = 64;
+        let inside = |i: usize| (16..48).contains(&(i / side)) && (16..48).contains(&(i % side));
+        let sharp: Vec<f32> = (0..side * side)
+            .map(|i| if inside(i) { 1.0 } else { -1.0 })
+            .collect();
+        // A hard edge is not a fill: a plain square has no grain.
+        assert!(flat_grain(&sharp) < 1e-9, "{}", flat_grain(&sharp));
+        // A shading ramp across the image (0.03 a pixel) is not grain either.
+        let ramp: Vec<f32> = (0..side * side)
+            .map(|i| -1.0 + 0.03 * (i % side) as f32)
+            .collect();
+        // (Only the image's border, where the smoothing is clamped, leaves a trace.)
+        assert!(flat_grain(&ramp) < 1e-5, "{}", flat_grain(&ramp));
+        // Speckle of +-0.1 on the fills (a pattern the 3x3 box all but removes) is.
+        let speckled: Vec<f32> = sharp
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v + if (i / side + i % side) % 2 == 0 {
+                    0.1
+                } else {
+                    -0.1
+                }
+            })
+            .collect();
+        let grain = flat_grain(&speckled);
+        assert!((0.005..0.02).contains(&grain), "{grain}");
+        // Blurring the speckled square takes its grain away again.
+        let blurred: Vec<f32> = (0..side * side)
+            .map(|i| {
+                let (y, x) = ((i / side) as i64, (i % side) as i64);
+                let mut sum = 0.0;
+                for dy in -1..=1 {
+                    for dx in -1..=1 {
+                        let (yy, xx) = ((y + dy).clamp(0, 63), (x + dx).clamp(0, 63));
+                        sum += speckled[(yy * 64 + xx) as usize];
+                    }
+                }
+                sum / 9.0
+            })
+            .collect();
+        assert!(
+            flat_grain(&blurred) < grain / 20.0,
+            "{}",
+            flat_grain(&blurred)
+        );
     }
 
     #[test]

@@ -1079,15 +1079,23 @@ fn evaluate(
     let train: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
     // Sharpness, in no network's features: the same samples' neighbouring-pixel differences,
     // and (the floor) those of as many real training images.
-    let edges_of =
-        |images: &[&Rgb64]| pollster::block_on(eval::edge_energy_of_images(images, &device));
-    let held_edges = edges_of(&held)?;
-    let edges = pollster::block_on(eval::edge_energy_of_samples(&model, n, seed))? / held_edges;
+    let texture_of =
+        |images: &[&Rgb64]| pollster::block_on(eval::texture_of_images(images, &device));
+    let (held_edges, held_grain) = texture_of(&held)?;
+    let (edges, grain) = pollster::block_on(eval::texture_of_samples(&model, n, seed))?;
     let subset: Vec<&Rgb64> = idx[..n].iter().map(|&i| train[i]).collect();
+    let (train_edges, train_grain) = texture_of(&subset)?;
     println!(
-        "{}: edge energy of the samples {edges:.2}x the held-out emoji's (real training images: {:.2}x; below: blurrier; above: edges or texture real emoji lack)",
+        "{}: edge energy of the samples {:.2}x the held-out emoji's (real training images: {:.2}x; below: blurrier; above: edges or texture real emoji lack)",
         model_path.display(),
-        edges_of(&subset)? / held_edges
+        edges / held_edges,
+        train_edges / held_edges
+    );
+    println!(
+        "{}: grain in flat fills of the samples {:.2}x the held-out emoji's (real training images: {:.2}x; above: speckle or grain real emoji lack)",
+        model_path.display(),
+        grain / held_grain,
+        train_grain / held_grain
     );
     for path in classifiers {
         let classifier = load_classifier(path, &device)?;
