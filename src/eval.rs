@@ -395,24 +395,9 @@ pub fn edge_energy(images: &[f32]) -> f64 {
 pub fn flat_grain(images: &[f32]) -> f64 {
     const SIDE: usize = image::IMAGE_SIZE;
     const FLAT: f32 = 0.1;
-    let at = |plane: &[f32], y: i64, x: i64| {
-        let c = |v: i64| v.clamp(0, SIDE as i64 - 1) as usize;
-        plane[c(y) * SIDE + c(x)]
-    };
     let (mut sum, mut count) = (0.0f64, 0usize);
-    let mut smooth = vec![0.0f32; SIDE * SIDE];
     for plane in images.chunks_exact(SIDE * SIDE) {
-        for y in 0..SIDE as i64 {
-            for x in 0..SIDE as i64 {
-                let mut total = 0.0;
-                for dy in -1..=1 {
-                    for dx in -1..=1 {
-                        total += at(plane, y + dy, x + dx);
-                    }
-                }
-                smooth[y as usize * SIDE + x as usize] = total / 9.0;
-            }
-        }
+        let smooth = box_smooth(plane);
         for y in 0..SIDE as i64 {
             for x in 0..SIDE as i64 {
                 let here = at(&smooth, y, x);
@@ -431,6 +416,29 @@ pub fn flat_grain(images: &[f32]) -> f64 {
     } else {
         sum / count as f64
     }
+}
+
+/// The value of `plane` (`IMAGE_SIZE` square, row-major) at `(y, x)`, clamped to its edges.
+fn at(plane: &[f32], y: i64, x: i64) -> f32 {
+    let side = image::IMAGE_SIZE as i64;
+    plane[(y.clamp(0, side - 1) * side + x.clamp(0, side - 1)) as usize]
+}
+
+/// `plane` (`IMAGE_SIZE` square, row-major) smoothed by a 3x3 box, clamped at its edges.
+fn box_smooth(plane: &[f32]) -> Vec<f32> {
+    let side = image::IMAGE_SIZE as i64;
+    (0..side * side)
+        .map(|i| {
+            let (y, x) = (i / side, i % side);
+            let mut total = 0.0;
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    total += at(plane, y + dy, x + dx);
+                }
+            }
+            total / 9.0
+        })
+        .collect()
 }
 
 /// [`edge_energy`] and [`flat_grain`] of `n` images sampled from `model`, seeds `first_seed`
@@ -465,27 +473,20 @@ pub async fn edge_energy_of_images(images: &[&Rgb64], device: &Device) -> Result
 mod tests {
     use super::*;
 
+    /// One 64x64 plane: a hard-edged square of 1 on -1.
+    fn square() -> Vec<f32> {
+        let inside = |i: usize| (16..48).contains(&(i / 64)) && (16..48).contains(&(i % 64));
+        (0..64 * 64)
+            .map(|i| if inside(i) { 1.0 } else { -1.0 })
+            .collect()
+    }
+
     #[test]
     fn edge_energy_falls_with_blur_and_rises_with_texture() {
         let side = 64;
-        let inside = |i: usize| (16..48).contains(&(i / side)) && (16..48).contains(&(i % side));
         // A hard-edged square on one plane, then the same blurred by a 3x3 box.
-        let sharp: Vec<f32> = (0..side * side)
-            .map(|i| if inside(i) { 1.0 } else { -1.0 })
-            .collect();
-        let blurred: Vec<f32> = (0..side * side)
-            .map(|i| {
-                let (y, x) = ((i / side) as i64, (i % side) as i64);
-                let mut sum = 0.0;
-                for dy in -1..=1 {
-                    for dx in -1..=1 {
-                        let (yy, xx) = ((y + dy).clamp(0, 63), (x + dx).clamp(0, 63));
-                        sum += sharp[(yy * 64 + xx) as usize];
-                    }
-                }
-                sum / 9.0
-            })
-            .collect();
+        let sharp = square();
+        let blurred = box_smooth(&sharp);
         let textured: Vec<f32> = sharp
             .iter()
             .enumerate()
@@ -516,10 +517,7 @@ mod tests {
     #[test]
     fn flat_grain_sees_speckle_in_fills_not_edges_or_blur() {
         let side = 64;
-        let inside = |i: usize| (16..48).contains(&(i / side)) && (16..48).contains(&(i % side));
-        let sharp: Vec<f32> = (0..side * side)
-            .map(|i| if inside(i) { 1.0 } else { -1.0 })
-            .collect();
+        let sharp = square();
         // A hard edge is not a fill: a plain square has no grain.
         assert!(flat_grain(&sharp) < 1e-9, "{}", flat_grain(&sharp));
         // A shading ramp across the image (0.03 a pixel) is not grain either.
@@ -543,19 +541,7 @@ mod tests {
         let grain = flat_grain(&speckled);
         assert!((0.005..0.02).contains(&grain), "{grain}");
         // Blurring the speckled square takes its grain away again.
-        let blurred: Vec<f32> = (0..side * side)
-            .map(|i| {
-                let (y, x) = ((i / side) as i64, (i % side) as i64);
-                let mut sum = 0.0;
-                for dy in -1..=1 {
-                    for dx in -1..=1 {
-                        let (yy, xx) = ((y + dy).clamp(0, 63), (x + dx).clamp(0, 63));
-                        sum += speckled[(yy * 64 + xx) as usize];
-                    }
-                }
-                sum / 9.0
-            })
-            .collect();
+        let blurred = box_smooth(&speckled);
         assert!(
             flat_grain(&blurred) < grain / 20.0,
             "{}",
