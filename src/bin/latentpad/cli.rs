@@ -229,7 +229,7 @@ pub fn main() -> Result<()> {
             floor,
             seed,
             draw,
-        } => evaluate(&model, &classifier, &data_dir, (floor, seed), draw)?,
+        } => evaluate(&model, &classifier, &data_dir, floor, seed, draw)?,
         Command::Report {
             model,
             classifier,
@@ -1065,7 +1065,8 @@ fn evaluate(
     model_path: &Path,
     classifiers: &[PathBuf],
     data_dir: &Path,
-    (floor, seed): (bool, u64),
+    floor: bool,
+    seed: u64,
     draw: DrawArgs,
 ) -> Result<()> {
     let device = device();
@@ -1077,8 +1078,9 @@ fn evaluate(
     let mut idx: Vec<usize> = (0..data.train.len()).collect();
     latentpad::latent::SplitMix64::new(9).shuffle(&mut idx);
     let train: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
-    // Sharpness, in no network's features: the same samples' neighbouring-pixel differences,
-    // and (the floor) those of as many real training images.
+    // Sharpness and grain, in no network's features: the same samples' neighbouring-pixel
+    // differences and speckle in flat fills, and (the floor) those of as many real training
+    // images.
     let texture_of =
         |images: &[&Rgb64]| pollster::block_on(eval::texture_of_images(images, &device));
     let (held_edges, held_grain) = texture_of(&held)?;
