@@ -481,23 +481,28 @@ mod tests {
             .collect()
     }
 
+    /// `plane` (64x64) plus a one-pixel checkerboard of +-`amplitude`.
+    fn checkered(plane: &[f32], amplitude: f32) -> Vec<f32> {
+        plane
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v + if (i / 64 + i % 64) % 2 == 0 {
+                    amplitude
+                } else {
+                    -amplitude
+                }
+            })
+            .collect()
+    }
+
     #[test]
     fn edge_energy_falls_with_blur_and_rises_with_texture() {
         let side = 64;
         // A hard-edged square on one plane, then the same blurred by a 3x3 box.
         let sharp = square();
         let blurred = box_smooth(&sharp);
-        let textured: Vec<f32> = sharp
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v + if (i / side + i % side) % 2 == 0 {
-                    0.2
-                } else {
-                    -0.2
-                }
-            })
-            .collect();
+        let textured = checkered(&sharp, 0.2);
         let e_sharp = edge_energy(&sharp);
         let (e_blur, e_tex) = (edge_energy(&blurred), edge_energy(&textured));
         assert!(e_blur < 0.7 * e_sharp, "{e_blur} vs {e_sharp}");
@@ -527,17 +532,7 @@ mod tests {
         // (Only the image's border, where the smoothing is clamped, leaves a trace.)
         assert!(flat_grain(&ramp) < 1e-5, "{}", flat_grain(&ramp));
         // Speckle of +-0.1 on the fills (a pattern the 3x3 box all but removes) is.
-        let speckled: Vec<f32> = sharp
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v + if (i / side + i % side) % 2 == 0 {
-                    0.1
-                } else {
-                    -0.1
-                }
-            })
-            .collect();
+        let speckled = checkered(&sharp, 0.1);
         let grain = flat_grain(&speckled);
         assert!((0.005..0.02).contains(&grain), "{grain}");
         // Blurring the speckled square takes its grain away again.

@@ -146,6 +146,14 @@ fn toned(steering: Steering) -> bool {
     steering.tone.is_some_and(|t| t > 0)
 }
 
+/// `vectors` in single precision.
+fn single_precision(vectors: Vec<Vec<f64>>) -> Vec<Vec<f32>> {
+    vectors
+        .into_iter()
+        .map(|u| u.into_iter().map(|x| x as f32).collect())
+        .collect()
+}
+
 /// `raw` orthonormalised in order (Gram-Schmidt); a vector that adds nothing is dropped.
 fn orthonormal(raw: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
     let mut basis: Vec<Vec<f64>> = Vec::new();
@@ -445,6 +453,12 @@ impl LatentPrior {
     /// the mean of the centres that have a tone (people), orthonormalised in that order
     /// (Gram-Schmidt; a direction that adds nothing is dropped). Empty without labels.
     pub fn condition_directions(&self) -> Vec<Vec<f32>> {
+        single_precision(orthonormal(self.condition_differences()))
+    }
+
+    /// The differences the [`Self::condition_directions`] are orthonormalised from: each
+    /// category's mean centre less the mean of all, then each tone's less the toned centres'.
+    fn condition_differences(&self) -> Vec<Vec<f64>> {
         let Some(labels) = self.all_labels() else {
             return Vec::new();
         };
@@ -477,33 +491,23 @@ impl LatentPrior {
                 .map(|want| mean_of(&|_, t| t == want))
                 .collect(),
         ));
-        orthonormal(raw)
-            .into_iter()
-            .map(|u| u.into_iter().map(|x| x as f32).collect())
-            .collect()
+        raw
     }
 
     /// The directions a steered sample's step is guarded along: the
     /// [`Self::condition_directions`], and for a tone asked for the [`Self::tone_basis`] too,
-    /// orthonormalised together.
+    /// orthonormalised together (the condition directions first, so those stay as they are).
     pub fn guarded_directions(&self, steering: Steering) -> Vec<Vec<f32>> {
-        let conditions = self.condition_directions();
-        match self.tone_basis.as_ref().filter(|_| toned(steering)) {
-            None => conditions,
-            Some(basis) => {
-                let d = self.latent_dim.max(1);
-                let raw = conditions
-                    .iter()
-                    .map(Vec::as_slice)
-                    .chain(basis.chunks(d))
-                    .map(|u| u.iter().map(|x| f64::from(*x)).collect())
-                    .collect();
-                orthonormal(raw)
-                    .into_iter()
-                    .map(|u| u.into_iter().map(|x| x as f32).collect())
-                    .collect()
-            }
+        let mut raw = self.condition_differences();
+        if let Some(basis) = self.tone_basis.as_ref().filter(|_| toned(steering)) {
+            let d = self.latent_dim.max(1);
+            raw.extend(
+                basis
+                    .chunks(d)
+                    .map(|u| u.iter().map(|x| f64::from(*x)).collect()),
+            );
         }
+        single_precision(orthonormal(raw))
     }
 
     /// This prior with a [`Self::tone_basis`] of the `k` widest directions of `deviations`
