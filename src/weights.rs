@@ -2,7 +2,10 @@
 //! provenance metadata, and one or more named burnpack records stored in half precision.
 //!
 //! Layout: the 8 magic bytes `LPADW\x01\r\n`, a little-endian `u32` header length, the JSON
-//! header, then each part's bytes in header order. The magic catches a wrong file early, the
+//! header, then the config's long number arrays (a VAE prior's centres and bases: binary is a
+//! quarter of their text's size, see [`LIFT_AT`]), then each part's bytes, both in header
+//! order. Files written before the arrays moved (text in the header) still read. The magic
+//! catches a wrong file early, the
 //! embedded config catches weights for another architecture, burn's record validation catches
 //! anything that still does not fit, and everything works from bytes (the browser has no
 //! file system).
@@ -14,16 +17,19 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, FloatDType};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::backend::read_f32;
 use crate::model::{ModelConfig, params};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"LPADW\x01\r\n";
-/// Refuse headers larger than this. Most are a few hundred bytes; a VAE's fitted prior keeps
-/// its centres in the header, about 0.5 MB for 512 centres of 128 numbers and 2 MB for 512 of
-/// a 512-number grid latent.
+/// Refuse headers larger than this. Most are a few kilobytes; files written before the long
+/// arrays moved out of the header held a VAE's prior there as text, 2.1 MB for the grid VAE.
 const MAX_HEADER: usize = 16 << 20;
+/// A config's arrays of at least this many numbers are written after the header in binary,
+/// not in its JSON: a grid VAE's prior holds 330,000 numbers, 2.1 MB as text.
+const LIFT_AT: usize = 1024;
 
 /// Provenance carried by every weights file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -43,9 +49,133 @@ pub struct WeightsMeta {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Header {
-    config: ModelConfig,
+    /// The `ModelConfig`, less its long arrays (`arrays`).
+    config: Value,
     meta: WeightsMeta,
     parts: Vec<PartHeader>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    arrays: Vec<ArrayHeader>,
+}
+
+/// An array of the config stored after the header.
+#[derive(Debug, Serialize, Deserialize)]
+struct ArrayHeader {
+    /// The object keys that lead to it in the config (`["prior", "centres"]`).
+    path: Vec<String>,
+    /// How many numbers.
+    len: usize,
+    encoding: Encoding,
+    fnv64: String,
+}
+
+/// How an array's numbers are stored, little-endian.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Encoding {
+    /// `i16` thousandths: exact for numbers kept to 3 decimals below 32.8, as a prior's are.
+    MilliI16,
+    /// `f32`: any other single-precision numbers.
+    F32,
+}
+
+impl Encoding {
+    fn width(self) -> usize {
+        match self {
+            Encoding::MilliI16 => 2,
+            Encoding::F32 => 4,
+        }
+    }
+}
+
+/// The numbers of `value` if it is an array of at least [`LIFT_AT`] single-precision numbers.
+fn liftable(value: &Value) -> Option<Vec<f32>> {
+    let items = value.as_array().filter(|a| a.len() >= LIFT_AT)?;
+    items
+        .iter()
+        .map(|v| {
+            let x = v.as_f64()?;
+            (x as f32 as f64 == x).then_some(x as f32)
+        })
+        .collect()
+}
+
+/// Takes every long array of numbers out of `config`'s objects, in key order, with its path.
+fn lift(config: &mut Value) -> Vec<(Vec<String>, Vec<f32>)> {
+    fn walk(value: &mut Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Vec<f32>)>) {
+        let Value::Object(map) = value else { return };
+        let mut lifted = Vec::new();
+        for (key, item) in map.iter_mut() {
+            path.push(key.clone());
+            match liftable(item) {
+                Some(numbers) => {
+                    out.push((path.clone(), numbers));
+                    lifted.push(key.clone());
+                }
+                None => walk(item, path, out),
+            }
+            path.pop();
+        }
+        for key in lifted {
+            map.remove(&key);
+        }
+    }
+    let mut out = Vec::new();
+    walk(config, &mut Vec::new(), &mut out);
+    out
+}
+
+/// Puts `value` at `path` in `config`; `None` if no object is there to hold it.
+fn put(config: &mut Value, path: &[String], value: Value) -> Option<()> {
+    let (last, parents) = path.split_last()?;
+    let mut at = config;
+    for key in parents {
+        at = at.get_mut(key)?;
+    }
+    at.as_object_mut()?.insert(last.clone(), value);
+    Some(())
+}
+
+/// `numbers` in the smallest encoding that gives them back (a negative zero comes back as 0).
+fn encode(numbers: &[f32]) -> (Encoding, Vec<u8>) {
+    let milli: Option<Vec<i16>> = numbers
+        .iter()
+        .map(|&x| {
+            let m = (x as f64 * 1000.0).round();
+            (m.abs() <= i16::MAX as f64 && (m / 1000.0) as f32 == x).then_some(m as i16)
+        })
+        .collect();
+    match milli {
+        Some(milli) => (
+            Encoding::MilliI16,
+            milli.iter().flat_map(|m| m.to_le_bytes()).collect(),
+        ),
+        None => (
+            Encoding::F32,
+            numbers.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+    }
+}
+
+/// The JSON numbers stored in `bytes` (whole numbers as integers, so they fit integer fields).
+fn decode(encoding: Encoding, bytes: &[u8]) -> Value {
+    let number = |x: f32| {
+        if x.fract() == 0.0 && x.abs() < 1e15 {
+            Value::from(x as i64)
+        } else {
+            Value::from(x as f64)
+        }
+    };
+    let numbers = match encoding {
+        Encoding::MilliI16 => bytes
+            .chunks_exact(2)
+            .map(|b| number((i16::from_le_bytes([b[0], b[1]]) as f64 / 1000.0) as f32))
+            .collect(),
+        Encoding::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| number(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            .collect(),
+    };
+    Value::Array(numbers)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -134,8 +264,22 @@ impl WeightsFile {
 
     /// Serialises the file.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let mut config = serde_json::to_value(&self.config).expect("config serialises");
+        let arrays: Vec<_> = lift(&mut config)
+            .into_iter()
+            .map(|(path, numbers)| (path, numbers.len(), encode(&numbers)))
+            .collect();
         let header = Header {
-            config: self.config.clone(),
+            config,
+            arrays: arrays
+                .iter()
+                .map(|(path, len, (encoding, bytes))| ArrayHeader {
+                    path: path.clone(),
+                    len: *len,
+                    encoding: *encoding,
+                    fnv64: fnv64(bytes),
+                })
+                .collect(),
             meta: self.meta.clone(),
             parts: self
                 .parts
@@ -149,11 +293,16 @@ impl WeightsFile {
         };
         let json = serde_json::to_vec(&header).expect("header serialises");
         let mut out = Vec::with_capacity(
-            12 + json.len() + self.parts.iter().map(|p| p.1.len()).sum::<usize>(),
+            12 + json.len()
+                + arrays.iter().map(|a| a.2.1.len()).sum::<usize>()
+                + self.parts.iter().map(|p| p.1.len()).sum::<usize>(),
         );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(json.len() as u32).to_le_bytes());
         out.extend_from_slice(&json);
+        for (_, _, (_, bytes)) in &arrays {
+            out.extend_from_slice(bytes);
+        }
         for (_, bytes) in &self.parts {
             out.extend_from_slice(bytes);
         }
@@ -184,22 +333,41 @@ impl WeightsFile {
         let header: Header = serde_json::from_slice(&bytes[12..12 + header_len])
             .map_err(|e| fail(format!("the header is damaged: {e}")))?;
         let mut offset = 12 + header_len;
+        // The next `len` bytes, checked against `checksum`; `what` names them in messages.
+        let mut take = |len: Option<usize>, checksum: &str, what: &str| {
+            let end = len
+                .and_then(|len| offset.checked_add(len))
+                .filter(|end| *end <= bytes.len())
+                .ok_or_else(|| fail(format!("{what} is truncated")))?;
+            let data = &bytes[offset..end];
+            if fnv64(data) != checksum {
+                return Err(fail(format!("{what} is damaged (checksum mismatch)")));
+            }
+            offset = end;
+            Ok(data)
+        };
+        let mut config = header.config;
+        for array in &header.arrays {
+            let what = format!("array {:?}", array.path.join("."));
+            let data = take(
+                array.len.checked_mul(array.encoding.width()),
+                &array.fnv64,
+                &what,
+            )?;
+            put(&mut config, &array.path, decode(array.encoding, data))
+                .ok_or_else(|| fail(format!("{what} has no place in the config")))?;
+        }
         let mut parts = Vec::new();
         for part in header.parts {
-            let end = offset
-                .checked_add(part.len)
-                .filter(|end| *end <= bytes.len())
-                .ok_or_else(|| fail(format!("part {:?} is truncated", part.name)))?;
-            let data = &bytes[offset..end];
-            if fnv64(data) != part.fnv64 {
-                return Err(fail(format!(
-                    "part {:?} is damaged (checksum mismatch)",
-                    part.name
-                )));
-            }
+            let data = take(
+                Some(part.len),
+                &part.fnv64,
+                &format!("part {:?}", part.name),
+            )?;
             parts.push((part.name, data.to_vec()));
-            offset = end;
         }
+        let config: ModelConfig = serde_json::from_value(config)
+            .map_err(|e| fail(format!("the header is damaged: {e}")))?;
         if offset != bytes.len() {
             return Err(fail(format!(
                 "{} unexpected trailing bytes",
@@ -207,11 +375,23 @@ impl WeightsFile {
             )));
         }
         Ok(Self {
-            config: header.config,
+            config,
             meta: header.meta,
             source_name: source_name.to_string(),
             parts,
         })
+    }
+
+    /// The config as a model folder's `config.json` shows it: each long array (a prior's
+    /// centres) named by its length, kept in the `.lpw` files, so that the file stays a few
+    /// kilobytes for people and for the page, which reads it for the model's kind.
+    pub fn config_for_people(&self) -> Value {
+        let mut config = serde_json::to_value(&self.config).expect("config serialises");
+        for (path, numbers) in lift(&mut config) {
+            let note = format!("{} numbers, in the .lpw files", numbers.len());
+            put(&mut config, &path, note.into()).expect("lifted from there");
+        }
+        config
     }
 
     /// Fails unless the file holds `expected`'s architecture.
@@ -314,7 +494,8 @@ impl WeightsFile {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod files {
-    //! Model folders on disk: `config.json` for people and one `<part>.lpw` per part.
+    //! Model folders on disk: `config.json` for people (and the page: its `kind`) and one
+    //! `<part>.lpw` per part.
 
     use std::path::Path;
 
@@ -353,7 +534,8 @@ mod files {
         pub fn write_dir(&self, dir: &Path) -> Result<()> {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             let config = dir.join("config.json");
-            let json = serde_json::to_string_pretty(&self.config).expect("config serialises");
+            let json =
+                serde_json::to_string_pretty(&self.config_for_people()).expect("config serialises");
             std::fs::write(&config, json + "\n").map_err(|e| Error::io(&config, e))?;
             for (name, file) in self.split() {
                 let path = dir.join(name);

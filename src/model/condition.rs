@@ -132,11 +132,12 @@ fn unit(value: f32, what: &str) -> Result<f32> {
     }
 }
 
-/// The most numbers (centres times latent length) a prior may keep: its centres are stored in
-/// the weights file's header as text, which a reader takes up to 16 MB of.
+/// The most numbers (centres times latent length) a prior may keep: every weights file of the
+/// model carries them (2 bytes each, 4 unless kept to 3 decimals), and files written before
+/// 2026-12-03 kept them as text in a header a reader takes up to 16 MB of.
 pub const MAX_PRIOR_NUMBERS: usize = 1 << 20;
 
-/// `x` rounded to 3 decimals, as a prior's numbers are kept (short in the weights' header).
+/// `x` rounded to 3 decimals, as a prior's numbers are kept (2 bytes each in a weights file).
 fn thousandths(x: f64) -> f32 {
     ((x * 1000.0).round() / 1000.0) as f32
 }

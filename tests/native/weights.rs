@@ -2,9 +2,11 @@
 
 use latentpad::Error;
 use latentpad::backend::{default_device, read_f32_blocking};
-use latentpad::model::{GanConfig, GeneratorConfig, LatentModel, ModelConfig, VaeConfig};
+use latentpad::model::{
+    GanConfig, GeneratorConfig, LatentModel, LatentPrior, ModelConfig, VaeConfig,
+};
 use latentpad::train::gan::{GanTrainConfig, GanTrainer};
-use latentpad::weights::WeightsFile;
+use latentpad::weights::{WeightsFile, WeightsMeta};
 
 use super::tiny_gan;
 
@@ -111,4 +113,123 @@ fn damaged_files_are_errors_not_panics() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("more than the 16777216"), "{err}");
+}
+
+/// A VAE whose prior has 1,200 centres of 4 numbers kept to 3 decimals (negative zeros among
+/// them), 1,200 labels and a noise basis of other numbers, with a stand-in part (parsing does
+/// not read tensors).
+fn vae_with_prior() -> WeightsFile {
+    let centres = (0..4800)
+        .map(|i| ((i * 37 % 2001) as f32 - 1000.0) * 0.0031)
+        .map(|x| (x * 1000.0).round() / 1000.0)
+        .map(|x| if x == 0.0 { -0.0 } else { x })
+        .collect();
+    let mut prior = LatentPrior::anchored(centres, 4, 0.5).unwrap();
+    prior.labels = Some((0..1200).map(|i| (i % 54) as u16).collect());
+    prior.noise_basis = Some((0..2048).map(|i| (i as f32 * 0.37).sin()).collect());
+    let mut config = VaeConfig::emoji();
+    config.prior = Some(prior);
+    let meta = WeightsMeta {
+        name: "prior".into(),
+        ..Default::default()
+    };
+    WeightsFile::new(
+        ModelConfig::Vae(config),
+        meta,
+        vec![("decoder".into(), vec![7; 40])],
+    )
+}
+
+/// FNV-1a 64, as a weights file's header writes it.
+fn fnv64(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// A weights file framed by hand: the magic, the header's length, `header`, then `rest`.
+fn framed(header: &serde_json::Value, rest: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(header).unwrap();
+    let mut bytes = b"LPADW\x01\r\n".to_vec();
+    bytes.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&json);
+    bytes.extend_from_slice(rest);
+    bytes
+}
+
+#[test]
+fn a_prior_travels_in_binary_and_old_text_priors_still_read() {
+    let file = vae_with_prior();
+    let bytes = file.to_bytes();
+    let text = serde_json::to_vec(&file.config).unwrap().len();
+    // 4,800 thousandths as i16, 1,200 labels and 2,048 other numbers as f32, and the rest.
+    assert!(
+        bytes.len() < 12 + 2 * 4800 + 4 * (1200 + 2048) + 2000,
+        "{}",
+        bytes.len()
+    );
+    assert!(
+        bytes.len() * 2 < text,
+        "{} bytes against {text} as text",
+        bytes.len()
+    );
+    let read = WeightsFile::parse(&bytes, "prior.lpw").unwrap();
+    assert_eq!(read.config, file.config);
+    assert_eq!(read.to_bytes(), bytes);
+    // The labels come back as integers, as their field needs, and everything else whole.
+    let ModelConfig::Vae(c) = &read.config else {
+        unreachable!("a vae")
+    };
+    let prior = c.prior.as_ref().unwrap();
+    assert_eq!(prior.labels.as_ref().unwrap()[53], 53);
+    assert_eq!(
+        prior.noise_basis.as_ref().unwrap()[5],
+        (5.0f32 * 0.37).sin()
+    );
+
+    // People's config.json names the arrays and stays small.
+    let people = file.config_for_people();
+    assert_eq!(
+        people["prior"]["centres"],
+        "4800 numbers, in the .lpw files"
+    );
+    assert_eq!(people["prior"]["labels"], "1200 numbers, in the .lpw files");
+    assert_eq!(people["prior"]["spread"], 0.5);
+    assert!(serde_json::to_vec(&people).unwrap().len() < 2000);
+
+    // Written before the arrays moved: the prior as text in the header.
+    let old = |config: serde_json::Value| {
+        let header = serde_json::json!({
+            "config": config,
+            "meta": file.meta,
+            "parts": [{ "name": "decoder", "len": 40, "fnv64": fnv64(&[7; 40]) }],
+        });
+        framed(&header, &[7; 40])
+    };
+    let read_old = WeightsFile::parse(&old(serde_json::to_value(&file.config).unwrap()), "old.lpw");
+    assert_eq!(read_old.unwrap().config, file.config);
+
+    // An array with nowhere to go, or damaged, or cut short: named, not a panic.
+    let header_end = 12 + u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let mut damaged = bytes.clone();
+    damaged[header_end + 3] ^= 0x5a;
+    let err = WeightsFile::parse(&damaged, "flip.lpw")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("array \"prior.centres\" is damaged"), "{err}");
+    let err = WeightsFile::parse(&bytes[..header_end + 9700], "cut.lpw")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("array \"prior.labels\" is truncated"), "{err}");
+    let nowhere = serde_json::json!({
+        "config": { "kind": "vae" },
+        "meta": file.meta,
+        "parts": [],
+        "arrays": [{ "path": ["prior", "centres"], "len": 1, "encoding": "f32", "fnv64": fnv64(&[0; 4]) }],
+    });
+    let err = WeightsFile::parse(&framed(&nowhere, &[0; 4]), "nowhere.lpw")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no place in the config"), "{err}");
 }
