@@ -288,10 +288,12 @@ test("the default VAE fine-tunes in its quick mode in the worker; the saved mode
   assert.equal(saved.subarray(0, 5).toString(), "LPADW");
   const header = JSON.parse(saved.subarray(12, 12 + saved.readUInt32LE(8)).toString());
   // Its sampling prior is the quick mode's: one centre per upload, not the shipped model's 512.
-  const findPrior = (o) => (o && typeof o === "object" ? ("centres" in o && "latent_dim" in o ? o : Object.values(o).map(findPrior).find(Boolean)) : undefined);
-  const prior = findPrior(header.config);
-  assert.ok(prior, `no prior in ${JSON.stringify(header.config).slice(0, 200)}`);
-  assert.equal(prior.centres.length / prior.latent_dim, fixtures.good.length);
+  // The centres travel after the header, in binary; the header names them.
+  const prior = header.config.prior;
+  assert.ok(prior?.latent_dim, `no prior in ${JSON.stringify(header.config).slice(0, 200)}`);
+  const centres = header.arrays?.find((a) => a.path.join(".") === "prior.centres");
+  assert.ok(centres, `no centres in ${JSON.stringify(header.arrays)}`);
+  assert.equal(centres.len / prior.latent_dim, fixtures.good.length);
   await page.setInputFiles(".model-file", { name: "mine.lpw", mimeType: "application/octet-stream", buffer: saved });
   await waitForShadowText(page, ".status", /Loaded mine\.lpw \(VAE, fine-tuned\)/);
   assert.deepEqual(errors, []);
