@@ -114,6 +114,27 @@ pub struct LatentPrior {
     pub steered_tone_guard: Option<f32>,
 }
 
+/// The share of a steered latent's Gaussian step kept along some orthonormal directions
+/// ([`LatentPrior::guard_for`]).
+#[derive(Debug, Clone)]
+pub struct Guard {
+    keep: f32,
+    directions: Vec<Vec<f32>>,
+}
+
+impl Guard {
+    /// Scales `noise` along the directions by the share kept.
+    pub fn apply(&self, noise: &mut [f32]) {
+        for u in &self.directions {
+            let along: f32 = noise.iter().zip(u).map(|(a, b)| a * b).sum();
+            noise
+                .iter_mut()
+                .zip(u)
+                .for_each(|(a, b)| *a -= (1.0 - self.keep) * along * b);
+        }
+    }
+}
+
 /// Mixed into a seed for picking a prior's centre.
 const CENTRE_SALT: u64 = 0x6365_6e74; // "cent"
 /// Mixed into a steered seed's shuffle, so that conditions with as many centres do not share
@@ -666,23 +687,27 @@ impl LatentPrior {
     /// `steered_tone_guard` for a tone when that is set (unchanged when the guard is unset or
     /// 1, or nothing is steered).
     pub fn guard_steered(&self, noise: &mut [f32], steering: Steering) {
+        if let Some(guard) = self.guard_for(steering) {
+            guard.apply(noise);
+        }
+    }
+
+    /// What [`Self::guard_steered`] does to latents steered by `steering` (`None`: nothing),
+    /// worked out once for a batch of them: the directions cost a pass over every centre and
+    /// an orthonormalisation, far more than applying them.
+    pub fn guard_for(&self, steering: Steering) -> Option<Guard> {
         let guard = match self.steered_tone_guard {
             Some(g) if toned(steering) => Some(g),
             _ => self.steered_guard,
         };
-        let Some(keep) = guard.filter(|g| *g < 1.0) else {
-            return;
-        };
+        let keep = guard.filter(|g| *g < 1.0)?;
         if steering == Steering::default() {
-            return;
+            return None;
         }
-        for u in self.guarded_directions(steering) {
-            let along: f32 = noise.iter().zip(&u).map(|(a, b)| a * b).sum();
-            noise
-                .iter_mut()
-                .zip(&u)
-                .for_each(|(a, b)| *a -= (1.0 - keep) * along * b);
-        }
+        Some(Guard {
+            keep,
+            directions: self.guarded_directions(steering),
+        })
     }
 
     /// This prior with `mix` set (see the field), 0 to 1.

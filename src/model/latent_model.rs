@@ -292,14 +292,26 @@ impl LatentModel {
     /// GAN) the code of the condition `steering` asks for, the rest drawn from the data's
     /// frequencies by the seed.
     pub fn latent(&self, seed: u64, steering: Steering) -> Result<Vec<f32>> {
-        self.candidate(seed, steering, 0)
+        self.candidate(seed, steering, 0, self.guard(steering).as_ref())
+    }
+
+    /// The prior's guard of latents steered by `steering` (see [`super::LatentPrior::guard_for`]),
+    /// worked out once for all the latents of a batch.
+    fn guard(&self, steering: Steering) -> Option<super::Guard> {
+        self.prior().and_then(|p| p.guard_for(steering))
     }
 
     /// Candidate `j` of the seed's latent for best-of sampling: candidate 0 is
     /// [`Self::latent`]; the others draw their Gaussian part from a seed derived from `seed`
     /// and `j`. The prior's centre and the condition are drawn by `seed` itself, so every
     /// candidate shares candidate 0's.
-    fn candidate(&self, seed: u64, steering: Steering, j: usize) -> Result<Vec<f32>> {
+    fn candidate(
+        &self,
+        seed: u64,
+        steering: Steering,
+        j: usize,
+        guard: Option<&super::Guard>,
+    ) -> Result<Vec<f32>> {
         self.check_steering(steering)?;
         let k = self.noise_dim();
         let noise_seed = if j == 0 {
@@ -340,7 +352,9 @@ impl LatentModel {
         };
         if let Some((prior, centre, spread)) = &centre {
             prior.shape_step(&mut z);
-            prior.guard_steered(&mut z, steering);
+            if let Some(guard) = guard {
+                guard.apply(&mut z);
+            }
             prior.place(centre, &mut z, *spread);
         }
         if let Some(conditions) = self.conditions().filter(|_| k < self.latent_dim()) {
@@ -390,9 +404,10 @@ impl LatentModel {
             z.iter_mut().for_each(|x| *x *= self.truncation);
             return self.decode(&z);
         }
+        let guard = self.guard(steering);
         let mut z = Vec::with_capacity(n * self.latent_dim());
         for i in 0..n as u64 {
-            z.extend(self.latent(seed.wrapping_add(i), steering)?);
+            z.extend(self.candidate(seed.wrapping_add(i), steering, 0, guard.as_ref())?);
         }
         self.decode(&z)
     }
@@ -401,9 +416,10 @@ impl LatentModel {
     /// the first is [`Self::latent`]; the others have their own Gaussian parts and the first's
     /// condition. Candidate `j` does not depend on `k`.
     pub fn candidates(&self, seed: u64, steering: Steering, k: usize) -> Result<Vec<f32>> {
+        let guard = self.guard(steering);
         let mut z = Vec::with_capacity(k * self.latent_dim());
         for j in 0..k {
-            z.extend(self.candidate(seed, steering, j)?);
+            z.extend(self.candidate(seed, steering, j, guard.as_ref())?);
         }
         Ok(z)
     }

@@ -96,6 +96,18 @@ fn every_shipped_model_loads_and_samples() {
                         "{}: conditions barely matter ({mean})",
                         dir.display()
                     );
+                    // A steered batch (its guard worked out once) draws each seed's latent.
+                    let toned = model.steering(Some("people"), Some("dark")).unwrap();
+                    let batch =
+                        read_f32_blocking(model.sample_steered(3, 42, toned).unwrap()).unwrap();
+                    let latent = model.latent(44, toned).unwrap();
+                    let alone = read_f32_blocking(model.decode(&latent).unwrap()).unwrap();
+                    let worst = alone
+                        .iter()
+                        .zip(&batch[2 * alone.len()..])
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0, f32::max);
+                    assert!(worst < 1e-4, "{}: {worst}", dir.display());
                 }
             }
         }
