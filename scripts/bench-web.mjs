@@ -5,8 +5,11 @@
 // With FULL=1 the CPU run also times a whole fine-tuning run at the page's defaults on 30
 // images (minutes). MODEL=name benches that shipped model (default: the page's). `cpu` runs
 // the CPU build the page picks (threaded: the server sends COOP and COEP), `cpu-N` the
-// threaded build with N threads, `cpu-single` the single-threaded build.
-//   [FULL=1] [MODEL=emoji-gan] node scripts/bench-web.mjs [cpu|cpu-N|cpu-single|webgpu ...]
+// threaded build with N threads, `cpu-single` the single-threaded build. NET=M holds the demo
+// page's first visit to an M Mbit/s link with 40 ms of latency (Chromium's network emulation;
+// the bench server does not compress, as a plain static host does not), so that
+// navigation_to_first_image_ms counts the downloads of the wasm build and the weights.
+//   [FULL=1] [MODEL=emoji-gan] [NET=10] node scripts/bench-web.mjs [cpu|cpu-N|cpu-single|webgpu ...]
 import { spawn } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
@@ -52,6 +55,13 @@ try {
     version = browser.version();
     try {
       const page = await browser.newPage();
+      const net = Number(process.env.NET ?? 0);
+      if (net > 0) {
+        const cdp = await page.context().newCDPSession(page);
+        await cdp.send("Network.enable");
+        const bytesPerS = (net * 1e6) / 8;
+        await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 40, downloadThroughput: bytesPerS, uploadThroughput: bytesPerS });
+      }
       const asked = process.env.MODEL ? `&model=${encodeURIComponent(process.env.MODEL)}` : "";
       await page.goto(`${origin}/index.html?backend=${backend}${asked}`);
       await page.waitForSelector("latent-pad[data-first-image-ms]", { timeout: 600_000 });
@@ -68,6 +78,7 @@ try {
   }
   console.log(JSON.stringify({
     browser: version,
+    ...(process.env.NET ? { first_visit_link_mbit_s: Number(process.env.NET) } : {}),
     ...results,
     transfer: {
       wasm_cpu: sizes("pkg/cpu/latentpad_bg.wasm"),
