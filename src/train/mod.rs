@@ -43,7 +43,7 @@ pub enum Losses {
 
 impl Losses {
     /// Every loss value, for logs: GAN (discriminator, generator), VAE (total,
-    /// reconstruction, KL, adversarial, discriminator, perceptual, feature matching).
+    /// reconstruction, KL, adversarial, discriminator, perceptual, feature matching, detail).
     pub fn values(&self) -> Vec<f32> {
         match self {
             Losses::Gan(l) => vec![l.discriminator, l.generator],
@@ -55,6 +55,7 @@ impl Losses {
                 l.discriminator,
                 l.perceptual,
                 l.feature_matching,
+                l.detail,
             ],
         }
     }

@@ -1194,6 +1194,25 @@ fn a_frozen_encoder_keeps_its_latents_and_prior_while_feature_matching_trains_th
     assert!(a.feature_matching > 0.0 && a.adversarial > 0.0, "{a:?}");
     assert_eq!(b.feature_matching, 0.0);
     assert!(a.total > b.total, "{a:?} vs {b:?}");
+    // The detail loss: the high frequencies' error, weighted into the total.
+    let mut detailed = new(config.clone().with_detail_weight(Some(5.0)));
+    let d = pollster::block_on(detailed.step(&images)).unwrap();
+    assert!(d.detail > 0.0 && a.detail == 0.0, "{a:?} vs {d:?}");
+    assert!(d.detail < d.reconstruction, "{d:?}");
+    let added = d.total - a.total;
+    assert!(
+        (added - 5.0 * d.detail).abs() < 1e-3 * d.total,
+        "{a:?} vs {d:?}"
+    );
+    let err = VaeTrainer::from_weights(
+        &file,
+        config.clone().with_detail_weight(Some(-1.0)),
+        &device,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("detail weight"), "{err}");
     // The adversary can start as a GAN's discriminator (another network: another verdict).
     let gan = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
         .unwrap()

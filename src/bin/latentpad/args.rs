@@ -528,6 +528,10 @@ pub(crate) struct TrainArgs {
     /// the discriminator's blocks (0: none; needs `--adversarial-weight`).
     #[arg(long, default_value_t = 0.0)]
     pub(crate) feature_matching: f64,
+    /// VAE: weight of the detail loss, the reconstruction's high frequencies (each image
+    /// less its 3x3 box blur) compared with the image's, in the pixel loss's units (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) detail_weight: f64,
     /// VAE-GAN continuing a VAE: the adversary starts as this unconditional GAN model
     /// folder's discriminator instead of new.
     #[arg(long)]
