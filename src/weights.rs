@@ -2,13 +2,12 @@
 //! provenance metadata, and one or more named burnpack records stored in half precision.
 //!
 //! Layout: the 8 magic bytes `LPADW\x01\r\n`, a little-endian `u32` header length, the JSON
-//! header, then the config's long number arrays (a VAE prior's centres and bases: binary is a
-//! quarter of their text's size, see [`LIFT_AT`]), then each part's bytes, both in header
+//! header, then the config's long number arrays (a VAE prior's centres and bases: in binary, a
+//! third of their size as text, see [`LIFT_AT`]), then each part's bytes, both in header
 //! order. Files written before the arrays moved (text in the header) still read. The magic
-//! catches a wrong file early, the
-//! embedded config catches weights for another architecture, burn's record validation catches
-//! anything that still does not fit, and everything works from bytes (the browser has no
-//! file system).
+//! catches a wrong file early, the embedded config catches weights for another architecture,
+//! burn's record validation catches anything that still does not fit, and everything works
+//! from bytes (the browser has no file system).
 
 use std::collections::HashMap;
 
