@@ -29,6 +29,11 @@ const MAX_HEADER: usize = 16 << 20;
 /// A config's arrays of at least this many numbers are written after the header in binary,
 /// not in its JSON: a grid VAE's prior holds 330,000 numbers, 2.1 MB as text.
 const LIFT_AT: usize = 1024;
+/// The layout of the header this build writes and the newest it reads. Files from before the
+/// field existed have none and are format 1. A build that changes the layout so that older
+/// builds would misread it raises this, and older builds then refuse the file by name
+/// instead of as damaged.
+const FORMAT: u32 = 1;
 
 /// Provenance carried by every weights file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -48,12 +53,19 @@ pub struct WeightsMeta {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Header {
+    /// The header's layout (`FORMAT`); absent, 1.
+    #[serde(default = "format_1")]
+    format: u32,
     /// The `ModelConfig`, less its long arrays (`arrays`).
     config: Value,
     meta: WeightsMeta,
     parts: Vec<PartHeader>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     arrays: Vec<ArrayHeader>,
+}
+
+fn format_1() -> u32 {
+    1
 }
 
 /// An array of the config stored after the header.
@@ -269,6 +281,7 @@ impl WeightsFile {
             .map(|(path, numbers)| (path, numbers.len(), encode(&numbers)))
             .collect();
         let header = Header {
+            format: FORMAT,
             config,
             arrays: arrays
                 .iter()
@@ -329,7 +342,22 @@ impl WeightsFile {
         if 12 + header_len > bytes.len() {
             return Err(fail("the header is truncated or damaged".into()));
         }
-        let header: Header = serde_json::from_slice(&bytes[12..12 + header_len])
+        let header = &bytes[12..12 + header_len];
+        // The format first, on its own: a newer layout may not parse as this one.
+        #[derive(Deserialize)]
+        struct Format {
+            #[serde(default = "format_1")]
+            format: u32,
+        }
+        if let Ok(Format { format }) = serde_json::from_slice::<Format>(header)
+            && format > FORMAT
+        {
+            return Err(fail(format!(
+                "it was written by a newer latentpad (weights format {format}; this one reads \
+                 formats up to {FORMAT}): update latentpad, or use weights this version made"
+            )));
+        }
+        let header: Header = serde_json::from_slice(header)
             .map_err(|e| fail(format!("the header is damaged: {e}")))?;
         let mut offset = 12 + header_len;
         // The next `len` bytes, checked against `checksum`; `what` names them in messages.

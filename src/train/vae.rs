@@ -736,6 +736,9 @@ mod tests {
             .map(|i| if (i % 8 + i / 8) % 2 == 0 { 0.4 } else { 0.2 })
             .collect();
         let speckled = Tensor::<4>::from_data(TensorData::new(speckle, [1, 3, 8, 8]), &device);
-        assert!(loss(speckled, fill(0.3)) > 0.5, "64 pixels by 3 off by about 0.1");
+        assert!(
+            loss(speckled, fill(0.3)) > 0.5,
+            "64 pixels by 3 off by about 0.1"
+        );
     }
 }

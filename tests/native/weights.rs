@@ -233,3 +233,34 @@ fn a_prior_travels_in_binary_and_old_text_priors_still_read() {
         .to_string();
     assert!(err.contains("has no place in the config"), "{err}");
 }
+
+/// A file from a newer latentpad, whose header this one cannot read, is refused by name, not
+/// as damaged; the files this one writes say which layout they use, and files from before the
+/// field existed still read.
+#[test]
+fn weights_from_a_newer_format_are_refused_by_name() {
+    let file = vae_with_prior();
+    let bytes = file.to_bytes();
+    let header_end = 12 + u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[12..header_end]).unwrap();
+    assert_eq!(header["format"], 1);
+
+    let newer = serde_json::json!({
+        "format": 2,
+        "model": { "kind": "vae", "layers": "elsewhere" },
+        "parts": [],
+    });
+    let err = WeightsFile::parse(&framed(&newer, &[]), "newer.lpw")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("newer.lpw"), "{err}");
+    assert!(err.contains("written by a newer latentpad"), "{err}");
+    assert!(err.contains("weights format 2"), "{err}");
+
+    // The same header at this format is only damaged.
+    let same = serde_json::json!({ "format": 1, "model": {}, "parts": [] });
+    let err = WeightsFile::parse(&framed(&same, &[]), "same.lpw")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the header is damaged"), "{err}");
+}
