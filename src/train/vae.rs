@@ -24,6 +24,7 @@ use burn::tensor::ops::AvgPoolOptions;
 use super::augment::{AugmentConfig, diff_augment};
 #[cfg(not(target_arch = "wasm32"))]
 use super::checkpoint;
+use super::ema;
 use super::state::TrainState;
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
@@ -96,6 +97,12 @@ pub struct VaeTrainConfig {
     /// a flat fill, where the image has none, costs more than the fill's colour being off.
     #[config(default = "None")]
     pub detail_weight: Option<f64>,
+    /// Decay of an exponential moving average of the decoder's weights (`None`: none), which
+    /// is then what sampling uses and what is exported, as a GAN's EMA generator: the
+    /// adversary pushes the decoder to and fro, the average keeps what the pushes share.
+    /// It starts from the decoder as it is when the run (or a resumed run without one) starts.
+    #[config(default = "None")]
+    pub decoder_ema: Option<f64>,
 }
 
 /// Blocks of the perceptual network compared (32x32, 16x16 and 8x8 features).
@@ -205,6 +212,8 @@ pub struct VaeTrainer {
     model_config: VaeConfig,
     encoder: Encoder,
     decoder: Generator,
+    /// The decoder's moving average (`config.decoder_ema`), without autodiff.
+    ema_decoder: Option<Generator>,
     opt_e: ModuleOptimizer,
     opt_d: ModuleOptimizer,
     adversary: Option<Adversary>,
@@ -360,6 +369,13 @@ impl VaeTrainer {
                 "the detail weight must be a number of at least 0, not {detail}"
             )));
         }
+        if let Some(decay) = config.decoder_ema
+            && !(0.0..1.0).contains(&decay)
+        {
+            return Err(Error::Config(format!(
+                "the decoder's EMA decay must be at least 0 and below 1, not {decay}"
+            )));
+        }
         let fm = config.feature_matching_weight.unwrap_or(0.0);
         if !(fm >= 0.0 && fm.is_finite()) {
             return Err(Error::Config(format!(
@@ -376,6 +392,7 @@ impl VaeTrainer {
             .with_epsilon(1e-8);
         Ok(Self {
             encoder,
+            ema_decoder: config.decoder_ema.map(|_| decoder.valid()),
             decoder,
             opt_e: adam.init(),
             opt_d: adam.init(),
@@ -564,6 +581,11 @@ impl VaeTrainer {
             }
         }
         self.state.step += 1;
+        if let (Some(decay), Some(average)) = (self.config.decoder_ema, self.ema_decoder.take()) {
+            // `valid()` first: it folds the batch norms' pending running statistics in, which
+            // reading the training module's parameters directly would miss.
+            self.ema_decoder = Some(ema::update(average, &self.decoder.valid(), decay));
+        }
 
         Ok(VaeLosses {
             total: read_f32(total).await?[0],
@@ -628,11 +650,19 @@ impl VaeTrainer {
         Tensor::<2>::from_data(TensorData::new(eps, [n, d]), &self.state.device)
     }
 
+    /// The decoder that samples and is exported: the moving average when there is one.
+    fn sampling_decoder(&self) -> Generator {
+        match &self.ema_decoder {
+            Some(average) => average.clone(),
+            None => self.decoder.valid(),
+        }
+    }
+
     /// Encoder and decoder ready for inference.
     pub fn latent_model(&self) -> LatentModel {
         LatentModel::new(
             ModelConfig::Vae(self.model_config.clone()),
-            self.decoder.valid(),
+            self.sampling_decoder(),
             Some(self.encoder.valid()),
             &self.state.plain_device(),
         )
@@ -643,7 +673,10 @@ impl VaeTrainer {
     pub async fn export_async(&self, name: &str) -> Result<WeightsFile> {
         let parts = vec![
             ("encoder", module_to_bytes_async(&self.encoder).await?),
-            ("decoder", module_to_bytes_async(&self.decoder).await?),
+            (
+                "decoder",
+                module_to_bytes_async(&self.sampling_decoder()).await?,
+            ),
         ];
         Ok(self
             .state
@@ -665,6 +698,9 @@ impl VaeTrainer {
             ("encoder", self.encoder.valid().into_record()),
             ("decoder", self.decoder.valid().into_record()),
         ];
+        if let Some(average) = &self.ema_decoder {
+            networks.push(("ema_decoder", average.clone().into_record()));
+        }
         let mut optimizers = vec![("opt_e", &self.opt_e), ("opt_d", &self.opt_d)];
         if let Some(adversary) = &self.adversary {
             networks.push(("adversary", adversary.network.valid().into_record()));
@@ -706,6 +742,14 @@ impl VaeTrainer {
         )?;
         trainer.opt_e = checkpoint::load_optimizer(dir, "opt_e", trainer.opt_e)?;
         trainer.opt_d = checkpoint::load_optimizer(dir, "opt_d", trainer.opt_d)?;
+        // A checkpoint saved before the average was asked for starts it from the decoder.
+        if trainer.ema_decoder.is_some() && dir.join("ema_decoder.bpk").exists() {
+            let init = trainer
+                .model_config
+                .decoder
+                .init(&trainer.state.plain_device());
+            trainer.ema_decoder = Some(checkpoint::load_network(dir, "ema_decoder", init)?);
+        }
         if let Some(path) = trainer.config.perceptual_net.clone() {
             trainer.set_perceptual(&WeightsFile::read(std::path::Path::new(&path))?)?;
         }

@@ -1271,6 +1271,87 @@ fn a_frozen_encoder_keeps_its_latents_and_prior_while_feature_matching_trains_th
     assert!(err.is_err_and(|e| e.to_string().contains("feature matching weight")));
 }
 
+/// The decoder's moving average: at decay 0 it is the decoder itself; above, what samples and
+/// is exported lags the decoder; a checkpoint keeps it, and one saved without it starts it from
+/// the decoder; a decay outside [0, 1) is refused.
+#[test]
+fn a_vae_decoders_moving_average_samples_and_survives_a_checkpoint() {
+    let data = discs();
+    let images: Vec<&Rgb64> = data.iter().collect();
+    let device = default_device();
+    let file = tiny_vae_trained(&images, 3, &device);
+    let config = VaeTrainConfig::new()
+        .with_batch_size(8)
+        .with_adversary(Some(DiscriminatorConfig::new().with_width(8)))
+        .with_adversarial_weight(10.0)
+        .with_freeze_encoder(Some(true));
+    let new = |config: VaeTrainConfig| VaeTrainer::from_weights(&file, config, &device).unwrap();
+    let samples =
+        |t: &VaeTrainer| read_f32_blocking(t.latent_model().sample(2, 0).unwrap()).unwrap();
+    let start = samples(&new(config.clone()));
+    let mut plain = new(config.clone());
+    let mut copy = new(config.clone().with_decoder_ema(Some(0.0)));
+    let mut average = new(config.clone().with_decoder_ema(Some(0.9)));
+    for _ in 0..2 {
+        for t in [&mut plain, &mut copy, &mut average] {
+            pollster::block_on(t.step(&images)).unwrap();
+        }
+    }
+    let distance = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>();
+    // Two runs of the same steps agree to float rounding (threads sum in their own order).
+    let trained = samples(&plain);
+    let moved = distance(&trained, &start);
+    assert!(moved > 0.0);
+    let near = |a: &[f32], b: &[f32]| distance(a, b) < 1e-2 * moved;
+    assert!(
+        near(&samples(&copy), &trained),
+        "{} of {moved}",
+        distance(&samples(&copy), &trained)
+    );
+    // Two steps at 0.9 keep 81% of the starting decoder: nearer the start than the decoder is.
+    let lagging = samples(&average);
+    assert!(
+        distance(&lagging, &start) < 0.5 * moved,
+        "{} of {moved}",
+        distance(&lagging, &start)
+    );
+    // Exported in half precision: the average, not the decoder.
+    let exported = LatentModel::from_weights(&average.export("avg").unwrap(), &device).unwrap();
+    let exported = read_f32_blocking(exported.sample(2, 0).unwrap()).unwrap();
+    assert!(
+        near(&exported, &lagging),
+        "{} of {moved}",
+        distance(&exported, &lagging)
+    );
+
+    // Saved and resumed: the average comes back, not the decoder.
+    let dir = std::env::temp_dir().join(format!("latentpad-ema-{}", std::process::id()));
+    average.save_checkpoint(&dir).unwrap();
+    let resumed = VaeTrainer::load_checkpoint(&dir, &device).unwrap();
+    assert!(near(&samples(&resumed), &lagging));
+    // A checkpoint saved without one, resumed with one asked for: it starts as the decoder.
+    let plain_dir = dir.with_extension("plain");
+    plain.save_checkpoint(&plain_dir).unwrap();
+    let state = plain_dir.join("state.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    saved["config"]["decoder_ema"] = serde_json::json!(0.99);
+    std::fs::write(&state, serde_json::to_vec(&saved).unwrap()).unwrap();
+    let started = VaeTrainer::load_checkpoint(&plain_dir, &device).unwrap();
+    assert!(near(&samples(&started), &trained));
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_dir_all(plain_dir).unwrap();
+
+    for decay in [1.0, -0.1, f64::NAN] {
+        let err =
+            VaeTrainer::from_weights(&file, config.clone().with_decoder_ema(Some(decay)), &device)
+                .err()
+                .unwrap()
+                .to_string();
+        assert!(err.contains("EMA decay"), "{err}");
+    }
+}
+
 #[test]
 fn a_vae_prior_keeps_the_mix_and_samples_near_its_images() {
     let data = discs();

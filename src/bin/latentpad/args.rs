@@ -532,6 +532,10 @@ pub(crate) struct TrainArgs {
     /// less its 3x3 box blur) compared with the image's, in the pixel loss's units (0: none).
     #[arg(long, default_value_t = 0.0)]
     pub(crate) detail_weight: f64,
+    /// VAE: keep an exponential moving average of the decoder's weights with this decay (for
+    /// example 0.999), and sample and export it instead of the last step's decoder.
+    #[arg(long)]
+    pub(crate) decoder_ema: Option<f64>,
     /// VAE-GAN continuing a VAE: the adversary starts as this unconditional GAN model
     /// folder's discriminator instead of new.
     #[arg(long)]

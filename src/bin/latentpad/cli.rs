@@ -757,6 +757,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_freeze_encoder(Some(args.freeze_encoder))
                 .with_feature_matching_weight(Some(args.feature_matching))
                 .with_detail_weight((args.detail_weight != 0.0).then_some(args.detail_weight))
+                .with_decoder_ema(args.decoder_ema)
                 .with_perceptual_net(
                     (args.perceptual > 0.0).then(|| args.perceptual_net.display().to_string()),
                 )
