@@ -582,8 +582,8 @@ impl VaeTrainer {
         }
         self.state.step += 1;
         if let (Some(decay), Some(average)) = (self.config.decoder_ema, self.ema_decoder.take()) {
-            // `valid()` first: it folds the batch norms' pending running statistics in, which
-            // reading the training module's parameters directly would miss.
+            // `valid()` first: it folds in the batch norms' pending running statistics, which
+            // the training module's own parameters show one update late.
             self.ema_decoder = Some(ema::update(average, &self.decoder.valid(), decay));
         }
 
