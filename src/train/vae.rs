@@ -137,6 +137,54 @@ struct Adversary {
     optimizer: ModuleOptimizer,
 }
 
+/// The settings a run refuses: negative or non-finite weights and scales, a decay outside
+/// [0, 1), an adversarial loss without an adversary.
+fn check_config(config: &VaeTrainConfig, has_adversary: bool) -> Result<()> {
+    if !(config.adversarial_weight >= 0.0 && config.adversarial_weight.is_finite()) {
+        return Err(Error::Config(format!(
+            "the adversarial weight must be a number of at least 0, not {}",
+            config.adversarial_weight
+        )));
+    }
+    if !(config.decoder_lr_scale > 0.0 && config.decoder_lr_scale.is_finite()) {
+        return Err(Error::Config(format!(
+            "the decoder's learning-rate scale must be a number above 0, not {}",
+            config.decoder_lr_scale
+        )));
+    }
+    if !(config.perceptual_weight >= 0.0 && config.perceptual_weight.is_finite()) {
+        return Err(Error::Config(format!(
+            "the perceptual weight must be a number of at least 0, not {}",
+            config.perceptual_weight
+        )));
+    }
+    let detail = config.detail_weight.unwrap_or(0.0);
+    if !(detail >= 0.0 && detail.is_finite()) {
+        return Err(Error::Config(format!(
+            "the detail weight must be a number of at least 0, not {detail}"
+        )));
+    }
+    if let Some(decay) = config.decoder_ema
+        && !(0.0..1.0).contains(&decay)
+    {
+        return Err(Error::Config(format!(
+            "the decoder's EMA decay must be at least 0 and below 1, not {decay}"
+        )));
+    }
+    let fm = config.feature_matching_weight.unwrap_or(0.0);
+    if !(fm >= 0.0 && fm.is_finite()) {
+        return Err(Error::Config(format!(
+            "the feature matching weight must be a number of at least 0, not {fm}"
+        )));
+    }
+    if (config.adversarial_weight > 0.0 || fm > 0.0) && !has_adversary {
+        return Err(Error::Config(
+            "an adversarial weight needs an adversary (a discriminator)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The discriminator `config.adversary` asks for, newly initialised (`None` without one).
 fn new_adversary(config: &VaeTrainConfig, device: &Device) -> Option<Discriminator> {
     let adversary = config.adversary.as_ref()?;
@@ -345,48 +393,7 @@ impl VaeTrainer {
                 "batch size must be positive and encoder and decoder share one latent size".into(),
             ));
         }
-        if !(config.adversarial_weight >= 0.0 && config.adversarial_weight.is_finite()) {
-            return Err(Error::Config(format!(
-                "the adversarial weight must be a number of at least 0, not {}",
-                config.adversarial_weight
-            )));
-        }
-        if !(config.decoder_lr_scale > 0.0 && config.decoder_lr_scale.is_finite()) {
-            return Err(Error::Config(format!(
-                "the decoder's learning-rate scale must be a number above 0, not {}",
-                config.decoder_lr_scale
-            )));
-        }
-        if !(config.perceptual_weight >= 0.0 && config.perceptual_weight.is_finite()) {
-            return Err(Error::Config(format!(
-                "the perceptual weight must be a number of at least 0, not {}",
-                config.perceptual_weight
-            )));
-        }
-        let detail = config.detail_weight.unwrap_or(0.0);
-        if !(detail >= 0.0 && detail.is_finite()) {
-            return Err(Error::Config(format!(
-                "the detail weight must be a number of at least 0, not {detail}"
-            )));
-        }
-        if let Some(decay) = config.decoder_ema
-            && !(0.0..1.0).contains(&decay)
-        {
-            return Err(Error::Config(format!(
-                "the decoder's EMA decay must be at least 0 and below 1, not {decay}"
-            )));
-        }
-        let fm = config.feature_matching_weight.unwrap_or(0.0);
-        if !(fm >= 0.0 && fm.is_finite()) {
-            return Err(Error::Config(format!(
-                "the feature matching weight must be a number of at least 0, not {fm}"
-            )));
-        }
-        if (config.adversarial_weight > 0.0 || fm > 0.0) && discriminator.is_none() {
-            return Err(Error::Config(
-                "an adversarial weight needs an adversary (a discriminator)".into(),
-            ));
-        }
+        check_config(&config, discriminator.is_some())?;
         let adam = AdamConfig::new()
             .with_beta_1(config.beta_1)
             .with_epsilon(1e-8);
@@ -445,6 +452,33 @@ impl VaeTrainer {
             )));
         }
         self.model_config.beta = beta;
+        Ok(())
+    }
+
+    /// Changes a resumed run's detail weight, decoder learning-rate scale or decoder moving
+    /// average (each `None`: as saved). A moving average asked for where the run had none
+    /// starts from the decoder as it is.
+    pub fn retune(
+        &mut self,
+        detail_weight: Option<f64>,
+        decoder_lr_scale: Option<f64>,
+        decoder_ema: Option<f64>,
+    ) -> Result<()> {
+        let mut config = self.config.clone();
+        if let Some(w) = detail_weight {
+            config.detail_weight = Some(w);
+        }
+        if let Some(scale) = decoder_lr_scale {
+            config.decoder_lr_scale = scale;
+        }
+        if let Some(decay) = decoder_ema {
+            config.decoder_ema = Some(decay);
+        }
+        check_config(&config, self.adversary.is_some())?;
+        if config.decoder_ema.is_some() && self.ema_decoder.is_none() {
+            self.ema_decoder = Some(self.decoder.valid());
+        }
+        self.config = config;
         Ok(())
     }
 

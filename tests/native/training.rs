@@ -1339,6 +1339,25 @@ fn a_vae_decoders_moving_average_samples_and_survives_a_checkpoint() {
     std::fs::write(&state, serde_json::to_vec(&saved).unwrap()).unwrap();
     let started = VaeTrainer::load_checkpoint(&plain_dir, &device).unwrap();
     assert!(near(&samples(&started), &trained));
+    // Or with `retune`, as the CLI's flags do on a resumed run; a bad value changes nothing.
+    let mut retuned = VaeTrainer::load_checkpoint(&plain_dir, &device).unwrap();
+    let err = retuned
+        .retune(Some(-1.0), None, Some(0.5))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("detail weight"), "{err}");
+    assert_eq!(retuned.config.decoder_ema, Some(0.99));
+    retuned.retune(Some(4.0), Some(0.5), Some(0.9)).unwrap();
+    let c = &retuned.config;
+    assert_eq!(
+        (c.detail_weight, c.decoder_lr_scale, c.decoder_ema),
+        (Some(4.0), 0.5, Some(0.9))
+    );
+    assert!(near(&samples(&retuned), &trained));
+    let mut unaveraged = plain;
+    unaveraged.retune(None, None, Some(0.9)).unwrap();
+    assert!(near(&samples(&unaveraged), &trained));
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_dir_all(plain_dir).unwrap();
 

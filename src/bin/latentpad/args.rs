@@ -533,7 +533,9 @@ pub(crate) struct TrainArgs {
     #[arg(long, default_value_t = 0.0)]
     pub(crate) detail_weight: f64,
     /// VAE: keep an exponential moving average of the decoder's weights with this decay (for
-    /// example 0.999), and sample and export it instead of the last step's decoder.
+    /// example 0.99), and sample and export it instead of the last step's decoder. On a
+    /// resumed run this, `--detail-weight` and `--decoder-lr-scale` (when not at their
+    /// defaults) replace the checkpoint's; every other setting is the checkpoint's.
     #[arg(long)]
     pub(crate) decoder_ema: Option<f64>,
     /// VAE-GAN continuing a VAE: the adversary starts as this unconditional GAN model

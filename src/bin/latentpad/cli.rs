@@ -743,7 +743,25 @@ fn train(args: TrainArgs) -> Result<()> {
                 }
             }
         }
-        (_, true) => Trainer::Vae(VaeTrainer::load_checkpoint(&args.checkpoint, &device)?),
+        (_, true) => {
+            let mut trainer = VaeTrainer::load_checkpoint(&args.checkpoint, &device)?;
+            // Only these flags change a resumed run (when not at their defaults); every other
+            // setting is the checkpoint's.
+            let detail = (args.detail_weight != 0.0).then_some(args.detail_weight);
+            let scale = (args.decoder_lr_scale != 1.0).then_some(args.decoder_lr_scale);
+            if detail.is_some() || scale.is_some() || args.decoder_ema.is_some() {
+                trainer.retune(detail, scale, args.decoder_ema)?;
+            }
+            let c = &trainer.config;
+            println!(
+                "resuming the checkpoint's run: detail weight {}, decoder learning-rate \
+                 scale {}, decoder moving average {}",
+                c.detail_weight.unwrap_or(0.0),
+                c.decoder_lr_scale,
+                c.decoder_ema.map_or("none".to_string(), |d| d.to_string())
+            );
+            Trainer::Vae(trainer)
+        }
         (_, false) => {
             // An adversary trains beside the VAE for either of its losses.
             let adversarial = args.adversarial_weight > 0.0 || args.feature_matching > 0.0;
