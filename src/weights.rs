@@ -342,23 +342,28 @@ impl WeightsFile {
         if 12 + header_len > bytes.len() {
             return Err(fail("the header is truncated or damaged".into()));
         }
-        let header = &bytes[12..12 + header_len];
-        // The format first, on its own: a newer layout may not parse as this one.
+        let json = &bytes[12..12 + header_len];
+        // A newer format is refused by name whether or not its header parses as this one's;
+        // the format alone is read again only when the whole header does not parse.
         #[derive(Deserialize)]
         struct Format {
             #[serde(default = "format_1")]
             format: u32,
         }
-        if let Ok(Format { format }) = serde_json::from_slice::<Format>(header)
-            && format > FORMAT
-        {
+        let parsed = serde_json::from_slice::<Header>(json);
+        let format = match &parsed {
+            Ok(header) => Some(header.format),
+            Err(_) => serde_json::from_slice::<Format>(json)
+                .ok()
+                .map(|f| f.format),
+        };
+        if let Some(format) = format.filter(|f| *f > FORMAT) {
             return Err(fail(format!(
                 "it was written by a newer latentpad (weights format {format}; this one reads \
                  formats up to {FORMAT}): update latentpad, or use weights this version made"
             )));
         }
-        let header: Header = serde_json::from_slice(header)
-            .map_err(|e| fail(format!("the header is damaged: {e}")))?;
+        let header = parsed.map_err(|e| fail(format!("the header is damaged: {e}")))?;
         let mut offset = 12 + header_len;
         // The next `len` bytes, checked against `checksum`; `what` names them in messages.
         let mut take = |len: Option<usize>, checksum: &str, what: &str| {
