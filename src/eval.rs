@@ -14,6 +14,8 @@
 //!   generated points inside the real manifold (fidelity), recall the share of real points
 //!   inside the generated manifold (diversity).
 
+use std::collections::BTreeMap;
+
 use burn::prelude::*;
 
 use crate::backend::read_f32;
@@ -82,23 +84,40 @@ pub async fn features_of_samples(
     Ok(out)
 }
 
-/// Share of `labelled` images that `classifier` puts in their class.
+/// How often a classifier is right on a labelled set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Accuracy {
+    /// Share of all the images put in their class.
+    pub overall: f64,
+    /// The same share within each class present, averaged over those classes (what a
+    /// generator's "classified as asked" is read against when it is asked for every class
+    /// equally often).
+    pub mean_of_classes: f64,
+}
+
+/// How often `classifier` puts `labelled` images in their class.
 pub async fn accuracy(
     classifier: &Classifier,
     labelled: &[(&Rgb64, usize)],
     device: &Device,
-) -> Result<f64> {
-    let mut correct = 0;
+) -> Result<Accuracy> {
+    // Per class: (right, seen).
+    let mut per_class: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
     for chunk in labelled.chunks(128) {
         let images: Vec<&Rgb64> = chunk.iter().map(|e| e.0).collect();
         let predicted = classify(classifier, image::to_tensor(&images, device)).await?;
-        correct += predicted
-            .iter()
-            .zip(chunk)
-            .filter(|(p, e)| **p == e.1)
-            .count();
+        for (p, e) in predicted.iter().zip(chunk) {
+            let entry = per_class.entry(e.1).or_default();
+            entry.0 += usize::from(*p == e.1);
+            entry.1 += 1;
+        }
     }
-    Ok(correct as f64 / labelled.len().max(1) as f64)
+    let right: usize = per_class.values().map(|c| c.0).sum();
+    let shares = per_class.values().map(|(r, n)| *r as f64 / *n as f64);
+    Ok(Accuracy {
+        overall: right as f64 / labelled.len().max(1) as f64,
+        mean_of_classes: shares.sum::<f64>() / per_class.len().max(1) as f64,
+    })
 }
 
 /// All three scores of `generated` against `real`; each set needs more than

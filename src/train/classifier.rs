@@ -20,6 +20,7 @@ pub struct ClassifierTrainer {
     optimizer: ModuleOptimizer,
     rng: SplitMix64,
     learning_rate: f64,
+    flip: bool,
     step: u64,
     device: Device,
 }
@@ -39,9 +40,17 @@ impl ClassifierTrainer {
             optimizer: AdamConfig::new().init(),
             rng: SplitMix64::new(seed),
             learning_rate,
+            flip: false,
             step: 0,
             device: ad,
         }
+    }
+
+    /// Also mirrors a random half of each batch left to right (for labels that do not change
+    /// in a mirror, such as an emoji's category).
+    pub fn with_flip(mut self, flip: bool) -> Self {
+        self.flip = flip;
+        self
     }
 
     /// One update; returns the batch's mean cross-entropy.
@@ -59,8 +68,17 @@ impl ClassifierTrainer {
             &AugmentConfig::none().with_translation(true),
             &mut self.rng,
         );
-        let labels: Vec<i64> = labels.iter().map(|l| *l as i64).collect();
         let n = labels.len();
+        let x = if self.flip {
+            let mask: Vec<f32> = (0..n)
+                .map(|_| if self.rng.next_f64() < 0.5 { 1.0 } else { 0.0 })
+                .collect();
+            let mask = Tensor::<4>::from_data(TensorData::new(mask, [n, 1, 1, 1]), &self.device);
+            x.clone().flip([3]) * mask.clone() + x * (mask.neg() + 1.0)
+        } else {
+            x
+        };
+        let labels: Vec<i64> = labels.iter().map(|l| *l as i64).collect();
         let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &self.device);
         let loss = CrossEntropyLossConfig::new()
             .init(&self.device)

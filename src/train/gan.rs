@@ -7,6 +7,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, relu, softplus};
 
 use super::augment::{AugmentConfig, diff_augment};
+use super::check_loss_weight;
 #[cfg(not(target_arch = "wasm32"))]
 use super::checkpoint;
 use super::ema;
@@ -680,16 +681,5 @@ impl GanTrainer {
         trainer.opt_d = checkpoint::load_optimizer(dir, "opt_d", trainer.opt_d)?;
         trainer.ema = ema;
         Ok(trainer)
-    }
-}
-
-/// A loss term's weight (`what`, for the message) must be a finite number of at least 0.
-fn check_loss_weight(what: &str, weight: f64) -> Result<()> {
-    if weight >= 0.0 && weight.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::Config(format!(
-            "{what} must be a number of at least 0 (got {weight})"
-        )))
     }
 }

@@ -197,3 +197,14 @@ impl Trainer {
         }
     }
 }
+
+/// A loss term's weight (`what`, for the message) must be a finite number of at least 0.
+pub(crate) fn check_loss_weight(what: &str, weight: f64) -> Result<()> {
+    if weight >= 0.0 && weight.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "{what} must be a number of at least 0 (got {weight})"
+        )))
+    }
+}

@@ -137,12 +137,18 @@ pub fn train_classifier(
     steps: u64,
     batch_size: usize,
     seed: u64,
+    class_power: f64,
     mut on: impl FnMut(u64, f32),
 ) -> Result<()> {
     if labelled.is_empty() {
         return Err(Error::NoImages("the classifier's training set".into()));
     }
-    let mut sampler = BatchSampler::new(labelled.len(), seed);
+    let mut sampler = if class_power == 1.0 {
+        BatchSampler::new(labelled.len(), seed)
+    } else {
+        let classes: Vec<usize> = labelled.iter().map(|(_, c)| *c).collect();
+        BatchSampler::weighted(&class_sampling_weights(&classes, class_power), seed)?
+    };
     for step in 1..=steps {
         let idx = sampler.next_batch(batch_size);
         let images: Vec<&Rgb64> = idx.iter().map(|i| labelled[*i].0).collect();

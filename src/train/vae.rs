@@ -22,6 +22,7 @@ use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 
 use super::augment::{AugmentConfig, diff_augment};
+use super::check_loss_weight;
 #[cfg(not(target_arch = "wasm32"))]
 use super::checkpoint;
 use super::ema;
@@ -140,30 +141,15 @@ struct Adversary {
 /// The settings a run refuses: negative or non-finite weights and scales, a decay outside
 /// [0, 1), an adversarial loss without an adversary.
 fn check_config(config: &VaeTrainConfig, has_adversary: bool) -> Result<()> {
-    if !(config.adversarial_weight >= 0.0 && config.adversarial_weight.is_finite()) {
-        return Err(Error::Config(format!(
-            "the adversarial weight must be a number of at least 0, not {}",
-            config.adversarial_weight
-        )));
-    }
+    check_loss_weight("the adversarial weight", config.adversarial_weight)?;
     if !(config.decoder_lr_scale > 0.0 && config.decoder_lr_scale.is_finite()) {
         return Err(Error::Config(format!(
             "the decoder's learning-rate scale must be a number above 0, not {}",
             config.decoder_lr_scale
         )));
     }
-    if !(config.perceptual_weight >= 0.0 && config.perceptual_weight.is_finite()) {
-        return Err(Error::Config(format!(
-            "the perceptual weight must be a number of at least 0, not {}",
-            config.perceptual_weight
-        )));
-    }
-    let detail = config.detail_weight.unwrap_or(0.0);
-    if !(detail >= 0.0 && detail.is_finite()) {
-        return Err(Error::Config(format!(
-            "the detail weight must be a number of at least 0, not {detail}"
-        )));
-    }
+    check_loss_weight("the perceptual weight", config.perceptual_weight)?;
+    check_loss_weight("the detail weight", config.detail_weight.unwrap_or(0.0))?;
     if let Some(decay) = config.decoder_ema
         && !(0.0..1.0).contains(&decay)
     {
@@ -172,11 +158,7 @@ fn check_config(config: &VaeTrainConfig, has_adversary: bool) -> Result<()> {
         )));
     }
     let fm = config.feature_matching_weight.unwrap_or(0.0);
-    if !(fm >= 0.0 && fm.is_finite()) {
-        return Err(Error::Config(format!(
-            "the feature matching weight must be a number of at least 0, not {fm}"
-        )));
-    }
+    check_loss_weight("the feature matching weight", fm)?;
     if (config.adversarial_weight > 0.0 || fm > 0.0) && !has_adversary {
         return Err(Error::Config(
             "an adversarial weight needs an adversary (a discriminator)".into(),

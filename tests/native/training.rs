@@ -1828,3 +1828,66 @@ fn a_vae_with_a_latent_grid_keeps_places_trains_and_reloads() {
     let err = LatentModel::from_weights(&with_prior, &device).unwrap_err();
     assert!(err.to_string().contains("prior does not fit"), "{err}");
 }
+
+/// A disc on the far left of white (class 0) or its mirror image on the far right (class 1),
+/// four of each at different heights.
+fn left_and_right_discs() -> Vec<(Rgb64, usize)> {
+    (0..8)
+        .map(|i| {
+            let (cx, cy) = (if i < 4 { 10 } else { 53 }, 14 + (i % 4) * 12);
+            let mut px = vec![255u8; RGB_LEN];
+            for y in 0..64i32 {
+                for x in 0..64i32 {
+                    if (x - cx) * (x - cx) + (y - cy) * (y - cy) < 64 {
+                        let k = ((y * 64 + x) * 3) as usize;
+                        px[k..k + 3].copy_from_slice(&[200, 0, 0]);
+                    }
+                }
+            }
+            (Rgb64(px), usize::from(i >= 4))
+        })
+        .collect()
+}
+
+#[test]
+fn a_classifier_trains_with_mirrors_and_class_sampling_and_reads_its_accuracy_per_class() {
+    use latentpad::eval::accuracy;
+    use latentpad::train::run::train_classifier;
+    let device = default_device();
+    let data = left_and_right_discs();
+    let labelled: Vec<(&Rgb64, usize)> = data.iter().map(|(im, c)| (im, *c)).collect();
+    let trained = |flip: bool, class_power: f64| {
+        let mut trainer =
+            ClassifierTrainer::new(ClassifierConfig::new(2).with_width(8), 3e-3, 5, &device)
+                .with_flip(flip);
+        train_classifier(&mut trainer, &labelled, 60, 8, 5, class_power, |_, loss| {
+            assert!(loss.is_finite())
+        })
+        .map(|()| trainer.classifier())
+    };
+    let score = |flip, power| {
+        let classifier = trained(flip, power).unwrap();
+        pollster::block_on(accuracy(&classifier, &labelled, &device)).unwrap()
+    };
+    // Left from right is learnt without mirrors (with square-root class sampling, which on
+    // balanced classes changes only the draws) and cannot be with them: a mirrored left disc
+    // is a right one.
+    let plain = score(false, 0.5);
+    assert!(plain.overall >= 0.99, "{plain:?}");
+    let mirrored = score(true, 1.0);
+    assert!(mirrored.overall <= 0.75, "{mirrored:?}");
+    // A sampling power that gives no weights is refused, not trained on.
+    assert!(trained(false, f64::NAN).is_err());
+
+    // Per class: with one left disc mislabelled "right", the right class is half right.
+    let classifier = trained(false, 1.0).unwrap();
+    let mut mislabelled = labelled.clone();
+    mislabelled.push((&data[0].0, 1));
+    mislabelled.push((&data[5].0, 1));
+    let read = pollster::block_on(accuracy(&classifier, &mislabelled, &device)).unwrap();
+    assert!((read.overall - 9.0 / 10.0).abs() < 1e-9, "{read:?}");
+    assert!(
+        (read.mean_of_classes - (1.0 + 5.0 / 6.0) / 2.0).abs() < 1e-9,
+        "{read:?}"
+    );
+}

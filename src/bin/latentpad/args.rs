@@ -460,7 +460,8 @@ pub(crate) struct TrainArgs {
     pub(crate) balance_classes: bool,
     /// GAN: draw real batches (and a conditional GAN's fake conditions) with each category in
     /// proportion to its share of the data to this power: 1 the data's mix, 0.5 square-root
-    /// sampling (rare categories more often), 0 every category equally.
+    /// sampling (rare categories more often), 0 every category equally. Classifier: the same
+    /// for its classes.
     #[arg(long, default_value_t = 1.0)]
     pub(crate) class_sampling: f64,
     /// GAN and VAE from scratch: the generator (decoder) up-samples by nearest neighbour and a
@@ -492,6 +493,13 @@ pub(crate) struct TrainArgs {
     /// (a classifier that knows categories beyond one style; `report --steering-classifier`).
     #[arg(long)]
     pub(crate) both_styles: bool,
+    /// Classifier: channels of its first block (later blocks have 2x, 4x, 4x).
+    #[arg(long, default_value_t = 32)]
+    pub(crate) classifier_width: usize,
+    /// Classifier: also mirror a random half of each batch left to right (labels a mirror
+    /// does not change: categories, tones).
+    #[arg(long)]
+    pub(crate) flip: bool,
     /// GAN: condition on the emoji category and skin tone (the steering of `sample`).
     #[arg(long)]
     pub(crate) conditional: bool,

@@ -941,8 +941,11 @@ fn fit_classifier(
     held_out: &[(&Rgb64, usize)],
     held_out_name: &str,
 ) -> Result<()> {
-    let config = ClassifierConfig::new(classes);
-    let mut trainer = ClassifierTrainer::new(config, 1e-3, args.seed, device);
+    if args.classifier_width == 0 {
+        bail!("--classifier-width takes at least 1 channel");
+    }
+    let config = ClassifierConfig::new(classes).with_width(args.classifier_width);
+    let mut trainer = ClassifierTrainer::new(config, 1e-3, args.seed, device).with_flip(args.flip);
     let bar = progress(args.steps, 0);
     run::train_classifier(
         &mut trainer,
@@ -950,6 +953,7 @@ fn fit_classifier(
         args.steps,
         args.batch_size,
         args.seed,
+        args.class_sampling,
         |step, loss| {
             bar.set_position(step);
             bar.set_message(format!("loss {loss:.3}"));
@@ -958,12 +962,16 @@ fn fit_classifier(
     bar.finish();
     let classifier = trainer.classifier();
     let accuracy = |set| pollster::block_on(eval::accuracy(&classifier, set, device));
+    let (on_train, on_held_out) = (accuracy(train)?, accuracy(held_out)?);
     println!(
-        "{name} accuracy: train {:.3} (n={}), {held_out_name} {:.3} (n={}), {classes} classes",
-        accuracy(train)?,
+        "{name} accuracy: train {:.3} (n={}; mean of classes {:.3}), {held_out_name} {:.3} \
+         (n={}; mean of classes {:.3}), {classes} classes",
+        on_train.overall,
         train.len(),
-        accuracy(held_out)?,
+        on_train.mean_of_classes,
+        on_held_out.overall,
         held_out.len(),
+        on_held_out.mean_of_classes,
     );
     trainer.export(name)?.write_dir(&args.out)?;
     Ok(())
