@@ -437,9 +437,9 @@ impl VaeTrainer {
         Ok(())
     }
 
-    /// Changes a resumed run's detail weight, decoder learning-rate scale or decoder moving
-    /// average (each `None`: as saved). A moving average asked for where the run had none
-    /// starts from the decoder as it is.
+    /// Changes a resumed run's detail weight (0 switches the detail loss off), decoder
+    /// learning-rate scale or decoder moving average (each `None`: as saved). A moving average
+    /// asked for where the run had none starts from the decoder as it is.
     pub fn retune(
         &mut self,
         detail_weight: Option<f64>,
@@ -448,7 +448,7 @@ impl VaeTrainer {
     ) -> Result<()> {
         let mut config = self.config.clone();
         if let Some(w) = detail_weight {
-            config.detail_weight = Some(w);
+            config.detail_weight = (w != 0.0).then_some(w);
         }
         if let Some(scale) = decoder_lr_scale {
             config.decoder_lr_scale = scale;

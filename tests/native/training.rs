@@ -1355,6 +1355,13 @@ fn a_vae_decoders_moving_average_samples_and_survives_a_checkpoint() {
         (Some(4.0), 0.5, Some(0.9))
     );
     assert!(near(&samples(&retuned), &trained));
+    // A weight of 0 switches the detail loss off again; the rest stays as set.
+    retuned.retune(Some(0.0), None, None).unwrap();
+    let c = &retuned.config;
+    assert_eq!(
+        (c.detail_weight, c.decoder_lr_scale, c.decoder_ema),
+        (None, 0.5, Some(0.9))
+    );
     let mut unaveraged = plain;
     unaveraged.retune(None, None, Some(0.9)).unwrap();
     assert!(near(&samples(&unaveraged), &trained));

@@ -514,9 +514,10 @@ pub(crate) struct TrainArgs {
     /// a new discriminator is trained beside it).
     #[arg(long, default_value_t = 0.0)]
     pub(crate) adversarial_weight: f64,
-    /// VAE: the decoder's learning rate as a multiple of the encoder's.
-    #[arg(long, default_value_t = 1.0)]
-    pub(crate) decoder_lr_scale: f64,
+    /// VAE: the decoder's learning rate as a multiple of the encoder's (a new run: 1 when not
+    /// given; a resumed run: the checkpoint's when not given).
+    #[arg(long)]
+    pub(crate) decoder_lr_scale: Option<f64>,
     /// VAE: weight of a perceptual loss, the reconstruction compared with the image in the
     /// first layers of `--perceptual-net` (0: none).
     #[arg(long, default_value_t = 0.0)]
@@ -537,13 +538,15 @@ pub(crate) struct TrainArgs {
     #[arg(long, default_value_t = 0.0)]
     pub(crate) feature_matching: f64,
     /// VAE: weight of the detail loss, the reconstruction's high frequencies (each image
-    /// less its 3x3 box blur) compared with the image's, in the pixel loss's units (0: none).
-    #[arg(long, default_value_t = 0.0)]
-    pub(crate) detail_weight: f64,
+    /// less its 3x3 box blur) compared with the image's, in the pixel loss's units (0: none;
+    /// a new run: none when not given; a resumed run: the checkpoint's when not given).
+    #[arg(long)]
+    pub(crate) detail_weight: Option<f64>,
     /// VAE: keep an exponential moving average of the decoder's weights with this decay (for
     /// example 0.99), and sample and export it instead of the last step's decoder. On a
-    /// resumed run this, `--detail-weight` and `--decoder-lr-scale` (when not at their
-    /// defaults) replace the checkpoint's; every other setting is the checkpoint's.
+    /// resumed run this, `--detail-weight` and `--decoder-lr-scale`, when given, replace the
+    /// checkpoint's (`--detail-weight 0` switches the detail loss off); every other setting is
+    /// the checkpoint's.
     #[arg(long)]
     pub(crate) decoder_ema: Option<f64>,
     /// VAE-GAN continuing a VAE: the adversary starts as this unconditional GAN model

@@ -683,8 +683,6 @@ fn train(args: TrainArgs) -> Result<()> {
         );
     }
     let resume = checkpoint::recover(&args.checkpoint)?;
-    // VAE: `--detail-weight 0` is none, for a new run and a resumed one alike.
-    let detail = (args.detail_weight != 0.0).then_some(args.detail_weight);
     let mut trainer = match (args.kind, resume) {
         (Kind::Gan, true) => {
             let mut trainer = GanTrainer::load_checkpoint(&args.checkpoint, &device)?;
@@ -747,11 +745,12 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         (_, true) => {
             let mut trainer = VaeTrainer::load_checkpoint(&args.checkpoint, &device)?;
-            // Only these flags change a resumed run (when not at their defaults); every other
-            // setting is the checkpoint's.
-            let scale = (args.decoder_lr_scale != 1.0).then_some(args.decoder_lr_scale);
-            if detail.is_some() || scale.is_some() || args.decoder_ema.is_some() {
-                trainer.retune(detail, scale, args.decoder_ema)?;
+            // Only these flags change a resumed run (when given); every other setting is the
+            // checkpoint's.
+            let (detail, scale, ema) =
+                (args.detail_weight, args.decoder_lr_scale, args.decoder_ema);
+            if detail.is_some() || scale.is_some() || ema.is_some() {
+                trainer.retune(detail, scale, ema)?;
             }
             let c = &trainer.config;
             println!(
@@ -771,11 +770,12 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_seed(args.seed)
                 .with_adversarial_weight(args.adversarial_weight)
                 .with_decoder_warmup_steps(args.decoder_warmup)
-                .with_decoder_lr_scale(args.decoder_lr_scale)
+                .with_decoder_lr_scale(args.decoder_lr_scale.unwrap_or(1.0))
                 .with_perceptual_weight(args.perceptual)
                 .with_freeze_encoder(Some(args.freeze_encoder))
                 .with_feature_matching_weight(Some(args.feature_matching))
-                .with_detail_weight(detail)
+                // `--detail-weight 0` is none, as not giving it is.
+                .with_detail_weight(args.detail_weight.filter(|w| *w != 0.0))
                 .with_decoder_ema(args.decoder_ema)
                 .with_perceptual_net(
                     (args.perceptual > 0.0).then(|| args.perceptual_net.display().to_string()),
