@@ -130,31 +130,42 @@ pub fn fine_tune(
     write_model(&session.latent_model(), &weights, out)
 }
 
-/// Trains `trainer` for `steps` on labelled images, reporting each step's loss.
+/// Trains `trainer` on labelled images until it has taken `steps`, reporting each step's
+/// loss; with `checkpoint` (a folder and the steps between saves) it replaces that checkpoint
+/// as it goes and at the end. Batches are drawn by `seed` mixed with the step it starts at (a
+/// fresh run's draws are those of `seed`), with the trainer's class sampling.
 pub fn train_classifier(
     trainer: &mut ClassifierTrainer,
     labelled: &[(&Rgb64, usize)],
     steps: u64,
     batch_size: usize,
     seed: u64,
-    class_power: f64,
+    checkpoint: Option<(&Path, u64)>,
     mut on: impl FnMut(u64, f32),
 ) -> Result<()> {
     if labelled.is_empty() {
         return Err(Error::NoImages("the classifier's training set".into()));
     }
+    let seed = seed ^ trainer.step_count();
+    let class_power = trainer.config().class_sampling;
     let mut sampler = if class_power == 1.0 {
         BatchSampler::new(labelled.len(), seed)
     } else {
         let classes: Vec<usize> = labelled.iter().map(|(_, c)| *c).collect();
         BatchSampler::weighted(&class_sampling_weights(&classes, class_power), seed)?
     };
-    for step in 1..=steps {
+    while trainer.step_count() < steps {
         let idx = sampler.next_batch(batch_size);
         let images: Vec<&Rgb64> = idx.iter().map(|i| labelled[*i].0).collect();
         let labels: Vec<usize> = idx.iter().map(|i| labelled[*i].1).collect();
         let loss = pollster::block_on(trainer.step(&images, &labels))?;
+        let step = trainer.step_count();
         on(step, loss);
+        if let Some((dir, every)) = checkpoint
+            && (step.is_multiple_of(every.max(1)) || step == steps)
+        {
+            checkpoint::replace(dir, |d| trainer.save_checkpoint(d))?;
+        }
     }
     Ok(())
 }

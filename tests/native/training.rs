@@ -1866,8 +1866,9 @@ fn a_classifier_trains_with_mirrors_and_class_sampling_and_reads_its_accuracy_pe
     let trained = |flip: bool, class_power: f64| {
         let mut trainer =
             ClassifierTrainer::new(ClassifierConfig::new(2).with_width(8), 3e-3, 5, &device)
-                .with_flip(flip);
-        train_classifier(&mut trainer, &labelled, 60, 8, 5, class_power, |_, loss| {
+                .with_flip(flip)
+                .with_class_sampling(class_power)?;
+        train_classifier(&mut trainer, &labelled, 60, 8, 5, None, |_, loss| {
             assert!(loss.is_finite())
         })
         .map(|()| trainer.classifier())
@@ -1883,8 +1884,11 @@ fn a_classifier_trains_with_mirrors_and_class_sampling_and_reads_its_accuracy_pe
     assert!(plain.overall >= 0.99, "{plain:?}");
     let mirrored = score(true, 1.0);
     assert!(mirrored.overall <= 0.75, "{mirrored:?}");
-    // A sampling power that gives no weights is refused, not trained on.
-    assert!(trained(false, f64::NAN).is_err());
+    // A sampling power outside [0, 1] is refused, not trained on.
+    for power in [f64::NAN, -0.5, 2.0] {
+        let err = trained(false, power).err().unwrap().to_string();
+        assert!(err.contains("class sampling"), "{err}");
+    }
 
     // Per class: with one left disc mislabelled "right", the right class is half right.
     let classifier = trained(false, 1.0).unwrap();
@@ -1897,4 +1901,62 @@ fn a_classifier_trains_with_mirrors_and_class_sampling_and_reads_its_accuracy_pe
         (read.mean_of_classes - (1.0 + 5.0 / 6.0) / 2.0).abs() < 1e-9,
         "{read:?}"
     );
+}
+
+#[test]
+fn a_classifier_run_resumes_from_its_checkpoint_exactly() {
+    use latentpad::train::run::train_classifier;
+    let device = default_device();
+    let data = left_and_right_discs();
+    let labelled: Vec<(&Rgb64, usize)> = data.iter().map(|(im, c)| (im, *c)).collect();
+    let dir = std::env::temp_dir().join(format!("latentpad-classifier-ck-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let new = || {
+        ClassifierTrainer::new(ClassifierConfig::new(2).with_width(8), 3e-3, 7, &device)
+            .with_flip(true)
+            .with_class_sampling(0.5)
+            .unwrap()
+    };
+    // Six steps with a checkpoint every four: the folder holds step 6, the last.
+    let mut first = new();
+    train_classifier(&mut first, &labelled, 6, 4, 7, Some((&dir, 4)), |_, _| {}).unwrap();
+    let resumed = ClassifierTrainer::load_checkpoint(&dir, &device).unwrap();
+    assert_eq!(resumed.step_count(), 6);
+    assert_eq!(resumed.config(), first.config());
+    assert_eq!(resumed.config().class_sampling, 0.5);
+    assert!(resumed.config().flip);
+
+    // The next step from the checkpoint is the straight run's next step: same loss, same
+    // classifier after it (the networks, Adam's state and the augmentation's RNG all saved).
+    let batch: Vec<&Rgb64> = labelled.iter().take(4).map(|(im, _)| *im).collect();
+    let labels: Vec<usize> = labelled.iter().take(4).map(|(_, c)| *c).collect();
+    let logits = |t: &ClassifierTrainer| {
+        let x = latentpad::image::to_tensor(&batch, &device);
+        read_f32_blocking(t.classifier().forward(x)).unwrap()
+    };
+    let mut resumed = resumed;
+    assert_eq!(logits(&first), logits(&resumed));
+    let a = pollster::block_on(first.step(&batch, &labels)).unwrap();
+    let b = pollster::block_on(resumed.step(&batch, &labels)).unwrap();
+    assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    let (la, lb) = (logits(&first), logits(&resumed));
+    let worst = la
+        .iter()
+        .zip(&lb)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-5, "{worst}");
+
+    // Going on to 10 steps from the folder continues its count, and replaces it.
+    let mut again = ClassifierTrainer::load_checkpoint(&dir, &device).unwrap();
+    let mut seen = Vec::new();
+    train_classifier(&mut again, &labelled, 10, 4, 7, Some((&dir, 4)), |s, _| {
+        seen.push(s)
+    })
+    .unwrap();
+    assert_eq!(seen, vec![7, 8, 9, 10]);
+    let last = ClassifierTrainer::load_checkpoint(&dir, &device).unwrap();
+    assert_eq!(last.step_count(), 10);
+    assert_eq!(last.export("c").unwrap().meta.steps, 10);
+    std::fs::remove_dir_all(dir).unwrap();
 }

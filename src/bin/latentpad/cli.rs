@@ -944,16 +944,38 @@ fn fit_classifier(
     if args.classifier_width == 0 {
         bail!("--classifier-width takes at least 1 channel");
     }
-    let config = ClassifierConfig::new(classes).with_width(args.classifier_width);
-    let mut trainer = ClassifierTrainer::new(config, 1e-3, args.seed, device).with_flip(args.flip);
-    let bar = progress(args.steps, 0);
+    let mut trainer = if checkpoint::recover(&args.checkpoint)? {
+        // Every setting is the checkpoint's; only --steps goes on.
+        let trainer = ClassifierTrainer::load_checkpoint(&args.checkpoint, device)?;
+        let saved = trainer.model_config().num_classes;
+        if saved != classes {
+            bail!(
+                "the checkpoint in {} is a classifier of {saved} classes and this one has \
+                 {classes}: give this run another --checkpoint folder",
+                args.checkpoint.display()
+            );
+        }
+        println!(
+            "resuming {} at step {} of {}",
+            args.checkpoint.display(),
+            trainer.step_count(),
+            args.steps
+        );
+        trainer
+    } else {
+        let config = ClassifierConfig::new(classes).with_width(args.classifier_width);
+        ClassifierTrainer::new(config, 1e-3, args.seed, device)
+            .with_flip(args.flip)
+            .with_class_sampling(args.class_sampling)?
+    };
+    let bar = progress(args.steps, trainer.step_count());
     run::train_classifier(
         &mut trainer,
         train,
         args.steps,
         args.batch_size,
         args.seed,
-        args.class_sampling,
+        Some((&args.checkpoint, args.checkpoint_every)),
         |step, loss| {
             bar.set_position(step);
             bar.set_message(format!("loss {loss:.3}"));
