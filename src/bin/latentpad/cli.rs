@@ -897,6 +897,7 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
     }
     let (mut train, held_out) = (pick(&data.train, labelled), pick(&data.held_out, labelled));
     let twemoji;
+    let mut other_held_out = Vec::new();
     let name = if args.both_styles {
         if args.target != Target::Category {
             bail!("--both-styles trains a category classifier (--target category)");
@@ -915,6 +916,13 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
                 .iter()
                 .filter_map(|e| to_noto[e.category].map(|c| (&e.image, c))),
         );
+        // Their Twemoji drawings: a second look at the same unseen emoji.
+        other_held_out.extend(
+            twemoji
+                .held_out
+                .iter()
+                .filter_map(|e| to_noto[e.category].map(|c| (&e.image, c))),
+        );
         "category-classifier"
     } else {
         name
@@ -925,21 +933,22 @@ fn train_classifier(args: &TrainArgs, device: &burn::tensor::Device) -> Result<(
         name,
         classes.len(),
         &train,
-        &held_out,
-        "held-out",
+        &[
+            ("held-out", &held_out),
+            ("held-out Twemoji", &other_held_out),
+        ],
     )
 }
 
-/// Trains a classifier of `classes` classes on `train`, prints its accuracy there and on
-/// `held_out` (called `held_out_name`), and writes it to `--out`.
+/// Trains a classifier of `classes` classes on `train`, prints its accuracy there and on each
+/// named `held_out` set that has images, and writes it to `--out`.
 fn fit_classifier(
     args: &TrainArgs,
     device: &burn::tensor::Device,
     name: &str,
     classes: usize,
     train: &[(&Rgb64, usize)],
-    held_out: &[(&Rgb64, usize)],
-    held_out_name: &str,
+    held_out: &[(&str, &[(&Rgb64, usize)])],
 ) -> Result<()> {
     if args.classifier_width == 0 {
         bail!("--classifier-width takes at least 1 channel");
@@ -984,17 +993,18 @@ fn fit_classifier(
     bar.finish();
     let classifier = trainer.classifier();
     let accuracy = |set| pollster::block_on(eval::accuracy(&classifier, set, device));
-    let (on_train, on_held_out) = (accuracy(train)?, accuracy(held_out)?);
-    println!(
-        "{name} accuracy: train {:.3} (n={}; mean of classes {:.3}), {held_out_name} {:.3} \
-         (n={}; mean of classes {:.3}), {classes} classes",
-        on_train.overall,
-        train.len(),
-        on_train.mean_of_classes,
-        on_held_out.overall,
-        held_out.len(),
-        on_held_out.mean_of_classes,
-    );
+    let mut line = format!("{name} accuracy ({classes} classes):");
+    let sets = std::iter::once(("train", train)).chain(held_out.iter().copied());
+    for (set_name, set) in sets.filter(|(_, set)| !set.is_empty()) {
+        let a = accuracy(set)?;
+        line += &format!(
+            " {set_name} {:.3} (n={}; mean of classes {:.3}),",
+            a.overall,
+            set.len(),
+            a.mean_of_classes
+        );
+    }
+    println!("{}", line.trim_end_matches(','));
     trainer.export(name)?.write_dir(&args.out)?;
     Ok(())
 }
@@ -1289,7 +1299,6 @@ fn train_identity_classifier(args: &TrainArgs, device: &burn::tensor::Device) ->
         "identity-classifier",
         ids.classes.len(),
         &ids.train,
-        &ids.cross_style,
-        "cross-style held-out",
+        &[("cross-style held-out", &ids.cross_style)],
     )
 }
