@@ -492,6 +492,16 @@ impl BatchSampler {
         })
     }
 
+    /// A sampler over examples of classes `classes` (one entry per example): each class drawn
+    /// in proportion to its share to the power `power` ([`class_sampling_weights`], draws
+    /// with repeats), or with `None` every example once per epoch ([`BatchSampler::new`]).
+    pub fn by_class(classes: &[usize], power: Option<f64>, seed: u64) -> Result<Self> {
+        match power {
+            Some(power) => Self::weighted(&class_sampling_weights(classes, power), seed),
+            None => Ok(Self::new(classes.len(), seed)),
+        }
+    }
+
     /// The next `batch` indices (unweighted: with a repeat only when `batch > len`).
     pub fn next_batch(&mut self, batch: usize) -> Vec<usize> {
         let mut out = Vec::with_capacity(batch);

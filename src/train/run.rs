@@ -10,7 +10,7 @@ use super::checkpoint;
 use super::classifier::ClassifierTrainer;
 use super::finetune::FineTuning;
 use super::{Losses, Trainer};
-use crate::data::{BatchSampler, Example, class_sampling_weights, condition_of};
+use crate::data::{BatchSampler, Example, condition_of};
 use crate::image::{self, Provenance, Rgb64};
 use crate::model::LatentModel;
 use crate::weights::WeightsFile;
@@ -75,13 +75,8 @@ impl Pretraining<'_> {
             .map_err(|e| Error::io(&log_path, e))?;
         let started = Instant::now();
         let seed = self.seed ^ trainer.step_count();
-        let mut sampler = match trainer.class_sampling() {
-            Some(power) => {
-                let categories: Vec<usize> = examples.iter().map(|e| e.category).collect();
-                BatchSampler::weighted(&class_sampling_weights(&categories, power), seed)?
-            }
-            None => BatchSampler::new(examples.len(), seed),
-        };
+        let categories: Vec<usize> = examples.iter().map(|e| e.category).collect();
+        let mut sampler = BatchSampler::by_class(&categories, trainer.class_sampling(), seed)?;
         while trainer.step_count() < self.steps {
             let idx = sampler.next_batch(trainer.batch_size());
             let images: Vec<&Rgb64> = idx.iter().map(|i| &examples[*i].image).collect();
@@ -147,13 +142,10 @@ pub fn train_classifier(
         return Err(Error::NoImages("the classifier's training set".into()));
     }
     let seed = seed ^ trainer.step_count();
-    let class_power = trainer.config().class_sampling;
-    let mut sampler = if class_power == 1.0 {
-        BatchSampler::new(labelled.len(), seed)
-    } else {
-        let classes: Vec<usize> = labelled.iter().map(|(_, c)| *c).collect();
-        BatchSampler::weighted(&class_sampling_weights(&classes, class_power), seed)?
-    };
+    // A power of 1 is the data's mix: every example once per epoch, as before class sampling.
+    let power = Some(trainer.config().class_sampling).filter(|p| *p != 1.0);
+    let classes: Vec<usize> = labelled.iter().map(|(_, c)| *c).collect();
+    let mut sampler = BatchSampler::by_class(&classes, power, seed)?;
     while trainer.step_count() < steps {
         let idx = sampler.next_batch(batch_size);
         let images: Vec<&Rgb64> = idx.iter().map(|i| labelled[*i].0).collect();
