@@ -63,6 +63,21 @@ pub struct Example {
     pub has_skin_tones: bool,
 }
 
+impl Example {
+    /// Whether the image shows people of more than one skin tone: its file name (the
+    /// emoji data's code points, `1f9d1-1f3fb-200d-1f91d-200d-1f9d1-1f3ff.png`) holds two
+    /// different tone modifiers. [`Self::skin_tone`] is the first person's.
+    pub fn has_mixed_tones(&self) -> bool {
+        let mut modifiers = self
+            .name
+            .split(['-', '.'])
+            .map(|part| part.to_ascii_lowercase())
+            .filter(|part| ["1f3fb", "1f3fc", "1f3fd", "1f3fe", "1f3ff"].contains(&part.as_str()));
+        let first = modifiers.next();
+        modifiers.any(|m| Some(&m) != first.as_ref())
+    }
+}
+
 /// An example's `(category, tone)` condition (tone indices of [`crate::model::TONES`]).
 pub fn condition_of(example: &Example) -> (usize, usize) {
     (
@@ -611,6 +626,24 @@ mod tests {
             let taught = ids.train.iter().filter(|(_, c)| c == class).count();
             assert_eq!(taught, 1, "class {class} taught by the first style only");
         }
+    }
+
+    #[test]
+    fn mixed_tones_read_from_the_file_name() {
+        let named = |name: &str| Example {
+            image: Rgb64(vec![255; image::RGB_LEN]),
+            name: name.into(),
+            short_name: String::new(),
+            category: 0,
+            skin_tone: Some(1),
+            has_skin_tones: true,
+        };
+        assert!(named("1f9d1-1f3fb-200d-1f91d-200d-1f9d1-1f3ff.png").has_mixed_tones());
+        assert!(named("1F469-1F3FC-200D-2764-FE0F-200D-1F468-1F3FB.png").has_mixed_tones());
+        assert!(!named("1f9d1-1f3fb-200d-1f91d-200d-1f9d1-1f3fb.png").has_mixed_tones());
+        assert!(!named("1f44b-1f3fd.png").has_mixed_tones());
+        assert!(!named("1f600.png").has_mixed_tones());
+        assert!(!named("holiday-1f3fb.png").has_mixed_tones());
     }
 
     #[test]

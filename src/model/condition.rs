@@ -112,6 +112,13 @@ pub struct LatentPrior {
     /// along, instead of `steered_guard` (`None`: that one).
     #[config(default = "None")]
     pub steered_tone_guard: Option<f32>,
+    /// The centres whose image shows people of more than one skin tone (a couple with a
+    /// light first person and a dark second one is labelled light, as the emoji data
+    /// labels it): a sample steered to a tone does not start from them, nor count them in
+    /// its tone's mean ([`Self::push_tone`]), so that everyone in it has the tone asked for.
+    /// Unsteered samples and those steered to a category alone start from every centre.
+    #[config(default = "None")]
+    pub mixed_tones: Option<Vec<u16>>,
 }
 
 /// The share of a steered latent's Gaussian step kept along some orthonormal directions
@@ -387,14 +394,21 @@ impl LatentPrior {
             (0..n).collect()
         } else {
             self.labels.as_ref()?;
-            (0..n)
-                .filter(|&i| {
-                    self.label_at(i).is_some_and(|(c, t)| {
-                        steering.category.is_none_or(|want| want == c)
-                            && steering.tone.is_none_or(|want| want == t)
-                    })
+            let wanted = |i: usize| {
+                self.label_at(i).is_some_and(|(c, t)| {
+                    steering.category.is_none_or(|want| want == c)
+                        && steering.tone.is_none_or(|want| want == t)
                 })
-                .collect()
+            };
+            let uniform: Vec<usize> = (0..n)
+                .filter(|&i| wanted(i) && !(toned(steering) && self.is_mixed(i)))
+                .collect();
+            // A tone whose centres are all mixed still gets samples: from those.
+            if uniform.is_empty() {
+                (0..n).filter(|&i| wanted(i)).collect()
+            } else {
+                uniform
+            }
         };
         let m = matching.len() as u64;
         if m == 0 {
@@ -426,6 +440,28 @@ impl LatentPrior {
     pub fn label_at(&self, i: usize) -> Option<(usize, usize)> {
         let l = *self.labels.as_ref()?.get(i)? as usize;
         Some((l / TONES.len(), l % TONES.len()))
+    }
+
+    /// Whether centre `i`'s image shows people of more than one skin tone (see
+    /// [`Self::mixed_tones`]).
+    pub fn is_mixed(&self, i: usize) -> bool {
+        self.mixed_tones
+            .as_ref()
+            .is_some_and(|m| m.iter().any(|&j| j as usize == i))
+    }
+
+    /// This prior with the centres at `indices` marked as showing people of more than one
+    /// skin tone (see [`Self::mixed_tones`]; none: unset). Fails on an index past the last
+    /// centre.
+    pub fn with_mixed_centres(mut self, indices: Vec<u16>) -> Result<Self> {
+        let n = self.centres.len() / self.latent_dim.max(1);
+        if let Some(i) = indices.iter().find(|&&i| i as usize >= n) {
+            return Err(Error::Config(format!(
+                "centre {i} is marked as of mixed tones, but the prior has {n} centres"
+            )));
+        }
+        self.mixed_tones = (!indices.is_empty()).then_some(indices);
+        Ok(self)
     }
 
     /// Whether the labels (if any) fit the centres and `conditions`' categories.
@@ -484,7 +520,8 @@ impl LatentPrior {
         let Some(labels) = self.all_labels() else {
             return Vec::new();
         };
-        let mean_of = |keep: &dyn Fn(usize, usize) -> bool| self.mean_centre(&labels, keep);
+        let mean_of =
+            |keep: &dyn Fn(usize, (usize, usize)) -> bool| self.mean_centre(&labels, keep);
         let differences = |centre: Option<Vec<f64>>, class_means: Vec<Option<Vec<f64>>>| {
             let Some(centre) = centre else {
                 return Vec::new();
@@ -504,13 +541,13 @@ impl LatentPrior {
         let mut raw = differences(
             mean_of(&|_, _| true),
             (0..categories)
-                .map(|want| mean_of(&|c, _| c == want))
+                .map(|want| mean_of(&|_, (c, _)| c == want))
                 .collect(),
         );
         raw.extend(differences(
-            mean_of(&|_, t| t > 0),
+            mean_of(&|_, (_, t)| t > 0),
             (1..TONES.len())
-                .map(|want| mean_of(&|_, t| t == want))
+                .map(|want| mean_of(&|_, (_, t)| t == want))
                 .collect(),
         ));
         raw
@@ -567,12 +604,12 @@ impl LatentPrior {
     fn mean_centre(
         &self,
         labels: &[(usize, usize)],
-        keep: &dyn Fn(usize, usize) -> bool,
+        keep: &dyn Fn(usize, (usize, usize)) -> bool,
     ) -> Option<Vec<f64>> {
         let mut sum = vec![0.0f64; self.latent_dim];
         let mut count = 0usize;
-        for (i, &(c, t)) in labels.iter().enumerate() {
-            if keep(c, t) {
+        for (i, &label) in labels.iter().enumerate() {
+            if keep(i, label) {
                 count += 1;
                 sum.iter_mut()
                     .zip(self.centre_at(i))
@@ -583,8 +620,9 @@ impl LatentPrior {
     }
 
     /// Moves the `centre` of a latent steered to a skin tone by `steered_tone_push` times the
-    /// tone's mean centre less the mean of all toned centres (unchanged when it is unset or 0,
-    /// no tone is asked for, or no centre has the tone).
+    /// tone's mean centre less the mean of all toned centres, neither counting the centres of
+    /// mixed tones (unchanged when it is unset or 0, no tone is asked for, or no centre has
+    /// the tone).
     pub fn push_tone(&self, centre: &mut [f32], steering: Steering) {
         let Some(push) = self.steered_tone_push.filter(|p| *p > 0.0) else {
             return;
@@ -594,8 +632,8 @@ impl LatentPrior {
             return;
         };
         let (Some(toned), Some(this)) = (
-            self.mean_centre(&labels, &|_, t| t > 0),
-            self.mean_centre(&labels, &|_, t| t == tone),
+            self.mean_centre(&labels, &|i, (_, t)| t > 0 && !self.is_mixed(i)),
+            self.mean_centre(&labels, &|i, (_, t)| t == tone && !self.is_mixed(i)),
         ) else {
             return;
         };
@@ -1171,6 +1209,69 @@ mod tests {
             got.sort_unstable();
             assert_eq!(got, (0..10).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn a_tone_asked_for_skips_centres_of_mixed_tones() {
+        // Six people centres (category 1) at x = i: 0-2 light (label 9), 3-5 dark (label 13);
+        // centres 1 and 2 are couples whose second person is darker.
+        let mut prior = LatentPrior::anchored((0..6).map(|i| i as f32).collect(), 1, 0.5)
+            .unwrap()
+            .with_tone_push(1.0)
+            .unwrap();
+        prior.labels = Some(vec![9, 9, 9, 13, 13, 13]);
+        let light = Steering {
+            category: Some(1),
+            tone: Some(2),
+        };
+        let picks = |prior: &LatentPrior, steering| {
+            let mut got: Vec<usize> = (0..30)
+                .map(|s| prior.centre_index_for(s, steering).unwrap())
+                .collect();
+            got.sort_unstable();
+            got.dedup();
+            got
+        };
+        let pushed = |prior: &LatentPrior| {
+            let mut centre = [0.0f32];
+            prior.push_tone(&mut centre, light);
+            centre[0]
+        };
+        assert_eq!(picks(&prior, light), [0, 1, 2]);
+        // Light's mean 1 less all people's 2.5.
+        assert_eq!(pushed(&prior), -1.5);
+
+        let marked = prior.clone().with_mixed_centres(vec![1, 2]).unwrap();
+        assert!(marked.is_mixed(1) && !marked.is_mixed(0));
+        assert_eq!(picks(&marked, light), [0], "only the uniform centre");
+        // Light's uniform mean 0 less the uniform people's (0 + 3 + 4 + 5) / 4 = 3.
+        assert_eq!(pushed(&marked), -3.0);
+        let people = Steering {
+            category: Some(1),
+            tone: None,
+        };
+        assert_eq!(
+            picks(&marked, people),
+            [0, 1, 2, 3, 4, 5],
+            "no tone asked for"
+        );
+        assert_eq!(
+            picks(&marked, Steering::default()),
+            [0, 1, 2, 3, 4, 5],
+            "unsteered"
+        );
+
+        // A tone with only mixed centres still draws from them.
+        let all_mixed = prior.clone().with_mixed_centres(vec![0, 1, 2]).unwrap();
+        assert_eq!(picks(&all_mixed, light), [0, 1, 2]);
+        assert!(
+            prior.clone().with_mixed_centres(vec![6]).is_err(),
+            "past the end"
+        );
+        assert_eq!(
+            prior.with_mixed_centres(Vec::new()).unwrap().mixed_tones,
+            None
+        );
     }
 
     #[test]

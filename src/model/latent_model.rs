@@ -564,7 +564,7 @@ impl LatentModel {
         seed: u64,
     ) -> Result<super::LatentPrior> {
         let even = [1.0; super::TONES.len()];
-        self.fit_prior_weighted(images, labels, centres, spread, anchored, seed, &even)
+        self.fit_prior_weighted(images, labels, centres, spread, anchored, seed, &even, &[])
             .await
     }
 
@@ -573,6 +573,9 @@ impl LatentModel {
     /// [`LatentPrior::stratified_weighted`](super::LatentPrior::stratified_weighted)): a tone
     /// whose samples drift off it (the noise carries them into another) can be given more
     /// centres, so that unsteered samples keep the data's mix of tones.
+    /// `mixed` (one per image, or empty: none) marks the images of people of more than one
+    /// skin tone, which tone-steered samples do not start from
+    /// ([`LatentPrior::mixed_tones`](super::LatentPrior::mixed_tones)).
     #[allow(clippy::too_many_arguments)]
     pub async fn fit_prior_weighted(
         &self,
@@ -583,6 +586,7 @@ impl LatentModel {
         anchored: bool,
         seed: u64,
         tone_weights: &[f64],
+        mixed: &[bool],
     ) -> Result<super::LatentPrior> {
         let gan = match &self.config {
             ModelConfig::Vae(_) => false,
@@ -593,7 +597,7 @@ impl LatentModel {
                 ));
             }
         };
-        if labels.len() != images.len() {
+        if labels.len() != images.len() || !(mixed.is_empty() || mixed.len() == images.len()) {
             return Err(Error::Config(
                 "a prior is fitted to images with one label each".into(),
             ));
@@ -648,7 +652,18 @@ impl LatentModel {
                     .map_err(|_| Error::Config(format!("condition ({c}, {t}) out of range")))
             })
             .collect::<Result<Vec<u16>>>()?;
-        Ok(prior.with_labels(Some(packed)))
+        let mixed_centres = picked
+            .iter()
+            .enumerate()
+            .filter(|&(_, &i)| mixed.get(i).copied().unwrap_or(false))
+            .map(|(k, _)| {
+                u16::try_from(k)
+                    .map_err(|_| Error::Config(format!("centre {k} of mixed tones is past 65,535")))
+            })
+            .collect::<Result<Vec<u16>>>()?;
+        prior
+            .with_labels(Some(packed))
+            .with_mixed_centres(mixed_centres)
     }
 
     /// Posterior means of `images`, row-major `[n, latent_dim]`. VAE only.

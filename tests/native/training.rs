@@ -1473,7 +1473,7 @@ fn prior_centres(file: &WeightsFile) -> Vec<f32> {
 }
 
 #[test]
-fn a_prior_s_tone_weights_give_a_tone_more_centres() {
+fn a_prior_s_tone_weights_give_a_tone_more_centres_and_it_marks_mixed_tones() {
     let data = discs();
     let images: Vec<&Rgb64> = data.iter().collect();
     let device = default_device();
@@ -1488,7 +1488,16 @@ fn a_prior_s_tone_weights_give_a_tone_more_centres() {
             .count()
     };
     let fit = |weights: &[f64]| {
-        pollster::block_on(model.fit_prior_weighted(&images, &labels, 4, 0.5, true, 7, weights))
+        pollster::block_on(model.fit_prior_weighted(
+            &images,
+            &labels,
+            4,
+            0.5,
+            true,
+            7,
+            weights,
+            &[],
+        ))
     };
     let even = fit(&[1.0; 7]).unwrap();
     assert_eq!(tones(&even), 2, "the data's mix");
@@ -1504,6 +1513,44 @@ fn a_prior_s_tone_weights_give_a_tone_more_centres() {
         let err = fit(bad).unwrap_err().to_string();
         assert!(err.contains("non-negative tone weights"), "{err}");
     }
+    // The light images marked as of mixed tones: exactly the light centres are marked.
+    let light_mixed: Vec<bool> = labels.iter().map(|l| l.1 == 2).collect();
+    let marked = pollster::block_on(model.fit_prior_weighted(
+        &images,
+        &labels,
+        4,
+        0.5,
+        true,
+        7,
+        &[1.0; 7],
+        &light_mixed,
+    ))
+    .unwrap();
+    assert_eq!(marked.centres, even.centres);
+    assert_eq!(
+        marked.mixed_tones.as_ref().map(Vec::len),
+        Some(2),
+        "the two light centres"
+    );
+    for k in 0..4 {
+        assert_eq!(
+            marked.is_mixed(k),
+            marked.label_at(k).unwrap().1 == 2,
+            "centre {k}"
+        );
+    }
+    assert_eq!(even.mixed_tones, None, "none marked");
+    let short = pollster::block_on(model.fit_prior_weighted(
+        &images,
+        &labels,
+        4,
+        0.5,
+        true,
+        7,
+        &[1.0; 7],
+        &light_mixed[..3],
+    ));
+    assert!(short.is_err(), "one mark per image");
 }
 
 #[test]

@@ -518,6 +518,7 @@ fn fit_prior(
     let data = load_fetched(data_dir, EmojiStyle::Noto)?;
     let images: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
     let labels: Vec<(usize, usize)> = data.train.iter().map(condition_of).collect();
+    let mixed: Vec<bool> = data.train.iter().map(|e| e.has_mixed_tones()).collect();
     let PriorArgs {
         spread,
         shrink,
@@ -538,9 +539,9 @@ fn fit_prior(
     if finetune_spread.is_some() && !matches!(file.config, ModelConfig::Vae(_)) {
         bail!("--finetune-spread is a VAE's: a GAN's quick mode inverts its uploads");
     }
-    let mut prior = pollster::block_on(
-        model.fit_prior_weighted(&images, &labels, centres, spread, !shrink, seed, &weights),
-    )?;
+    let mut prior = pollster::block_on(model.fit_prior_weighted(
+        &images, &labels, centres, spread, !shrink, seed, &weights, &mixed,
+    ))?;
     if let Some(s) = steered_spread {
         prior = prior.with_steering_spread(s)?;
     }
