@@ -68,13 +68,12 @@ impl Example {
     /// emoji data's code points, `1f9d1-1f3fb-200d-1f91d-200d-1f9d1-1f3ff.png`) holds two
     /// different tone modifiers. [`Self::skin_tone`] is the first person's.
     pub fn has_mixed_tones(&self) -> bool {
-        let mut modifiers = self
+        let mut tones = self
             .name
             .split(['-', '.'])
-            .map(|part| part.to_ascii_lowercase())
-            .filter(|part| ["1f3fb", "1f3fc", "1f3fd", "1f3fe", "1f3ff"].contains(&part.as_str()));
-        let first = modifiers.next();
-        modifiers.any(|m| Some(&m) != first.as_ref())
+            .filter_map(|part| skin_tone(&part.to_ascii_uppercase()));
+        let first = tones.next();
+        tones.any(|t| Some(t) != first)
     }
 }
 

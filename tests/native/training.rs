@@ -1487,18 +1487,12 @@ fn a_prior_s_tone_weights_give_a_tone_more_centres_and_it_marks_mixed_tones() {
             .filter(|&t| t == 1)
             .count()
     };
-    let fit = |weights: &[f64]| {
-        pollster::block_on(model.fit_prior_weighted(
-            &images,
-            &labels,
-            4,
-            0.5,
-            true,
-            7,
-            weights,
-            &[],
-        ))
+    let fit_marked = |weights: &[f64], mixed: &[bool]| {
+        pollster::block_on(
+            model.fit_prior_weighted(&images, &labels, 4, 0.5, true, 7, weights, mixed),
+        )
     };
+    let fit = |weights: &[f64]| fit_marked(weights, &[]);
     let even = fit(&[1.0; 7]).unwrap();
     assert_eq!(tones(&even), 2, "the data's mix");
     let plain = pollster::block_on(model.fit_prior(&images, &labels, 4, 0.5, true, 7)).unwrap();
@@ -1515,17 +1509,7 @@ fn a_prior_s_tone_weights_give_a_tone_more_centres_and_it_marks_mixed_tones() {
     }
     // The light images marked as of mixed tones: exactly the light centres are marked.
     let light_mixed: Vec<bool> = labels.iter().map(|l| l.1 == 2).collect();
-    let marked = pollster::block_on(model.fit_prior_weighted(
-        &images,
-        &labels,
-        4,
-        0.5,
-        true,
-        7,
-        &[1.0; 7],
-        &light_mixed,
-    ))
-    .unwrap();
+    let marked = fit_marked(&[1.0; 7], &light_mixed).unwrap();
     assert_eq!(marked.centres, even.centres);
     assert_eq!(
         marked.mixed_tones.as_ref().map(Vec::len),
@@ -1540,16 +1524,7 @@ fn a_prior_s_tone_weights_give_a_tone_more_centres_and_it_marks_mixed_tones() {
         );
     }
     assert_eq!(even.mixed_tones, None, "none marked");
-    let short = pollster::block_on(model.fit_prior_weighted(
-        &images,
-        &labels,
-        4,
-        0.5,
-        true,
-        7,
-        &[1.0; 7],
-        &light_mixed[..3],
-    ));
+    let short = fit_marked(&[1.0; 7], &light_mixed[..3]);
     assert!(short.is_err(), "one mark per image");
 }
 
