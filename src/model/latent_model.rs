@@ -597,10 +597,17 @@ impl LatentModel {
                 ));
             }
         };
-        if labels.len() != images.len() || !(mixed.is_empty() || mixed.len() == images.len()) {
+        if labels.len() != images.len() {
             return Err(Error::Config(
                 "a prior is fitted to images with one label each".into(),
             ));
+        }
+        if !(mixed.is_empty() || mixed.len() == images.len()) {
+            return Err(Error::Config(format!(
+                "{} images but {} marks of mixed skin tones (one per image, or none)",
+                images.len(),
+                mixed.len()
+            )));
         }
         if tone_weights.len() != super::TONES.len()
             || tone_weights.iter().any(|w| w.is_nan() || *w < 0.0)
