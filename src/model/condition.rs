@@ -619,27 +619,38 @@ impl LatentPrior {
         (count > 0).then(|| sum.into_iter().map(|s| s / count as f64).collect())
     }
 
-    /// Moves the `centre` of a latent steered to a skin tone by `steered_tone_push` times the
-    /// tone's mean centre less the mean of all toned centres, neither counting the centres of
-    /// mixed tones (unchanged when it is unset or 0, no tone is asked for, or no centre has
-    /// the tone).
+    /// Moves the `centre` of a latent steered to a skin tone by [`Self::tone_offset`]
+    /// (unchanged when that is `None`).
     pub fn push_tone(&self, centre: &mut [f32], steering: Steering) {
-        let Some(push) = self.steered_tone_push.filter(|p| *p > 0.0) else {
-            return;
-        };
-        let (Some(tone), Some(labels)) = (steering.tone.filter(|t| *t > 0), self.all_labels())
-        else {
-            return;
-        };
-        let (Some(toned), Some(this)) = (
-            self.mean_centre(&labels, &|i, (_, t)| t > 0 && !self.is_mixed(i)),
-            self.mean_centre(&labels, &|i, (_, t)| t == tone && !self.is_mixed(i)),
-        ) else {
-            return;
-        };
-        for ((c, a), b) in centre.iter_mut().zip(this).zip(toned) {
-            *c += (f64::from(push) * (a - b)) as f32;
+        if let Some(offset) = self.tone_offset(steering) {
+            centre.iter_mut().zip(offset).for_each(|(c, o)| *c += o);
         }
+    }
+
+    /// What a latent steered to a skin tone adds to its centre: `steered_tone_push` times
+    /// the tone's mean centre less the mean of all toned centres, neither counting the
+    /// centres of mixed tones. `None` when the push is unset or 0, no tone is asked for, or
+    /// no centre has the tone. It depends on the prior and the tone only, so a batch works
+    /// it out once.
+    pub fn tone_offset(&self, steering: Steering) -> Option<Vec<f32>> {
+        let push = f64::from(self.steered_tone_push.filter(|p| *p > 0.0)?);
+        let tone = steering.tone.filter(|t| *t > 0)?;
+        let labels = self.all_labels()?;
+        let n = labels.len();
+        let mut mixed = vec![false; n];
+        for &i in self.mixed_tones.iter().flatten() {
+            if let Some(m) = mixed.get_mut(i as usize) {
+                *m = true;
+            }
+        }
+        let toned = self.mean_centre(&labels, &|i, (_, t)| t > 0 && !mixed[i])?;
+        let this = self.mean_centre(&labels, &|i, (_, t)| t == tone && !mixed[i])?;
+        Some(
+            this.into_iter()
+                .zip(toned)
+                .map(|(a, b)| (push * (a - b)) as f32)
+                .collect(),
+        )
     }
 
     /// This prior with its Gaussian step shaped by the centres ([`Self::noise_scales`]): each

@@ -32,6 +32,15 @@ pub struct LatentModel {
 /// Most candidates [`LatentModel::set_best_of`] draws per image.
 pub const MAX_BEST_OF: usize = 16;
 
+/// What a prior does to every latent of one steering, worked out once per batch
+/// ([`LatentModel::plan`]) rather than once per latent.
+struct Plan {
+    /// Keeps part of the Gaussian step along the condition's directions.
+    guard: Option<super::Guard>,
+    /// Added to the centre of a latent steered to a skin tone.
+    push: Option<Vec<f32>>,
+}
+
 impl LatentModel {
     /// Wraps trained networks (put in inference mode here).
     pub fn new(
@@ -292,13 +301,18 @@ impl LatentModel {
     /// GAN) the code of the condition `steering` asks for, the rest drawn from the data's
     /// frequencies by the seed.
     pub fn latent(&self, seed: u64, steering: Steering) -> Result<Vec<f32>> {
-        self.candidate(seed, steering, 0, self.guard(steering).as_ref())
+        self.candidate(seed, steering, 0, &self.plan(steering))
     }
 
-    /// The prior's guard of latents steered by `steering` (see [`super::LatentPrior::guard_for`]),
-    /// worked out once for all the latents of a batch.
-    fn guard(&self, steering: Steering) -> Option<super::Guard> {
-        self.prior().and_then(|p| p.guard_for(steering))
+    /// What the prior does to every latent steered by `steering`, worked out once for all
+    /// the latents of a batch: its guard (see [`super::LatentPrior::guard_for`]) and its
+    /// tone push (see [`super::LatentPrior::tone_offset`]).
+    fn plan(&self, steering: Steering) -> Plan {
+        let prior = self.prior();
+        Plan {
+            guard: prior.and_then(|p| p.guard_for(steering)),
+            push: prior.and_then(|p| p.tone_offset(steering)),
+        }
     }
 
     /// Candidate `j` of the seed's latent for best-of sampling: candidate 0 is
@@ -310,7 +324,7 @@ impl LatentModel {
         seed: u64,
         steering: Steering,
         j: usize,
-        guard: Option<&super::Guard>,
+        plan: &Plan,
     ) -> Result<Vec<f32>> {
         self.check_steering(steering)?;
         let k = self.noise_dim();
@@ -343,7 +357,9 @@ impl LatentModel {
                     (p, p.mixed_centre(i, seed), p.spread)
                 } else {
                     let mut centre = p.centre_at(i).to_vec();
-                    p.push_tone(&mut centre, steering);
+                    if let Some(push) = &plan.push {
+                        centre.iter_mut().zip(push).for_each(|(c, o)| *c += o);
+                    }
                     (p, centre.into(), p.spread_for(steering))
                 })
             }
@@ -352,7 +368,7 @@ impl LatentModel {
         };
         if let Some((prior, centre, spread)) = &centre {
             prior.shape_step(&mut z);
-            if let Some(guard) = guard {
+            if let Some(guard) = &plan.guard {
                 guard.apply(&mut z);
             }
             prior.place(centre, &mut z, *spread);
@@ -404,10 +420,10 @@ impl LatentModel {
             z.iter_mut().for_each(|x| *x *= self.truncation);
             return self.decode(&z);
         }
-        let guard = self.guard(steering);
+        let plan = self.plan(steering);
         let mut z = Vec::with_capacity(n * self.latent_dim());
         for i in 0..n as u64 {
-            z.extend(self.candidate(seed.wrapping_add(i), steering, 0, guard.as_ref())?);
+            z.extend(self.candidate(seed.wrapping_add(i), steering, 0, &plan)?);
         }
         self.decode(&z)
     }
@@ -416,10 +432,10 @@ impl LatentModel {
     /// the first is [`Self::latent`]; the others have their own Gaussian parts and the first's
     /// condition. Candidate `j` does not depend on `k`.
     pub fn candidates(&self, seed: u64, steering: Steering, k: usize) -> Result<Vec<f32>> {
-        let guard = self.guard(steering);
+        let plan = self.plan(steering);
         let mut z = Vec::with_capacity(k * self.latent_dim());
         for j in 0..k {
-            z.extend(self.candidate(seed, steering, j, guard.as_ref())?);
+            z.extend(self.candidate(seed, steering, j, &plan)?);
         }
         Ok(z)
     }
