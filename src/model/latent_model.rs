@@ -319,13 +319,7 @@ impl LatentModel {
     /// [`Self::latent`]; the others draw their Gaussian part from a seed derived from `seed`
     /// and `j`. The prior's centre and the condition are drawn by `seed` itself, so every
     /// candidate shares candidate 0's.
-    fn candidate(
-        &self,
-        seed: u64,
-        steering: Steering,
-        j: usize,
-        plan: &Plan,
-    ) -> Result<Vec<f32>> {
+    fn candidate(&self, seed: u64, steering: Steering, j: usize, plan: &Plan) -> Result<Vec<f32>> {
         self.check_steering(steering)?;
         let k = self.noise_dim();
         let noise_seed = if j == 0 {
