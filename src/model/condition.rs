@@ -400,15 +400,14 @@ impl LatentPrior {
                         && steering.tone.is_none_or(|want| want == t)
                 })
             };
-            let uniform: Vec<usize> = (0..n)
-                .filter(|&i| wanted(i) && !(toned(steering) && self.is_mixed(i)))
+            let all: Vec<usize> = (0..n).filter(|&i| wanted(i)).collect();
+            let uniform: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|&i| !(toned(steering) && self.is_mixed(i)))
                 .collect();
             // A tone whose centres are all mixed still gets samples: from those.
-            if uniform.is_empty() {
-                (0..n).filter(|&i| wanted(i)).collect()
-            } else {
-                uniform
-            }
+            if uniform.is_empty() { all } else { uniform }
         };
         let m = matching.len() as u64;
         if m == 0 {
