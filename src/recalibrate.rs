@@ -13,10 +13,16 @@
 //!
 //! Measured (`models/emoji-gan`'s card): a small gain for both shipped GANs, a loss for the
 //! shipped VAE, whose decoder also decodes the encoder's latents.
+//!
+//! [`average`] is the other touch-up of a trained sampling network: the mean of several
+//! checkpoints' weights (Polyak averaging over a run's last stretch, an average over a longer
+//! window than the EMA's), to be recalibrated afterwards.
+
+use std::collections::HashMap;
 
 use burn::prelude::*;
 
-use crate::model::{Generator, LatentModel, ModelConfig, Steering, params};
+use crate::model::{Generator, GeneratorConfig, LatentModel, ModelConfig, Steering, params};
 use crate::weights::{WeightsFile, module_to_bytes};
 use crate::{Error, Result};
 
@@ -60,17 +66,7 @@ pub fn recalibrate(file: &WeightsFile, how: Recalibration, device: &Device) -> R
             how.batches, how.batch_size
         )));
     }
-    let (part, config) = match &file.config {
-        ModelConfig::Gan(c) => ("generator", c.generator.clone()),
-        ModelConfig::Vae(c) => ("decoder", c.decoder.clone()),
-        other => {
-            return Err(Error::WrongArchitecture {
-                source_name: file.source_name.clone(),
-                expected: "a GAN or a VAE (a network that samples)".into(),
-                found: other.describe(),
-            });
-        }
-    };
+    let (part, config) = sampling_part(file)?;
     // The sampling latents come from the model as it samples now.
     let model = LatentModel::from_weights(file, device)?;
     let training = device.clone().autodiff();
@@ -106,5 +102,52 @@ pub fn recalibrate(file: &WeightsFile, how: Recalibration, device: &Device) -> R
     let bytes = module_to_bytes(&network)?;
     let mut out = file.clone();
     out.replace_part(part, bytes)?;
+    Ok(out)
+}
+
+/// The part of `file` that samples (a GAN's generator, a VAE's decoder) and its architecture.
+fn sampling_part(file: &WeightsFile) -> Result<(&'static str, GeneratorConfig)> {
+    match &file.config {
+        ModelConfig::Gan(c) => Ok(("generator", c.generator.clone())),
+        ModelConfig::Vae(c) => Ok(("decoder", c.decoder.clone())),
+        other => Err(Error::WrongArchitecture {
+            source_name: file.source_name.clone(),
+            expected: "a GAN or a VAE (a network that samples)".into(),
+            found: other.describe(),
+        }),
+    }
+}
+
+/// The last of `files` with its sampling network's float parameters (batch-norm statistics
+/// too) replaced by their mean over all `files`, which must be of one architecture (a run's
+/// checkpoints); its other parts (a GAN's discriminator, a VAE's encoder) and its record are
+/// the last file's. The averaged statistics belong to no network: [`recalibrate`] the result.
+pub fn average(files: &[WeightsFile], device: &Device) -> Result<WeightsFile> {
+    let Some(last) = files.last() else {
+        return Err(Error::Config(
+            "averaging needs at least one weights file".into(),
+        ));
+    };
+    let (part, config) = sampling_part(last)?;
+    let mut sums: HashMap<String, Tensor<1>> = HashMap::new();
+    for file in files {
+        file.expect_config(&last.config)?;
+        let network: Generator = file.load(part, config.init(device))?;
+        for (path, values) in params::floats_by_path(&network) {
+            let sum = match sums.remove(&path) {
+                Some(sum) => sum + values,
+                None => values,
+            };
+            sums.insert(path, sum);
+        }
+    }
+    let n = files.len() as f64;
+    let network: Generator = last.load(part, config.init(device))?;
+    let network = params::map_floats(network, |path, _, values| match sums.remove(path) {
+        Some(sum) => sum.div_scalar(n),
+        None => values,
+    });
+    let mut out = last.clone();
+    out.replace_part(part, module_to_bytes(&network)?)?;
     Ok(out)
 }

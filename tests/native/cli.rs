@@ -51,6 +51,7 @@ fn every_command_has_help() {
         "report",
         "bench-finetune",
         "recalibrate",
+        "average",
     ] {
         assert!(
             commands.contains(&expected),
@@ -265,7 +266,7 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 #[test]
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
-    let cases: [(&[&str], &str); 20] = [
+    let cases: [(&[&str], &str); 21] = [
         (
             &[
                 "prior",
@@ -310,6 +311,18 @@ fn bad_input_is_a_message_not_a_panic() {
                 "/dev/null",
             ],
             "a GAN or a VAE",
+        ),
+        (
+            &[
+                "average",
+                "--model",
+                "models/emoji-gan",
+                "--model",
+                "models/emoji-cgan",
+                "--out",
+                "/dev/null",
+            ],
+            "weights are for",
         ),
         (
             &[

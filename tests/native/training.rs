@@ -1751,6 +1751,64 @@ fn recalibration_measures_the_batch_norms_on_sampling_latents_and_changes_no_wei
     }
 }
 
+/// Checkpoint averaging: the generator of the result is the mean of the files' generators,
+/// parameter by parameter; the rest (the discriminator) is the last file's; no file, or
+/// files of two architectures, are refused by name.
+#[test]
+fn averaging_checkpoints_means_the_generators_and_keeps_the_last_discriminator() {
+    use latentpad::recalibrate::average;
+    let device = default_device();
+    let export = |seed: u64| {
+        GanTrainer::new(tiny_gan(), GanTrainConfig::new().with_seed(seed), &device)
+            .unwrap()
+            .export("gan")
+            .unwrap()
+    };
+    let (a, b) = (export(1), export(2));
+    let averaged = average(&[a.clone(), b.clone()], &device).unwrap();
+    let config: GeneratorConfig = tiny_gan().generator;
+    let weights = |f: &WeightsFile| {
+        let network: latentpad::model::Generator =
+            f.load("generator", config.init(&device)).unwrap();
+        floats_by_path(&network)
+            .into_iter()
+            .map(|(path, v)| (path, read_f32_blocking(v).unwrap()))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let (wa, wb, mean) = (weights(&a), weights(&b), weights(&averaged));
+    let mut differing = 0;
+    for (path, m) in &mean {
+        for ((x, y), m) in wa[path].iter().zip(&wb[path]).zip(m) {
+            differing += usize::from(x != y);
+            // Stored in half precision: a few thousandths of the value.
+            let want = (x + y) / 2.0;
+            assert!((m - want).abs() <= 2e-3 * want.abs().max(1.0), "{path}: {m} vs {want}");
+        }
+    }
+    assert!(differing > 100, "the two seeds gave near the same weights ({differing})");
+    let discriminator = |f: &WeightsFile| {
+        let network: latentpad::model::Discriminator = f
+            .load("discriminator", tiny_gan().discriminator.init(&device))
+            .unwrap();
+        floats_by_path(&network)
+            .into_iter()
+            .map(|(path, v)| (path, read_f32_blocking(v).unwrap()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(discriminator(&averaged), discriminator(&b));
+
+    let err = average(&[], &device).unwrap_err();
+    assert!(err.to_string().contains("at least one"), "{err}");
+    let mut wider = tiny_gan();
+    wider.generator.width *= 2;
+    let other = GanTrainer::new(wider, GanTrainConfig::new(), &device)
+        .unwrap()
+        .export("gan")
+        .unwrap();
+    let err = average(&[a, other], &device).unwrap_err();
+    assert!(err.to_string().contains("weights are for"), "{err}");
+}
+
 /// A VAE whose latent is a grid (8x8 cells of one channel here) trains, keeps where things
 /// are (a change in one corner's cell leaves the far quarter of the image as it was), saves
 /// and loads again; a grid that does not fit is refused by name.

@@ -205,6 +205,17 @@ pub(crate) enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Average the sampling network's weights of several checkpoints of one run (Polyak
+    /// averaging); the rest is the last folder's. Recalibrate the result.
+    Average {
+        /// Model folders of one architecture, the last one's other parts kept (give it once
+        /// per folder).
+        #[arg(long = "model", required = true)]
+        models: Vec<PathBuf>,
+        /// Model folder to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Fine-tune a trained model on a folder of your images.
     Finetune {
         /// Model folder to start from.

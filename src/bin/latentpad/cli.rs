@@ -211,6 +211,19 @@ pub fn main() -> Result<()> {
                 started.elapsed().as_secs_f64()
             );
         }
+        Command::Average { models, out } => {
+            let files = models
+                .iter()
+                .map(|m| WeightsFile::read(m))
+                .collect::<latentpad::Result<Vec<_>>>()?;
+            let file = latentpad::recalibrate::average(&files, &Default::default())?;
+            file.write_dir(&out)?;
+            println!(
+                "{}: the mean of {} checkpoints' sampling weights (recalibrate it next)",
+                out.display(),
+                files.len()
+            );
+        }
         Command::Provenance { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
