@@ -18,5 +18,7 @@ pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 pub mod weights;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod widen;
 
 pub use error::{Error, Result};

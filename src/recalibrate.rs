@@ -106,7 +106,7 @@ pub fn recalibrate(file: &WeightsFile, how: Recalibration, device: &Device) -> R
 }
 
 /// The part of `file` that samples (a GAN's generator, a VAE's decoder) and its architecture.
-fn sampling_part(file: &WeightsFile) -> Result<(&'static str, GeneratorConfig)> {
+pub(crate) fn sampling_part(file: &WeightsFile) -> Result<(&'static str, GeneratorConfig)> {
     match &file.config {
         ModelConfig::Gan(c) => Ok(("generator", c.generator.clone())),
         ModelConfig::Vae(c) => Ok(("decoder", c.decoder.clone())),

@@ -52,6 +52,7 @@ fn every_command_has_help() {
         "bench-finetune",
         "recalibrate",
         "average",
+        "widen",
     ] {
         assert!(
             commands.contains(&expected),
@@ -266,7 +267,7 @@ fn finetune_skips_bad_files_and_marks_the_result() {
 #[test]
 fn bad_input_is_a_message_not_a_panic() {
     let out = scratch("bad").join("x.png");
-    let cases: [(&[&str], &str); 21] = [
+    let cases: [(&[&str], &str); 22] = [
         (
             &[
                 "prior",
@@ -323,6 +324,18 @@ fn bad_input_is_a_message_not_a_panic() {
                 "/dev/null",
             ],
             "weights are for",
+        ),
+        (
+            &[
+                "widen",
+                "--model",
+                "models/emoji-cgan",
+                "--width",
+                "48",
+                "--out",
+                "/dev/null",
+            ],
+            "a width above that",
         ),
         (
             &[

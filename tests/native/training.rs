@@ -1809,6 +1809,96 @@ fn averaging_checkpoints_means_the_generators_and_keeps_the_last_discriminator()
     assert!(err.to_string().contains("weights are for"), "{err}");
 }
 
+/// Widening a trained conditional generator: the wider one draws the same images (sampling
+/// mode, and one batch in training mode), has the new width's shapes, and training it moves
+/// the new channels' outgoing weights off zero; a width that is not wider is refused.
+#[test]
+fn a_widened_generator_draws_what_it_drew_and_trains_its_new_channels() {
+    use latentpad::widen::widen;
+    let (images, labels, conditions) = red_and_blue_discs();
+    let batch: Vec<&Rgb64> = images.iter().collect();
+    let device = default_device();
+    let config = GanTrainConfig::new()
+        .with_batch_size(16)
+        .with_learning_rate(1e-3)
+        .with_ema_decay(0.9);
+    let mut trainer =
+        GanTrainer::new(tiny_gan().conditioned(conditions), config.clone(), &device).unwrap();
+    for _ in 0..5 {
+        pollster::block_on(trainer.step_labelled(&batch, Some(&labels))).unwrap();
+    }
+    let narrow = trainer.export("narrow").unwrap();
+    let wide = widen(&narrow, 12, 7, &device).unwrap();
+    let generator_config = |f: &WeightsFile| match &f.config {
+        latentpad::model::ModelConfig::Gan(c) => c.generator.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(generator_config(&wide).width, 12);
+    let wide = WeightsFile::parse(&wide.to_bytes(), "wide.lpw").unwrap();
+
+    let samples = |f: &WeightsFile, steering: Option<&str>| {
+        let model = LatentModel::from_weights(f, &device).unwrap();
+        let steering = model.steering(steering, None).unwrap();
+        read_f32_blocking(model.sample_steered(8, 3, steering).unwrap()).unwrap()
+    };
+    for steering in [None, Some("red"), Some("blue")] {
+        let (before, after) = (samples(&narrow, steering), samples(&wide, steering));
+        let worst = before
+            .iter()
+            .zip(&after)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "{steering:?}: the images moved by {worst}");
+    }
+    // Training mode (batch statistics): the same batch through both generators.
+    let train_forward = |f: &WeightsFile| {
+        let config = generator_config(f);
+        let network: latentpad::model::Generator = f
+            .load("generator", config.init(&device.clone().autodiff()))
+            .unwrap();
+        let inputs = config.latent_dim + config.condition_dim.unwrap_or(0);
+        let z = burn::prelude::Tensor::<2>::random(
+            [8, inputs],
+            burn::tensor::Distribution::Default,
+            &device.clone().autodiff(),
+        );
+        (network, z)
+    };
+    let (narrow_g, z) = train_forward(&narrow);
+    let (wide_g, _) = train_forward(&wide);
+    let before = read_f32_blocking(narrow_g.forward(z.clone())).unwrap();
+    let after = read_f32_blocking(wide_g.forward(z)).unwrap();
+    let worst = before
+        .iter()
+        .zip(&after)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "in training mode the images moved by {worst}");
+
+    // The last layer's weights from the new channels (8..12 of its input) start at zero and
+    // are trained.
+    let to_rgb_from_new = |f: &WeightsFile| {
+        let config = generator_config(f);
+        let network: latentpad::model::Generator =
+            f.load("generator", config.init(&device)).unwrap();
+        let weight = floats_by_path(&network).remove("to_rgb.weight").unwrap();
+        let weight = read_f32_blocking(weight).unwrap(); // [12, 3, 4, 4]
+        weight[8 * 3 * 16..].iter().map(|w| w.abs()).sum::<f32>()
+    };
+    assert_eq!(to_rgb_from_new(&wide), 0.0);
+    let mut trainer = GanTrainer::from_weights(&wide, config, &device).unwrap();
+    for _ in 0..3 {
+        pollster::block_on(trainer.step_labelled(&batch, Some(&labels))).unwrap();
+    }
+    let trained = trainer.export("wide").unwrap();
+    assert!(to_rgb_from_new(&trained) > 0.0, "the new channels were not trained");
+
+    for width in [8, 4] {
+        let err = widen(&narrow, width, 7, &device).unwrap_err().to_string();
+        assert!(err.contains("a width above that"), "{err}");
+    }
+}
+
 /// A VAE whose latent is a grid (8x8 cells of one channel here) trains, keeps where things
 /// are (a change in one corner's cell leaves the far quarter of the image as it was), saves
 /// and loads again; a grid that does not fit is refused by name.

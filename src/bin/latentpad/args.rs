@@ -216,6 +216,23 @@ pub(crate) enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Widen a trained model's sampling network (a GAN's generator, a VAE's decoder) so that
+    /// it draws exactly what it drew, its new channels' outgoing weights at zero; train it
+    /// further with `train --init`. The other parts are kept.
+    Widen {
+        /// GAN (or VAE) model folder.
+        #[arg(long, default_value = "models/emoji-cgan")]
+        model: PathBuf,
+        /// New width (channels of the last hidden block; above the current one).
+        #[arg(long)]
+        width: usize,
+        /// Seed of the new channels' incoming weights.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Model folder to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Fine-tune a trained model on a folder of your images.
     Finetune {
         /// Model folder to start from.

@@ -224,6 +224,22 @@ pub fn main() -> Result<()> {
                 files.len()
             );
         }
+        Command::Widen {
+            model,
+            width,
+            seed,
+            out,
+        } => {
+            let file = WeightsFile::read(&model)?;
+            let file = latentpad::widen::widen(&file, width, seed, &Default::default())?;
+            file.write_dir(&out)?;
+            println!(
+                "{}: {} (draws what {} drew until trained)",
+                out.display(),
+                file.config.describe(),
+                model.display()
+            );
+        }
         Command::Provenance { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
