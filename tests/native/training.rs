@@ -1891,7 +1891,10 @@ fn a_widened_generator_draws_what_it_drew_and_trains_its_new_channels() {
         pollster::block_on(trainer.step_labelled(&batch, Some(&labels))).unwrap();
     }
     let trained = trainer.export("wide").unwrap();
-    assert!(to_rgb_from_new(&trained) > 0.0, "the new channels were not trained");
+    assert!(
+        to_rgb_from_new(&trained) > 0.0,
+        "the new channels were not trained"
+    );
 
     for width in [8, 4] {
         let err = widen(&narrow, width, 7, &device).unwrap_err().to_string();
