@@ -183,6 +183,58 @@ pub fn fetch_style(data_dir: &Path, style: EmojiStyle) -> Result<PathBuf> {
     Ok(target)
 }
 
+/// Fetches every set the project uses (Noto, Twemoji, Fluent) into `data_dir` and returns a
+/// line about each.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn fetch_all(data_dir: &Path) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for style in [EmojiStyle::Noto, EmojiStyle::Twemoji] {
+        let dir = fetch_style(data_dir, style)?;
+        let data = load_style(&dir, style)?;
+        lines.push(format!(
+            "{}: {} training and {} held-out images in {} categories",
+            dir.display(),
+            data.train.len(),
+            data.held_out.len(),
+            data.categories.len()
+        ));
+    }
+    let dir = fetch_fluent(data_dir)?;
+    let fluent = load_fluent(&dir)?;
+    lines.push(format!(
+        "{}: {} Fluent emoji (flat)",
+        dir.display(),
+        fluent.train.len()
+    ));
+    Ok(lines)
+}
+
+/// A style's emoji data from `fetch-data`'s folder `data_dir`, or an error that says to
+/// fetch it.
+pub fn load_fetched(data_dir: &Path, style: EmojiStyle) -> Result<EmojiData> {
+    let dir = style_dir(data_dir, style);
+    if !dir.join("emoji.json").is_file() {
+        return Err(Error::NotFetched {
+            dir,
+            what: style.package(),
+        });
+    }
+    load_style(&dir, style)
+}
+
+/// The Fluent set from `fetch-data`'s folder `data_dir`, or an error that says to fetch it.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_fetched_fluent(data_dir: &Path) -> Result<EmojiData> {
+    let dir = fluent_dir(data_dir);
+    if !dir.join("icons/flat").is_dir() {
+        return Err(Error::NotFetched {
+            dir,
+            what: FLUENT_PACKAGE,
+        });
+    }
+    load_fluent(&dir)
+}
+
 /// The Fluent emoji package (MIT): SVGs in three looks; the benchmark uses `icons/flat`.
 pub const FLUENT_PACKAGE: &str = "fluentui-emoji@1.3.0";
 
@@ -221,13 +273,13 @@ pub fn load_fluent(package_dir: &Path) -> Result<EmojiData> {
         .filter(|p| p.extension().is_some_and(|x| x == "svg"))
         .collect();
     paths.sort();
-    const TONES: [(&str, u8); 5] = [
-        ("-medium-light", 2),
-        ("-medium-dark", 4),
-        ("-light", 1),
-        ("-medium", 3),
-        ("-dark", 5),
-    ];
+    use crate::model::TONES;
+    // The modifiers' suffixes (`-light` is modifier 1), longest first, so that
+    // `-medium-light` is not read as `-light`.
+    let mut modifiers: Vec<(String, u8)> = (2..TONES.len())
+        .map(|t| (format!("-{}", TONES[t]), (t - 1) as u8))
+        .collect();
+    modifiers.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
     let stem_of = |p: &Path| {
         p.file_stem()
             .unwrap_or_default()
@@ -242,7 +294,7 @@ pub fn load_fluent(package_dir: &Path) -> Result<EmojiData> {
         let image = image::rasterize_svg(&bytes, &path.display().to_string())?;
         // A tone suffix only where the emoji has a `-default` drawing: `traffic-light` is not
         // a light-skinned `traffic`.
-        let tone = TONES.iter().find(|(suffix, _)| {
+        let tone = modifiers.iter().find(|(suffix, _)| {
             stem.strip_suffix(suffix)
                 .is_some_and(|base| stems.contains(&format!("{base}-default")))
         });

@@ -57,6 +57,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// A data set the command needs is not in the data folder yet.
+    #[error("{} has no {what}; run `latentpad fetch-data` first", dir.display())]
+    NotFetched { dir: PathBuf, what: &'static str },
+
     /// File system errors, with the path involved.
     #[error("{}: {source}", path.display())]
     Io {

@@ -21,6 +21,7 @@ use burn::prelude::*;
 use crate::backend::read_f32;
 use crate::image::{self, Rgb64};
 use crate::latent::SplitMix64;
+use crate::linalg::{matmul, mean_cov, symmetric_eigen};
 use crate::model::{Classifier, LatentModel};
 use crate::report::classify;
 use crate::{Error, Result};
@@ -192,95 +193,6 @@ pub fn kernel_distance(a: &[Vec<f32>], b: &[Vec<f32>], subsets: usize, size: usi
     let mean = values.iter().sum::<f64>() / values.len() as f64;
     let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
     (mean, variance.sqrt())
-}
-
-fn mean_cov(x: &[Vec<f32>]) -> (Vec<f64>, Vec<Vec<f64>>) {
-    let d = x[0].len();
-    let n = x.len() as f64;
-    let mut mean = vec![0.0; d];
-    for v in x {
-        for (m, a) in mean.iter_mut().zip(v) {
-            *m += *a as f64 / n;
-        }
-    }
-    let mut cov = vec![vec![0.0; d]; d];
-    for v in x {
-        for i in 0..d {
-            let a = v[i] as f64 - mean[i];
-            for j in i..d {
-                cov[i][j] += a * (v[j] as f64 - mean[j]);
-            }
-        }
-    }
-    for i in 0..d {
-        for j in i..d {
-            cov[i][j] /= (n - 1.0).max(1.0);
-            cov[j][i] = cov[i][j];
-        }
-    }
-    (mean, cov)
-}
-
-/// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations: (values, vectors as
-/// columns). Feature dims here are ~128, where this converges in a few sweeps.
-fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
-    let n = a.len();
-    let mut v = vec![vec![0.0; n]; n];
-    for (i, row) in v.iter_mut().enumerate() {
-        row[i] = 1.0;
-    }
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |j| *j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i][j] * a[i][j])
-            .sum();
-        if off < 1e-22 {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                if a[p][q].abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..n {
-                    let (akp, akq) = (a[k][p], a[k][q]);
-                    a[k][p] = c * akp - s * akq;
-                    a[k][q] = s * akp + c * akq;
-                }
-                for k in 0..n {
-                    let (apk, aqk) = (a[p][k], a[q][k]);
-                    a[p][k] = c * apk - s * aqk;
-                    a[q][k] = s * apk + c * aqk;
-                }
-                for row in v.iter_mut() {
-                    let (vkp, vkq) = (row[p], row[q]);
-                    row[p] = c * vkp - s * vkq;
-                    row[q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
-    ((0..n).map(|i| a[i][i]).collect(), v)
-}
-
-fn matmul(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let n = a.len();
-    let m = b[0].len();
-    let mut out = vec![vec![0.0; m]; n];
-    for i in 0..n {
-        for (k, bk) in b.iter().enumerate() {
-            let aik = a[i][k];
-            for j in 0..m {
-                out[i][j] += aik * bk[j];
-            }
-        }
-    }
-    out
 }
 
 /// Frechet distance between Gaussians fitted to two feature sets.
@@ -488,6 +400,98 @@ pub async fn edge_energy_of_images(images: &[&Rgb64], device: &Device) -> Result
     ))
 }
 
+/// The classifier in the model folder (or `.lpw` file) at `path`, for its features or its
+/// verdicts.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_classifier(path: &std::path::Path, device: &Device) -> Result<Classifier> {
+    use crate::model::ModelConfig;
+    let file = crate::weights::WeightsFile::read(path).map_err(|e| {
+        Error::Config(format!(
+            "cannot read the classifier {} ({e}); a relative path starts from the current \
+             folder, usually the checkout, and the command's --help names the option that gives \
+             another",
+            path.display()
+        ))
+    })?;
+    let ModelConfig::Classifier(config) = &file.config else {
+        return Err(Error::Config(format!(
+            "{} is a {}, not a classifier",
+            path.display(),
+            file.config.kind()
+        )));
+    };
+    file.load("classifier", config.init(device))
+}
+
+/// Runs `latentpad eval`: as many samples as there are held-out emoji, scored against them in
+/// each classifier's feature space (FD, KID, precision, recall, the copy check, and with
+/// `--floor` as many real training images scored the same way), after two yardsticks in no
+/// network's features (edge energy and grain). Says a line per score.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn evaluate(
+    o: &crate::options::EvalOptions,
+    device: &Device,
+    on: &mut dyn FnMut(crate::progress::Progress),
+) -> Result<()> {
+    use crate::progress::Progress::Say;
+    let data = crate::data::load_fetched(&o.data_dir, crate::data::EmojiStyle::Noto)?;
+    let held: Vec<&Rgb64> = data.held_out.iter().map(|e| &e.image).collect();
+    let n = held.len();
+    let (model, _) = crate::sampling::read_model(&o.model, o.draw, device)?;
+    let name = o.model.display();
+    // The floor's real training images: the same ones in every space.
+    let mut idx: Vec<usize> = (0..data.train.len()).collect();
+    SplitMix64::new(9).shuffle(&mut idx);
+    idx.truncate(n);
+    let train: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
+    let subset: Vec<&Rgb64> = idx.iter().map(|&i| train[i]).collect();
+    let texture_of = |images: &[&Rgb64]| pollster::block_on(texture_of_images(images, device));
+    let (held_edges, held_grain) = texture_of(&held)?;
+    let (edges, grain) = pollster::block_on(texture_of_samples(&model, n, o.seed))?;
+    let (train_edges, train_grain) = texture_of(&subset)?;
+    on(Say(format!(
+        "{name}: edge energy of the samples {:.2}x the held-out emoji's (real training images: \
+         {:.2}x; below: blurrier; above: edges or texture real emoji lack)",
+        edges / held_edges,
+        train_edges / held_edges
+    )));
+    on(Say(format!(
+        "{name}: grain in flat fills of the samples {:.2}x the held-out emoji's (real training \
+         images: {:.2}x; above: speckle or grain real emoji lack)",
+        grain / held_grain,
+        train_grain / held_grain
+    )));
+    for path in &o.classifier {
+        let classifier = read_classifier(path, device)?;
+        let space = path.file_name().unwrap_or(path.as_os_str()).to_string_lossy();
+        let real = pollster::block_on(features_of_images(&classifier, &held, device))?;
+        let generated = pollster::block_on(features_of_samples(&classifier, &model, n, o.seed))?;
+        let s = score(&real, &generated)?;
+        on(Say(format!(
+            "{name} in {space}'s space: FD-emoji {:.3}  KID {:.4} +- {:.4}  precision {:.3}  \
+             recall {:.3}  (n = {n} vs held-out)",
+            s.frechet_distance, s.kid, s.kid_spread, s.precision, s.recall
+        )));
+        // Every training image's features: the copy check's, and the floor's subset of them.
+        let every = pollster::block_on(features_of_images(&classifier, &train, device))?;
+        on(Say(format!(
+            "  copy check in {space}'s space: nearest training image {:.2}x as far as for \
+             held-out emoji (below 1: nearer the training images than new emoji are)",
+            copy_ratio(&every, &generated, &real)
+        )));
+        if o.floor {
+            let floor: Vec<Vec<f32>> = idx.iter().map(|&i| every[i].clone()).collect();
+            let s = score(&real, &floor)?;
+            on(Say(format!(
+                "floor (real training images vs held-out) in {space}'s space: FD-emoji {:.3}  \
+                 KID {:.4} +- {:.4}  precision {:.3}  recall {:.3}",
+                s.frechet_distance, s.kid, s.kid_spread, s.precision, s.recall
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,22 +644,6 @@ mod tests {
         assert!(score(&few, &many).is_err());
         assert!(score(&many, &few).is_err());
         assert!(score(&many, &many).is_ok());
-    }
-
-    #[test]
-    fn eigen_reconstructs_matrix() {
-        let m = vec![
-            vec![4.0, 1.0, 0.5],
-            vec![1.0, 3.0, 0.2],
-            vec![0.5, 0.2, 1.0],
-        ];
-        let (w, v) = symmetric_eigen(m.clone());
-        for i in 0..3 {
-            for j in 0..3 {
-                let r: f64 = (0..3).map(|k| v[i][k] * w[k] * v[j][k]).sum();
-                assert!((r - m[i][j]).abs() < 1e-9);
-            }
-        }
     }
 
     #[test]

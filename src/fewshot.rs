@@ -25,7 +25,7 @@ use crate::{Error, Result};
 
 /// Which emoji of a style make up a target set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum SetKind {
     /// Emoji whose short name mentions a heart.
     Hearts,
     /// The "Flags" category.
@@ -36,9 +36,9 @@ pub enum Kind {
     FluentFaces,
 }
 
-impl Kind {
+impl SetKind {
     /// Every kind, in the benchmark's order.
-    pub const ALL: [Kind; 4] = [Kind::Hearts, Kind::Flags, Kind::Animals, Kind::FluentFaces];
+    pub const ALL: [SetKind; 4] = [SetKind::Hearts, SetKind::Flags, SetKind::Animals, SetKind::FluentFaces];
 
     /// Its name on the command line and in tables.
     pub fn name(self) -> &'static str {
@@ -66,10 +66,10 @@ impl Kind {
     }
 }
 
-impl std::str::FromStr for Kind {
+impl std::str::FromStr for SetKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Kind::ALL
+        SetKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
@@ -97,7 +97,7 @@ pub const MIN_HELD_OUT: usize = 8;
 /// The target set of `uploads` images of `kind` from `data` (default-tone images only, both
 /// halves of the data's split), drawn in a fixed order; the rest of the kind is held out, at
 /// least [`MIN_HELD_OUT`] images.
-pub fn target_set(data: &EmojiData, kind: Kind, uploads: usize) -> Result<TargetSet> {
+pub fn target_set(data: &EmojiData, kind: SetKind, uploads: usize) -> Result<TargetSet> {
     let mut pool: Vec<&Example> = data
         .train
         .iter()
@@ -132,7 +132,7 @@ pub struct Recipe {
     /// FreezeD: discriminator blocks not trained.
     pub freeze_discriminator_layers: usize,
     /// Inversion steps of the quick mode's latent prior before fine-tuning (0: none).
-    pub prior_steps: usize,
+    pub invert_steps: usize,
     /// The prior's spread (see [`crate::model::LatentPrior`]; `None`: the session's
     /// default for the model's kind).
     pub prior_spread: Option<f32>,
@@ -222,11 +222,11 @@ impl std::str::FromStr for Recipe {
                 _ => return Err(unknown()),
             }
         }
-        let recipe = |freeze: usize, prior_steps: usize, pivot_weight: Option<f64>| Recipe {
+        let recipe = |freeze: usize, invert_steps: usize, pivot_weight: Option<f64>| Recipe {
             name: name.to_string(),
             batch_size: 16,
             freeze_discriminator_layers: freeze,
-            prior_steps,
+            invert_steps,
             prior_spread: spread.or((s == "prior-narrow").then_some(0.5)),
             prior_mix: mix,
             prior_principal: principal,
@@ -403,7 +403,7 @@ pub fn run(
     )?;
     session.tweak(recipe.tweaks)?;
     let mut seconds = 0.0;
-    if recipe.prior_steps > 0 {
+    if recipe.invert_steps > 0 {
         let started = Instant::now();
         if let Some(spread) = recipe.prior_spread {
             session.set_prior_spread(spread);
@@ -417,7 +417,7 @@ pub fn run(
         if let Some(weight) = recipe.pivot_weight {
             session.set_pivot_weight(weight);
         }
-        pollster::block_on(session.fit_prior(recipe.prior_steps))?;
+        pollster::block_on(session.run_quick_mode(recipe.invert_steps))?;
         seconds += started.elapsed().as_secs_f64();
     }
     for &target in checkpoints {
@@ -521,6 +521,71 @@ fn rms(a: &Rgb64, b: &Rgb64) -> f64 {
     (sum / a.0.len() as f64).sqrt()
 }
 
+/// Runs `latentpad bench-finetune`: every recipe on every target set of every kind and size,
+/// a row per step count, said as Markdown as it is measured and written to `table.md` in
+/// `--out` with the sample grids. A kind too small for a size is left out with a comment.
+pub fn bench(
+    o: &crate::options::BenchOptions,
+    device: &Device,
+    on: &mut dyn FnMut(crate::progress::Progress),
+) -> Result<()> {
+    use crate::data::{self, EmojiStyle};
+    use crate::progress::Progress::Say;
+    let kinds: Vec<SetKind> = o.sets.iter().map(|k| k.parse()).collect::<Result<_>>()?;
+    let recipes: Vec<Recipe> = o.recipes.iter().map(|r| r.parse()).collect::<Result<_>>()?;
+    let mut steps = o.steps.clone();
+    steps.sort_unstable();
+    steps.dedup();
+    let twemoji = kinds
+        .iter()
+        .any(|k| !k.is_fluent())
+        .then(|| data::load_fetched(&o.data_dir, EmojiStyle::Twemoji))
+        .transpose()?;
+    let fluent = kinds
+        .iter()
+        .any(|k| k.is_fluent())
+        .then(|| data::load_fetched_fluent(&o.data_dir))
+        .transpose()?;
+    let base = WeightsFile::read(&o.model)?;
+    let classifier = eval::read_classifier(&o.classifier, device)?;
+    let bench = Bench {
+        base: &base,
+        classifier: &classifier,
+        device,
+        grids: Some(&o.out),
+    };
+    let mut table = vec![Row::HEADER.to_string()];
+    on(Say(Row::HEADER.to_string()));
+    for kind in kinds {
+        let data = if kind.is_fluent() { &fluent } else { &twemoji };
+        let Some(data) = data else { continue };
+        for &size in &o.sizes {
+            let set = match target_set(data, kind, size) {
+                Ok(set) => set,
+                Err(e) => {
+                    on(Say(format!("<!-- skipped: {e} -->")));
+                    continue;
+                }
+            };
+            on(Say(format!(
+                "<!-- {}: {} uploads, {} held out -->",
+                set.name,
+                set.uploads.len(),
+                set.held_out.len()
+            )));
+            for (i, recipe) in recipes.iter().enumerate() {
+                let rows = run(&bench, &set, recipe, &steps, |row| on(Say(row.to_markdown())))?;
+                // The floor is the same for every recipe: the table keeps it once per set.
+                table.extend(rows.iter().skip(usize::from(i > 0)).map(Row::to_markdown));
+            }
+        }
+    }
+    let path = o.out.join("table.md");
+    std::fs::write(&path, table.join("\n") + "\n").map_err(|e| Error::io(&path, e))?;
+    on(Say(format!("wrote {} and the grids beside it", path.display())));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,11 +599,11 @@ mod tests {
         let e = "freeze-9".parse::<Recipe>().unwrap_err().to_string();
         assert!(e.contains("freeze-0 to freeze-4"), "{e}");
         let p: Recipe = "prior-80".parse().unwrap();
-        assert_eq!((p.prior_steps, p.freeze_discriminator_layers), (80, 2));
+        assert_eq!((p.invert_steps, p.freeze_discriminator_layers), (80, 2));
         assert!("prior-0".parse::<Recipe>().is_err());
         let w: Recipe = "pivotal-2.5".parse().unwrap();
         assert_eq!(
-            (w.pivot_weight, w.prior_steps, w.name.as_str()),
+            (w.pivot_weight, w.invert_steps, w.name.as_str()),
             (Some(2.5), 50, "pivotal-2.5")
         );
         let p: Recipe = "pivotal".parse().unwrap();
@@ -596,7 +661,7 @@ mod tests {
         }
         assert!(
             "frogs"
-                .parse::<Kind>()
+                .parse::<SetKind>()
                 .unwrap_err()
                 .to_string()
                 .contains("hearts")

@@ -333,6 +333,22 @@ pub fn png_text(bytes: &[u8], source_name: &str) -> Result<Vec<(String, String)>
     Ok(out)
 }
 
+/// The provenance a latentpad PNG carries (`latentpad provenance`): its text chunks, or an
+/// error when the file has none of latentpad's.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_provenance(path: &std::path::Path) -> Result<Vec<(String, String)>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let name = path.display().to_string();
+    let chunks = png_text(&bytes, &name)?;
+    if !chunks.iter().any(|(k, _)| k.starts_with("latentpad")) {
+        return Err(Error::Decode {
+            source_name: name,
+            reason: "no latentpad provenance in this PNG".into(),
+        });
+    }
+    Ok(chunks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -354,3 +354,93 @@ pub async fn invert(
     }
     inverter.finish().await
 }
+
+/// Every `len / n`-th of `len` items, `n` of them (all when there are fewer): a spread over
+/// an ordered list (the held-out emoji, sorted by category), the same every run.
+pub fn spread_pick(len: usize, n: usize) -> Vec<usize> {
+    let step = (len / n.max(1)).max(1);
+    (0..len).step_by(step).take(n).collect()
+}
+
+/// Runs `latentpad invert`: a folder of images (or `--held-out` Noto emoji, a spread over the
+/// categories) found in the model's latent space, written as a grid of each image beside its
+/// reconstruction, with the mean pixel error and the sharpness of the reconstructions.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn invert_images(
+    o: &crate::options::InvertOptions,
+    device: &Device,
+    on: &mut dyn FnMut(crate::progress::Progress),
+) -> Result<()> {
+    use crate::image::Provenance;
+    use crate::limits::MAX_GRID;
+    use crate::progress::Progress;
+    let (model, meta) = crate::sampling::read_model(&o.model, Default::default(), device)?;
+    let kind = model.config.kind();
+    if kind != "gan" && kind != "vae" {
+        return Err(Error::Config(format!(
+            "{} is a {kind}; inversion is for a GAN or a VAE (which encodes)",
+            o.model.display()
+        )));
+    }
+    let examples: Vec<Rgb64> = match (&o.images, o.held_out) {
+        (Some(dir), _) => {
+            let (images, skipped) = crate::data::load_folder(dir)?;
+            crate::train::run::warn_skipped(&skipped, on);
+            images.into_iter().map(|e| e.image).collect()
+        }
+        (None, Some(n)) => {
+            let data = crate::data::load_fetched(&o.data_dir, crate::data::EmojiStyle::Noto)?;
+            let picked = spread_pick(data.held_out.len(), n);
+            picked.into_iter().map(|i| data.held_out[i].image.clone()).collect()
+        }
+        (None, None) => {
+            return Err(Error::Config("give --images <folder> or --held-out <count>".into()));
+        }
+    };
+    if examples.is_empty() || examples.len() > MAX_GRID / 2 {
+        return Err(Error::Config(format!(
+            "inversion takes 1 to {} images here, not {}",
+            MAX_GRID / 2,
+            examples.len()
+        )));
+    }
+    let refs: Vec<&Rgb64> = examples.iter().collect();
+    let started = std::time::Instant::now();
+    // A VAE refines its encoder's latents for at most VAE_REFINE_STEPS.
+    let steps = match kind {
+        "vae" => o.steps.min(VAE_REFINE_STEPS),
+        _ => o.steps,
+    };
+    on(Progress::Start { total: steps as u64, done: 0 });
+    let config = InvertConfig { steps: o.steps, ..Default::default() };
+    let found = pollster::block_on(find(&model, &refs, config, |step, _, error: f32| {
+        on(Progress::Step { step: step as u64, message: format!("error {error:.4}") });
+        true
+    }))?;
+    // Each image beside its reconstruction: [n, 2, 3, 64, 64] -> [2n, 3, 64, 64].
+    let n = refs.len();
+    let originals = image::to_tensor(&refs, model.device()).reshape([n, 1, 3, 64, 64]);
+    let reconstructions = found.images.clone().reshape([n, 1, 3, 64, 64]);
+    let pairs = Tensor::cat(vec![originals, reconstructions], 1).reshape([2 * n, 3, 64, 64]);
+    let latent = match kind {
+        "vae" => format!("encodings of {n} images, refined ({steps} steps)"),
+        _ => format!("inversions of {n} images ({steps} steps)"),
+    };
+    crate::sampling::write_grid(pairs, 2 * n, 16, &o.out, &Provenance::of(&meta, latent))?;
+    let sharpness = crate::eval::edge_energy(&crate::backend::read_f32_blocking(found.images.clone())?)
+        / pollster::block_on(crate::eval::edge_energy_of_images(&refs, model.device()))?;
+    on(Progress::Say(format!(
+        "{n} images inverted in {:.1} s: mean squared pixel error {:.4} (pixels in [0, 1]); \
+         worst {:.4}; edge energy {sharpness:.2}x the originals' (below 1: blurrier)",
+        started.elapsed().as_secs_f64(),
+        found.mean_error(),
+        found.errors.iter().copied().fold(0.0f32, f32::max)
+    )));
+    if let Some(path) = &o.latents {
+        let d = model.latent_dim();
+        let rows: Vec<&[f32]> = found.latents.chunks(d).collect();
+        let json = serde_json::to_string(&rows).map_err(|e| Error::Config(e.to_string()))?;
+        std::fs::write(path, json).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
+}

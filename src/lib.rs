@@ -11,9 +11,16 @@ pub mod image;
 pub mod invert;
 pub mod latent;
 pub mod limits;
+pub mod linalg;
 pub mod model;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod options;
+pub mod prior;
+pub mod progress;
 pub mod recalibrate;
 pub mod report;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod sampling;
 pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

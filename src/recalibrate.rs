@@ -151,3 +151,39 @@ pub fn average(files: &[WeightsFile], device: &Device) -> Result<WeightsFile> {
     out.replace_part(part, module_to_bytes(&network)?)?;
     Ok(out)
 }
+
+/// Runs `latentpad recalibrate` on a model folder and says what it did.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn recalibrate_folder(o: &crate::options::RecalibrateOptions, device: &Device) -> Result<String> {
+    let file = crate::weights::WeightsFile::read(&o.model)?;
+    let how = Recalibration {
+        batches: o.batches,
+        batch_size: o.batch_size,
+        first_seed: o.seed,
+    };
+    let started = std::time::Instant::now();
+    recalibrate(&file, how, device)?.write_dir(&o.out)?;
+    Ok(format!(
+        "{}: batch-norm statistics of {} batches of {} sampling latents, in {:.1} s",
+        o.out.display(),
+        o.batches,
+        o.batch_size,
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+/// Runs `latentpad average` on model folders and says what it did.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn average_folders(o: &crate::options::AverageOptions, device: &Device) -> Result<String> {
+    let files = o
+        .models
+        .iter()
+        .map(|m| crate::weights::WeightsFile::read(m))
+        .collect::<Result<Vec<_>>>()?;
+    average(&files, device)?.write_dir(&o.out)?;
+    Ok(format!(
+        "{}: the mean of {} checkpoints' sampling weights (recalibrate it next)",
+        o.out.display(),
+        files.len()
+    ))
+}

@@ -9,19 +9,21 @@ use burn::prelude::*;
 use crate::backend::read_f32;
 use crate::data::Example;
 use crate::image::{self, Rgb64};
-use crate::model::{Classifier, LatentModel, Steering};
+use crate::model::{Classifier, LatentModel, Steering, TONES};
 use crate::{Error, Result};
 
-/// The skin-tone classes: the default (yellow) image of an emoji that comes in tones, and
-/// the five Fitzpatrick modifiers (types 1-2 share one).
-pub const TONES: [&str; 6] = [
-    "default (yellow)",
-    "light",
-    "medium-light",
-    "medium",
-    "medium-dark",
-    "dark",
-];
+/// The skin-tone classifier's classes: the default (yellow) image of an emoji that comes in
+/// tones, and the five Fitzpatrick modifiers (types 1-2 share one). Class `c` is
+/// [`TONES`]`[c + 1]`: the classifier never sees an emoji without tones (`none`).
+pub const TONE_CLASSES: usize = TONES.len() - 1;
+
+/// The name of skin-tone class `class` in the report's tables.
+pub fn tone_class_name(class: usize) -> &'static str {
+    match class {
+        0 => "default (yellow)",
+        c => TONES.get(c + 1).copied().unwrap_or("?"),
+    }
+}
 
 /// The emoji category the report looks at.
 pub const PEOPLE: &str = "People & Body";
@@ -35,14 +37,14 @@ pub fn tone_label(example: &Example) -> Option<usize> {
 
 /// How many images fell in each tone class.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ToneMix(pub [usize; TONES.len()]);
+pub struct ToneMix(pub [usize; TONE_CLASSES]);
 
 impl ToneMix {
     /// Counts the classes.
     pub fn of(labels: impl IntoIterator<Item = usize>) -> Self {
         let mut mix = Self::default();
         for l in labels {
-            mix.0[l.min(TONES.len() - 1)] += 1;
+            mix.0[l.min(TONE_CLASSES - 1)] += 1;
         }
         mix
     }
@@ -53,7 +55,7 @@ impl ToneMix {
     }
 
     /// Share of each class (zeros when empty).
-    pub fn shares(&self) -> [f64; TONES.len()] {
+    pub fn shares(&self) -> [f64; TONE_CLASSES] {
         let total = self.total().max(1) as f64;
         self.0.map(|c| c as f64 / total)
     }
@@ -90,7 +92,8 @@ impl Report {
             self.generated.total(),
             self.generated_total,
         );
-        for (i, tone) in TONES.iter().enumerate() {
+        for i in 0..TONE_CLASSES {
+            let tone = tone_class_name(i);
             out += &format!(
                 "| {tone} | {:.1}% | {:.1}% | {:.1}% |\n",
                 100.0 * l[i],
@@ -429,11 +432,11 @@ pub async fn conditioning(
     // The tone classifier's class 0 is yellow, condition tone 1.
     let tone_of = |e: &Example| tone_label(e).filter(|_| e.category == people);
     let real = [
-        classified_as_labelled(tone, train, tone_of, TONES.len(), device).await?,
-        classified_as_labelled(tone, held_out, tone_of, TONES.len(), device).await?,
+        classified_as_labelled(tone, train, tone_of, TONE_CLASSES, device).await?,
+        classified_as_labelled(tone, held_out, tone_of, TONE_CLASSES, device).await?,
     ];
     let mut tone_features = Vec::new();
-    for t in 1..crate::model::TONES.len() {
+    for t in 1..TONES.len() {
         let steering = Steering {
             category: Some(people),
             tone: Some(t),
@@ -442,11 +445,11 @@ pub async fn conditioning(
         tone_features.extend(crate::eval::features_of_tensor(category, images.clone()).await?);
         let predicted = classify(tone, images).await?;
         report.tones.push(ConditionRow {
-            name: crate::model::TONES[t].to_string(),
+            name: TONES[t].to_string(),
             samples: n,
             classified: predicted.iter().filter(|&&p| p + 1 == t).count(),
-            missed_as: most_missed(&predicted, t - 1, TONES.len())
-                .map(|(p, count)| (crate::model::TONES[p + 1].to_string(), count)),
+            missed_as: most_missed(&predicted, t - 1, TONE_CLASSES)
+                .map(|(p, count)| (TONES[p + 1].to_string(), count)),
             train: real[0][t - 1],
             held_out: real[1][t - 1],
         });
@@ -459,6 +462,58 @@ pub async fn conditioning(
         .collect();
     report.tone_copy_check = crate::eval::copy_ratio(&train_features, &tone_features, &held_people);
     Ok(report)
+}
+
+/// Runs `latentpad report`: the skin tones of a model's people against its training data's,
+/// and for a steerable model the share of samples asked for each condition that land in it.
+/// Says each table.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn report(
+    o: &crate::options::ReportOptions,
+    device: &Device,
+    on: &mut dyn FnMut(crate::progress::Progress),
+) -> Result<()> {
+    use crate::eval::read_classifier;
+    use crate::progress::Progress::Say;
+    if o.n == 0 || o.per_condition == 0 {
+        return Err(Error::Config(
+            "--n and --per-condition take at least 1 sample".into(),
+        ));
+    }
+    let steered_seed = o.seed.checked_add(1_000_000).ok_or_else(|| {
+        Error::Config("--seed is too large to leave room for the steered samples' seeds".into())
+    })?;
+    let category = read_classifier(&o.classifier, device)?;
+    let tone = read_classifier(&o.tone_classifier, device)?;
+    let data = crate::data::load_fetched(&o.data_dir, crate::data::EmojiStyle::Noto)?;
+    let people = data
+        .categories
+        .iter()
+        .position(|c| c == PEOPLE)
+        .ok_or_else(|| Error::Config(format!("the emoji data has no {PEOPLE:?} category")))?;
+    let (model, meta) = crate::sampling::read_model(&o.model, o.draw, device)?;
+    let tones = skin_tone_report(&model, &category, people, &tone, &data.train, o.n, o.seed);
+    on(Say(format!(
+        "Skin tones of people emoji: {} ({} samples) vs its training data\n\n{}",
+        meta.name,
+        o.n,
+        pollster::block_on(tones)?.to_markdown()
+    )));
+    if model.conditions().is_none() {
+        return Ok(());
+    }
+    let judge = read_classifier(&o.steering_classifier, device)?;
+    let sets = [data.train.as_slice(), data.held_out.as_slice()];
+    let steered = conditioning(&model, &judge, people, &tone, sets, o.per_condition, steered_seed);
+    on(Say(format!(
+        "\nConditioning: {} samples asked for each category (judged by {}) and for people in \
+         each skin tone (skin-tone classifier), beside the real training and held-out images of \
+         each, classified by the same classifiers\n\n{}",
+        o.per_condition,
+        o.steering_classifier.display(),
+        pollster::block_on(steered)?.to_markdown()
+    )));
+    Ok(())
 }
 
 #[cfg(test)]

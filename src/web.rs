@@ -436,25 +436,25 @@ impl FineTuner {
     }
 
     /// Starts the quick mode: inverting the images (up to 32) into the GAN's latent space in
-    /// `steps` steps, taken by `priorStep`; then samples and training draw near them.
-    #[wasm_bindgen(js_name = startPrior)]
-    pub async fn start_prior(&mut self, steps: u32) -> Result<(), JsError> {
-        on_pool(self.inner.start_prior(steps as usize))
+    /// `steps` steps, taken by `quickModeStep`; then samples and training draw near them.
+    #[wasm_bindgen(js_name = startQuickMode)]
+    pub async fn start_quick_mode(&mut self, steps: u32) -> Result<(), JsError> {
+        on_pool(self.inner.start_quick_mode(steps as usize))
             .await
             .map_err(js_error)
     }
 
     /// One inversion step of the quick mode: the mean squared pixel error (pixels in 0-1), or
     /// `undefined` once done (the prior is then in place).
-    #[wasm_bindgen(js_name = priorStep)]
-    pub async fn prior_step(&mut self) -> Result<Option<f32>, JsError> {
-        on_pool(self.inner.prior_step()).await.map_err(js_error)
+    #[wasm_bindgen(js_name = quickModeStep)]
+    pub async fn quick_mode_step(&mut self) -> Result<Option<f32>, JsError> {
+        on_pool(self.inner.quick_mode_step()).await.map_err(js_error)
     }
 
     /// Stops the quick mode's inversion; no prior is set.
-    #[wasm_bindgen(js_name = cancelPrior)]
-    pub fn cancel_prior(&mut self) {
-        self.inner.cancel_prior();
+    #[wasm_bindgen(js_name = cancelQuickMode)]
+    pub fn cancel_quick_mode(&mut self) {
+        self.inner.cancel_quick_mode();
     }
 
     /// Preview samples of the model as trained so far (RGBA).

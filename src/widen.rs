@@ -110,3 +110,15 @@ fn embed(dims: &[usize], fresh: Tensor<1>, old_dims: &[usize], old: Tensor<1>) -
     }
     Ok(out)
 }
+
+/// Runs `latentpad widen` on a model folder and says what it wrote.
+pub fn widen_folder(o: &crate::options::WidenOptions, device: &Device) -> Result<String> {
+    let file = widen(&WeightsFile::read(&o.model)?, o.width, o.seed, device)?;
+    file.write_dir(&o.out)?;
+    Ok(format!(
+        "{}: {} (draws what {} drew until trained)",
+        o.out.display(),
+        file.config.describe(),
+        o.model.display()
+    ))
+}

@@ -349,14 +349,14 @@ const handlers = {
     await preview(0);
     // The quick mode first (a GAN): invert the images, then sample and train near them.
     if (priorSteps > 0) {
-      await tuner.startPrior(priorSteps);
+      await tuner.startQuickMode(priorSteps);
       let inverted = 0;
       for (;;) {
         if (cancelled.has(run)) {
-          tuner.cancelPrior();
+          tuner.cancelQuickMode();
           break;
         }
-        const error = await tuner.priorStep();
+        const error = await tuner.quickModeStep();
         if (error === undefined) break;
         inverted += 1;
         postMessage({ id, progress: { phase: "invert", step: Math.min(inverted, priorSteps), total: priorSteps, error } });

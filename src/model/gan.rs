@@ -10,7 +10,8 @@ use super::blocks::{
     DownBlock, SpectralNorm, UpBlock, conditioned_norm, pyramid, spectral_conv2d, up_conv,
     up_conv_forward,
 };
-use super::condition::{Conditions, LatentPrior};
+use super::condition::Conditions;
+use crate::prior::LatentPrior;
 use crate::backend::flex::{self, Activation};
 
 /// Generator architecture.

@@ -70,7 +70,7 @@ impl LatentModel {
                 let code = c.generator.condition_dim.unwrap_or(0);
                 let latent = c.generator.latent_dim + code;
                 let conditions_fit = c.conditions.as_ref().map_or(code == 0, |k| {
-                    k.dim() == code && k.prior.len() == k.categories.len() * super::TONES.len()
+                    k.dim() == code && k.frequencies.len() == k.categories.len() * super::TONES.len()
                 });
                 let grid_fits =
                     check_latent_grid(c.generator.latent_dim, c.generator.latent_grid).is_ok();
@@ -85,7 +85,7 @@ impl LatentModel {
             }
             ModelConfig::Vae(c) => {
                 let labels_fit = c.conditions.as_ref().is_none_or(|k| {
-                    k.prior.len() == k.categories.len() * super::TONES.len()
+                    k.frequencies.len() == k.categories.len() * super::TONES.len()
                         && c.prior.as_ref().is_some_and(|p| p.labels_fit(k))
                 });
                 let grid_fits = check_latent_grid(c.decoder.latent_dim, c.decoder.latent_grid)

@@ -7,7 +7,8 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use super::blocks::{DownBlock, pyramid};
-use super::condition::{Conditions, LatentPrior};
+use super::condition::Conditions;
+use crate::prior::LatentPrior;
 use super::gan::{GeneratorConfig, grid_top};
 
 /// Encoder architecture.

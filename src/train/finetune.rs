@@ -13,7 +13,7 @@ use crate::model::{LatentModel, LatentPrior, ModelConfig};
 use crate::weights::WeightsFile;
 use crate::{Error, Result};
 
-/// Most images [`FineTuning::fit_prior`] inverts (the first ones): enough for a mean and a
+/// Most images [`FineTuning::run_quick_mode`] inverts (the first ones): enough for a mean and a
 /// spread, and a bounded wait.
 pub const MAX_PRIOR_IMAGES: usize = 32;
 
@@ -260,13 +260,13 @@ impl FineTuning {
 
     /// Quick mode (MidiMe's idea): starts inverting up to [`MAX_PRIOR_IMAGES`] of the images
     /// into the GAN's latent space (`steps` of [`crate::invert`]); once
-    /// [`Self::prior_step`] has taken them all, samples and training draw near where the
+    /// [`Self::quick_mode_step`] has taken them all, samples and training draw near where the
     /// images land ([`LatentPrior`]), and (pivotal tuning, unless its weight is 0) each
     /// generator step also pulls its drawings of those latents to the images. The weights
     /// are not touched by the inversion itself. A VAE needs no inversion (it has its
     /// encoder): its prior is in place at once, around the images' posterior means
     /// ([`VAE_PRIOR_SPREAD`]), and follows them as the encoder trains; `steps` is unused.
-    pub async fn start_prior(&mut self, steps: usize) -> Result<()> {
+    pub async fn start_quick_mode(&mut self, steps: usize) -> Result<()> {
         let Trainer::Gan(trainer) = &self.trainer else {
             self.vae_prior = true;
             return self.fit_vae_prior().await;
@@ -282,7 +282,7 @@ impl FineTuning {
 
     /// One inversion step of the quick mode; returns the mean pixel error, or `None` when
     /// there is nothing left to do (the prior is then in place).
-    pub async fn prior_step(&mut self) -> Result<Option<f32>> {
+    pub async fn quick_mode_step(&mut self) -> Result<Option<f32>> {
         let Some(inverter) = self.inverting.as_mut() else {
             return Ok(None);
         };
@@ -348,15 +348,15 @@ impl FineTuning {
     }
 
     /// Stops an inversion under way; no prior is set.
-    pub fn cancel_prior(&mut self) {
+    pub fn cancel_quick_mode(&mut self) {
         self.inverting = None;
     }
 
-    /// [`Self::start_prior`] and every [`Self::prior_step`]; returns the last mean error.
-    pub async fn fit_prior(&mut self, steps: usize) -> Result<f32> {
-        self.start_prior(steps).await?;
+    /// [`Self::start_quick_mode`] and every [`Self::quick_mode_step`]; returns the last mean error.
+    pub async fn run_quick_mode(&mut self, steps: usize) -> Result<f32> {
+        self.start_quick_mode(steps).await?;
         let mut last = f32::NAN;
-        while let Some(error) = self.prior_step().await? {
+        while let Some(error) = self.quick_mode_step().await? {
             last = error;
         }
         Ok(last)

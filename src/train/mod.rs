@@ -11,6 +11,8 @@ pub mod finetune;
 pub mod gan;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod run;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod setup;
 mod state;
 pub mod vae;
 

@@ -125,6 +125,56 @@ pub fn fine_tune(
     write_model(&session.latent_model(), &weights, out)
 }
 
+/// Runs `latentpad finetune`: the model in `--model` fine-tuned on the images of a folder
+/// (the quick mode first, unless `--invert-steps 0`), written to `--out`. Files that are not
+/// images are passed over, each named.
+pub fn finetune_folder(
+    o: &crate::options::FinetuneOptions,
+    device: &burn::prelude::Device,
+    on: &mut dyn FnMut(crate::progress::Progress),
+) -> Result<()> {
+    use crate::progress::Progress;
+    let file = WeightsFile::read(&o.model)?;
+    let (examples, skipped) = crate::data::load_folder(&o.images)?;
+    warn_skipped(&skipped, on);
+    on(Progress::Say(format!(
+        "fine-tuning {} on {} images",
+        file.meta.name,
+        examples.len()
+    )));
+    let images = examples.into_iter().map(|e| e.image).collect();
+    let freeze = o.freeze_discriminator_layers;
+    let mut session = FineTuning::new(file, images, o.batch_size, freeze, device)?;
+    if o.invert_steps > 0 {
+        let error = pollster::block_on(session.run_quick_mode(o.invert_steps))?;
+        on(Progress::Say(if error.is_finite() {
+            format!("quick mode: found the images in the model (mean pixel error {error:.4})")
+        } else {
+            "quick mode: the encoder found the images".into()
+        }));
+    }
+    on(Progress::Start {
+        total: o.steps,
+        done: 0,
+    });
+    fine_tune(&mut session, o.steps, &o.out, |event| {
+        on(super::setup::progress_of(event))
+    })
+}
+
+/// Names each file of a folder that was passed over.
+pub fn warn_skipped(skipped: &[Error], on: &mut dyn FnMut(crate::progress::Progress)) {
+    if !skipped.is_empty() {
+        on(crate::progress::Progress::Warn(format!(
+            "skipped {} file(s):",
+            skipped.len()
+        )));
+    }
+    for e in skipped {
+        on(crate::progress::Progress::Warn(format!("  {e}")));
+    }
+}
+
 /// Trains `trainer` on labelled images until it has taken `steps`, reporting each step's
 /// loss; with `checkpoint` (a folder and the steps between saves) it replaces that checkpoint
 /// as it goes and at the end. Batches are drawn by `seed` mixed with the step it starts at (a

@@ -126,7 +126,8 @@ fn train_vae_with_a_latent_grid_and_bad_grids_refused() {
             &["--latent-grid", "8", "--latent-dim", "100"],
             "a multiple of 64",
         ),
-        ("gan", &["--latent-grid", "8"], "build a new VAE"),
+        // A VAE's option is not a GAN's: refused as it is parsed.
+        ("gan", &["--latent-grid", "8"], "unexpected argument '--latent-grid'"),
     ] {
         let o = train(kind, grid);
         assert!(!o.status.success(), "{grid:?}");
@@ -238,7 +239,7 @@ fn finetune_skips_bad_files_and_marks_the_result() {
         assert!(o.status.success(), "{}", stderr(&o));
         (o, latentpad::weights::WeightsFile::read(&out).unwrap())
     };
-    let (o, file) = tune(Some("models/emoji-gan"), &["--prior-steps", "3"], "tuned");
+    let (o, file) = tune(Some("models/emoji-gan"), &["--invert-steps", "3"], "tuned");
     assert!(
         stderr(&o).contains("notes.png: not a readable image"),
         "{}",

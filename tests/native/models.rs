@@ -122,7 +122,7 @@ fn every_shipped_model_loads_and_samples() {
 #[test]
 fn the_skin_tone_report_counts_what_it_is_given() {
     use latentpad::data::Example;
-    use latentpad::report::{TONES, skin_tone_report};
+    use latentpad::report::{TONE_CLASSES, skin_tone_report};
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let device = default_device();
@@ -159,7 +159,7 @@ fn the_skin_tone_report_counts_what_it_is_given() {
     assert!(report.generated.total() <= 200);
     assert_eq!(report.generated_total, 200);
     let table = report.to_markdown();
-    assert_eq!(table.lines().count(), 2 + TONES.len(), "{table}");
+    assert_eq!(table.lines().count(), 2 + TONE_CLASSES, "{table}");
     assert!(table.contains("| dark |"), "{table}");
 }
 

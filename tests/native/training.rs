@@ -570,13 +570,13 @@ fn pivotal_tuning_pulls_the_pivots_images_to_the_uploads() {
     // The recipe and the session: the quick mode's inversion, then pivotal tuning.
     // Its weight is the page's, which grows with the uploads up to 30.
     let recipe: latentpad::fewshot::Recipe = "pivotal".parse().unwrap();
-    assert!(recipe.pivot_weight.is_none() && recipe.prior_steps > 0);
+    assert!(recipe.pivot_weight.is_none() && recipe.invert_steps > 0);
     use latentpad::train::finetune::{PIVOT_WEIGHT, default_pivot_weight};
     assert!((default_pivot_weight(10) - PIVOT_WEIGHT / 3.0).abs() < 1e-9);
     assert_eq!(default_pivot_weight(30), PIVOT_WEIGHT);
     assert_eq!(default_pivot_weight(1000), PIVOT_WEIGHT);
     let (_, mut session) = disc_session(&device);
-    pollster::block_on(session.fit_prior(3)).unwrap();
+    pollster::block_on(session.run_quick_mode(3)).unwrap();
     for _ in 0..2 {
         let losses = pollster::block_on(session.step()).unwrap();
         assert!(losses.values().iter().all(|v| v.is_finite()));
@@ -846,13 +846,13 @@ fn the_quick_mode_moves_samples_to_the_uploads_latents_and_survives_export() {
     let (_, mut session) = disc_session(&device);
     let before = preview(&session);
     // Cancelled half-way: no prior, samples unchanged.
-    pollster::block_on(session.start_prior(4)).unwrap();
-    assert!(pollster::block_on(session.prior_step()).unwrap().is_some());
-    session.cancel_prior();
-    assert_eq!(pollster::block_on(session.prior_step()).unwrap(), None);
+    pollster::block_on(session.start_quick_mode(4)).unwrap();
+    assert!(pollster::block_on(session.quick_mode_step()).unwrap().is_some());
+    session.cancel_quick_mode();
+    assert_eq!(pollster::block_on(session.quick_mode_step()).unwrap(), None);
     assert_eq!(preview(&session), before);
     // Run to the end: samples now come from near the uploads' latents; weights untouched.
-    let error = pollster::block_on(session.fit_prior(4)).unwrap();
+    let error = pollster::block_on(session.run_quick_mode(4)).unwrap();
     assert!(error.is_finite());
     assert_eq!(session.steps(), 0);
     assert_ne!(preview(&session), before, "the prior changed nothing");
@@ -906,7 +906,7 @@ fn a_resumed_fine_tune_keeps_its_provenance() {
 #[test]
 fn few_shot_benchmark_scores_each_step_count_and_writes_grids() {
     use latentpad::data::{EmojiData, Example};
-    use latentpad::fewshot::{self, Bench, Kind};
+    use latentpad::fewshot::{self, Bench, SetKind};
     let device = default_device();
     let example = |i: usize, image: Rgb64| Example {
         image,
@@ -935,13 +935,13 @@ fn few_shot_benchmark_scores_each_step_count_and_writes_grids() {
         held_out: Vec::new(),
         categories: vec!["Smileys & Emotion".into()],
     };
-    let set = fewshot::target_set(&data, Kind::Hearts, 4).unwrap();
+    let set = fewshot::target_set(&data, SetKind::Hearts, 4).unwrap();
     assert_eq!(
         (set.name.as_str(), set.uploads.len(), set.held_out.len()),
         ("hearts-4", 4, 8)
     );
     assert!(
-        fewshot::target_set(&data, Kind::Hearts, 10).is_err(),
+        fewshot::target_set(&data, SetKind::Hearts, 10).is_err(),
         "too few left to hold out"
     );
     let base = GanTrainer::new(tiny_gan(), GanTrainConfig::new(), &device)
@@ -1590,8 +1590,8 @@ fn a_vae_fine_tuning_quick_mode_samples_near_the_uploads() {
     let mut session = FineTuning::new(file, data.clone(), 4, 0, &device).unwrap();
     assert!(session.latent_model().prior().is_none());
     // In place at once (no inversion steps): one centre per upload, the uploads' means.
-    pollster::block_on(session.start_prior(50)).unwrap();
-    assert_eq!(pollster::block_on(session.prior_step()).unwrap(), None);
+    pollster::block_on(session.start_quick_mode(50)).unwrap();
+    assert_eq!(pollster::block_on(session.quick_mode_step()).unwrap(), None);
     let images: Vec<&Rgb64> = data.iter().collect();
     let model = session.latent_model();
     let prior = model.prior().expect("the quick mode set a prior").clone();
@@ -1625,8 +1625,8 @@ fn a_vae_fine_tuning_quick_mode_samples_near_the_uploads() {
         if let Some(k) = principal {
             session.set_prior_principal(k);
         }
-        pollster::block_on(session.start_prior(50)).unwrap();
-        pollster::block_on(session.prior_step()).unwrap();
+        pollster::block_on(session.start_quick_mode(50)).unwrap();
+        pollster::block_on(session.quick_mode_step()).unwrap();
         session.latent_model().prior().unwrap().clone()
     };
 
