@@ -5,7 +5,7 @@ CARGO ?= cargo
 PORT ?= 8000
 BIN = $(or $(CARGO_TARGET_DIR),target)/release/latentpad
 
-.PHONY: serve web web-cpu web-webgpu web-threads test test-native test-wasm test-browser cli demo data bench bench-web
+.PHONY: serve web web-cpu web-webgpu web-threads test test-js test-native test-wasm test-browser cli demo data bench bench-web
 
 # Build the browser package and serve the demo page on the shipped models. The page is served as
 # soon as the CPU build exists (minutes sooner on a cold machine); the threaded CPU build and the
@@ -28,10 +28,14 @@ web-webgpu:
 web-threads:
 	scripts/build-web.sh threads
 
-# Everything: native tests, then the CPU browser build and the wasm facade's tests in Chromium
-# (wasm-bindgen-test), then the threaded CPU build and the WebGPU build and the end-to-end
-# tests of the page and the widget (Playwright), which need all three.
-test: test-native test-wasm test-browser
+# Everything: the browser side's plain JS (Node, no build), native tests, then the CPU browser
+# build and the wasm facade's tests in Chromium (wasm-bindgen-test), then the threaded CPU build
+# and the WebGPU build and the end-to-end tests of the page and the widget (Playwright), which
+# need all three.
+test: test-js test-native test-wasm test-browser
+
+test-js:
+	node --test tests/js/
 
 test-native:
 	$(CARGO) test --release

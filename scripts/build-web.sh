@@ -33,7 +33,7 @@ fi
 
 # The package's own files: in pkg/ the worker finds the wasm beside it, not in ../pkg/.
 mkdir -p pkg
-cp www/api.js www/latent-pad.js www/latent-pad-template.js www/paint.js www/limits.js www/client.js www/latent-pad.css www/*.d.ts pkg/
+cp www/api.js www/latent-pad.js www/latent-pad-template.js www/paint.js www/limits.js www/storage.js www/client.js www/latent-pad.css www/*.d.ts pkg/
 sed 's#new URL("../pkg/", import.meta.url)#new URL("./", import.meta.url)#' www/worker.js > pkg/worker.js
 grep -q 'new URL("./", import.meta.url)' pkg/worker.js || { echo "worker.js: WASM_DIR line not rewritten" >&2; exit 1; }
 crate_version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)

@@ -463,7 +463,10 @@ pub fn evaluate(
     )));
     for path in &o.classifier {
         let classifier = read_classifier(path, device)?;
-        let space = path.file_name().unwrap_or(path.as_os_str()).to_string_lossy();
+        let space = path
+            .file_name()
+            .unwrap_or(path.as_os_str())
+            .to_string_lossy();
         let real = pollster::block_on(features_of_images(&classifier, &held, device))?;
         let generated = pollster::block_on(features_of_samples(&classifier, &model, n, o.seed))?;
         let s = score(&real, &generated)?;

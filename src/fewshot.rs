@@ -38,7 +38,12 @@ pub enum SetKind {
 
 impl SetKind {
     /// Every kind, in the benchmark's order.
-    pub const ALL: [SetKind; 4] = [SetKind::Hearts, SetKind::Flags, SetKind::Animals, SetKind::FluentFaces];
+    pub const ALL: [SetKind; 4] = [
+        SetKind::Hearts,
+        SetKind::Flags,
+        SetKind::Animals,
+        SetKind::FluentFaces,
+    ];
 
     /// Its name on the command line and in tables.
     pub fn name(self) -> &'static str {
@@ -574,7 +579,9 @@ pub fn bench(
                 set.held_out.len()
             )));
             for (i, recipe) in recipes.iter().enumerate() {
-                let rows = run(&bench, &set, recipe, &steps, |row| on(Say(row.to_markdown())))?;
+                let rows = run(&bench, &set, recipe, &steps, |row| {
+                    on(Say(row.to_markdown()))
+                })?;
                 // The floor is the same for every recipe: the table keeps it once per set.
                 table.extend(rows.iter().skip(usize::from(i > 0)).map(Row::to_markdown));
             }
@@ -582,7 +589,10 @@ pub fn bench(
     }
     let path = o.out.join("table.md");
     std::fs::write(&path, table.join("\n") + "\n").map_err(|e| Error::io(&path, e))?;
-    on(Say(format!("wrote {} and the grids beside it", path.display())));
+    on(Say(format!(
+        "wrote {} and the grids beside it",
+        path.display()
+    )));
     Ok(())
 }
 

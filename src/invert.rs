@@ -391,10 +391,15 @@ pub fn invert_images(
         (None, Some(n)) => {
             let data = crate::data::load_fetched(&o.data_dir, crate::data::EmojiStyle::Noto)?;
             let picked = spread_pick(data.held_out.len(), n);
-            picked.into_iter().map(|i| data.held_out[i].image.clone()).collect()
+            picked
+                .into_iter()
+                .map(|i| data.held_out[i].image.clone())
+                .collect()
         }
         (None, None) => {
-            return Err(Error::Config("give --images <folder> or --held-out <count>".into()));
+            return Err(Error::Config(
+                "give --images <folder> or --held-out <count>".into(),
+            ));
         }
     };
     if examples.is_empty() || examples.len() > MAX_GRID / 2 {
@@ -411,10 +416,19 @@ pub fn invert_images(
         "vae" => o.steps.min(VAE_REFINE_STEPS),
         _ => o.steps,
     };
-    on(Progress::Start { total: steps as u64, done: 0 });
-    let config = InvertConfig { steps: o.steps, ..Default::default() };
+    on(Progress::Start {
+        total: steps as u64,
+        done: 0,
+    });
+    let config = InvertConfig {
+        steps: o.steps,
+        ..Default::default()
+    };
     let found = pollster::block_on(find(&model, &refs, config, |step, _, error: f32| {
-        on(Progress::Step { step: step as u64, message: format!("error {error:.4}") });
+        on(Progress::Step {
+            step: step as u64,
+            message: format!("error {error:.4}"),
+        });
         true
     }))?;
     // Each image beside its reconstruction: [n, 2, 3, 64, 64] -> [2n, 3, 64, 64].
@@ -427,8 +441,9 @@ pub fn invert_images(
         _ => format!("inversions of {n} images ({steps} steps)"),
     };
     crate::sampling::write_grid(pairs, 2 * n, 16, &o.out, &Provenance::of(&meta, latent))?;
-    let sharpness = crate::eval::edge_energy(&crate::backend::read_f32_blocking(found.images.clone())?)
-        / pollster::block_on(crate::eval::edge_energy_of_images(&refs, model.device()))?;
+    let sharpness =
+        crate::eval::edge_energy(&crate::backend::read_f32_blocking(found.images.clone())?)
+            / pollster::block_on(crate::eval::edge_energy_of_images(&refs, model.device()))?;
     on(Progress::Say(format!(
         "{n} images inverted in {:.1} s: mean squared pixel error {:.4} (pixels in [0, 1]); \
          worst {:.4}; edge energy {sharpness:.2}x the originals' (below 1: blurrier)",

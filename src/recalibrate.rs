@@ -154,7 +154,10 @@ pub fn average(files: &[WeightsFile], device: &Device) -> Result<WeightsFile> {
 
 /// Runs `latentpad recalibrate` on a model folder and says what it did.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn recalibrate_folder(o: &crate::options::RecalibrateOptions, device: &Device) -> Result<String> {
+pub fn recalibrate_folder(
+    o: &crate::options::RecalibrateOptions,
+    device: &Device,
+) -> Result<String> {
     let file = crate::weights::WeightsFile::read(&o.model)?;
     let how = Recalibration {
         batches: o.batches,

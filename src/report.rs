@@ -251,7 +251,10 @@ impl Conditioning {
         );
         for r in self.categories.iter().chain(&self.tones) {
             let missed = r.missed_as.as_ref().map_or("-".into(), |(name, count)| {
-                format!("{name} ({:.1}%)", 100.0 * *count as f64 / r.samples.max(1) as f64)
+                format!(
+                    "{name} ({:.1}%)",
+                    100.0 * *count as f64 / r.samples.max(1) as f64
+                )
             });
             out += &format!(
                 "| {} | {} | {missed} | {} | {} |\n",
@@ -504,7 +507,15 @@ pub fn report(
     }
     let judge = read_classifier(&o.steering_classifier, device)?;
     let sets = [data.train.as_slice(), data.held_out.as_slice()];
-    let steered = conditioning(&model, &judge, people, &tone, sets, o.per_condition, steered_seed);
+    let steered = conditioning(
+        &model,
+        &judge,
+        people,
+        &tone,
+        sets,
+        o.per_condition,
+        steered_seed,
+    );
     on(Say(format!(
         "\nConditioning: {} samples asked for each category (judged by {}) and for people in \
          each skin tone (skin-tone classifier), beside the real training and held-out images of \

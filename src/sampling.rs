@@ -54,9 +54,18 @@ pub fn sample(o: &SampleOptions, device: &Device) -> Result<()> {
     let (model, meta) = read_model(&o.model, o.draw, device)?;
     if let Some(by) = o.by {
         let (images, rows, latent) = sample_rows(&model, by, o.n, o.seed)?;
-        return write_grid(images, rows * o.n, o.n, &o.out, &Provenance::of(&meta, latent));
+        return write_grid(
+            images,
+            rows * o.n,
+            o.n,
+            &o.out,
+            &Provenance::of(&meta, latent),
+        );
     }
-    let steering = model.steering(o.steering.category.as_deref(), o.steering.skin_tone.as_deref())?;
+    let steering = model.steering(
+        o.steering.category.as_deref(),
+        o.steering.skin_tone.as_deref(),
+    )?;
     let images = model.sample_steered(o.n, o.seed, steering)?;
     let latent = format!(
         "seeds {} to {}{}",
@@ -64,7 +73,13 @@ pub fn sample(o: &SampleOptions, device: &Device) -> Result<()> {
         o.seed + o.n as u64 - 1,
         model.describe_steering(steering)
     );
-    write_grid(images, o.n, o.columns, &o.out, &Provenance::of(&meta, latent))
+    write_grid(
+        images,
+        o.n,
+        o.columns,
+        &o.out,
+        &Provenance::of(&meta, latent),
+    )
 }
 
 /// The steerings of the rows of `sample --by`, each with its name: every category, or
@@ -130,7 +145,10 @@ pub fn sample_rows(
 /// steering) to another's.
 pub fn interpolate(o: &InterpolateOptions, device: &Device) -> Result<()> {
     let (model, meta) = read_model(&o.model, o.draw, device)?;
-    let (category, tone) = (o.steering.category.as_deref(), o.steering.skin_tone.as_deref());
+    let (category, tone) = (
+        o.steering.category.as_deref(),
+        o.steering.skin_tone.as_deref(),
+    );
     let from = model.steering(category, tone)?;
     let to = model.steering(
         o.to_category.as_deref().or(category),
@@ -147,5 +165,11 @@ pub fn interpolate(o: &InterpolateOptions, device: &Device) -> Result<()> {
         model.describe_steering(to),
         o.frames
     );
-    write_grid(images, o.frames, o.frames, &o.out, &Provenance::of(&meta, latent))
+    write_grid(
+        images,
+        o.frames,
+        o.frames,
+        &o.out,
+        &Provenance::of(&meta, latent),
+    )
 }

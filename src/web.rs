@@ -115,9 +115,10 @@ fn parse_files(files: Array) -> Result<WeightsFile, JsError> {
     WeightsFile::merge(parsed).map_err(js_error)
 }
 
-/// A generative model loaded in the browser.
+/// A generative model (a GAN or a VAE) loaded in the browser: it samples, interpolates,
+/// encodes and decodes. The JS API wraps it in its own `Generator` class.
 #[wasm_bindgen]
-pub struct Generator {
+pub struct Model {
     inner: LatentModel,
     backend: String,
     name: String,
@@ -125,11 +126,11 @@ pub struct Generator {
 }
 
 #[wasm_bindgen]
-impl Generator {
+impl Model {
     /// Loads a model from the bytes of its `.lpw` files (one or several, e.g. generator and
     /// discriminator) onto `backend`: "cpu", or "webgpu" in the WebGPU build after
     /// `initWebGpu`. Choosing between them ("auto") is the worker's job: it sees the adapter.
-    pub async fn load(files: Array, backend: String) -> Result<Generator, JsError> {
+    pub async fn load(files: Array, backend: String) -> Result<Model, JsError> {
         let device = device_for(&backend)?;
         let file = parse_files(files)?;
         let inner = LatentModel::from_weights(&file, &device).map_err(js_error)?;
@@ -137,7 +138,7 @@ impl Generator {
         let _ = image::to_rgba(inner.sample(1, 0).map_err(js_error)?)
             .await
             .map_err(js_error)?;
-        Ok(Generator {
+        Ok(Model {
             inner,
             backend,
             name: file.meta.name.clone(),
@@ -216,11 +217,11 @@ impl Generator {
     /// fetches the encoder only once images are to be encoded). A new object, so that calls
     /// still running on this one are not disturbed; the weights are shared, not copied.
     #[wasm_bindgen(js_name = withEncoder)]
-    pub fn with_encoder(&self, files: Array) -> Result<Generator, JsError> {
+    pub fn with_encoder(&self, files: Array) -> Result<Model, JsError> {
         let file = parse_files(files)?;
         let mut inner = self.inner.clone();
         inner.attach_encoder(&file).map_err(js_error)?;
-        Ok(Generator {
+        Ok(Model {
             inner,
             backend: self.backend.clone(),
             name: self.name.clone(),
@@ -448,7 +449,9 @@ impl FineTuner {
     /// `undefined` once done (the prior is then in place).
     #[wasm_bindgen(js_name = quickModeStep)]
     pub async fn quick_mode_step(&mut self) -> Result<Option<f32>, JsError> {
-        on_pool(self.inner.quick_mode_step()).await.map_err(js_error)
+        on_pool(self.inner.quick_mode_step())
+            .await
+            .map_err(js_error)
     }
 
     /// Stops the quick mode's inversion; no prior is set.
@@ -464,7 +467,7 @@ impl FineTuner {
     }
 
     /// The fine-tuned model as one `.lpw` file (marked fine-tuned), loadable by
-    /// `Generator.load` and `FineTuner.create`.
+    /// `Model.load` and `FineTuner.create`.
     #[wasm_bindgen(js_name = exportWeights)]
     pub async fn export_weights(&self) -> Result<Vec<u8>, JsError> {
         Ok(self.inner.export().await.map_err(js_error)?.to_bytes())

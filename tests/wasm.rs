@@ -7,7 +7,7 @@ use js_sys::{Array, Uint8Array};
 use wasm_bindgen::{JsCast, JsError, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
-use latentpad::web::{FineTuner, Generator, decode_image};
+use latentpad::web::{FineTuner, Model, decode_image};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -39,7 +39,7 @@ fn message<T>(result: Result<T, JsError>) -> String {
 
 #[wasm_bindgen_test]
 async fn same_seed_gives_the_same_images_and_image_i_is_seed_plus_i() {
-    let g = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
+    let g = ok(Model::load(files(&[GENERATOR]), "cpu".into()).await);
     assert_eq!((g.kind().as_str(), g.backend().as_str()), ("gan", "cpu"));
     let a = ok(g.sample(4, 7.0, None, None, None).await).to_vec();
     let b = ok(g.sample(4, 7.0, None, None, None).await).to_vec();
@@ -66,7 +66,7 @@ async fn same_seed_gives_the_same_images_and_image_i_is_seed_plus_i() {
 /// message that lists the valid ones, and inversion returns one latent per image.
 #[wasm_bindgen_test]
 async fn steering_and_inversion_through_the_facade() {
-    let g = ok(Generator::load(files(&[CONDITIONAL]), "cpu".into()).await);
+    let g = ok(Model::load(files(&[CONDITIONAL]), "cpu".into()).await);
     let conditions = g.conditions();
     assert!(
         conditions.contains("\"people\"") && conditions.contains("\"dark\""),
@@ -115,11 +115,11 @@ async fn steering_and_inversion_through_the_facade() {
 
 #[wasm_bindgen_test]
 async fn bad_arguments_and_files_become_js_errors_with_messages() {
-    let msg = message(Generator::load(files(&[b"not weights at all"]), "cpu".into()).await);
+    let msg = message(Model::load(files(&[b"not weights at all"]), "cpu".into()).await);
     assert!(msg.contains("weights file 1"), "{msg}");
-    let msg = message(Generator::load(files(&[GENERATOR]), "webgpu".into()).await);
+    let msg = message(Model::load(files(&[GENERATOR]), "webgpu".into()).await);
     assert!(msg.contains("not in this build"), "{msg}");
-    let g = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
+    let g = ok(Model::load(files(&[GENERATOR]), "cpu".into()).await);
     assert!(message(g.sample(0, 1.0, None, None, None).await).contains("n must be 1 to 256"));
     assert!(
         message(g.sample(1, -1.0, None, None, None).await).contains("seed must be a whole number")
@@ -146,14 +146,14 @@ async fn uploads_decode_and_a_fine_tuning_step_runs_and_exports() {
     // reset: step 0 again, the pretrained model's samples, and it trains on from there.
     ok(tuner.reset());
     assert_eq!(tuner.steps(), 0.0);
-    let pretrained = ok(Generator::load(files(&[GENERATOR]), "cpu".into()).await);
+    let pretrained = ok(Model::load(files(&[GENERATOR]), "cpu".into()).await);
     assert_eq!(
         ok(tuner.sample(1, 0.0).await).to_vec(),
         ok(pretrained.sample(1, 0.0, None, None, None).await).to_vec()
     );
     assert_eq!(ok(tuner.train_steps(1).await).len(), 2);
     assert_eq!(tuner.steps(), 1.0);
-    let tuned = ok(Generator::load(files(&[&bytes]), "cpu".into()).await);
+    let tuned = ok(Model::load(files(&[&bytes]), "cpu".into()).await);
     assert!(tuned.fine_tuned());
     assert_eq!(
         ok(tuned.sample(1, 0.0, None, None, None).await).length() as usize,

@@ -56,7 +56,9 @@ export interface FineTuneOptions {
   batchSize?: number;
   /** Discriminator blocks kept frozen (FreezeD); default 2. */
   freeze?: number;
-  /** GAN only: inversion steps of the quick mode before fine-tuning (0 to 1000; default 50). */
+  /** The quick mode's inversion steps before a GAN's fine-tuning (0 to 1000; default 50; 0 turns a VAE's quick mode off). */
+  invertSteps?: number;
+  /** @deprecated The old name of `invertSteps`. */
   priorSteps?: number;
   backend?: Backend;
   previewEvery?: number;

@@ -1,7 +1,10 @@
 // latentpad's script API: load a model, sample, interpolate, encode, fine-tune, export, all
 // computed in the page's shared Web Worker. Types: api.d.ts. No model logic here.
 import { call, onWorkerEvent } from "./client.js";
-import { BATCH_SIZE, MAX_FILE_BYTES, MAX_UPLOADS, PRIOR_STEPS, defaultSteps } from "./limits.js";
+import { BATCH_SIZE, INVERT_STEPS, MAX_FILE_BYTES, MAX_UPLOADS, STEPS, defaultSteps, inRange, megabytes, rangeRule } from "./limits.js";
+import { rememberBackend, rememberedBackend } from "./storage.js";
+
+export { deleteSavedModel, forgetBackend, loadSavedModel, saveModel, savedModels } from "./storage.js";
 
 /** Images are 64x64 RGBA. */
 export const SIZE = 64;
@@ -15,35 +18,6 @@ export const SHIPPED_MODELS = ["emoji-vae", "emoji-gan", "emoji-cgan"];
 export const DEFAULT_MODEL = "emoji-vae";
 const MODELS_DIR = new URL("../models/", import.meta.url);
 export const BACKENDS = ["auto", "webgpu", "cpu"];
-
-/** Where "auto" keeps the backend it measured faster in this browser (`forgetBackend` clears it). */
-const BACKEND_KEY = "latentpad-backend";
-
-function rememberedBackend() {
-  try {
-    const saved = JSON.parse(globalThis.localStorage?.getItem(BACKEND_KEY) ?? "null");
-    return saved && (saved.backend === "cpu" || saved.backend === "webgpu") ? saved : null;
-  } catch {
-    return null; // storage blocked (privacy settings, sandboxed frame) or damaged: measure again
-  }
-}
-
-function rememberBackend(choice) {
-  try {
-    globalThis.localStorage?.setItem(BACKEND_KEY, JSON.stringify(choice));
-  } catch {
-    // Not remembered: the next visit measures again.
-  }
-}
-
-/** Forgets the measured choice, so the next "auto" load measures again (a new GPU, a new driver). */
-export function forgetBackend() {
-  try {
-    globalThis.localStorage?.removeItem(BACKEND_KEY);
-  } catch {
-    // Nothing stored.
-  }
-}
 
 /**
  * Threads of the CPU build, before the page loads its first model: `threads` Web Workers run
@@ -217,19 +191,21 @@ export class Generator {
    * `decodeImages`). Returns a run: `cancel()` stops it after the step under way, `done`
    * resolves to the fine-tuned Generator. `onStep({ step, steps, losses, labels })` follows
    * every step; `onPreview(rgba)` gets 8 preview samples every `previewEvery` steps. A GAN
-   * first runs the quick mode: `priorSteps` inversion steps that find the images in its latent
+   * first runs the quick mode: `invertSteps` inversion steps that find the images in its latent
    * space (0 skips them), followed by `onInvert({ step, steps, error })`; a VAE's quick mode
-   * needs no inversion (its encoder finds the images at once), and any `priorSteps` above 0
-   * turns it on: its samples then start near the images.
+   * needs no inversion (its encoder finds the images at once), and any `invertSteps` above 0
+   * turns it on: its samples then start near the images. (`priorSteps`, the option's old
+   * name, is still read.)
    */
-  fineTune(images, { steps = defaultSteps(images?.length ?? 0), batchSize = BATCH_SIZE, freeze = 2, priorSteps = PRIOR_STEPS, backend, previewEvery = 10, onStep, onPreview, onInvert } = {}) {
+  fineTune(images, { steps = defaultSteps(images?.length ?? 0), batchSize = BATCH_SIZE, freeze = 2, invertSteps, priorSteps, backend, previewEvery = 10, onStep, onPreview, onInvert } = {}) {
+    invertSteps ??= priorSteps ?? INVERT_STEPS.fallback;
     const run = { cancelled: false };
     const id = `run-${++runs}`;
     const labels = this.kind === "gan" ? ["discriminator", "generator"] : ["reconstruction", "KL"];
     const done = (async () => {
-      if (!Number.isInteger(steps) || steps < 1 || steps > 5000) throw new LatentpadError("finetune", "steps must be a whole number from 1 to 5000");
+      if (!inRange(steps, STEPS)) throw new LatentpadError("finetune", rangeRule("steps", STEPS));
       if (!images?.length) throw new LatentpadError("finetune", "add at least one image before fine-tuning");
-      if (!Number.isInteger(priorSteps) || priorSteps < 0 || priorSteps > 1000) throw new LatentpadError("finetune", "priorSteps must be a whole number from 0 to 1000");
+      if (!inRange(invertSteps, INVERT_STEPS)) throw new LatentpadError("finetune", rangeRule("invertSteps", INVERT_STEPS));
       const buffers = images.map((img) => new Uint8Array(img).slice().buffer);
       const bytes = this.source.bytes ? this.source.bytes.slice().buffer : undefined;
       const transfer = bytes ? [...buffers, bytes] : buffers;
@@ -241,7 +217,7 @@ export class Generator {
           p.preview ? onPreview?.(p.preview) : p.phase === "invert" ? onInvert?.({ step: p.step, steps: p.total, error: p.error }) : onStep?.({ step: p.step, steps, losses: p.losses, labels });
         run.started = true;
         if (run.cancelled) call("fineTuneCancel", { run: id }).catch(() => {});
-        const result = await call("fineTuneRun", { run: id, steps, previewEvery, priorSteps }, { onProgress });
+        const result = await call("fineTuneRun", { run: id, steps, previewEvery, invertSteps }, { onProgress });
         // Registered in the worker: the weights stay there until a save or an export.
         const name = `${this.name}-finetuned`;
         const info = await call("fineTuneRegister", { run: id, name, backend: backend ?? this.backend }).catch((e) => {
@@ -280,7 +256,7 @@ export async function decodeImages(files, { onProgress, room = MAX_UPLOADS } = {
   if (files.length > room) errors.push(`only ${MAX_UPLOADS} images fit; ${files.length - Math.max(room, 0)} left out`);
   const accepted = [];
   for (const f of files.slice(0, Math.max(room, 0))) {
-    if (f.size > MAX_FILE_BYTES) errors.push(`${f.name}: larger than 50 MB`);
+    if (f.size > MAX_FILE_BYTES) errors.push(`${f.name}: larger than ${megabytes(MAX_FILE_BYTES)}`);
     else accepted.push(f);
   }
   const images = [];
@@ -291,51 +267,4 @@ export async function decodeImages(files, { onProgress, room = MAX_UPLOADS } = {
     onProgress?.(Math.min(i + 16, accepted.length), accepted.length);
   }
   return { images, errors };
-}
-
-// ---- saved models (IndexedDB: they stay in this browser) ---------------------------------
-
-function database() {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open("latentpad", 1);
-    request.onupgradeneeded = () => request.result.createObjectStore("models", { keyPath: "name" });
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(new Error(`the browser's storage is unavailable: ${request.error?.message}`));
-  });
-}
-
-async function store(mode, work) {
-  const db = await database();
-  try {
-    return await new Promise((resolve, reject) => {
-      const tx = db.transaction("models", mode);
-      const request = work(tx.objectStore("models"));
-      tx.oncomplete = () => resolve(request.result);
-      tx.onerror = tx.onabort = () => reject(new Error(`saving in the browser failed: ${tx.error?.message ?? "aborted"}`));
-    });
-  } finally {
-    db.close();
-  }
-}
-
-/** Keeps `.lpw` bytes in this browser's IndexedDB under `name`. */
-export function saveModel(name, bytes) {
-  return store("readwrite", (s) => s.put({ name, bytes: new Uint8Array(bytes), saved: Date.now() }));
-}
-
-/** Names and dates of the models saved in this browser, newest first. */
-export async function savedModels() {
-  const all = await store("readonly", (s) => s.getAll());
-  return all.map(({ name, saved, bytes }) => ({ name, saved, size: bytes.byteLength })).sort((a, b) => b.saved - a.saved);
-}
-
-/** The bytes of a saved model. */
-export async function loadSavedModel(name) {
-  const entry = await store("readonly", (s) => s.get(name));
-  if (!entry) throw new Error(`no saved model named ${name}`);
-  return entry.bytes;
-}
-
-export function deleteSavedModel(name) {
-  return store("readwrite", (s) => s.delete(name));
 }

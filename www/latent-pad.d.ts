@@ -26,7 +26,8 @@ export class LatentPad extends HTMLElement {
   readonly count: number;
   /** Attribute `backend`: "auto" | "webgpu" | "cpu". */
   readonly backend: "auto" | "webgpu" | "cpu";
-  /** Attribute `prior-steps` (0 to 1000, default 50): the quick mode's inversion steps before a GAN's fine-tuning. */
+  /** Attribute `invert-steps` (0 to 1000, default 50): the quick mode's inversion steps before a GAN's fine-tuning (`prior-steps`, deprecated, is its old name). */
+  readonly invertSteps: number;
   /** Attribute `mode`: any of "sample", "interpolate", "finetune". */
   readonly modes: Array<"sample" | "interpolate" | "finetune">;
   readonly generator: Generator | null;

@@ -2,14 +2,14 @@
 // Attributes: model, mode ("sample interpolate finetune"), seed, count, backend, controls,
 // category and skin-tone (the steering of a conditional GAN or of a VAE with a fitted prior;
 // pickers in the controls), truncation (above 0, at most 1: more typical, less varied
-// images), prior-steps (the quick mode's inversion steps before a GAN's fine-tuning; a VAE's
-// quick mode is instant; 0 skips it).
-// Methods: sample(), interpolate(a, b, frames), fineTune(files, { steps }), toBlob(index),
-// exportModel(). Events (detail): load, progress, sample, error ({ type, message }).
+// images), invert-steps (the quick mode's inversion steps before a GAN's fine-tuning; a VAE's
+// quick mode is instant; 0 skips it; `prior-steps`, its old name, is still read).
+// Methods: sample(), interpolate(a, b, frames), fineTune(files, { steps }), findUploads(),
+// toBlob(index), exportModel(). Events (detail): load, progress, sample, error ({ type, message }).
 // Drawing and input only: the models run in the page's shared worker (api.js).
 import { BACKENDS, DEFAULT_MODEL, Generator, LatentpadError, SHIPPED_MODELS, SIZE, decodeImages, loadSavedModel, onDeviceLost, saveModel, savedModels } from "./api.js";
 import { TEMPLATE } from "./latent-pad-template.js";
-import { FRAMES, MAX_UPLOADS, NUMBERS, STEPS, defaultSteps } from "./limits.js";
+import { FRAMES, MAX_UPLOADS, NUMBERS, STEPS, defaultSteps, inRange, rangeRule } from "./limits.js";
 import { draw, drawStrip, plotLosses, saveBytes } from "./paint.js";
 
 const MODES = ["sample", "interpolate", "finetune"];
@@ -36,7 +36,7 @@ function describe({ category, skinTone, truncation } = {}) {
 }
 
 export class LatentPad extends HTMLElement {
-  static observedAttributes = ["model", "mode", "seed", "count", "backend", "controls", "category", "skin-tone", "truncation", "prior-steps"];
+  static observedAttributes = ["model", "mode", "seed", "count", "backend", "controls", "category", "skin-tone", "truncation", "invert-steps", "prior-steps"];
 
   #root = null;
   #started = false;
@@ -91,6 +91,11 @@ export class LatentPad extends HTMLElement {
     return this.#number("count");
   }
 
+  /** The quick mode's inversion steps: `invert-steps`, else its deprecated name `prior-steps`. */
+  get invertSteps() {
+    return this.#number(this.hasAttribute("invert-steps") || !this.hasAttribute("prior-steps") ? "invert-steps" : "prior-steps");
+  }
+
   /**
    * What the samples are steered to: { category, skinTone } (a steerable model; empty fields
    * drawn) and { truncation } (any model; absent for none).
@@ -117,6 +122,7 @@ export class LatentPad extends HTMLElement {
     const value = this.getAttribute(name);
     if (value === null) return;
     const bad = (what) => this.#error("attribute", `${name}="${value}": ${what}`);
+    if (name === "prior-steps") console.warn('<latent-pad>: the attribute "prior-steps" is deprecated; use "invert-steps"');
     if (name === "mode") {
       const unknown = modeTokens(value).filter((m) => !MODES.includes(m));
       if (unknown.length) bad(`unknown mode ${unknown.join(", ")}; use sample, interpolate or finetune`);
@@ -718,14 +724,14 @@ export class LatentPad extends HTMLElement {
       await this.#ready();
       const base = this.#generator;
       if (!this.#uploads.length) throw new LatentpadError("finetune", "add at least one image before fine-tuning");
-      if (!Number.isInteger(total) || total < STEPS.min || total > STEPS.max) throw new LatentpadError("finetune", `steps must be a whole number from ${STEPS.min} to ${STEPS.max}`);
+      if (!inRange(total, STEPS)) throw new LatentpadError("finetune", rangeRule("steps", STEPS));
       this.#losses = [];
       this.#q(".ft-progress").value = 0;
       this.#note(".ft-status", "Preparing…");
       const started = performance.now();
       this.#run = base.fineTune(this.#uploads.map((u) => u.rgba), {
         steps: total,
-        priorSteps: this.#number("prior-steps"),
+        invertSteps: this.invertSteps,
         onStep: ({ step, steps, losses, labels }) => {
           this.#losses.push(losses);
           this.#q(".ft-progress").value = step / steps;

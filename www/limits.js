@@ -21,20 +21,42 @@ export function defaultSteps(uploads) {
   return uploads >= MANY_UPLOADS ? 2 * STEPS.fallback : STEPS.fallback;
 }
 /**
- * The quick mode's inversion steps before a GAN's fine-tuning (0 turns it off): the images are
- * found in the model's latent space first and samples are drawn near them, and the steps then
- * pull the model's drawings of them to the images (pivotal tuning), so 60 steps give hearts
- * where they gave blobs (docs/finetune-bench.md, recipes `prior` and `pivotal`).
+ * The quick mode's inversion steps before a GAN's fine-tuning (`fallback`; 0 turns it off):
+ * the images are found in the model's latent space first and samples are drawn near them, and
+ * the steps then pull the model's drawings of them to the images (pivotal tuning), so 60 steps
+ * give hearts where they gave blobs (docs/finetune-bench.md, recipes `prior` and `pivotal`).
  */
-export const PRIOR_STEPS = 50;
+export const INVERT_STEPS = { min: 0, max: 1000, fallback: 50 };
 /** Images per fine-tuning step, as in the benchmark's recipes. */
 export const BATCH_SIZE = 16;
 /** Frames of an interpolation strip. */
 export const FRAMES = 16;
 
-/** The element's numeric attributes: their range, the default a missing or bad value falls back to. */
+/** The message for a value outside `range` (`{ min, max }`) given as `name`. */
+export function rangeRule(name, { min, max }) {
+  return `${name} must be a whole number from ${min} to ${max === Number.MAX_SAFE_INTEGER ? "2^53 - 1" : max}`;
+}
+
+/** Whether `value` is a whole number within `range` (`{ min, max }`). */
+export function inRange(value, { min, max }) {
+  return Number.isInteger(value) && value >= min && value <= max;
+}
+
+/** `bytes` as a person reads a file size ("50 MB"). */
+export function megabytes(bytes) {
+  return `${Math.round(bytes / (1024 * 1024))} MB`;
+}
+
+const SEED = { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 };
+const COUNT = { min: 1, max: 64, fallback: 16 };
+
+/**
+ * The element's numeric attributes: their range, the default a missing or bad value falls back
+ * to. `prior-steps` is the old name of `invert-steps`, still read (deprecated).
+ */
 export const NUMBERS = {
-  seed: { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0, rule: "the seed must be a whole number from 0 to 2^53 - 1" },
-  count: { min: 1, max: 64, fallback: 16, rule: "count must be a whole number from 1 to 64" },
-  "prior-steps": { min: 0, max: 1000, fallback: PRIOR_STEPS, rule: "prior-steps must be a whole number from 0 to 1000" },
+  seed: { ...SEED, rule: rangeRule("the seed", SEED) },
+  count: { ...COUNT, rule: rangeRule("count", COUNT) },
+  "invert-steps": { ...INVERT_STEPS, rule: rangeRule("invert-steps", INVERT_STEPS) },
+  "prior-steps": { ...INVERT_STEPS, rule: rangeRule("prior-steps (now invert-steps)", INVERT_STEPS) },
 };

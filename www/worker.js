@@ -8,7 +8,7 @@
 const WASM_DIR = new URL("../pkg/", import.meta.url);
 
 const builds = new Map(); // "cpu" | "webgpu" -> Promise<wasm module>
-const models = new Map(); // key -> Promise<Generator>
+const models = new Map(); // key -> Promise<Model> (the wasm class)
 const tuners = new Map(); // run id -> FineTuner
 const cancelled = new Set(); // run ids asked to stop
 const weightsByKey = new Map(); // key -> .lpw bytes of a model made or loaded here (fine-tuned, from a file)
@@ -208,7 +208,7 @@ async function loadInto(key, makeFiles, backend) {
   if (!models.has(key)) {
     const promise = (async () => {
       const [files, m] = await Promise.all([makeFiles(), wasm(backend)]);
-      return m.Generator.load(files, backend);
+      return m.Model.load(files, backend);
     })();
     models.set(key, promise);
     promise.catch(() => models.delete(key));
@@ -339,7 +339,7 @@ const handlers = {
   // The whole loop runs here: each step's losses and every `previewEvery` steps 8 preview
   // samples go out as progress; a `fineTuneCancel` for the run stops it after the step under
   // way. Resolves to the steps taken and whether it was cancelled.
-  async fineTuneRun(id, { run, steps, previewEvery, priorSteps = 0 }) {
+  async fineTuneRun(id, { run, steps, previewEvery, invertSteps = 0 }) {
     const tuner = running(run);
     const preview = async (step) => {
       const rgba = await tuner.sample(8, 0);
@@ -348,8 +348,8 @@ const handlers = {
     const yieldToMessages = () => new Promise((resolve) => setTimeout(resolve, 0));
     await preview(0);
     // The quick mode first (a GAN): invert the images, then sample and train near them.
-    if (priorSteps > 0) {
-      await tuner.startQuickMode(priorSteps);
+    if (invertSteps > 0) {
+      await tuner.startQuickMode(invertSteps);
       let inverted = 0;
       for (;;) {
         if (cancelled.has(run)) {
@@ -359,7 +359,7 @@ const handlers = {
         const error = await tuner.quickModeStep();
         if (error === undefined) break;
         inverted += 1;
-        postMessage({ id, progress: { phase: "invert", step: Math.min(inverted, priorSteps), total: priorSteps, error } });
+        postMessage({ id, progress: { phase: "invert", step: Math.min(inverted, invertSteps), total: invertSteps, error } });
         await yieldToMessages();
       }
       if (!cancelled.has(run)) await preview(0);

@@ -270,7 +270,6 @@ fn short_name(category: &str) -> String {
 mod tests {
     use super::*;
 
-
     fn conditions() -> Conditions {
         let names = vec!["Smileys & Emotion".to_string(), "People & Body".to_string()];
         // Smileys never toned; people: 2 yellow, 1 dark, 1 without tones.

@@ -11,8 +11,8 @@ use super::blocks::{
     up_conv_forward,
 };
 use super::condition::Conditions;
-use crate::prior::LatentPrior;
 use crate::backend::flex::{self, Activation};
+use crate::prior::LatentPrior;
 
 /// Generator architecture.
 #[derive(Config, Debug, PartialEq)]

@@ -70,7 +70,8 @@ impl LatentModel {
                 let code = c.generator.condition_dim.unwrap_or(0);
                 let latent = c.generator.latent_dim + code;
                 let conditions_fit = c.conditions.as_ref().map_or(code == 0, |k| {
-                    k.dim() == code && k.frequencies.len() == k.categories.len() * super::TONES.len()
+                    k.dim() == code
+                        && k.frequencies.len() == k.categories.len() * super::TONES.len()
                 });
                 let grid_fits =
                     check_latent_grid(c.generator.latent_dim, c.generator.latent_grid).is_ok();
@@ -559,8 +560,8 @@ impl LatentModel {
     /// (category, tone) per image, are the strata and are kept with the centres, for
     /// steering): the posterior means (a GAN: the inverted latents) of `centres` of them picked
     /// by [`LatentPrior::stratified`], rounded to 3 decimals (they are kept in the
-    /// weights file's header), each sample moved off its centre by `spread` (`anchored`:
-    /// the centre kept whole, see [`LatentPrior::shrink`]).
+    /// weights file's header), each sample moved off its centre by `spread` (`shrink`: the
+    /// centre shrunk as the spread grows, else kept whole; see [`LatentPrior::shrink`]).
     ///
     /// [`LatentPrior::stratified`]: super::LatentPrior::stratified
     /// [`LatentPrior::shrink`]: super::LatentPrior::shrink
@@ -570,11 +571,11 @@ impl LatentModel {
         labels: &[(usize, usize)],
         centres: usize,
         spread: f32,
-        anchored: bool,
+        shrink: bool,
         seed: u64,
     ) -> Result<super::LatentPrior> {
         let even = [1.0; super::TONES.len()];
-        self.fit_prior_weighted(images, labels, centres, spread, anchored, seed, &even, &[])
+        self.fit_prior_weighted(images, labels, centres, spread, shrink, seed, &even, &[])
             .await
     }
 
@@ -593,7 +594,7 @@ impl LatentModel {
         labels: &[(usize, usize)],
         centres: usize,
         spread: f32,
-        anchored: bool,
+        shrink: bool,
         seed: u64,
         tone_weights: &[f64],
         mixed: &[bool],
@@ -656,7 +657,7 @@ impl LatentModel {
             .iter_mut()
             .for_each(|m| *m = (*m * 1000.0).round() / 1000.0);
         // A GAN's latents stay on the Gaussian shell it was trained on: centres shrink.
-        let prior = if anchored && !gan {
+        let prior = if !shrink && !gan {
             super::LatentPrior::anchored(means, self.latent_dim(), spread)?
         } else {
             super::LatentPrior::around(means, self.latent_dim(), spread)?

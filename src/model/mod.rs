@@ -17,9 +17,9 @@ use crate::latent::SplitMix64;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use crate::prior::{Guard, LatentPrior};
 pub use classifier::{Classifier, ClassifierConfig};
 pub use condition::{Conditions, Steering, TONES};
-pub use crate::prior::{Guard, LatentPrior};
 pub use gan::{
     Discriminator, DiscriminatorConfig, GanConfig, Generator, GeneratorConfig, LATENT_GRIDS,
     check_latent_grid,

@@ -8,8 +8,8 @@ use burn::prelude::*;
 
 use super::blocks::{DownBlock, pyramid};
 use super::condition::Conditions;
-use crate::prior::LatentPrior;
 use super::gan::{GeneratorConfig, grid_top};
+use crate::prior::LatentPrior;
 
 /// Encoder architecture.
 #[derive(Config, Debug, PartialEq)]

@@ -8,7 +8,6 @@ use crate::latent::SplitMix64;
 pub use command::{fit_to_training_images, parse_tone_weights, tone_deviations};
 
 impl LatentPrior {
-
     /// Up to `count` indices of `labels` whose mix of labels is the mix of all of them (a
     /// stratified sample): each label gets its share of `count`, at least one when `count`
     /// is at least the number of labels, rounded by largest remainder, and its indices are
@@ -137,7 +136,7 @@ mod command {
         let labels: Vec<(usize, usize)> = data.train.iter().map(condition_of).collect();
         let mixed: Vec<bool> = data.train.iter().map(|e| e.has_mixed_tones()).collect();
         let fitted = model.fit_prior_weighted(
-            &images, &labels, o.centres, s.spread, !s.shrink, o.seed, &weights, &mixed,
+            &images, &labels, o.centres, s.spread, s.shrink, o.seed, &weights, &mixed,
         );
         let mut prior = with_settings(pollster::block_on(fitted)?, s)?;
         if let Some(k) = s.tone_directions {
@@ -183,7 +182,9 @@ mod command {
             ));
         }
         match s.tone_directions {
-            Some(_) if !is_vae => refuse("--tone-directions is a VAE's: it encodes the training people".into()),
+            Some(_) if !is_vae => {
+                refuse("--tone-directions is a VAE's: it encodes the training people".into())
+            }
             Some(0) => refuse("--tone-directions takes 1 or more directions, not 0".into()),
             _ => match s.finetune_spread {
                 Some(x) if !(0.0..=1.0).contains(&x) => {
@@ -273,7 +274,6 @@ mod command {
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     #[test]
     fn stratified_picks_keep_every_label_share() {

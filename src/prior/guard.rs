@@ -37,7 +37,6 @@ fn single_precision(vectors: Vec<Vec<f64>>) -> Vec<Vec<f32>> {
 }
 
 impl LatentPrior {
-
     /// Orthonormal directions along which the labelled centres' conditions differ: each
     /// category's mean centre less the mean of all centres, and each tone's mean centre less
     /// the mean of the centres that have a tone (people), orthonormalised in that order
@@ -190,7 +189,6 @@ impl LatentPrior {
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     #[test]
     fn steering_guards_the_step_off_the_directions_between_conditions_and_pushes_tones() {

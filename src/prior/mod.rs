@@ -343,7 +343,6 @@ impl LatentPrior {
 mod tests {
     use super::*;
 
-
     /// A prior is kept in the weights file's header: one too large to read back is refused
     /// when it is made, with how many centres fit.
     #[test]

@@ -7,7 +7,6 @@ use crate::linalg::principal;
 use crate::{Error, Result};
 
 impl LatentPrior {
-
     /// This prior with its Gaussian step shaped by the centres ([`Self::noise_scales`]): each
     /// dimension's scale is the centres' standard deviation along it, rounded to 3 decimals.
     pub fn with_shaped_noise(mut self) -> Self {
@@ -119,7 +118,6 @@ impl LatentPrior {
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     #[test]
     fn a_prior_shrinks_its_centre_or_keeps_it_whole() {

@@ -5,13 +5,13 @@
 
 use burn::prelude::*;
 
+use super::Trainer;
+use super::augment::AugmentConfig;
 use super::checkpoint;
 use super::classifier::ClassifierTrainer;
 use super::gan::{GanTrainConfig, GanTrainer};
 use super::run::{self, Event, Pretraining};
 use super::vae::{VaeTrainConfig, VaeTrainer};
-use super::Trainer;
-use super::augment::AugmentConfig;
 use crate::data::{self, EmojiStyle, Example, condition_of};
 use crate::eval;
 use crate::image::Rgb64;
@@ -178,9 +178,13 @@ fn vae_trainer(o: &VaeOptions, device: &Device, on: &mut dyn FnMut(Progress)) ->
         );
     }
     if (o.latent_grid.is_some() || o.latent_dim.is_some()) && o.init.is_some() {
-        return refuse("--latent-grid and --latent-dim build a new VAE: `train vae` without --init");
+        return refuse(
+            "--latent-grid and --latent-dim build a new VAE: `train vae` without --init",
+        );
     }
-    let latent_dim = o.latent_dim.unwrap_or(VaeConfig::emoji().decoder.latent_dim);
+    let latent_dim = o
+        .latent_dim
+        .unwrap_or(VaeConfig::emoji().decoder.latent_dim);
     check_latent_grid(latent_dim, o.latent_grid)?;
     if !checkpoint::recover(&o.run.checkpoint)? {
         return new_vae_trainer(o, latent_dim, device).map(Trainer::Vae);
@@ -249,7 +253,8 @@ fn new_vae_trainer(o: &VaeOptions, latent_dim: usize, device: &Device) -> Result
         ));
     }
     let config = vae_train_config(o, init_kind == Some("gan"));
-    let adversary = |width: usize| adversarial.then(|| DiscriminatorConfig::new().with_width(width));
+    let adversary =
+        |width: usize| adversarial.then(|| DiscriminatorConfig::new().with_width(width));
     let mut trainer = match (&file, file.as_ref().map(|f| &f.config)) {
         (Some(file), Some(ModelConfig::Vae(vae))) => {
             let config = config.with_adversary(adversary(vae.decoder.width));
@@ -264,7 +269,9 @@ fn new_vae_trainer(o: &VaeOptions, latent_dim: usize, device: &Device) -> Result
                 trainer.without_prior()
             }
         }
-        (Some(file), _) => VaeTrainer::from_gan(file, new_vae(o, latent_dim).encoder, config, device)?,
+        (Some(file), _) => {
+            VaeTrainer::from_gan(file, new_vae(o, latent_dim).encoder, config, device)?
+        }
         (None, _) => {
             let config = config.with_adversary(adversary(o.model.width));
             VaeTrainer::new(new_vae(o, latent_dim), config, device)?
@@ -399,15 +406,24 @@ pub fn train_classifier(
     let every = o.run.checkpoint_every;
     let checkpoint = Some((o.run.checkpoint.as_path(), every));
     let (steps, batch, seed) = (o.run.steps, o.run.batch_size, o.run.seed);
-    run::train_classifier(&mut trainer, &set.train, steps, batch, seed, checkpoint, |step, loss| {
-        on(Progress::Step {
-            step,
-            message: format!("loss {loss:.3}"),
-        })
-    })?;
+    run::train_classifier(
+        &mut trainer,
+        &set.train,
+        steps,
+        batch,
+        seed,
+        checkpoint,
+        |step, loss| {
+            on(Progress::Step {
+                step,
+                message: format!("loss {loss:.3}"),
+            })
+        },
+    )?;
     let classifier = trainer.classifier();
     let mut line = format!("{} accuracy ({} classes):", set.name, set.classes);
-    let sets = std::iter::once(("train", &set.train)).chain(set.held_out.iter().map(|(n, s)| (*n, s)));
+    let sets =
+        std::iter::once(("train", &set.train)).chain(set.held_out.iter().map(|(n, s)| (*n, s)));
     for (name, images) in sets.filter(|(_, s)| !s.is_empty()) {
         let a = pollster::block_on(eval::accuracy(&classifier, images, device))?;
         line += &format!(

@@ -203,7 +203,7 @@ test("uploads are decoded in the worker, bad files are named, and the GAN's fine
   await watchLongTasks(page);
   // The quick mode first (3 inversion steps here, 50 by default), then 4 fine-tuning steps.
   await page.$eval(PAD, (el) => {
-    el.setAttribute("prior-steps", "3");
+    el.setAttribute("invert-steps", "3");
     window.__phases = [];
     el.addEventListener("progress", (e) => window.__phases.push(`${e.detail.phase}:${e.detail.step}`));
   });

@@ -180,7 +180,7 @@ test("bad attributes, a missing or HTML model folder, and removal mid-fine-tune 
 
   // Cancel during the quick mode's inversion: a clean stop before any training step.
   const early = await page.$eval("#controlled", async (el) => {
-    el.setAttribute("prior-steps", "500");
+    el.setAttribute("prior-steps", "500"); // the deprecated name still works
     const rgba = new Uint8ClampedArray(64 * 64 * 4).fill(90);
     const handle = el.fineTune([{ name: "dark.png", rgba }], { steps: 50 });
     await new Promise((resolve) => el.addEventListener("progress", (e) => e.detail.phase === "invert" && resolve()));

@@ -62,7 +62,7 @@ test("an isolated page runs the CPU build on threads, draws the single thread's 
     const images = await g.sample(4, 0);
     const list = Array.from({ length: 4 }, (_, i) => images.slice(i * 16384, (i + 1) * 16384));
     const losses = [];
-    const tuned = await g.fineTune(list, { steps: 2, batchSize: 4, priorSteps: 0, previewEvery: 1000, onStep: (s) => losses.push(s) }).done;
+    const tuned = await g.fineTune(list, { steps: 2, batchSize: 4, invertSteps: 0, previewEvery: 1000, onStep: (s) => losses.push(s) }).done;
     return { losses, steps: tuned.stepsTrained, threads: tuned.threads };
   });
   assert.equal(run.steps, 2);

@@ -56,7 +56,7 @@ test("WebGPU: samples match the CPU's, fine-tuning runs, and a lost device falls
   // Fine-tuning on the GPU: two steps with live loss and previews.
   await page.setInputFiles(".files", fixtures.good);
   await page.waitForSelector("latent-pad[data-uploads='6']", { timeout: 60_000 });
-  await page.$eval("latent-pad", (el) => el.setAttribute("prior-steps", "0")); // SwiftShader is slow
+  await page.$eval("latent-pad", (el) => el.setAttribute("invert-steps", "0")); // SwiftShader is slow
   await page.fill(".ft-steps", "2");
   await page.click(".ft-start");
   await page.waitForSelector("latent-pad[data-finetuned='2']", { timeout: 400_000 });

@@ -127,7 +127,11 @@ fn train_vae_with_a_latent_grid_and_bad_grids_refused() {
             "a multiple of 64",
         ),
         // A VAE's option is not a GAN's: refused as it is parsed.
-        ("gan", &["--latent-grid", "8"], "unexpected argument '--latent-grid'"),
+        (
+            "gan",
+            &["--latent-grid", "8"],
+            "unexpected argument '--latent-grid'",
+        ),
     ] {
         let o = train(kind, grid);
         assert!(!o.status.success(), "{grid:?}");

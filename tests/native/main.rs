@@ -3,8 +3,10 @@
 //! loops on tiny models and the weights files.
 
 mod cli;
+mod commands;
 mod data;
 mod models;
+mod repository;
 mod training;
 mod weights;
 

@@ -847,7 +847,11 @@ fn the_quick_mode_moves_samples_to_the_uploads_latents_and_survives_export() {
     let before = preview(&session);
     // Cancelled half-way: no prior, samples unchanged.
     pollster::block_on(session.start_quick_mode(4)).unwrap();
-    assert!(pollster::block_on(session.quick_mode_step()).unwrap().is_some());
+    assert!(
+        pollster::block_on(session.quick_mode_step())
+            .unwrap()
+            .is_some()
+    );
     session.cancel_quick_mode();
     assert_eq!(pollster::block_on(session.quick_mode_step()).unwrap(), None);
     assert_eq!(preview(&session), before);
@@ -1161,7 +1165,7 @@ fn a_frozen_encoder_keeps_its_latents_and_prior_while_feature_matching_trains_th
     let mut file = tiny_vae_trained(&images, 3, &device);
     let plain = LatentModel::from_weights(&file, &device).unwrap();
     let labels = [(0, 0); 8];
-    let prior = pollster::block_on(plain.fit_prior(&images, &labels, 4, 0.5, true, 7)).unwrap();
+    let prior = pollster::block_on(plain.fit_prior(&images, &labels, 4, 0.5, false, 7)).unwrap();
     // A prior's draw is its centre moved by the seed's noise: at spread 0, the centre.
     let mut still = prior.clone();
     still.spread = 0.0;
@@ -1388,7 +1392,7 @@ fn a_vae_prior_keeps_the_mix_and_samples_near_its_images() {
     // Six of one label, two of another: four centres keep three of the first and one of
     // the second.
     let labels = [0, 0, 1, 0, 0, 0, 1, 0].map(|c| (c, 0));
-    let prior = pollster::block_on(plain.fit_prior(&images, &labels, 4, 0.0, true, 7)).unwrap();
+    let prior = pollster::block_on(plain.fit_prior(&images, &labels, 4, 0.0, false, 7)).unwrap();
     assert_eq!(prior.centres.len(), 4 * 16);
     let picked = latentpad::model::LatentPrior::stratified(&labels, 4, 7);
     let ones = picked.iter().filter(|&&i| labels[i].0 == 1).count();
@@ -1489,13 +1493,13 @@ fn a_prior_s_tone_weights_give_a_tone_more_centres_and_it_marks_mixed_tones() {
     };
     let fit_marked = |weights: &[f64], mixed: &[bool]| {
         pollster::block_on(
-            model.fit_prior_weighted(&images, &labels, 4, 0.5, true, 7, weights, mixed),
+            model.fit_prior_weighted(&images, &labels, 4, 0.5, false, 7, weights, mixed),
         )
     };
     let fit = |weights: &[f64]| fit_marked(weights, &[]);
     let even = fit(&[1.0; 7]).unwrap();
     assert_eq!(tones(&even), 2, "the data's mix");
-    let plain = pollster::block_on(model.fit_prior(&images, &labels, 4, 0.5, true, 7)).unwrap();
+    let plain = pollster::block_on(model.fit_prior(&images, &labels, 4, 0.5, false, 7)).unwrap();
     assert_eq!(plain.centres, even.centres);
     let yellow = fit(&[1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0]).unwrap();
     assert_eq!(tones(&yellow), 3, "yellow weighted 3 : 1");
@@ -1524,7 +1528,9 @@ fn a_prior_s_tone_weights_give_a_tone_more_centres_and_it_marks_mixed_tones() {
         );
     }
     assert_eq!(even.mixed_tones, None, "none marked");
-    let short = fit_marked(&[1.0; 7], &light_mixed[..3]).unwrap_err().to_string();
+    let short = fit_marked(&[1.0; 7], &light_mixed[..3])
+        .unwrap_err()
+        .to_string();
     assert!(short.contains("marks of mixed skin tones"), "{short}");
 }
 
@@ -1541,7 +1547,7 @@ fn a_gan_prior_is_found_by_inversion_with_each_image_s_own_condition() {
     .unwrap();
     let mut file = trainer.export("tiny-conditional").unwrap();
     let model = LatentModel::from_weights(&file, &device).unwrap();
-    let prior = pollster::block_on(model.fit_prior(&images, &labels, 4, 0.0, true, 3)).unwrap();
+    let prior = pollster::block_on(model.fit_prior(&images, &labels, 4, 0.0, false, 3)).unwrap();
     let (k, d) = (model.noise_dim(), model.latent_dim());
     assert_eq!(prior.centres.len(), 4 * d);
     assert!(prior.shrink, "a GAN's centres stay on the shell");
@@ -1569,7 +1575,7 @@ fn a_gan_prior_is_found_by_inversion_with_each_image_s_own_condition() {
         assert_eq!(conditions.decode_code(&z[k..]).0, 1, "a blue centre");
     }
     // A GAN that already has a prior is not fitted again.
-    let err = pollster::block_on(fitted.fit_prior(&images, &labels, 4, 0.0, true, 3))
+    let err = pollster::block_on(fitted.fit_prior(&images, &labels, 4, 0.0, false, 3))
         .unwrap_err()
         .to_string();
     assert!(err.contains("without one"), "{err}");
@@ -1782,10 +1788,16 @@ fn averaging_checkpoints_means_the_generators_and_keeps_the_last_discriminator()
             differing += usize::from(x != y);
             // Stored in half precision: a few thousandths of the value.
             let want = (x + y) / 2.0;
-            assert!((m - want).abs() <= 2e-3 * want.abs().max(1.0), "{path}: {m} vs {want}");
+            assert!(
+                (m - want).abs() <= 2e-3 * want.abs().max(1.0),
+                "{path}: {m} vs {want}"
+            );
         }
     }
-    assert!(differing > 100, "the two seeds gave near the same weights ({differing})");
+    assert!(
+        differing > 100,
+        "the two seeds gave near the same weights ({differing})"
+    );
     let discriminator = |f: &WeightsFile| {
         let network: latentpad::model::Discriminator = f
             .load("discriminator", tiny_gan().discriminator.init(&device))

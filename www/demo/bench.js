@@ -8,7 +8,7 @@
 // the page is cross-origin isolated).
 // The result is shown and left in window.__bench.
 import { DEFAULT_MODEL, Generator, setCpuThreads } from "../api.js";
-import { PRIOR_STEPS, defaultSteps } from "../limits.js";
+import { INVERT_STEPS, defaultSteps } from "../limits.js";
 
 const params = new URLSearchParams(location.search);
 const backend = params.get("backend") ?? "auto";
@@ -42,7 +42,7 @@ async function run() {
   const stamps = [];
   let started = 0;
   const tuning = model.fineTune(list, {
-    steps: 4, batchSize: 16, previewEvery: 1000, priorSteps: 0,
+    steps: 4, batchSize: 16, previewEvery: 1000, invertSteps: 0,
     onPreview: () => (started ||= performance.now()),
     onStep: ({ step }) => (stamps[step] = performance.now()),
   });
@@ -67,7 +67,7 @@ async function run() {
     const run = model.fineTune(thirty, { previewEvery: 10, onInvert: () => (inverted = performance.now()) });
     await run.done;
     Object.assign(result, {
-      default_run_30_images_prior_steps: PRIOR_STEPS,
+      default_run_30_images_invert_steps: INVERT_STEPS.fallback,
       default_run_30_images_steps: defaultSteps(30),
       default_run_30_images_inversion_s: inverted ? +((inverted - t1) / 1000).toFixed(1) : null,
       default_run_30_images_total_s: +((performance.now() - t1) / 1000).toFixed(1),
