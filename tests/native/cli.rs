@@ -2,15 +2,9 @@
 //! give a message naming the file, never a panic.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn latentpad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_latentpad"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
+use crate::latentpad;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()

@@ -5,16 +5,9 @@
 //! wide, so the tests check that each command runs through and says what it must, not scores.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn latentpad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_latentpad"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
+use crate::latentpad;
 
 /// Runs the command, asserts it succeeded, and returns what it printed.
 fn run(args: &[&str]) -> String {
@@ -338,31 +331,28 @@ fn prior_fits_centres_and_steering_that_sample_and_eval_and_report_use() {
         "{said}"
     );
 
-    // Bad settings are refused with the valid range, before any work.
-    let o = latentpad(&[
-        "prior",
-        "--model",
-        s(&model),
-        "--data-dir",
-        s(data()),
-        "--centres",
-        "0",
-        "--out",
-        s(&folder("never")),
-    ]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--centres takes 1 to 1024"));
-    let o = latentpad(&[
-        "prior",
-        "--model",
-        s(&model),
-        "--data-dir",
-        s(data()),
-        "--tone-weight",
-        "dark",
-        "--out",
-        s(&folder("never")),
-    ]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--tone-weight takes TONE=WEIGHT"));
+    // Bad settings are refused with what is valid, before any work.
+    for (flag, value, expected) in [
+        ("--centres", "0", "--centres takes 1 to 1024"),
+        ("--tone-weight", "dark", "--tone-weight takes TONE=WEIGHT"),
+    ] {
+        let never = folder("never");
+        let args = [
+            "prior",
+            "--model",
+            s(&model),
+            "--data-dir",
+            s(data()),
+            flag,
+            value,
+        ];
+        let o = latentpad(&[&args[..], &["--out", s(&never)]].concat());
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(expected),
+            "{flag}"
+        );
+        assert!(!never.exists());
+    }
 }
 
 #[test]

@@ -12,6 +12,15 @@ mod weights;
 
 use latentpad::model::{DiscriminatorConfig, GanConfig, GeneratorConfig};
 
+/// Runs the `latentpad` program from the checkout with `args`.
+pub fn latentpad(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_latentpad"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
 /// A GAN small enough to train in a test: latent 16, 8 channels at the widest layer.
 pub fn tiny_gan() -> GanConfig {
     GanConfig::new(
