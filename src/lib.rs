@@ -7,6 +7,7 @@ pub mod error;
 pub mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fewshot;
+pub mod flow;
 pub mod image;
 pub mod invert;
 pub mod latent;

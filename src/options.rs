@@ -64,6 +64,36 @@ pub enum TrainOptions {
     Vae(VaeOptions),
     /// A classifier: the feature spaces of `eval` and the judges of `report`.
     Classifier(ClassifierOptions),
+    /// A learned prior for a VAE: a rectified flow over its latent grid, trained on its
+    /// encoder's latents of the training images.
+    Flow(FlowOptions),
+}
+
+/// `train flow`.
+#[derive(Args, Debug, Clone)]
+pub struct FlowOptions {
+    #[command(flatten)]
+    pub run: RunOptions,
+    /// The VAE (with a grid latent) whose latents the flow learns; the model folder written
+    /// is this VAE with the flow.
+    #[arg(long, default_value = "models/emoji-vae")]
+    pub model: PathBuf,
+    /// Channels of the flow's network.
+    #[arg(long, default_value_t = 96)]
+    pub width: usize,
+    /// Residual blocks of the flow's network.
+    #[arg(long, default_value_t = 4)]
+    pub blocks: usize,
+    /// Adam step size.
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    /// Also learn the latents of the training images mirrored left to right.
+    #[arg(long)]
+    pub flip: bool,
+    /// The chance that a training draw's category is dropped (and, apart, its tone), so
+    /// that guidance can steer.
+    #[arg(long, default_value_t = 0.15)]
+    pub drop_condition: f64,
 }
 
 /// What every training run takes.
@@ -282,13 +312,39 @@ pub struct DrawOptions {
     /// (1 to 16; 1: plain sampling).
     #[arg(long, default_value_t = 1)]
     pub best_of: usize,
+    /// A VAE with a learned prior (`train flow`): Euler steps from noise to latent (1 to 200).
+    #[arg(long, default_value_t = 24)]
+    pub flow_steps: usize,
+    /// A VAE with a learned prior: classifier-free guidance of a steered sample (0 to 10; 1:
+    /// the conditional flow as it is; above 1: further from the unconditional one).
+    #[arg(long, default_value_t = 2.0)]
+    pub guidance: f32,
+    /// A VAE with a learned prior: the starting noise's scale (above 0, at most 2; below 1:
+    /// more typical images, as truncation does for a GAN).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+}
+
+impl DrawOptions {
+    /// How a learned prior samples, by these options.
+    pub fn flow_sampling(&self) -> crate::flow::FlowSampling {
+        crate::flow::FlowSampling {
+            steps: self.flow_steps,
+            guidance: self.guidance,
+            temperature: self.temperature,
+        }
+    }
 }
 
 impl Default for DrawOptions {
     fn default() -> Self {
+        let flow = crate::flow::FlowSampling::default();
         Self {
             truncation: 1.0,
             best_of: 1,
+            flow_steps: flow.steps,
+            guidance: flow.guidance,
+            temperature: flow.temperature,
         }
     }
 }

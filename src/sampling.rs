@@ -28,6 +28,7 @@ pub fn read_model(
         model.load_critic(&file)?;
     }
     model.set_best_of(draw.best_of)?;
+    model.set_flow_sampling(draw.flow_sampling())?;
     Ok((model, file.meta))
 }
 

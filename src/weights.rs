@@ -461,6 +461,14 @@ impl WeightsFile {
         Ok(())
     }
 
+    /// Sets part `name`'s bytes, adding the part when the file has none of that name.
+    pub fn set_part(&mut self, name: &str, bytes: Vec<u8>) {
+        match self.parts.iter_mut().find(|(n, _)| n == name) {
+            Some((_, old)) => *old = bytes,
+            None => self.parts.push((name.to_string(), bytes)),
+        }
+    }
+
     /// Loads part `name` into `module` (freshly initialised with the file's config), casting
     /// the stored half-precision values to the module's dtype.
     pub fn load<M: Module>(&self, name: &str, module: M) -> Result<M> {

@@ -27,6 +27,9 @@ pub struct LatentModel {
     /// The GAN's discriminator, when best-of-k sampling asked for it.
     critic: Option<Discriminator>,
     best_of: usize,
+    /// A VAE's learned prior, when its weights have one, and how it samples.
+    flow: Option<(crate::flow::FlowNet, crate::flow::FlowConfig)>,
+    flow_sampling: crate::flow::FlowSampling,
 }
 
 /// Most candidates [`LatentModel::set_best_of`] draws per image.
@@ -57,6 +60,8 @@ impl LatentModel {
             truncation: 1.0,
             critic: None,
             best_of: 1,
+            flow: None,
+            flow_sampling: Default::default(),
         }
     }
 
@@ -114,7 +119,19 @@ impl LatentModel {
                 } else {
                     None
                 };
-                Ok(Self::new(file.config.clone(), decoder, encoder, device))
+                let mut model = Self::new(file.config.clone(), decoder, encoder, device);
+                if let Some(flow) = &c.flow {
+                    let categories = c.conditions.as_ref().map_or(0, |k| k.categories.len());
+                    flow.check(c.decoder.latent_dim, categories).map_err(|e| {
+                        Error::WeightsFormat {
+                            source_name: file.source_name.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    let net = file.load("flow", flow.init(0, device))?;
+                    model.flow = Some((net, flow.clone()));
+                }
+                Ok(model)
             }
             other => Err(Error::WrongArchitecture {
                 source_name: file.source_name.clone(),
@@ -144,6 +161,19 @@ impl LatentModel {
         }
         self.encoder = Some(file.load("encoder", c.encoder.init(&self.device))?.valid());
         Ok(())
+    }
+
+    /// How a learned prior draws its samples (steps, guidance, temperature); refused out of
+    /// range. Models without one ignore it.
+    pub fn set_flow_sampling(&mut self, how: crate::flow::FlowSampling) -> Result<()> {
+        how.check()?;
+        self.flow_sampling = how;
+        Ok(())
+    }
+
+    /// Whether samples come from a learned prior ([`crate::flow`]).
+    pub fn has_flow(&self) -> bool {
+        self.flow.is_some()
     }
 
     /// Sets the truncation `psi` (the truncation trick, Brock et al. 2019, in its scaling
@@ -406,6 +436,16 @@ impl LatentModel {
 
     /// [`Self::sample`] steered to a category and/or tone (conditional GAN).
     pub fn sample_steered(&self, n: usize, seed: u64, steering: Steering) -> Result<Tensor<4>> {
+        if let Some((net, config)) = &self.flow {
+            self.check_steering(steering)?;
+            let d = self.latent_dim();
+            let noise = (0..n as u64)
+                .flat_map(|i| latent::noise(seed.wrapping_add(i), d))
+                .collect();
+            let how = self.flow_sampling;
+            let z = crate::flow::integrate(net, config, noise, steering, how, &self.device)?;
+            return Ok(self.generator.forward(z));
+        }
         if let (Some(critic), k @ 2..) = (&self.critic, self.best_of) {
             return self.sample_best_of(critic, k, n, seed, steering);
         }
@@ -540,7 +580,9 @@ impl LatentModel {
     }
 
     /// `frames` images walking from the image of `from` (a seed and its steering) to that of
-    /// `to` (the images best-of sampling keeps, when it is on).
+    /// `to` (the images best-of sampling keeps, when it is on). With a learned prior the walk
+    /// is in the seeds' noise, each frame carried by the flow (steered when both ends ask for
+    /// the same condition).
     pub async fn interpolate_seeds(
         &self,
         from: (u64, Steering),
@@ -548,6 +590,20 @@ impl LatentModel {
         frames: usize,
         how: Interpolation,
     ) -> Result<Tensor<4>> {
+        if let Some((net, config)) = &self.flow {
+            let d = self.latent_dim();
+            let (a, b) = (latent::noise(from.0, d), latent::noise(to.0, d));
+            let steering = if from.1 == to.1 {
+                from.1
+            } else {
+                Steering::default()
+            };
+            self.check_steering(steering)?;
+            let noise = latent::interpolate(&a, &b, frames, how);
+            let sampling = self.flow_sampling;
+            let z = crate::flow::integrate(net, config, noise, steering, sampling, &self.device)?;
+            return Ok(self.generator.forward(z));
+        }
         self.interpolate(
             &self.kept_latent(from.0, from.1).await?,
             &self.kept_latent(to.0, to.1).await?,

@@ -127,6 +127,11 @@ pub struct VaeConfig {
     /// latent's). `None`: the default, `train::finetune::VAE_PRIOR_SPREAD`.
     #[config(default = "None")]
     pub finetune_spread: Option<f32>,
+    /// A learned prior over the latent (`latentpad train flow`): when set, samples are the
+    /// seed's noise carried to a latent by the flow in the weights file's `flow` part,
+    /// instead of a step from a fitted prior's centre.
+    #[config(default = "None")]
+    pub flow: Option<crate::flow::FlowConfig>,
 }
 
 impl VaeConfig {

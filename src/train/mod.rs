@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod ema;
 pub mod finetune;
+pub mod flow;
 pub mod gan;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod run;

@@ -33,6 +33,7 @@ use crate::{Error, Result};
 pub fn train(options: &TrainOptions, device: &Device, on: &mut dyn FnMut(Progress)) -> Result<()> {
     let (run, generative, trainer) = match options {
         TrainOptions::Classifier(o) => return train_classifier(o, device, on),
+        TrainOptions::Flow(o) => return super::flow::train_flow(o, device, on),
         TrainOptions::Gan(o) => (&o.run, &o.model, gan_trainer(o, device, on)?),
         TrainOptions::Vae(o) => (&o.run, &o.model, vae_trainer(o, device, on)?),
     };
