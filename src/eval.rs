@@ -372,6 +372,17 @@ fn box_smooth(plane: &[f32]) -> Vec<f32> {
         .collect()
 }
 
+/// The pixels (planar, in `[-1, 1]`, one image after another) of `n` images sampled from
+/// `model`, seeds `first_seed` onwards.
+pub async fn pixels_of_samples(model: &LatentModel, n: usize, first_seed: u64) -> Result<Vec<f32>> {
+    let mut values = Vec::with_capacity(n * image::RGB_LEN);
+    for start in (0..n).step_by(128) {
+        let images = model.sample(128.min(n - start), first_seed + start as u64)?;
+        values.extend(read_f32(images).await?);
+    }
+    Ok(values)
+}
+
 /// [`edge_energy`] and [`flat_grain`] of `n` images sampled from `model`, seeds `first_seed`
 /// onwards.
 pub async fn texture_of_samples(
@@ -379,12 +390,63 @@ pub async fn texture_of_samples(
     n: usize,
     first_seed: u64,
 ) -> Result<(f64, f64)> {
-    let mut values = Vec::with_capacity(n * image::RGB_LEN);
-    for start in (0..n).step_by(128) {
-        let images = model.sample(128.min(n - start), first_seed + start as u64)?;
-        values.extend(read_f32(images).await?);
-    }
+    let values = pixels_of_samples(model, n, first_seed).await?;
     Ok((edge_energy(&values), flat_grain(&values)))
+}
+
+/// The copy check in pixels: how near images sit to their nearest training image, beside
+/// how near held-out images do. A model that redraws its training images scores well on FD
+/// and on a copy check in a classifier's features; in pixels it cannot hide.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PixelCopy {
+    /// Mean RMS distance (pixels in `[0, 1]`) from a sample to its nearest training image.
+    pub samples: f64,
+    /// The same for a held-out image.
+    pub held_out: f64,
+    /// `samples / held_out`: about 1 or more, as new as unseen images; below, nearer the
+    /// training images than new images are.
+    pub ratio: f64,
+    /// The share of samples nearer their nearest training image than the nearest 5% of
+    /// held-out images are.
+    pub nearer_than_held_out: f64,
+}
+
+/// Each image's RMS distance (pixels in `[0, 1]`) to its nearest image of `pool` (all planar
+/// in `[-1, 1]`, one after another).
+pub fn nearest_rms(images: &[f32], pool: &[f32]) -> Vec<f64> {
+    let len = image::RGB_LEN;
+    images
+        .chunks(len)
+        .map(|a| {
+            let nearest = pool
+                .chunks(len)
+                .map(|b| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>())
+                .fold(f32::INFINITY, f32::min);
+            // Values span 2 in [-1, 1]: half the RMS is the RMS in [0, 1].
+            (f64::from(nearest) / len as f64).sqrt() / 2.0
+        })
+        .collect()
+}
+
+/// The pixel copy check of `samples` against `training`, beside `held_out` (all planar
+/// pixels in `[-1, 1]`, one image after another).
+pub fn pixel_copy(samples: &[f32], training: &[f32], held_out: &[f32]) -> PixelCopy {
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let from_samples = nearest_rms(samples, training);
+    let mut from_held = nearest_rms(held_out, training);
+    from_held.sort_by(f64::total_cmp);
+    let cut = from_held
+        .get((from_held.len() as f64 * 0.05) as usize)
+        .copied()
+        .unwrap_or(0.0);
+    let nearer = from_samples.iter().filter(|d| **d < cut).count();
+    let (s, h) = (mean(&from_samples), mean(&from_held));
+    PixelCopy {
+        samples: s,
+        held_out: h,
+        ratio: s / h.max(1e-12),
+        nearer_than_held_out: nearer as f64 / from_samples.len().max(1) as f64,
+    }
 }
 
 /// [`edge_energy`] and [`flat_grain`] of real `images`.
@@ -447,7 +509,8 @@ pub fn evaluate(
     let subset: Vec<&Rgb64> = idx.iter().map(|&i| train[i]).collect();
     let texture_of = |images: &[&Rgb64]| pollster::block_on(texture_of_images(images, device));
     let (held_edges, held_grain) = texture_of(&held)?;
-    let (edges, grain) = pollster::block_on(texture_of_samples(&model, n, o.seed))?;
+    let samples = pollster::block_on(pixels_of_samples(&model, n, o.seed))?;
+    let (edges, grain) = (edge_energy(&samples), flat_grain(&samples));
     let (train_edges, train_grain) = texture_of(&subset)?;
     on(Say(format!(
         "{name}: edge energy of the samples {:.2}x the held-out emoji's (real training images: \
@@ -460,6 +523,17 @@ pub fn evaluate(
          images: {:.2}x; above: speckle or grain real emoji lack)",
         grain / held_grain,
         train_grain / held_grain
+    )));
+    let pixels = |images: &[&Rgb64]| pollster::block_on(read_f32(image::to_tensor(images, device)));
+    let copy = pixel_copy(&samples, &pixels(&train)?, &pixels(&held)?);
+    on(Say(format!(
+        "{name}: copy check in pixels: nearest training image {:.2}x as far as for held-out \
+         emoji (RMS {:.3} against {:.3}); {:.1}% of samples nearer than the nearest 5% of \
+         held-out emoji",
+        copy.ratio,
+        copy.samples,
+        copy.held_out,
+        100.0 * copy.nearer_than_held_out
     )));
     for path in &o.classifier {
         let classifier = read_classifier(path, device)?;
@@ -567,6 +641,34 @@ mod tests {
             flat_grain(&blurred) < grain / 20.0,
             "{}",
             flat_grain(&blurred)
+        );
+    }
+
+    #[test]
+    fn the_pixel_copy_check_tells_redraws_from_new_images() {
+        let len = image::RGB_LEN;
+        // Training images: flat greys; held-out: greys between them; copies: the training
+        // images again with a little noise; new: greys as far off as the held-out ones.
+        let grey = |v: f32| vec![v; len];
+        let training: Vec<f32> = [-0.8, -0.4, 0.0, 0.4, 0.8]
+            .iter()
+            .flat_map(|v| grey(*v))
+            .collect();
+        let held: Vec<f32> = [-0.6, -0.2, 0.2, 0.6]
+            .iter()
+            .flat_map(|v| grey(*v))
+            .collect();
+        let copies: Vec<f32> = [-0.79, 0.01, 0.41].iter().flat_map(|v| grey(*v)).collect();
+        let new: Vec<f32> = [-0.6, 0.2, 0.6].iter().flat_map(|v| grey(*v)).collect();
+        let held_check = pixel_copy(&held, &training, &held);
+        assert!((held_check.ratio - 1.0).abs() < 1e-6);
+        assert!((held_check.held_out - 0.1).abs() < 1e-4, "{held_check:?}");
+        let c = pixel_copy(&copies, &training, &held);
+        assert!(c.ratio < 0.2 && c.nearer_than_held_out == 1.0, "{c:?}");
+        let n = pixel_copy(&new, &training, &held);
+        assert!(
+            (n.ratio - 1.0).abs() < 1e-4 && n.nearer_than_held_out == 0.0,
+            "{n:?}"
         );
     }
 

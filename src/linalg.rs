@@ -156,11 +156,11 @@ pub fn principal(x: &[f64], d: usize, k: usize) -> Vec<(Vec<f64>, f64)> {
         .map(|_| (0..m).map(|_| rng.next_f64() - 0.5).collect())
         .collect();
     for _ in 0..300 {
-        let next = orthonormal(block.iter().map(|v| times(v)).collect());
-        if next.is_empty() {
-            return Vec::new();
-        }
-        block = next;
+        block = completed(
+            orthonormal(block.iter().map(|v| times(v)).collect()),
+            m,
+            width,
+        );
     }
     // The block's projection, eigen-decomposed: its eigenvectors mix the block into the
     // matrix's own.
@@ -196,6 +196,23 @@ pub fn principal(x: &[f64], d: usize, k: usize) -> Vec<(Vec<f64>, f64)> {
             (direction, values[j].max(0.0).sqrt())
         })
         .collect()
+}
+
+/// `basis` (orthonormal, in `m` dimensions) grown to `width` vectors with unit axes
+/// orthonormalised against it: the directions a rank-deficient matrix (uploads that are all
+/// alike) has no spread along, kept so that every caller gets as many as it asked for.
+fn completed(basis: Vec<Vec<f64>>, m: usize, width: usize) -> Vec<Vec<f64>> {
+    let mut raw = basis;
+    for axis in 0..m {
+        if raw.len() >= width {
+            break;
+        }
+        let mut e = vec![0.0; m];
+        e[axis] = 1.0;
+        raw.push(e);
+        raw = orthonormal(raw);
+    }
+    raw
 }
 
 #[cfg(test)]
@@ -266,6 +283,17 @@ mod tests {
             }
         }
         assert!(found[0].1 >= found[1].1 && found[1].1 >= found[2].1);
+    }
+
+    #[test]
+    fn rows_that_are_all_alike_still_give_as_many_directions_with_no_spread() {
+        let x = vec![0.0; 3 * 6]; // three uploads, all the same once centred
+        let found = principal(&x, 6, 2);
+        assert_eq!(found.len(), 2);
+        for (u, sd) in &found {
+            assert!(sd.abs() < 1e-9, "{sd}");
+            assert!((dot(u, u) - 1.0).abs() < 1e-9 || dot(u, u) == 0.0);
+        }
     }
 
     #[test]

@@ -2145,3 +2145,19 @@ fn a_classifier_run_resumes_from_its_checkpoint_exactly() {
     assert_eq!(last.export("c").unwrap().meta.steps, 10);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Uploads that are all the same picture (the page's test of a cancelled run uploads two
+/// grey squares): the quick mode's prior has no spread to find, yet the fine-tuned model
+/// exports and loads again.
+#[test]
+fn a_vae_fine_tuned_on_identical_uploads_exports_a_model_that_loads() {
+    let device = default_device();
+    let file = WeightsFile::read(std::path::Path::new("models/emoji-vae")).unwrap();
+    let grey = Rgb64(vec![180; RGB_LEN]);
+    let mut session = FineTuning::new(file, vec![grey.clone(), grey], 2, 0, &device).unwrap();
+    pollster::block_on(session.run_quick_mode(1)).unwrap();
+    pollster::block_on(session.step()).unwrap();
+    let exported = pollster::block_on(session.export()).unwrap();
+    let back = WeightsFile::parse(&exported.to_bytes(), "tuned").unwrap();
+    LatentModel::from_weights(&back, &device).expect("the fine-tuned model loads");
+}
