@@ -24,7 +24,7 @@ pub struct FlowTrainConfig {
     pub batch_size: usize,
     /// The chance that a draw's category is dropped (and, apart, its tone).
     pub drop_condition: f64,
-    /// Decay of the weights' moving average.
+    /// Decay of the weights' moving average (after its warm-up).
     pub ema_decay: f64,
 }
 
@@ -118,7 +118,12 @@ impl FlowTrainer {
         self.net = self
             .optimizer
             .step(self.train.learning_rate, self.net.clone(), grads);
-        self.average = ema::update(self.average.clone(), &self.net, self.train.ema_decay);
+        // The average warms up (as in Karras et al. 2018's and most diffusion code's EMA):
+        // at a fixed 0.999 the first thousand steps would leave a third of the random start
+        // in it.
+        let step = self.state.step as f64;
+        let decay = self.train.ema_decay.min((1.0 + step) / (10.0 + step));
+        self.average = ema::update(self.average.clone(), &self.net, decay);
         self.state.step += 1;
         Ok(read_f32(loss).await?[0])
     }
