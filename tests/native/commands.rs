@@ -300,7 +300,8 @@ fn prior_fits_centres_and_steering_that_sample_and_eval_and_report_use() {
         "edge energy of the samples",
         "grain in flat fills",
         "FD-emoji",
-        "copy check in",
+        "copy check in pixels: nearest training image",
+        "copy check in out's space",
         "floor (real training images vs held-out)",
     ] {
         assert!(said.contains(expected), "{expected} in {said}");
