@@ -411,21 +411,30 @@ pub struct PixelCopy {
     pub nearer_than_held_out: f64,
 }
 
-/// Each image's RMS distance (pixels in `[0, 1]`) to its nearest image of `pool` (all planar
-/// in `[-1, 1]`, one after another).
-pub fn nearest_rms(images: &[f32], pool: &[f32]) -> Vec<f64> {
+/// Each image's nearest image of `pool` (all planar in `[-1, 1]`, one after another): its
+/// index in `pool` and the RMS distance between them (pixels in `[0, 1]`).
+pub fn nearest(images: &[f32], pool: &[f32]) -> Vec<(usize, f64)> {
     let len = image::RGB_LEN;
     images
         .chunks(len)
         .map(|a| {
-            let nearest = pool
+            let (index, squared) = pool
                 .chunks(len)
                 .map(|b| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>())
-                .fold(f32::INFINITY, f32::min);
+                .enumerate()
+                .fold(
+                    (0, f32::INFINITY),
+                    |best, (i, d)| if d < best.1 { (i, d) } else { best },
+                );
             // Values span 2 in [-1, 1]: half the RMS is the RMS in [0, 1].
-            (f64::from(nearest) / len as f64).sqrt() / 2.0
+            (index, (f64::from(squared) / len as f64).sqrt() / 2.0)
         })
         .collect()
+}
+
+/// Each image's RMS distance to its nearest image of `pool` (see [`nearest`]).
+pub fn nearest_rms(images: &[f32], pool: &[f32]) -> Vec<f64> {
+    nearest(images, pool).into_iter().map(|(_, d)| d).collect()
 }
 
 /// The pixel copy check of `samples` against `training`, beside `held_out` (all planar

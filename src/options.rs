@@ -372,6 +372,10 @@ pub struct SampleOptions {
     pub by: Option<RowsBy>,
     #[command(flatten)]
     pub draw: DrawOptions,
+    /// Draw each sample beside its nearest Noto training image in pixels, from this
+    /// fetch-data folder (the copy check, looked at).
+    #[arg(long, value_name = "DATA_DIR", conflicts_with = "by")]
+    pub beside_nearest: Option<PathBuf>,
     /// Output PNG.
     #[arg(long)]
     pub out: PathBuf,

@@ -74,13 +74,45 @@ pub fn sample(o: &SampleOptions, device: &Device) -> Result<()> {
         o.seed + o.n as u64 - 1,
         model.describe_steering(steering)
     );
+    let Some(data_dir) = &o.beside_nearest else {
+        return write_grid(
+            images,
+            o.n,
+            o.columns,
+            &o.out,
+            &Provenance::of(&meta, latent),
+        );
+    };
+    let pairs = beside_nearest(images, data_dir, device)?;
+    let latent = format!("{latent}, each beside its nearest training image in pixels");
     write_grid(
-        images,
-        o.n,
-        o.columns,
+        pairs,
+        2 * o.n,
+        2 * o.columns,
         &o.out,
         &Provenance::of(&meta, latent),
     )
+}
+
+/// `images` each followed by its nearest Noto training image (in pixels) of the fetch-data
+/// folder `data_dir`.
+///
+/// # Shapes
+/// - images: `[n, 3, 64, 64]`
+/// - output: `[2n, 3, 64, 64]`
+pub fn beside_nearest(images: Tensor<4>, data_dir: &Path, device: &Device) -> Result<Tensor<4>> {
+    let data = crate::data::load_fetched(data_dir, crate::data::EmojiStyle::Noto)?;
+    let train: Vec<&image::Rgb64> = data.train.iter().map(|e| &e.image).collect();
+    let pool = crate::backend::read_f32_blocking(image::to_tensor(&train, device))?;
+    let samples = crate::backend::read_f32_blocking(images.clone())?;
+    let found: Vec<&image::Rgb64> = crate::eval::nearest(&samples, &pool)
+        .into_iter()
+        .map(|(i, _)| train[i])
+        .collect();
+    let n = found.len();
+    let nearest = image::to_tensor(&found, device).reshape([n, 1, 3, 64, 64]);
+    let pairs = Tensor::cat(vec![images.reshape([n, 1, 3, 64, 64]), nearest], 1);
+    Ok(pairs.reshape([2 * n, 3, 64, 64])) // [n, 2, 3, 64, 64] -> [2n, 3, 64, 64]
 }
 
 /// The steerings of the rows of `sample --by`, each with its name: every category, or

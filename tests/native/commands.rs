@@ -284,6 +284,21 @@ fn prior_fits_centres_and_steering_that_sample_and_eval_and_report_use() {
         s(&png),
     ]);
     assert!(png.exists());
+    // The copy check, looked at: each sample beside its nearest training image.
+    let pairs = model.join("pairs.png");
+    run(&[
+        "sample",
+        "--model",
+        s(&model),
+        "--n",
+        "4",
+        "--beside-nearest",
+        s(data()),
+        "--out",
+        s(&pairs),
+    ]);
+    let said = run(&["provenance", s(&pairs)]);
+    assert!(said.contains("each beside its nearest training image"), "{said}");
 
     let (cls, _) = classifier("category", &[]);
     let said = run(&[
