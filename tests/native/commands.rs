@@ -129,6 +129,25 @@ fn data() -> &'static Path {
     })
 }
 
+/// A training run's options for three steps at batch 8 on the tiny data set, with its
+/// checkpoint folder `ck` and model folder `out`.
+fn a_few_steps<'a>(ck: &'a Path, out: &'a Path) -> [&'a str; 10] {
+    let data = s(data());
+    let (ck, out) = (s(ck), s(out));
+    [
+        "--data-dir",
+        data,
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--checkpoint",
+        ck,
+        "--out",
+        out,
+    ]
+}
+
 /// `train classifier` of `target` for a few steps, into a fresh folder; returns the folder
 /// and what it printed.
 fn classifier(target: &str, extra: &[&str]) -> (PathBuf, String) {
@@ -139,19 +158,10 @@ fn classifier(target: &str, extra: &[&str]) -> (PathBuf, String) {
         "classifier",
         "--target",
         target,
-        "--data-dir",
-        s(data()),
-        "--steps",
-        "3",
-        "--batch-size",
-        "8",
         "--classifier-width",
         "4",
-        "--checkpoint",
-        s(&ck),
-        "--out",
-        s(&out),
     ];
+    args.extend(a_few_steps(&ck, &out));
     args.extend_from_slice(extra);
     let said = run(&args);
     (out, said)
@@ -161,26 +171,8 @@ fn classifier(target: &str, extra: &[&str]) -> (PathBuf, String) {
 fn vae_with_prior() -> (PathBuf, String) {
     let dir = folder("vae");
     let (ck, vae, with_prior) = (dir.join("ck"), dir.join("vae"), dir.join("prior"));
-    run(&[
-        "train",
-        "vae",
-        "--data-dir",
-        s(data()),
-        "--steps",
-        "3",
-        "--batch-size",
-        "8",
-        "--width",
-        "8",
-        "--latent-grid",
-        "4",
-        "--latent-dim",
-        "32",
-        "--checkpoint",
-        s(&ck),
-        "--out",
-        s(&vae),
-    ]);
+    let model = ["--width", "8", "--latent-grid", "4", "--latent-dim", "32"];
+    run(&[&["train", "vae"][..], &model, &a_few_steps(&ck, &vae)].concat());
     let said = run(&[
         "prior",
         "--model",
@@ -298,19 +290,22 @@ fn prior_fits_centres_and_steering_that_sample_and_eval_and_report_use() {
         s(&pairs),
     ]);
     let said = run(&["provenance", s(&pairs)]);
-    assert!(said.contains("each beside its nearest training image"), "{said}");
+    assert!(
+        said.contains("each beside its nearest training image"),
+        "{said}"
+    );
 
     let (cls, _) = classifier("category", &[]);
-    let said = run(&[
-        "eval",
+    // What eval and report both take: the model, the data and the category classifier.
+    let scored = [
         "--model",
         s(&model),
         "--data-dir",
         s(data()),
         "--classifier",
         s(&cls),
-        "--floor",
-    ]);
+    ];
+    let said = run(&[&["eval", "--floor"][..], &scored].concat());
     for expected in [
         "edge energy of the samples",
         "grain in flat fills",
@@ -323,14 +318,8 @@ fn prior_fits_centres_and_steering_that_sample_and_eval_and_report_use() {
     }
 
     let (tone, _) = classifier("skin-tone", &[]);
-    let said = run(&[
+    let report = [
         "report",
-        "--model",
-        s(&model),
-        "--data-dir",
-        s(data()),
-        "--classifier",
-        s(&cls),
         "--steering-classifier",
         s(&cls),
         "--tone-classifier",
@@ -339,7 +328,8 @@ fn prior_fits_centres_and_steering_that_sample_and_eval_and_report_use() {
         "32",
         "--per-condition",
         "4",
-    ]);
+    ];
+    let said = run(&[&report[..], &scored].concat());
     assert!(said.contains("Skin tones of people emoji"), "{said}");
     assert!(said.contains("| default (yellow) |"), "{said}");
     assert!(
