@@ -383,17 +383,6 @@ pub async fn pixels_of_samples(model: &LatentModel, n: usize, first_seed: u64) -
     Ok(values)
 }
 
-/// [`edge_energy`] and [`flat_grain`] of `n` images sampled from `model`, seeds `first_seed`
-/// onwards.
-pub async fn texture_of_samples(
-    model: &LatentModel,
-    n: usize,
-    first_seed: u64,
-) -> Result<(f64, f64)> {
-    let values = pixels_of_samples(model, n, first_seed).await?;
-    Ok((edge_energy(&values), flat_grain(&values)))
-}
-
 /// The copy check in pixels: how near images sit to their nearest training image, beside
 /// how near held-out images do. A model that redraws its training images scores well on FD
 /// and on a copy check in a classifier's features; in pixels it cannot hide.
@@ -458,12 +447,6 @@ pub fn pixel_copy(samples: &[f32], training: &[f32], held_out: &[f32]) -> PixelC
     }
 }
 
-/// [`edge_energy`] and [`flat_grain`] of real `images`.
-pub async fn texture_of_images(images: &[&Rgb64], device: &Device) -> Result<(f64, f64)> {
-    let values = read_f32(image::to_tensor(images, device)).await?;
-    Ok((edge_energy(&values), flat_grain(&values)))
-}
-
 /// [`edge_energy`] of real `images`.
 pub async fn edge_energy_of_images(images: &[&Rgb64], device: &Device) -> Result<f64> {
     Ok(edge_energy(
@@ -516,11 +499,14 @@ pub fn evaluate(
     idx.truncate(n);
     let train: Vec<&Rgb64> = data.train.iter().map(|e| &e.image).collect();
     let subset: Vec<&Rgb64> = idx.iter().map(|&i| train[i]).collect();
-    let texture_of = |images: &[&Rgb64]| pollster::block_on(texture_of_images(images, device));
-    let (held_edges, held_grain) = texture_of(&held)?;
+    // Each set's pixels are read back once: the texture lines and the copy check share them.
+    let pixels = |images: &[&Rgb64]| pollster::block_on(read_f32(image::to_tensor(images, device)));
+    let held_pixels = pixels(&held)?;
+    let (held_edges, held_grain) = (edge_energy(&held_pixels), flat_grain(&held_pixels));
     let samples = pollster::block_on(pixels_of_samples(&model, n, o.seed))?;
     let (edges, grain) = (edge_energy(&samples), flat_grain(&samples));
-    let (train_edges, train_grain) = texture_of(&subset)?;
+    let subset_pixels = pixels(&subset)?;
+    let (train_edges, train_grain) = (edge_energy(&subset_pixels), flat_grain(&subset_pixels));
     on(Say(format!(
         "{name}: edge energy of the samples {:.2}x the held-out emoji's (real training images: \
          {:.2}x; below: blurrier; above: edges or texture real emoji lack)",
@@ -533,8 +519,7 @@ pub fn evaluate(
         grain / held_grain,
         train_grain / held_grain
     )));
-    let pixels = |images: &[&Rgb64]| pollster::block_on(read_f32(image::to_tensor(images, device)));
-    let copy = pixel_copy(&samples, &pixels(&train)?, &pixels(&held)?);
+    let copy = pixel_copy(&samples, &pixels(&train)?, &held_pixels);
     on(Say(format!(
         "{name}: copy check in pixels: nearest training image {:.2}x as far as for held-out \
          emoji (RMS {:.3} against {:.3}); {:.1}% of samples nearer than the nearest 5% of \

@@ -110,6 +110,7 @@ impl LatentPrior {
 mod command {
     use burn::prelude::*;
 
+    use super::LatentPrior;
     use crate::data::{self, EmojiStyle, Example, condition_of};
     use crate::image::Rgb64;
     use crate::model::{Conditions, LatentModel, ModelConfig, TONES};
@@ -218,8 +219,6 @@ mod command {
         }
         Ok(prior)
     }
-
-    use super::LatentPrior;
 
     /// The latents of every training emoji that comes in skin tones, each less the mean of
     /// its emoji's variants (row-major), for the prior's tone directions.
